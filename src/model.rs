@@ -1,0 +1,211 @@
+//! The resolved fleet: every default applied, every derived name computed, in one place.
+//! Renderers read only this model (through their own contexts), never the spec.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+pub use crate::spec::{Arch, ClockTime, Executor, Os, PullPolicy, VolumeType, Weekday};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Fleet {
+    pub name: String,
+    /// File name of the spec (no directories), for generated-file headers.
+    pub spec_file: String,
+    pub region: String,
+    pub vpc_id: String,
+    pub subnet_ids: Vec<String>,
+    /// Sorted, so output never depends on the order keys were written in.
+    pub tags: BTreeMap<String, String>,
+    pub gitlab_url: String,
+    pub image: Image,
+    pub pools: Vec<Pool>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Image {
+    pub os: Os,
+    pub arch: Arch,
+    pub runner_version: String,
+    pub build_instance_type: String,
+    pub volume_gb: u32,
+    pub volume_type: VolumeType,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Pool {
+    pub name: String,
+    /// `{fleet}-{pool}`: the name of the pool's group, launch template, role and instance profile.
+    pub id: String,
+    pub executor: Executor,
+    pub instance_types: Vec<String>,
+    pub spot: bool,
+    pub capacity: Capacity,
+    pub concurrent: u32,
+    pub token_parameter: String,
+    pub job_timeout_minutes: u32,
+    pub volume_gb: u32,
+    /// Present exactly when `executor` is docker.
+    pub docker: Option<Docker>,
+    pub scaling: Scaling,
+    pub schedule: Option<Schedule>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Capacity {
+    pub min: u32,
+    pub max: u32,
+    pub desired: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Docker {
+    pub image: String,
+    pub privileged: bool,
+    pub pull_policy: PullPolicy,
+    pub volumes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scaling {
+    /// Target share of job slots running jobs, in percent.
+    BusyPercent(u32),
+    /// Target average CPU utilisation, in percent.
+    CpuPercent(u32),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Schedule {
+    pub time_zone: String,
+    pub windows: Vec<Window>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Window {
+    /// Days the window starts on, Monday first.
+    pub days: Vec<Weekday>,
+    pub from: ClockTime,
+    pub to: ClockTime,
+    pub capacity: Capacity,
+}
+
+impl Window {
+    /// A window whose end is not after its start ends on the following day.
+    pub fn crosses_midnight(&self) -> bool {
+        self.to <= self.from
+    }
+
+    /// The weekly minute ranges the window covers (minute 0 = Monday 00:00), split at the
+    /// end of the week, for overlap checks.
+    pub fn weekly_ranges(&self) -> Vec<(u32, u32)> {
+        const WEEK: u32 = 7 * 24 * 60;
+        let length = if self.crosses_midnight() {
+            u32::from(self.to.0) + 24 * 60 - u32::from(self.from.0)
+        } else {
+            u32::from(self.to.0 - self.from.0)
+        };
+        let mut ranges = Vec::new();
+        for day in &self.days {
+            let start = day.index() as u32 * 24 * 60 + u32::from(self.from.0);
+            let end = start + length;
+            if end <= WEEK {
+                ranges.push((start, end));
+            } else {
+                ranges.push((start, WEEK));
+                ranges.push((0, end - WEEK));
+            }
+        }
+        ranges
+    }
+}
+
+impl Fleet {
+    /// The CloudWatch namespace the instances publish to and the scaling policies read.
+    pub fn metric_namespace(&self) -> String {
+        format!("runnergen/{}", self.name)
+    }
+
+    /// Longest job of any pool: the baked unit's stop timeout must cover it.
+    pub fn max_job_timeout_minutes(&self) -> u32 {
+        self.pools.iter().map(|p| p.job_timeout_minutes).max().unwrap_or(60)
+    }
+
+    pub fn uses_docker(&self) -> bool {
+        self.pools.iter().any(|p| p.executor == Executor::Docker)
+    }
+}
+
+impl Pool {
+    /// Name of the group's terminating lifecycle hook, which the instance completes.
+    pub fn lifecycle_hook_name(&self) -> String {
+        format!("{}-drain", self.id)
+    }
+    /// Name of the pool's IAM role (64 characters at most).
+    pub fn role_name(&self) -> String {
+        format!("{}-runner", self.id)
+    }
+}
+
+/// One scheduled capacity change of a pool's group, weekly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Action {
+    /// Index of the window in the spec, from 0.
+    pub window: usize,
+    /// Whether the window starts (its capacity) or ends (the pool's base capacity).
+    pub starts: bool,
+    /// Days the action runs on, Monday first; never empty.
+    pub days: Vec<Weekday>,
+    pub at: ClockTime,
+    pub capacity: Capacity,
+}
+
+impl Action {
+    /// The 5-field cron expression AWS takes (`minute hour day month weekday`, 0 = Sunday).
+    pub fn recurrence(&self) -> String {
+        let mut numbers: Vec<usize> = self.days.iter().map(|d| (d.index() + 1) % 7).collect();
+        numbers.sort_unstable();
+        let mut parts: Vec<String> = Vec::new();
+        let mut i = 0;
+        while i < numbers.len() {
+            let mut j = i;
+            while j + 1 < numbers.len() && numbers[j + 1] == numbers[j] + 1 {
+                j += 1;
+            }
+            if j - i >= 2 {
+                parts.push(format!("{}-{}", numbers[i], numbers[j]));
+            } else {
+                parts.extend(numbers[i..=j].iter().map(usize::to_string));
+            }
+            i = j + 1;
+        }
+        format!("{} {} * * {}", self.at.minute(), self.at.hour(), parts.join(","))
+    }
+}
+
+impl Schedule {
+    /// The scheduled actions of these windows: each window's start sets its capacity; its end
+    /// (the next day for a window that crosses midnight) restores `base`, except on days when
+    /// another window starts at that very minute, where only the start runs (AWS runs two
+    /// actions of one minute in no defined order).
+    pub fn actions(&self, base: Capacity) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for (i, w) in self.windows.iter().enumerate() {
+            actions.push(Action { window: i, starts: true, days: w.days.clone(), at: w.from, capacity: w.capacity });
+        }
+        for (i, w) in self.windows.iter().enumerate() {
+            let days: Vec<Weekday> = w
+                .days
+                .iter()
+                .map(|d| if w.crosses_midnight() { d.next() } else { *d })
+                .filter(|d| !self.windows.iter().any(|other| other.from == w.to && other.days.contains(d)))
+                .collect();
+            let mut days = days;
+            days.sort();
+            if !days.is_empty() {
+                actions.push(Action { window: i, starts: false, days, at: w.to, capacity: base });
+            }
+        }
+        actions
+    }
+}

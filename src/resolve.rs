@@ -1,0 +1,89 @@
+//! Stage 3: resolve a validated spec into the fleet model, applying every default once.
+//! Pure: no I/O, no errors (validation has already run).
+
+use crate::model::{self, Arch, Capacity, Fleet, Scaling, VolumeType};
+use crate::spec::{self, Executor, PullPolicy};
+
+/// Defaults, each safe and cheap. The schema documents the same values.
+pub const DEFAULT_VOLUME_GB: u32 = 30;
+pub const DEFAULT_CONCURRENT: u32 = 1;
+pub const DEFAULT_JOB_TIMEOUT_MINUTES: u32 = 60;
+pub const DEFAULT_BUSY_PERCENT: u32 = 70;
+pub const DEFAULT_DOCKER_IMAGE: &str = "alpine:3.20";
+pub const DEFAULT_TIME_ZONE: &str = "UTC";
+
+pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
+    let image_volume_gb = spec.image.volume_gb.unwrap_or(DEFAULT_VOLUME_GB);
+    let image = model::Image {
+        build_instance_type: spec.image.build_instance_type.unwrap_or_else(|| {
+            match spec.image.arch {
+                Arch::X86_64 => "t3.medium",
+                Arch::Arm64 => "t4g.medium",
+            }
+            .to_owned()
+        }),
+        os: spec.image.os,
+        arch: spec.image.arch,
+        runner_version: spec.image.runner_version,
+        volume_gb: image_volume_gb,
+        volume_type: spec.image.volume_type.unwrap_or(VolumeType::Gp3),
+    };
+    let pools = spec
+        .pools
+        .into_iter()
+        .map(|pool| model::Pool {
+            id: format!("{}-{}", spec.name, pool.name),
+            docker: (pool.executor == Executor::Docker).then(|| {
+                let docker = pool.docker.unwrap_or(spec::Docker {
+                    image: None,
+                    privileged: None,
+                    pull_policy: None,
+                    volumes: None,
+                });
+                model::Docker {
+                    image: docker.image.unwrap_or_else(|| DEFAULT_DOCKER_IMAGE.to_owned()),
+                    privileged: docker.privileged.unwrap_or(false),
+                    pull_policy: docker.pull_policy.unwrap_or(PullPolicy::Always),
+                    volumes: docker.volumes.unwrap_or_default(),
+                }
+            }),
+            scaling: match pool.scaling {
+                Some(spec::Scaling { cpu_percent: Some(cpu), .. }) => Scaling::CpuPercent(cpu),
+                Some(spec::Scaling { busy_percent: Some(busy), .. }) => Scaling::BusyPercent(busy),
+                _ => Scaling::BusyPercent(DEFAULT_BUSY_PERCENT),
+            },
+            schedule: pool.schedule.map(|s| model::Schedule {
+                time_zone: s.time_zone.unwrap_or_else(|| DEFAULT_TIME_ZONE.to_owned()),
+                windows: s
+                    .windows
+                    .into_iter()
+                    .map(|w| model::Window { days: w.days.0, from: w.from, to: w.to, capacity: capacity(w.capacity) })
+                    .collect(),
+            }),
+            name: pool.name,
+            executor: pool.executor,
+            instance_types: pool.instance_types,
+            spot: pool.spot.unwrap_or(false),
+            capacity: capacity(pool.capacity),
+            concurrent: pool.concurrent.unwrap_or(DEFAULT_CONCURRENT),
+            token_parameter: pool.token_parameter,
+            job_timeout_minutes: pool.job_timeout_minutes.unwrap_or(DEFAULT_JOB_TIMEOUT_MINUTES),
+            volume_gb: pool.volume_gb.unwrap_or(image_volume_gb),
+        })
+        .collect();
+    Fleet {
+        spec_file: spec_file.to_owned(),
+        region: spec.aws.region,
+        vpc_id: spec.aws.vpc_id,
+        subnet_ids: spec.aws.subnet_ids,
+        tags: spec.aws.tags.unwrap_or_default(),
+        gitlab_url: spec.gitlab.url.trim_end_matches('/').to_owned(),
+        image,
+        pools,
+        name: spec.name,
+    }
+}
+
+fn capacity(c: spec::Capacity) -> Capacity {
+    Capacity { min: c.min, max: c.max, desired: c.desired.unwrap_or(c.min) }
+}

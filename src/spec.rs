@@ -1,0 +1,248 @@
+//! What the user wrote: the fleet spec, version 1, exactly as `schemas/fleet.schema.json`
+//! describes it. Optional keys stay `Option` here; `resolve` applies every default once.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    pub version: u32,
+    pub name: String,
+    pub aws: Aws,
+    pub gitlab: Gitlab,
+    pub image: Image,
+    pub pools: Vec<Pool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Aws {
+    pub region: String,
+    pub vpc_id: String,
+    pub subnet_ids: Vec<String>,
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gitlab {
+    pub url: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Image {
+    pub os: Os,
+    pub arch: Arch,
+    pub runner_version: String,
+    pub build_instance_type: Option<String>,
+    pub volume_gb: Option<u32>,
+    pub volume_type: Option<VolumeType>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub enum Os {
+    #[serde(rename = "ubuntu-22.04")]
+    Ubuntu2204,
+    #[serde(rename = "ubuntu-24.04")]
+    Ubuntu2404,
+    #[serde(rename = "amazon-linux-2023")]
+    AmazonLinux2023,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    #[serde(rename = "x86_64")]
+    X86_64,
+    Arm64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VolumeType {
+    Gp3,
+    Gp2,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pool {
+    pub name: String,
+    pub executor: Executor,
+    pub instance_types: Vec<String>,
+    pub spot: Option<bool>,
+    pub capacity: Capacity,
+    pub concurrent: Option<u32>,
+    pub token_parameter: String,
+    pub job_timeout_minutes: Option<u32>,
+    pub volume_gb: Option<u32>,
+    pub docker: Option<Docker>,
+    pub scaling: Option<Scaling>,
+    pub schedule: Option<Schedule>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Executor {
+    Docker,
+    Shell,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capacity {
+    pub min: u32,
+    pub max: u32,
+    pub desired: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Docker {
+    pub image: Option<String>,
+    pub privileged: Option<bool>,
+    pub pull_policy: Option<PullPolicy>,
+    pub volumes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PullPolicy {
+    Always,
+    IfNotPresent,
+    Never,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scaling {
+    pub busy_percent: Option<u32>,
+    pub cpu_percent: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    pub time_zone: Option<String>,
+    pub windows: Vec<Window>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    pub days: Days,
+    pub from: ClockTime,
+    pub to: ClockTime,
+    pub capacity: Capacity,
+}
+
+/// The days a window starts on, Monday first, without repeats.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "DaysText")]
+pub struct Days(pub Vec<Weekday>);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum DaysText {
+    /// `MON-FRI` or `SAT`.
+    Range(String),
+    List(Vec<String>),
+}
+
+impl TryFrom<DaysText> for Days {
+    type Error = String;
+    fn try_from(text: DaysText) -> Result<Self, String> {
+        let mut days = match text {
+            DaysText::Range(range) => {
+                let (first, last) = range.split_once('-').unwrap_or((&range, &range));
+                let (first, last) = (Weekday::parse(first)?, Weekday::parse(last)?);
+                // MON-FRI, or a range through the weekend such as FRI-MON.
+                let len = (last.index() + 7 - first.index()) % 7 + 1;
+                (0..len).map(|i| Weekday::ALL[(first.index() + i) % 7]).collect::<Vec<_>>()
+            }
+            DaysText::List(list) => list.iter().map(|d| Weekday::parse(d)).collect::<Result<_, _>>()?,
+        };
+        days.sort();
+        days.dedup();
+        Ok(Days(days))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Weekday {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
+}
+
+impl Weekday {
+    pub const ALL: [Weekday; 7] = [Self::Mon, Self::Tue, Self::Wed, Self::Thu, Self::Fri, Self::Sat, Self::Sun];
+    const NAMES: [&'static str; 7] = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
+
+    fn parse(text: &str) -> Result<Self, String> {
+        Self::NAMES
+            .iter()
+            .position(|n| *n == text)
+            .map(|i| Self::ALL[i])
+            .ok_or_else(|| format!("`{text}` is not a day; expected one of MON TUE WED THU FRI SAT SUN"))
+    }
+    /// Monday is 0.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+    /// The three-letter name AWS cron expressions accept.
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self.index()]
+    }
+    pub fn next(self) -> Self {
+        Self::ALL[(self.index() + 1) % 7]
+    }
+}
+
+/// A time of day, `HH:MM`, kept as minutes after midnight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
+pub struct ClockTime(pub u16);
+
+impl TryFrom<String> for ClockTime {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        let parsed = text.split_once(':').and_then(|(h, m)| {
+            let two_digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
+            if !two_digits(h) || !two_digits(m) {
+                return None;
+            }
+            let (h, m) = (h.parse::<u16>().ok()?, m.parse::<u16>().ok()?);
+            (h < 24 && m < 60).then_some(ClockTime(h * 60 + m))
+        });
+        parsed.ok_or_else(|| format!("`{text}` is not a time of day; expected HH:MM from 00:00 to 23:59"))
+    }
+}
+
+impl serde::Serialize for ClockTime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{:02}:{:02}", self.hour(), self.minute()))
+    }
+}
+
+impl serde::Serialize for Weekday {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl ClockTime {
+    pub fn hour(self) -> u16 {
+        self.0 / 60
+    }
+    pub fn minute(self) -> u16 {
+        self.0 % 60
+    }
+}

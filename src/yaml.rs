@@ -1,0 +1,371 @@
+//! Stage 1 helper: the one module that parses YAML.
+//!
+//! serde_yaml cannot say where a value came from, and it is archived upstream, so the spec is
+//! read with `saphyr-parser` (the maintained successor of yaml-rust), whose events carry spans.
+//! This module builds a small tree with a byte span on every node, resolves plain scalars by the
+//! YAML 1.2 core schema, rejects duplicate keys, and expands aliases under a fixed budget so an
+//! alias bomb fails fast. It reads nothing from disk.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use serde_json::{Map, Number, Value};
+
+/// Most nodes a document may expand to, aliases included. A few hundred pools need ~50 000.
+const NODE_BUDGET: usize = 1_000_000;
+/// Deepest nesting accepted; a fleet spec needs 6.
+const MAX_DEPTH: usize = 64;
+
+/// A parsed YAML value with the byte range it came from.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub span: Range<usize>,
+    pub kind: Kind,
+    /// Nodes in this subtree, itself included (for the alias budget).
+    size: usize,
+}
+
+#[derive(Debug, Clone)]
+pub enum Kind {
+    Scalar(Value),
+    Seq(Vec<Node>),
+    /// Entries in document order: key text, key span, value.
+    Map(Vec<(String, Range<usize>, Node)>),
+}
+
+/// Why a document could not be read as a tree.
+#[derive(Debug)]
+pub struct YamlError {
+    pub message: String,
+    pub span: Range<usize>,
+    pub label: String,
+    /// Where the first of two duplicate keys stands.
+    pub first: Option<Range<usize>>,
+}
+
+impl YamlError {
+    fn at(span: Range<usize>, message: impl Into<String>, label: impl Into<String>) -> Self {
+        Self { message: message.into(), span, label: label.into(), first: None }
+    }
+}
+
+/// Parses one YAML document. `None` when the text holds no document at all.
+pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
+    let offsets = CharOffsets::new(text);
+    let mut builder = Builder { offsets: &offsets, stack: Vec::new(), anchors: HashMap::new(), total: 0, root: None };
+    let mut documents = 0;
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.map_err(|e| {
+            let at = offsets.byte(e.marker().index());
+            YamlError::at(at..at, format!("malformed YAML: {}", e.info()), "here")
+        })?;
+        match event {
+            Event::DocumentStart(_) => {
+                documents += 1;
+                if documents > 1 {
+                    let at = offsets.span(span);
+                    return Err(YamlError::at(
+                        at,
+                        "the file holds more than one YAML document",
+                        "a second document starts here",
+                    ));
+                }
+            }
+            other => builder.event(other, span)?,
+        }
+    }
+    Ok(builder.root)
+}
+
+/// saphyr counts characters; miette wants bytes.
+struct CharOffsets {
+    bytes: Vec<usize>,
+}
+
+impl CharOffsets {
+    fn new(text: &str) -> Self {
+        let mut bytes: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+        bytes.push(text.len());
+        Self { bytes }
+    }
+    fn byte(&self, char_index: usize) -> usize {
+        self.bytes.get(char_index).copied().unwrap_or_else(|| self.bytes.last().copied().unwrap_or(0))
+    }
+    fn span(&self, span: Span) -> Range<usize> {
+        self.byte(span.start.index())..self.byte(span.end.index())
+    }
+}
+
+enum Frame {
+    Seq {
+        start: Range<usize>,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    Map {
+        start: Range<usize>,
+        anchor: usize,
+        entries: Vec<(String, Range<usize>, Node)>,
+        key: Option<(String, Range<usize>)>,
+    },
+}
+
+struct Builder<'a> {
+    offsets: &'a CharOffsets,
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, Node>,
+    total: usize,
+    root: Option<Node>,
+}
+
+impl Builder<'_> {
+    fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), YamlError> {
+        let at = self.offsets.span(span);
+        match event {
+            Event::Scalar(text, style, anchor, tag) => {
+                if let Some(tag) = tag
+                    && (!tag.is_yaml_core_schema()
+                        || !matches!(tag.suffix.as_str(), "str" | "int" | "bool" | "null" | "float"))
+                {
+                    return Err(YamlError::at(at, format!("unsupported YAML tag `{tag}`"), "remove this tag"));
+                }
+                let value =
+                    if style == ScalarStyle::Plain { resolve_plain(&text) } else { Value::String(text.into_owned()) };
+                self.push(Node { span: at, kind: Kind::Scalar(value), size: 1 }, anchor)
+            }
+            Event::SequenceStart(anchor, _) => self.open(Frame::Seq { start: at, anchor, items: Vec::new() }),
+            Event::MappingStart(anchor, _) => {
+                self.open(Frame::Map { start: at, anchor, entries: Vec::new(), key: None })
+            }
+            Event::SequenceEnd => match self.stack.pop() {
+                Some(Frame::Seq { start, anchor, items }) => {
+                    let size = 1 + items.iter().map(|n| n.size).sum::<usize>();
+                    let span = start.start..at.end.max(items.last().map_or(start.end, |n| n.span.end));
+                    self.push(Node { span, kind: Kind::Seq(items), size }, anchor)
+                }
+                _ => Err(YamlError::at(at, "malformed YAML: unbalanced sequence", "here")),
+            },
+            Event::MappingEnd => match self.stack.pop() {
+                Some(Frame::Map { start, anchor, entries, .. }) => {
+                    let size = 1 + entries.iter().map(|(_, _, n)| n.size).sum::<usize>();
+                    let span = start.start..at.end.max(entries.last().map_or(start.end, |(_, _, n)| n.span.end));
+                    self.push(Node { span, kind: Kind::Map(entries), size }, anchor)
+                }
+                _ => Err(YamlError::at(at, "malformed YAML: unbalanced mapping", "here")),
+            },
+            Event::Alias(id) => match self.anchors.get(&id) {
+                Some(node) => {
+                    let mut node = node.clone();
+                    node.span = at;
+                    self.push(node, 0)
+                }
+                None => Err(YamlError::at(at, "malformed YAML: alias to an unknown anchor", "unknown anchor")),
+            },
+            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart(_) | Event::DocumentEnd => {
+                Ok(())
+            }
+        }
+    }
+
+    fn open(&mut self, frame: Frame) -> Result<(), YamlError> {
+        if self.stack.len() >= MAX_DEPTH {
+            let span = match &frame {
+                Frame::Seq { start, .. } | Frame::Map { start, .. } => start.clone(),
+            };
+            return Err(YamlError::at(span, format!("the YAML nests deeper than {MAX_DEPTH} levels"), "too deep"));
+        }
+        self.stack.push(frame);
+        Ok(())
+    }
+
+    fn push(&mut self, node: Node, anchor: usize) -> Result<(), YamlError> {
+        self.total += node.size;
+        if self.total > NODE_BUDGET {
+            return Err(YamlError::at(
+                node.span,
+                format!("the YAML expands to more than {NODE_BUDGET} values (an alias bomb?)"),
+                "expansion passes the limit here",
+            ));
+        }
+        if anchor != 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => self.root = Some(node),
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map { entries, key, .. }) => match key.take() {
+                Some((name, key_span)) => entries.push((name, key_span, node)),
+                None => {
+                    let name = match &node.kind {
+                        Kind::Scalar(Value::String(s)) => s.clone(),
+                        Kind::Scalar(Value::Null) => String::new(),
+                        Kind::Scalar(v) => v.to_string(),
+                        _ => {
+                            return Err(YamlError::at(node.span, "a mapping key must be a plain value", "complex key"));
+                        }
+                    };
+                    if let Some((_, first, _)) = entries.iter().find(|(k, _, _)| *k == name) {
+                        return Err(YamlError {
+                            message: format!("duplicate key `{name}`"),
+                            span: node.span,
+                            label: "defined again here".into(),
+                            first: Some(first.clone()),
+                        });
+                    }
+                    *key = Some((name, node.span));
+                }
+            },
+        }
+        Ok(())
+    }
+}
+
+/// YAML 1.2 core schema resolution of a plain scalar.
+fn resolve_plain(text: &str) -> Value {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        _ => {}
+    }
+    let digits = |s: &str, radix| !s.is_empty() && s.chars().all(|c| c.is_digit(radix));
+    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if digits(unsigned, 10)
+        && let Ok(n) = text.parse::<i64>()
+    {
+        return Value::Number(n.into());
+    }
+    for (prefix, radix) in [("0o", 8), ("0x", 16)] {
+        if let Some(body) = text.strip_prefix(prefix)
+            && digits(body, radix)
+            && let Ok(n) = i64::from_str_radix(body, radix)
+        {
+            return Value::Number(n.into());
+        }
+    }
+    let float_like = unsigned.chars().any(|c| c.is_ascii_digit())
+        && unsigned.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
+        && unsigned.starts_with(|c: char| c.is_ascii_digit() || c == '.');
+    if float_like && let Some(n) = text.parse::<f64>().ok().and_then(Number::from_f64) {
+        return Value::Number(n);
+    }
+    Value::String(text.to_owned())
+}
+
+impl Node {
+    /// The JSON value of this tree, for schema validation and serde.
+    pub fn to_json(&self) -> Value {
+        match &self.kind {
+            Kind::Scalar(v) => v.clone(),
+            Kind::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
+            Kind::Map(entries) => {
+                Value::Object(entries.iter().map(|(k, _, v)| (k.clone(), v.to_json())).collect::<Map<_, _>>())
+            }
+        }
+    }
+
+    /// The span of the node at a JSON-pointer-like path of keys and indexes, and of the key
+    /// that names it. Walks as far as the path exists.
+    pub fn locate<'a>(&self, path: impl IntoIterator<Item = &'a str>) -> Located {
+        let mut node = self;
+        let mut key = None;
+        for segment in path {
+            let next = match &node.kind {
+                Kind::Map(entries) => {
+                    entries.iter().find(|(k, _, _)| k == segment).map(|(_, ks, v)| (Some(ks.clone()), v))
+                }
+                Kind::Seq(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)).map(|v| (None, v)),
+                Kind::Scalar(_) => None,
+            };
+            match next {
+                Some((k, v)) => {
+                    key = k;
+                    node = v;
+                }
+                None => break,
+            }
+        }
+        Located { value: node.span.clone(), key }
+    }
+
+    /// The span of a key in this mapping.
+    pub fn key_span(&self, name: &str) -> Option<Range<usize>> {
+        match &self.kind {
+            Kind::Map(entries) => entries.iter().find(|(k, _, _)| k == name).map(|(_, ks, _)| ks.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// Where a path points: the value, and the key naming it when its parent is a mapping.
+pub struct Located {
+    pub value: Range<usize>,
+    pub key: Option<Range<usize>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(text: &str) -> Value {
+        parse(text).unwrap().unwrap().to_json()
+    }
+
+    #[test]
+    fn core_schema_scalars() {
+        let v = json("a: 1\nb: 07:00\nc: '1'\nd: true\ne: yes\nf: 19.3.0\ng: ~\nh: 1.5\ni: 0x1F\nj: on\n");
+        assert_eq!(v["a"], 1);
+        assert_eq!(v["b"], "07:00");
+        assert_eq!(v["c"], "1");
+        assert_eq!(v["d"], true);
+        assert_eq!(v["e"], "yes");
+        assert_eq!(v["f"], "19.3.0");
+        assert_eq!(v["g"], Value::Null);
+        assert_eq!(v["h"], 1.5);
+        assert_eq!(v["i"], 31);
+        assert_eq!(v["j"], "on");
+    }
+
+    #[test]
+    fn spans_are_bytes_after_multibyte_text() {
+        let text = "a: \"äöü\"\nb: x\n";
+        let root = parse(text).unwrap().unwrap();
+        let at = root.locate(["b"]);
+        assert_eq!(&text[at.value], "x");
+        assert_eq!(&text[at.key.unwrap()], "b");
+    }
+
+    #[test]
+    fn duplicate_keys_point_at_both() {
+        let text = "a: 1\nb: 2\na: 3\n";
+        let err = parse(text).unwrap_err();
+        assert_eq!(err.message, "duplicate key `a`");
+        assert_eq!(err.span, 10..11);
+        assert_eq!(err.first, Some(0..1));
+    }
+
+    #[test]
+    fn alias_bomb_stops_at_the_budget() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let err = parse(&text).unwrap_err();
+        assert!(err.message.contains("alias bomb"), "{}", err.message);
+    }
+
+    #[test]
+    fn small_aliases_expand() {
+        assert_eq!(json("a: &x {k: 1}\nb: *x\n")["b"]["k"], 1);
+    }
+
+    #[test]
+    fn empty_text_has_no_document() {
+        assert!(parse("").unwrap().is_none());
+        assert!(parse("# only a comment\n").unwrap().is_none());
+    }
+}

@@ -1,0 +1,92 @@
+//! Shared test helpers: the CLI under test, the examples, and the real external tools.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every bundled example's spec, by example name.
+pub fn examples() -> Vec<(String, PathBuf)> {
+    let mut out: Vec<(String, PathBuf)> = std::fs::read_dir(root().join("examples"))
+        .expect("examples/ exists")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("fleet.yaml").is_file())
+        .map(|p| (p.file_name().expect("a name").to_string_lossy().into_owned(), p.join("fleet.yaml")))
+        .collect();
+    out.sort();
+    assert!(out.len() >= 3, "expected at least three examples");
+    out
+}
+
+/// The runnergen binary built for these tests.
+pub fn runnergen() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_runnergen"));
+    cmd.env_remove("NO_COLOR").env("RUST_BACKTRACE", "0");
+    cmd
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("the command starts")
+}
+
+/// Renders a spec through the library and writes the plan into a fresh temporary folder.
+pub fn render_to_temp(spec: &Path) -> tempfile::TempDir {
+    let fleet = runnergen::load_fleet(spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
+    let plan = runnergen::render_fleet(&fleet).unwrap_or_else(|e| panic!("{}", e.render(false)));
+    let dir = tempfile::tempdir().expect("a temp dir");
+    for (path, file) in &plan {
+        let target = dir.path().join(path);
+        std::fs::create_dir_all(target.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(&target, &file.contents).expect("write");
+        if file.executable {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+    }
+    dir
+}
+
+/// A real external tool. Missing tools fail the test: `scripts/test` installs them.
+pub fn tool(name: &str) -> Command {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
+        .unwrap_or(false);
+    assert!(found, "`{name}` is not installed; run the tests through scripts/test, which installs it");
+    Command::new(name)
+}
+
+/// HashiCorp's HCL parser and formatter (tools/hclcheck), built once per test run.
+pub fn hclcheck() -> Command {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let bin = BUILT.get_or_init(|| {
+        let out = root().join("target/tools/hclcheck");
+        let status = tool("go")
+            .args(["build", "-o"])
+            .arg(&out)
+            .arg("./tools/hclcheck")
+            .current_dir(root())
+            .env("GOPATH", "/usr/share/gocode")
+            .env("GO111MODULE", "off")
+            .env("GOCACHE", root().join("target/tools/gocache"))
+            .status()
+            .expect("go runs");
+        assert!(status.success(), "building tools/hclcheck failed (needs golang-github-hashicorp-hcl-v2-dev)");
+        out
+    });
+    Command::new(bin)
+}
+
+/// Asserts that a command succeeded, showing its output when it did not.
+pub fn assert_success(output: &Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
