@@ -120,6 +120,18 @@ impl Window {
     }
 }
 
+/// The busy-slot metric the instances publish and the groups scale on: the share of the
+/// instance's job slots running a job, in percent, with one dimension, the group's name.
+pub const BUSY_METRIC: &str = "BusySlotsPercent";
+pub const BUSY_METRIC_DIMENSION: &str = "AutoScalingGroupName";
+
+/// Tags Packer puts on the AMI and Terraform finds the newest image of the fleet by.
+pub const AMI_TAG_FLEET: &str = "runnergen:fleet";
+pub const AMI_TAG_ARCH: &str = "runnergen:arch";
+
+/// Seconds an instance may take to stop after its longest job (unregister, shutdown).
+pub const STOP_MARGIN_SECONDS: u32 = 300;
+
 impl Fleet {
     /// The CloudWatch namespace the instances publish to and the scaling policies read.
     pub fn metric_namespace(&self) -> String {
@@ -131,6 +143,11 @@ impl Fleet {
         self.pools.iter().map(|p| p.job_timeout_minutes).max().unwrap_or(60)
     }
 
+    /// The baked unit's stop timeout: the longest drain of any pool.
+    pub fn stop_timeout_seconds(&self) -> u32 {
+        self.max_job_timeout_minutes() * 60 + STOP_MARGIN_SECONDS
+    }
+
     pub fn uses_docker(&self) -> bool {
         self.pools.iter().any(|p| p.executor == Executor::Docker)
     }
@@ -140,6 +157,11 @@ impl Pool {
     /// Name of the group's terminating lifecycle hook, which the instance completes.
     pub fn lifecycle_hook_name(&self) -> String {
         format!("{}-drain", self.id)
+    }
+    /// How long stopping an instance may take: the longest job, then unregistering. The
+    /// terminating lifecycle hook waits this long (AWS allows 30 to 7200 s).
+    pub fn drain_timeout_seconds(&self) -> u32 {
+        self.job_timeout_minutes * 60 + STOP_MARGIN_SECONDS
     }
     /// Name of the pool's IAM role (64 characters at most).
     pub fn role_name(&self) -> String {

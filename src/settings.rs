@@ -12,6 +12,13 @@ use crate::model::{Executor, Fleet, Pool, PullPolicy};
 /// Where user data writes the settings file.
 pub const PATH: &str = "/etc/runnergen/runner.env";
 
+/// The baked units that user data starts once it has written the settings file. They are
+/// enabled in the image with `ConditionPathExists=` on [`PATH`], so they also start on reboot.
+pub const RUNNER_UNIT: &str = "runnergen-runner.service";
+pub const LIFECYCLE_UNIT: &str = "runnergen-lifecycle.service";
+pub const METRICS_TIMER: &str = "runnergen-metrics.timer";
+pub const START_UNITS: &[&str] = &[RUNNER_UNIT, LIFECYCLE_UNIT, METRICS_TIMER];
+
 /// Every key of the settings file, with what it holds.
 pub const KEYS: &[(&str, &str)] = &[
     ("RUNNERGEN_FLEET", "fleet name"),
