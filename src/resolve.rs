@@ -87,3 +87,27 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
 fn capacity(c: spec::Capacity) -> Capacity {
     Capacity { min: c.min, max: c.max, desired: c.desired.unwrap_or(c.min) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// The schema documents the defaults that `resolve` applies: they must be the same values.
+    #[test]
+    fn schema_defaults_are_the_applied_defaults() {
+        let schema: Value = serde_json::from_str(crate::validate::SCHEMA).unwrap();
+        let pool = &schema["$defs"]["pool"]["properties"];
+        assert_eq!(schema["properties"]["image"]["properties"]["volume_gb"]["default"], DEFAULT_VOLUME_GB);
+        assert_eq!(schema["properties"]["image"]["properties"]["volume_type"]["default"], "gp3");
+        assert_eq!(pool["concurrent"]["default"], DEFAULT_CONCURRENT);
+        assert_eq!(pool["job_timeout_minutes"]["default"], DEFAULT_JOB_TIMEOUT_MINUTES);
+        assert_eq!(pool["spot"]["default"], false);
+        assert_eq!(pool["docker"]["properties"]["image"]["default"], DEFAULT_DOCKER_IMAGE);
+        assert_eq!(pool["docker"]["properties"]["privileged"]["default"], false);
+        assert_eq!(pool["docker"]["properties"]["pull_policy"]["default"], "always");
+        assert_eq!(pool["schedule"]["properties"]["time_zone"]["default"], DEFAULT_TIME_ZONE);
+        let scaling = pool["scaling"]["description"].as_str().unwrap();
+        assert!(scaling.ends_with(&format!("Default: busy_percent {DEFAULT_BUSY_PERCENT}.")), "{scaling}");
+    }
+}

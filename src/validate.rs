@@ -126,7 +126,7 @@ fn schema_problem(root: &Node, json: &Value, path: &[String], kind: &ValidationE
                     let closest = allowed
                         .iter()
                         .map(|a| (strsim::damerau_levenshtein(a, key), *a))
-                        .filter(|(d, a)| *d <= 3.max(a.len() / 3))
+                        .filter(|(d, _)| *d <= 2.max(key.len() / 3))
                         .min();
                     let help = match closest {
                         Some((_, a)) => format!("did you mean `{a}`? {here} takes: {}", allowed.join(", ")),

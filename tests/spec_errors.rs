@@ -1,1 +1,203 @@
-//! (tests to come)
+//! Invalid specs: each file under `tests/spec_errors/` is rejected with exit code 2, its full
+//! diagnostic pinned as a snapshot, and nothing written.
+
+use crate::common::{root, run, runnergen};
+
+#[test]
+fn every_invalid_spec_is_rejected_with_a_located_diagnostic() {
+    let mut count = 0;
+    insta::glob!("spec_errors/*.yaml", |path| {
+        count += 1;
+        let relative = path.strip_prefix(root()).expect("under the project");
+        let out = run(runnergen().arg("validate").arg(relative).current_dir(root()));
+        assert_eq!(out.status.code(), Some(2), "{}", relative.display());
+        assert!(out.stdout.is_empty(), "nothing on stdout for an invalid spec");
+        let stderr = String::from_utf8(out.stderr).expect("UTF-8 diagnostics");
+        assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{stderr}");
+        insta::assert_snapshot!(stderr);
+    });
+    assert!(count >= 25, "the corpus holds {count} invalid specs; expected at least 25");
+}
+
+#[test]
+fn an_invalid_spec_writes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for command in ["render", "diff"] {
+        let out_dir = dir.path().join("out");
+        let spec = root().join("tests/spec_errors/many-problems-at-once.yaml");
+        let out = run(runnergen().arg(command).arg(&spec).arg("--out").arg(&out_dir));
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        assert!(!out_dir.exists(), "{command} created the output folder for an invalid spec");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).expect("readable").count(), 0);
+}
+
+/// Files that are not a spec at all get one clear line, exit 2, and no drawing.
+#[test]
+fn unreadable_files_get_one_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let p = |name: &str| dir.path().join(name);
+    std::fs::write(p("empty.yaml"), "").expect("write");
+    std::fs::write(p("comments.yaml"), "# nothing but a comment\n\n").expect("write");
+    std::fs::write(p("latin1.yaml"), b"version: 1\nname: caf\xe9\n").expect("write");
+    let mut big = b"version: 1\n".to_vec();
+    big.resize(50 * 1024 * 1024, b'#');
+    std::fs::write(p("big.yaml"), &big).expect("write");
+    std::fs::create_dir(p("folder.yaml")).expect("mkdir");
+    let cases = [
+        ("missing.yaml", "cannot read {}: no such file"),
+        ("folder.yaml", "cannot read {}: it is a directory; expected a fleet spec file such as fleet.yaml"),
+        ("empty.yaml", "cannot read {}: it is empty; expected a fleet spec that starts with `version: 1`"),
+        ("comments.yaml", "cannot read {}: it is empty; expected a fleet spec that starts with `version: 1`"),
+        ("latin1.yaml", "cannot read {}: it is not UTF-8 text (invalid byte at line 2, column 10)"),
+        ("big.yaml", "cannot read {}: it is larger than 2 MiB; a fleet spec is far smaller"),
+    ];
+    for (name, expected) in cases {
+        let path = p(name);
+        let out = run(runnergen().arg("validate").arg(&path));
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let stderr = String::from_utf8(out.stderr).expect("UTF-8");
+        assert_eq!(stderr, format!("error: {}\n", expected.replace("{}", &path.display().to_string())), "{name}");
+    }
+}
+
+/// The schema and the Rust types describe the same shape: the examples and a spec that sets
+/// every optional key pass both, and an unknown key anywhere is rejected by both.
+#[test]
+fn schema_and_types_agree() {
+    let schema: serde_json::Value = serde_json::from_str(runnergen::validate::SCHEMA).expect("schema is JSON");
+    let validator = jsonschema::draft202012::new(&schema).expect("schema compiles");
+    let mut specs: Vec<serde_json::Value> = crate::common::examples()
+        .iter()
+        .map(|(_, path)| yaml_json(&std::fs::read_to_string(path).expect("read")))
+        .collect();
+    specs.push(yaml_json(EVERY_KEY));
+    for spec in &specs {
+        assert!(validator.is_valid(spec), "schema rejects {spec}");
+        serde_json::from_value::<runnergen::spec::Spec>(spec.clone()).expect("types accept");
+        let mut mappings = Vec::new();
+        collect_mappings(spec, &mut Vec::new(), &mut mappings);
+        assert!(mappings.len() > 5);
+        for path in mappings {
+            let mut broken = spec.clone();
+            let target = path.iter().fold(&mut broken, |v, seg| match seg {
+                Seg::Key(k) => &mut v[k.as_str()],
+                Seg::Index(i) => &mut v[*i],
+            });
+            target.as_object_mut().expect("a mapping").insert("not_a_key".into(), 1.into());
+            assert!(!validator.is_valid(&broken), "schema accepts an unknown key at {path:?}");
+            assert!(
+                serde_json::from_value::<runnergen::spec::Spec>(broken).is_err(),
+                "types accept an unknown key at {path:?}"
+            );
+        }
+    }
+}
+
+/// Every property the schema declares is set here, so the types must know each of them.
+const EVERY_KEY: &str = r#"
+version: 1
+name: every-key
+aws: {region: eu-west-1, vpc_id: vpc-01234567, subnet_ids: [subnet-01234567], tags: {a: b}}
+gitlab: {url: "https://gitlab.example.com"}
+image: {os: ubuntu-22.04, arch: x86_64, runner_version: 17.11.0, build_instance_type: t3.large, volume_gb: 30, volume_type: gp2}
+pools:
+  - name: p
+    executor: docker
+    instance_types: [t3.large]
+    spot: true
+    capacity: {min: 0, max: 2, desired: 1}
+    concurrent: 2
+    token_parameter: /p/token
+    job_timeout_minutes: 30
+    volume_gb: 40
+    docker: {image: alpine, privileged: true, pull_policy: never, volumes: [/cache]}
+    scaling: {cpu_percent: 50}
+    schedule:
+      time_zone: Asia/Tokyo
+      windows: [{days: [MON], from: "01:00", to: "02:00", capacity: {min: 1, max: 2, desired: 1}}]
+  - {name: q, executor: shell, instance_types: [t3.small], capacity: {min: 1, max: 1}, token_parameter: /q, scaling: {busy_percent: 50}}
+"#;
+
+#[derive(Debug, Clone)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// Paths of every mapping whose keys the schema fixes (not the free-form `tags`).
+fn collect_mappings(value: &serde_json::Value, path: &mut Vec<Seg>, out: &mut Vec<Vec<Seg>>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            out.push(path.clone());
+            for (k, v) in map {
+                if k == "tags" {
+                    continue;
+                }
+                path.push(Seg::Key(k.clone()));
+                collect_mappings(v, path, out);
+                path.pop();
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                path.push(Seg::Index(i));
+                collect_mappings(v, path, out);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn yaml_json(text: &str) -> serde_json::Value {
+    runnergen::yaml::parse(text).expect("valid YAML").expect("a document").to_json()
+}
+
+/// Every property in the schema is set somewhere in EVERY_KEY, so a key added to the schema
+/// but not to the types cannot slip through.
+#[test]
+fn every_schema_property_is_exercised() {
+    let schema: serde_json::Value = serde_json::from_str(runnergen::validate::SCHEMA).expect("schema is JSON");
+    let mut declared = std::collections::BTreeSet::new();
+    schema_paths(&schema, &schema, "", &mut declared);
+    let mut set = std::collections::BTreeSet::new();
+    value_paths(&yaml_json(EVERY_KEY), "", &mut set);
+    let missing: Vec<_> = declared.difference(&set).collect();
+    assert!(declared.len() > 40, "{declared:?}");
+    assert!(missing.is_empty(), "EVERY_KEY lacks {missing:?}");
+}
+
+fn schema_paths(
+    root: &serde_json::Value,
+    schema: &serde_json::Value,
+    at: &str,
+    out: &mut std::collections::BTreeSet<String>,
+) {
+    let schema = match schema.get("$ref").and_then(|r| r.as_str()).and_then(|r| r.strip_prefix("#/$defs/")) {
+        Some(name) => &root["$defs"][name],
+        None => schema,
+    };
+    for (name, sub) in schema.get("properties").and_then(|p| p.as_object()).into_iter().flatten() {
+        let path = format!("{at}.{name}");
+        out.insert(path.clone());
+        schema_paths(root, sub, &path, out);
+    }
+    if let Some(items) = schema.get("items") {
+        schema_paths(root, items, &format!("{at}[]"), out);
+    }
+}
+
+fn value_paths(value: &serde_json::Value, at: &str, out: &mut std::collections::BTreeSet<String>) {
+    match value {
+        serde_json::Value::Object(map) if !at.ends_with(".tags") => {
+            for (k, v) in map {
+                let path = format!("{at}.{k}");
+                out.insert(path.clone());
+                value_paths(v, &path, out);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| value_paths(v, &format!("{at}[]"), out)),
+        _ => {}
+    }
+}
