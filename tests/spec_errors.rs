@@ -201,3 +201,15 @@ fn value_paths(value: &serde_json::Value, at: &str, out: &mut std::collections::
         _ => {}
     }
 }
+
+/// docs/spec.md documents every key the schema declares.
+#[test]
+fn the_spec_reference_documents_every_key() {
+    let schema: serde_json::Value = serde_json::from_str(runnergen::validate::SCHEMA).expect("schema is JSON");
+    let mut declared = std::collections::BTreeSet::new();
+    schema_paths(&schema, &schema, "", &mut declared);
+    let doc = std::fs::read_to_string(crate::common::root().join("docs/spec.md")).expect("docs/spec.md");
+    let undocumented: Vec<_> =
+        declared.iter().map(|p| p.trim_start_matches('.')).filter(|p| !doc.contains(&format!("| `{p}` |"))).collect();
+    assert!(undocumented.is_empty(), "docs/spec.md lacks rows for {undocumented:?}");
+}
