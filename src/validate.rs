@@ -40,6 +40,15 @@ fn schema() -> &'static Value {
     SCHEMA_VALUE.get_or_init(|| serde_json::from_str(SCHEMA).unwrap_or(Value::Null))
 }
 
+/// The compiled schema, built once per process.
+fn validator() -> Result<&'static jsonschema::Validator, String> {
+    static VALIDATOR: OnceLock<Result<jsonschema::Validator, String>> = OnceLock::new();
+    VALIDATOR
+        .get_or_init(|| jsonschema::draft202012::new(schema()).map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
 /// Validates a loaded spec and returns its typed form.
 pub fn validate(source: &Source) -> Result<Spec, Error> {
     let json = source.root.to_json();
@@ -80,7 +89,7 @@ fn check_version(root: &Node, json: &Value) -> Option<Problem> {
 // Schema
 
 fn schema_problems(root: &Node, json: &Value) -> Vec<Problem> {
-    let validator = match jsonschema::draft202012::new(schema()) {
+    let validator = match validator() {
         Ok(v) => v,
         Err(e) => return vec![Problem::new(0..0, format!("runnergen's embedded schema is broken: {e}"), "")],
     };

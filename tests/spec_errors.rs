@@ -213,3 +213,47 @@ fn the_spec_reference_documents_every_key() {
         declared.iter().map(|p| p.trim_start_matches('.')).filter(|p| !doc.contains(&format!("| `{p}` |"))).collect();
     assert!(undocumented.is_empty(), "docs/spec.md lacks rows for {undocumented:?}");
 }
+
+/// Every prefix of every example (a file cut off anywhere) is either valid or rejected with
+/// problems; nothing panics.
+#[test]
+fn truncated_specs_never_panic() {
+    for (_, path) in crate::common::examples() {
+        let text = std::fs::read_to_string(&path).expect("read");
+        for end in (0..=text.len()).filter(|i| text.is_char_boundary(*i)) {
+            let result = runnergen::load::parse("cut.yaml".into(), text[..end].to_owned())
+                .and_then(|source| runnergen::validate::validate(&source));
+            if let Err(e) = result {
+                assert!(e.render(false).starts_with(['×', ' ', 'e']), "{}", e.render(false));
+            }
+        }
+    }
+}
+
+#[test]
+fn cli_help_version_and_usage_errors() {
+    for command in ["validate", "render", "diff", "schema"] {
+        let out = run(runnergen().args([command, "--help"]));
+        assert_eq!(out.status.code(), Some(0), "{command} --help");
+        let help = String::from_utf8(out.stdout).expect("UTF-8");
+        assert!(help.contains(&format!("Example:\n  runnergen {command}")), "{command} --help has no example:\n{help}");
+    }
+    let out = run(runnergen().arg("--version"));
+    assert_eq!(String::from_utf8(out.stdout).expect("UTF-8"), format!("runnergen {}\n", env!("CARGO_PKG_VERSION")));
+    for args in [&["frobnicate"][..], &["validate"], &["render", "a.yaml", "--bogus"], &[]] {
+        let out = run(runnergen().args(args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}
+
+#[test]
+fn valid_examples_validate_and_the_schema_prints() {
+    for (name, path) in crate::common::examples() {
+        let out = run(runnergen().arg("validate").arg(&path));
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8(out.stdout).expect("UTF-8").contains(": valid fleet `"));
+    }
+    let out = run(runnergen().arg("schema"));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8(out.stdout).expect("UTF-8"), runnergen::validate::SCHEMA);
+}
