@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 use serde_json::{Map, Number, Value};
 
 /// Most nodes a document may expand to, aliases included. A few hundred pools need ~50 000.
@@ -124,18 +124,20 @@ impl Builder<'_> {
         let at = self.offsets.span(span);
         match event {
             Event::Scalar(text, style, anchor, tag) => {
-                if let Some(tag) = tag
-                    && (!tag.is_yaml_core_schema()
-                        || !matches!(tag.suffix.as_str(), "str" | "int" | "bool" | "null" | "float"))
-                {
-                    return Err(YamlError::at(at, format!("unsupported YAML tag `{tag}`"), "remove this tag"));
-                }
-                let value =
-                    if style == ScalarStyle::Plain { resolve_plain(&text) } else { Value::String(text.into_owned()) };
+                let tag = check_tag(tag.as_deref(), &["str", "int", "bool", "null", "float"], &at)?;
+                let value = if style == ScalarStyle::Plain && tag != Some("str") {
+                    resolve_plain(&text)
+                } else {
+                    Value::String(text.into_owned())
+                };
                 self.push(Node { span: at, kind: Kind::Scalar(value), size: 1 }, anchor)
             }
-            Event::SequenceStart(anchor, _) => self.open(Frame::Seq { start: at, anchor, items: Vec::new() }),
-            Event::MappingStart(anchor, _) => {
+            Event::SequenceStart(anchor, tag) => {
+                check_tag(tag.as_deref(), &["seq"], &at)?;
+                self.open(Frame::Seq { start: at, anchor, items: Vec::new() })
+            }
+            Event::MappingStart(anchor, tag) => {
+                check_tag(tag.as_deref(), &["map"], &at)?;
                 self.open(Frame::Map { start: at, anchor, entries: Vec::new(), key: None })
             }
             Event::SequenceEnd => match self.stack.pop() {
@@ -218,6 +220,19 @@ impl Builder<'_> {
             },
         }
         Ok(())
+    }
+}
+
+/// Accepts only the core-schema tags that fit the node (`!!str` on a scalar, `!!map` on a
+/// mapping...); returns the tag's suffix.
+fn check_tag<'t>(tag: Option<&'t Tag>, allowed: &[&str], at: &Range<usize>) -> Result<Option<&'t str>, YamlError> {
+    match tag {
+        None => Ok(None),
+        Some(tag) if tag.is_yaml_core_schema() && allowed.contains(&tag.suffix.as_str()) => Ok(Some(&tag.suffix)),
+        Some(tag) => {
+            let shown = if tag.is_yaml_core_schema() { format!("!!{}", tag.suffix) } else { tag.to_string() };
+            Err(YamlError::at(at.clone(), format!("unsupported YAML tag `{shown}`"), "remove this tag"))
+        }
     }
 }
 
@@ -325,6 +340,8 @@ mod tests {
         assert_eq!(v["h"], 1.5);
         assert_eq!(v["i"], 31);
         assert_eq!(v["j"], "on");
+        assert_eq!(json("a: !!str 123\n")["a"], "123");
+        assert!(parse("a: !!set {x: ~}\n").is_err());
     }
 
     #[test]
