@@ -18,7 +18,8 @@ use crate::yaml::Node;
 /// The fleet spec's JSON Schema, embedded in the binary.
 pub const SCHEMA: &str = include_str!("../schemas/fleet.schema.json");
 
-/// AWS limits the generated names and schedules must respect.
+/// AWS limits the generated names and schedules must respect. Scheduled actions: "Quotas for
+/// Auto Scaling resources and groups" (EC2 Auto Scaling user guide), a fixed quota of 125 per group.
 pub mod limits {
     /// IAM role names.
     pub const ROLE_NAME: usize = 64;
