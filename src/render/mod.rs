@@ -28,7 +28,11 @@ pub type Plan = BTreeMap<String, File>;
 pub const TEMPLATES: &[(&str, &str)] = &templates![
     "packer/gitlab-runner.pkr.hcl.j2",
     "packer/gitlab-runner-provision.sh.j2",
-    "packer/files/_lib.sh.j2",
+    "packer/files/_base.sh.j2",
+    "packer/files/_settings.sh.j2",
+    "packer/files/_imds.sh.j2",
+    "packer/files/_config.sh.j2",
+    "packer/files/_unregister.sh.j2",
     "packer/files/register.j2",
     "packer/files/unregister.j2",
     "packer/files/lifecycle.j2",

@@ -270,9 +270,10 @@ pub fn render(fleet: &Fleet, env: &Environment) -> Result<Vec<(String, File)>, m
         ("packer/files/metrics.service.j2", files(METRICS_SERVICE), false),
         ("packer/files/metrics.timer.j2", files(settings::METRICS_TIMER), false),
     ]);
-    let ctx = template_value(serde_json::to_value(&ctx).map_err(|e| {
-        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, format!("packer context: {e}"))
-    })?);
+    let ctx =
+        template_value(serde_json::to_value(&ctx).map_err(|e| {
+            minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, format!("packer context: {e}"))
+        })?);
     let mut plan = Vec::with_capacity(outputs.len());
     for (id, path, executable) in outputs {
         let contents = env.get_template(id)?.render(ctx.clone())?;
