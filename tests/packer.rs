@@ -155,8 +155,6 @@ fn packer_1_6_6_validates_the_template_without_newer_syntax() {
             .arg("gitlab-runner.pkr.hcl")
             .current_dir(dir.path().join("packer"))
             .env("CHECKPOINT_DISABLE", "1")
-            .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE00")
-            .env("AWS_SECRET_ACCESS_KEY", "example")
             .output()
             .expect("packer runs");
         assert_success(&out, &format!("{name}: packer validate"));
@@ -454,22 +452,32 @@ fn stopping_unregisters_except_after_a_crash_and_never_fails() {
     let (ok, out) = world.run("runnergen-register", &[]);
     assert!(ok, "{out}");
 
+    // A crash (no stop job running): systemd restarts the unit, the registration stays.
     let (ok, out) = world.run("runnergen-unregister", &[("SERVICE_RESULT", "exit-code")]);
     assert!(ok, "{out}");
+    assert_eq!(count(&world.calls(), "systemctl list-jobs --no-legend runnergen-runner.service"), 1);
     assert_eq!(count(&world.calls(), "gitlab-runner unregister"), 0);
+    assert!(world.config().contains("[[runners]]"));
 
     world.set("standin/unregister-fails", "");
     let (ok, out) = world.run("runnergen-unregister", &[("SERVICE_RESULT", "success")]);
     assert!(ok, "a failed unregister must not fail the stop:\n{out}");
     assert_eq!(count(&world.calls(), "gitlab-runner unregister"), 1);
 
+    // A deliberate stop in which the runner ended abnormally still unregisters.
     std::fs::remove_file(world.path("standin/unregister-fails")).expect("rm");
-    let (ok, out) = world.run("runnergen-unregister", &[("SERVICE_RESULT", "timeout")]);
+    world.set("standin/jobs", "4711 runnergen-runner.service stop running\n");
+    let (ok, out) = world.run("runnergen-unregister", &[("SERVICE_RESULT", "exit-code")]);
     assert!(ok, "{out}");
     let calls = world.calls();
     assert_eq!(count(&calls, "gitlab-runner unregister"), 2, "{calls:#?}");
     assert!(calls.last().is_some_and(|c| c.contains("--all-runners")), "{calls:#?}");
     assert!(!world.config().contains("[[runners]]"));
+
+    // Nothing registered any more: nothing to unregister, and still no failure.
+    let (ok, out) = world.run("runnergen-unregister", &[("SERVICE_RESULT", "timeout")]);
+    assert!(ok && out.contains("nothing to unregister"), "{out}");
+    assert_eq!(count(&world.calls(), "gitlab-runner unregister"), 2);
 }
 
 #[test]
