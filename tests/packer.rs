@@ -32,9 +32,45 @@ fn example(name: &str) -> PathBuf {
     common::root().join("examples").join(name).join("fleet.yaml")
 }
 
+/// Specs that take the branches the examples do not: Ubuntu 22.04 with shell pools only (no
+/// Docker), gp2, a runner before the helper-images package, tags with spaces and non-ASCII
+/// letters; Amazon Linux on arm64 with a privileged docker pool.
+const VARIANTS: &[(&str, &str)] = &[
+    (
+        "jammy-shell",
+        "version: 1\nname: jammy-shell\naws:\n  region: ap-southeast-2\n  vpc_id: vpc-0123456789abcdef0\n  \
+         subnet_ids: [subnet-0123456789abcdef0]\n  tags: {\"Kostenstelle Zürich\": \"Bau/Ost = 1+2\", a: b@c:d}\n\
+         gitlab:\n  url: https://gitlab.example.net/\nimage:\n  os: ubuntu-22.04\n  arch: x86_64\n  \
+         runner_version: 17.6.1\n  volume_type: gp2\npools:\n  - name: deploy\n    executor: shell\n    \
+         instance_types: [t3.small]\n    capacity: {min: 1, max: 2}\n    concurrent: 1\n    \
+         token_parameter: /jammy/deploy/token\n    job_timeout_minutes: 100\n",
+    ),
+    (
+        "al2023-arm",
+        "version: 1\nname: al2023-arm\naws:\n  region: eu-west-1\n  vpc_id: vpc-0123456789abcdef0\n  \
+         subnet_ids: [subnet-0123456789abcdef0]\ngitlab:\n  url: https://gitlab.example.org\nimage:\n  \
+         os: amazon-linux-2023\n  arch: arm64\n  runner_version: 17.7.0\npools:\n  - name: dind\n    \
+         executor: docker\n    instance_types: [c7g.large]\n    capacity: {min: 0, max: 5}\n    concurrent: 3\n    \
+         token_parameter: /al2023/dind/token\n    docker: {image: \"docker:27\", privileged: true, volumes: [/cache, \"/certs/client\"]}\n",
+    ),
+];
+
+/// Every example and every variant, by name.
+fn specs() -> Vec<(String, PathBuf)> {
+    let dir = common::root().join("target/test-specs/packer");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let mut out = common::examples();
+    for (name, text) in VARIANTS {
+        let path = dir.join(format!("{name}.yaml"));
+        std::fs::write(&path, text).expect("write spec");
+        out.push(((*name).to_owned(), path));
+    }
+    out
+}
+
 #[test]
 fn renders_the_contracted_files_the_same_every_time() {
-    for (name, spec) in common::examples() {
+    for (name, spec) in specs() {
         let first = plan(&spec);
         assert_eq!(first, plan(&spec), "{name}: two renders differ");
         for path in ["packer/gitlab-runner.pkr.hcl"].iter().chain(SCRIPTS).chain(UNITS) {
@@ -50,7 +86,7 @@ fn renders_the_contracted_files_the_same_every_time() {
 
 #[test]
 fn shellcheck_finds_nothing() {
-    for (name, spec) in common::examples() {
+    for (name, spec) in specs() {
         let dir = common::render_to_temp(&spec);
         let out = common::tool("shellcheck")
             .args(["--severity=style", "--shell=bash", "--format=gcc"])
@@ -64,7 +100,7 @@ fn shellcheck_finds_nothing() {
 
 #[test]
 fn bash_parses_every_script() {
-    for (name, spec) in common::examples() {
+    for (name, spec) in specs() {
         let dir = common::render_to_temp(&spec);
         for script in SCRIPTS {
             let out = common::tool("bash").arg("-n").arg(dir.path().join(script)).output().expect("bash runs");
@@ -78,7 +114,7 @@ fn bash_parses_every_script() {
 /// has those paths (`--root`): the helpers as rendered, and gitlab-runner as an executable.
 #[test]
 fn systemd_analyze_verifies_every_unit() {
-    for (name, spec) in common::examples() {
+    for (name, spec) in specs() {
         let dir = common::render_to_temp(&spec);
         let root = tempfile::tempdir().expect("a temp dir");
         let units_dir = root.path().join("etc/systemd/system");
@@ -130,7 +166,7 @@ fn copy_tree(from: &Path, to: &Path) {
 
 #[test]
 fn the_template_is_canonical_hcl() {
-    for (name, spec) in common::examples() {
+    for (name, spec) in specs() {
         let dir = common::render_to_temp(&spec);
         let out = common::hclcheck().arg(dir.path().join("packer/gitlab-runner.pkr.hcl")).output().expect("runs");
         assert_success(&out, &format!("{name}: hclcheck"));
@@ -142,7 +178,7 @@ fn the_template_is_canonical_hcl() {
 /// exactly those removed; everything else is validated as generated.
 #[test]
 fn packer_1_6_6_validates_the_template_without_newer_syntax() {
-    for (name, spec) in common::examples() {
+    for (name, spec) in specs() {
         let dir = common::render_to_temp(&spec);
         let template = dir.path().join("packer/gitlab-runner.pkr.hcl");
         let text = std::fs::read_to_string(&template).expect("read");
@@ -191,7 +227,7 @@ fn without_newer_syntax(text: &str) -> String {
 
 #[test]
 fn the_ami_is_found_by_fleet_and_arch_tags_and_is_locked_down() {
-    for (name, spec) in common::examples() {
+    for (name, spec) in specs() {
         let fleet = runnergen::load_fleet(&spec).expect("loads");
         let text = plan(&spec)["packer/gitlab-runner.pkr.hcl"].contents.clone();
         let body: hcl::Body = hcl::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -451,6 +487,13 @@ fn stopping_unregisters_except_after_a_crash_and_never_fails() {
     let world = World::new("amazon-linux", 0);
     let (ok, out) = world.run("runnergen-register", &[]);
     assert!(ok, "{out}");
+    let calls = world.calls();
+    let register = &calls[position(&calls, "gitlab-runner register")];
+    assert!(register.contains("--docker-privileged"), "{register}");
+    assert!(
+        register.contains("--docker-image docker.io/library/debian:bookworm-slim --docker-pull-policy always"),
+        "{register}"
+    );
 
     // A crash (no stop job running): systemd restarts the unit, the registration stays.
     let (ok, out) = world.run("runnergen-unregister", &[("SERVICE_RESULT", "exit-code")]);
