@@ -96,6 +96,13 @@ fn shellcheck_finds_nothing() {
         assert_success(&out, &format!("{name}: shellcheck"));
         assert!(out.stdout.is_empty(), "{name}: {}", String::from_utf8_lossy(&out.stdout));
     }
+    let standins = common::root().join("tests/standins");
+    let out = common::tool("shellcheck")
+        .args(["--severity=style", "--format=gcc"])
+        .args(["gitlab-runner", "aws", "systemctl"].map(|s| standins.join(s)))
+        .output()
+        .expect("shellcheck runs");
+    assert_success(&out, "shellcheck of the stand-ins");
 }
 
 #[test]

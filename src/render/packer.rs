@@ -1,6 +1,7 @@
 //! Stage 4, Packer target: the runner AMI's template (`packer/gitlab-runner.pkr.hcl`), its
 //! provision script and, under `packer/files/`, the systemd units and helper scripts that run the
-//! runner's lifecycle on each instance. Reads only the resolved [`Fleet`], through its own template context (`Context`).
+//! runner's lifecycle on each instance. Reads only the resolved [`Fleet`], through its own
+//! template context (`Context`).
 
 use std::collections::BTreeMap;
 
