@@ -315,6 +315,14 @@ mod tests {
     }
 
     #[test]
+    fn every_unit_user_data_starts_is_baked() {
+        for unit in settings::START_UNITS {
+            let baked = [settings::RUNNER_UNIT, settings::LIFECYCLE_UNIT, METRICS_SERVICE, settings::METRICS_TIMER];
+            assert!(baked.contains(unit), "{unit} is started by user data but not in the image");
+        }
+    }
+
+    #[test]
     fn map_entries_align_on_the_longest_key() {
         let map: BTreeMap<String, String> =
             [("a".to_owned(), "1".to_owned()), ("runnergen:fleet".to_owned(), "x\"y".to_owned())].into();
