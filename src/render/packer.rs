@@ -221,13 +221,17 @@ fn context(fleet: &Fleet) -> Context {
         helpers_dir: HELPERS_DIR,
         upload_dir: UPLOAD_DIR,
         helper_files: vec![HELPERS.register, HELPERS.unregister, HELPERS.lifecycle, HELPERS.metrics],
-        unit_files: vec![settings::RUNNER_UNIT, settings::LIFECYCLE_UNIT, METRICS_SERVICE, settings::METRICS_TIMER],
+        unit_files: UNIT_FILES.to_vec(),
         start_units: settings::START_UNITS,
     }
 }
 
 /// The oneshot service [`settings::METRICS_TIMER`] starts.
 const METRICS_SERVICE: &str = "runnergen-metrics.service";
+
+/// Every unit baked into the image, by file name under `files/`.
+const UNIT_FILES: [&str; 4] =
+    [settings::RUNNER_UNIT, settings::LIFECYCLE_UNIT, METRICS_SERVICE, settings::METRICS_TIMER];
 
 /// Whether a `MAJOR.MINOR.PATCH` version is at least `MAJOR.MINOR`.
 fn version_at_least(version: &str, (major, minor): (u32, u32)) -> bool {
@@ -317,8 +321,7 @@ mod tests {
     #[test]
     fn every_unit_user_data_starts_is_baked() {
         for unit in settings::START_UNITS {
-            let baked = [settings::RUNNER_UNIT, settings::LIFECYCLE_UNIT, METRICS_SERVICE, settings::METRICS_TIMER];
-            assert!(baked.contains(unit), "{unit} is started by user data but not in the image");
+            assert!(UNIT_FILES.contains(unit), "{unit} is started by user data but not in the image");
         }
     }
 
