@@ -25,7 +25,24 @@ pub type Plan = BTreeMap<String, File>;
 
 /// Every template, by id (its path under `templates/`). A test checks that this list and the
 /// folder agree.
-pub const TEMPLATES: &[(&str, &str)] = &templates!["packer/gitlab-runner.pkr.hcl.j2", "terraform/versions.tf.j2",];
+pub const TEMPLATES: &[(&str, &str)] = &templates![
+    "packer/gitlab-runner.pkr.hcl.j2",
+    "packer/gitlab-runner-provision.sh.j2",
+    "packer/files/_base.sh.j2",
+    "packer/files/_settings.sh.j2",
+    "packer/files/_imds.sh.j2",
+    "packer/files/_config.sh.j2",
+    "packer/files/_unregister.sh.j2",
+    "packer/files/register.j2",
+    "packer/files/unregister.j2",
+    "packer/files/lifecycle.j2",
+    "packer/files/metrics.j2",
+    "packer/files/runner.service.j2",
+    "packer/files/lifecycle.service.j2",
+    "packer/files/metrics.service.j2",
+    "packer/files/metrics.timer.j2",
+    "terraform/versions.tf.j2",
+];
 
 macro_rules! templates {
     ($($id:literal),* $(,)?) => {
