@@ -25,7 +25,17 @@ pub type Plan = BTreeMap<String, File>;
 
 /// Every template, by id (its path under `templates/`). A test checks that this list and the
 /// folder agree.
-pub const TEMPLATES: &[(&str, &str)] = &templates!["packer/gitlab-runner.pkr.hcl.j2", "terraform/versions.tf.j2",];
+pub const TEMPLATES: &[(&str, &str)] = &templates![
+    "packer/gitlab-runner.pkr.hcl.j2",
+    "terraform/_macros.j2",
+    "terraform/iam.tf.j2",
+    "terraform/main.tf.j2",
+    "terraform/outputs.tf.j2",
+    "terraform/pool.tf.j2",
+    "terraform/schedules.tf.j2",
+    "terraform/user-data.sh.j2",
+    "terraform/versions.tf.j2",
+];
 
 macro_rules! templates {
     ($($id:literal),* $(,)?) => {
