@@ -161,9 +161,14 @@ pools:
 
 /// Renders a spec whose `pools:` list is `pools` and parses every generated `.tf` file.
 fn render_pools(pools: &str) -> BTreeMap<String, Body> {
+    render_spec(&format!("{SPEC_HEAD}{pools}"))
+}
+
+/// Renders a whole spec, checks its `.tf` files with hclcheck and parses them.
+fn render_spec(text: &str) -> BTreeMap<String, Body> {
     let spec_dir = tempfile::tempdir().expect("a temp dir");
     let spec = spec_dir.path().join("fleet.yaml");
-    std::fs::write(&spec, format!("{SPEC_HEAD}{pools}")).expect("write the spec");
+    std::fs::write(&spec, text).expect("write the spec");
     let dir = common::render_to_temp(&spec);
     let files = tf_files(dir.path());
     let out = common::run(common::hclcheck().args(&files));
@@ -494,4 +499,56 @@ fn apply_never_changes_the_capacity_that_schedules_and_scaling_set() {
         .collect();
     assert_eq!(overrides, ["t3.large", "t3a.large"]);
     assert_eq!(attr(group.body(), "capacity_rebalance").to_string(), "true");
+}
+
+#[test]
+fn unusual_tags_ports_and_instance_mixes_stay_canonical() {
+    let files = render_spec(
+        r#"
+version: 1
+name: odd
+aws:
+  region: us-gov-west-1
+  vpc_id: vpc-0123456789abcdef0
+  subnet_ids: [subnet-0123456789abcdef0, subnet-0123456789abcdef1]
+  tags: {"Kostenstelle-ü": "4711", "टीम": "मंच", "a": "x = y", "long key with spaces": "v@example.com"}
+gitlab:
+  url: https://gitlab.example.com:8443/
+image:
+  os: amazon-linux-2023
+  arch: arm64
+  runner_version: 19.3.0
+pools:
+  - name: od-mix
+    executor: shell
+    instance_types: [m7g.large, m6g.large]
+    capacity: {min: 1, max: 2}
+    token_parameter: /odd/od-mix/token
+  - name: one-spot
+    executor: docker
+    instance_types: [t4g.large]
+    spot: true
+    capacity: {min: 0, max: 2}
+    token_parameter: /odd/one-spot/token
+"#,
+    );
+    // GitLab's own port gets its egress rule next to HTTPS; nothing else is open.
+    let main = &files["main.tf"];
+    let ports: Vec<i64> = main
+        .blocks()
+        .filter(|b| b.identifier() == "resource" && b.labels()[0].as_str() == "aws_vpc_security_group_egress_rule")
+        .map(|b| number(b.body(), "from_port"))
+        .collect();
+    assert_eq!(ports, [443, 443, 8443, 8443]);
+    assert!(!main.blocks().any(|b| b.labels().iter().any(|l| l.as_str().contains("ingress"))));
+
+    // Several on-demand types: a mixed policy without spot; one spot type: a mixed policy too.
+    let od = resource(&files["pool-od-mix.tf"], "aws_autoscaling_group", "od-mix");
+    let mixed = od.body().blocks().find(|b| b.identifier() == "mixed_instances_policy").expect("mixed");
+    let dist = mixed.body().blocks().find(|b| b.identifier() == "instances_distribution").expect("dist");
+    assert_eq!(number(dist.body(), "on_demand_percentage_above_base_capacity"), 100);
+    let spot = resource(&files["pool-one-spot.tf"], "aws_autoscaling_group", "one-spot");
+    assert!(spot.body().blocks().any(|b| b.identifier() == "mixed_instances_policy"));
+    assert!(!spot.body().blocks().any(|b| b.identifier() == "launch_template"));
+    assert!(!files.contains_key("schedules.tf"));
 }

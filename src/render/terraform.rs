@@ -215,7 +215,7 @@ fn egress_rules(gitlab_url: &str) -> Vec<EgressRule> {
     if let Some(port) = explicit_port(gitlab_url)
         && port != 443
     {
-        ports.push((port, format!("GitLab at {gitlab_url}")));
+        ports.push((port, format!("GitLab on port {port}")));
     }
     let mut rules = Vec::new();
     for (port, description) in ports {
