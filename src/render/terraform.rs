@@ -340,7 +340,13 @@ fn schedule_context(pool: &Pool, schedule: &model::Schedule) -> ScheduleContext 
             }
         })
         .collect();
-    ScheduleContext { time_zone: schedule.time_zone.clone(), actions }
+    ScheduleContext { time_zone: aws_time_zone(&schedule.time_zone).to_owned(), actions }
+}
+
+/// The time zone name for AWS, which takes canonical IANA names (`Etc/GMT+9`, `Pacific/Tahiti`):
+/// the spec's default `UTC` is a backward-compatibility link there, `Etc/UTC` the zone itself.
+fn aws_time_zone(name: &str) -> &str {
+    if name == "UTC" { "Etc/UTC" } else { name }
 }
 
 /// Renders `terraform/`: versions.tf, main.tf, iam.tf, one pool-NAME.tf a pool, schedules.tf
