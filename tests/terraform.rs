@@ -601,3 +601,64 @@ pools:
     assert!(!spot.body().blocks().any(|b| b.identifier() == "launch_template"));
     assert!(!files.contains_key("schedules.tf"));
 }
+
+fn block<'a>(body: &'a Body, identifier: &str) -> &'a Block {
+    body.blocks().find(|b| b.identifier() == identifier).unwrap_or_else(|| panic!("no {identifier} block"))
+}
+
+#[test]
+fn groups_roll_onto_new_templates_and_drain_before_terminating() {
+    for (name, spec) in common::examples() {
+        let dir = common::render_to_temp(&spec);
+        let fleet = runnergen::load_fleet(&spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
+        let main = parse(&dir.path().join("terraform/main.tf"));
+        assert!(main.blocks().all(|b| !b.labels().iter().any(|l| l.as_str().contains("ingress"))), "{name}");
+        let group_sg = resource(&main, "aws_security_group", "runners");
+        assert!(group_sg.body().blocks().all(|b| b.identifier() != "ingress"), "{name}: inline ingress");
+        for pool in &fleet.pools {
+            let body = parse(&dir.path().join(format!("terraform/pool-{}.tf", pool.name)));
+            let p = pool.name.as_str();
+
+            let template = resource(&body, "aws_launch_template", p);
+            let metadata = block(template.body(), "metadata_options");
+            assert_eq!(string(metadata.body(), "http_tokens"), "required", "{name}/{p}");
+            assert_eq!(number(metadata.body(), "http_put_response_hop_limit"), 2, "{name}/{p}");
+            let ebs = block(block(template.body(), "block_device_mappings").body(), "ebs");
+            assert_eq!(attr(ebs.body(), "encrypted").to_string(), "true", "{name}/{p}");
+            assert_eq!(number(ebs.body(), "volume_size"), i64::from(pool.volume_gb), "{name}/{p}");
+            let nic = block(template.body(), "network_interfaces");
+            assert_eq!(attr(nic.body(), "associate_public_ip_address").to_string(), "false", "{name}/{p}");
+
+            // The group follows the template's latest version, so a new one starts a refresh
+            // that keeps the capacity in force.
+            let group = resource(&body, "aws_autoscaling_group", p);
+            let version = match group.body().blocks().find(|b| b.identifier() == "mixed_instances_policy") {
+                Some(mixed) => {
+                    let spec = block(block(mixed.body(), "launch_template").body(), "launch_template_specification");
+                    attr(spec.body(), "version").to_string()
+                }
+                None => attr(block(group.body(), "launch_template").body(), "version").to_string(),
+            };
+            assert_eq!(version, format!("aws_launch_template.{p}.latest_version"), "{name}/{p}");
+            let refresh = block(group.body(), "instance_refresh");
+            assert_eq!(string(refresh.body(), "strategy"), "Rolling");
+            assert_eq!(number(block(refresh.body(), "preferences").body(), "min_healthy_percentage"), 100);
+            assert_eq!(string(group.body(), "name"), pool.id);
+            let propagated: Vec<String> = group
+                .body()
+                .blocks()
+                .filter(|b| b.identifier() == "tag")
+                .map(|b| attr(b.body(), "propagate_at_launch").to_string())
+                .collect();
+            assert!(!propagated.is_empty() && propagated.iter().all(|p| p == "true"), "{name}/{p}");
+
+            // The terminating hook waits for the longest job.
+            let hook = resource(&body, "aws_autoscaling_lifecycle_hook", &format!("{p}_drain"));
+            assert_eq!(string(hook.body(), "name"), pool.lifecycle_hook_name());
+            assert_eq!(string(hook.body(), "lifecycle_transition"), "autoscaling:EC2_INSTANCE_TERMINATING");
+            let timeout = number(hook.body(), "heartbeat_timeout");
+            assert_eq!(timeout, i64::from(pool.drain_timeout_seconds()), "{name}/{p}");
+            assert!(timeout >= i64::from(pool.job_timeout_minutes) * 60 && timeout <= 7200, "{name}/{p}: {timeout}");
+        }
+    }
+}
