@@ -41,6 +41,13 @@ pub const TEMPLATES: &[(&str, &str)] = &templates![
     "packer/files/lifecycle.service.j2",
     "packer/files/metrics.service.j2",
     "packer/files/metrics.timer.j2",
+    "terraform/_macros.j2",
+    "terraform/iam.tf.j2",
+    "terraform/main.tf.j2",
+    "terraform/outputs.tf.j2",
+    "terraform/pool.tf.j2",
+    "terraform/schedules.tf.j2",
+    "terraform/user-data.sh.j2",
     "terraform/versions.tf.j2",
 ];
 

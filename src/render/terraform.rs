@@ -1,12 +1,607 @@
-//! Terraform target: one Auto Scaling group per pool, schedules, scaling and IAM.
+//! Terraform target: a flat root module under `terraform/`, one Auto Scaling group per pool
+//! with its launch template, IAM role, terminating lifecycle hook, demand scaling and scheduled
+//! actions. Reads only the resolved [`Fleet`] and builds one [`Context`] from it; the templates
+//! see that context, never the spec.
+//!
+//! Arguments follow the hashicorp/aws 6.x provider docs (website/docs/r/autoscaling_group,
+//! autoscaling_schedule, autoscaling_lifecycle_hook, autoscaling_policy, launch_template,
+//! vpc_security_group_egress_rule, iam_role_policy; website/docs/d/ami): notably a refresh only
+//! starts when the group's launch template `version` changes, hence `latest_version` rather
+//! than `$Latest`; `initial_lifecycle_hook` only applies when a group is created, hence a
+//! separate hook resource; groups take no `default_tags`, hence explicit `tag` blocks, and
+//! default tags do not reach what a group launches, hence `tag_specifications`. checkov 3.3.30
+//! passes every check but CKV_AWS_341 (metadata hop limit above 1), skipped beside each launch
+//! template with its reason: job containers need the second hop.
 
-use minijinja::{Environment, context};
+use std::collections::BTreeMap;
+
+use minijinja::{Environment, Error, ErrorKind, Value, context};
+use serde::Serialize;
 
 use super::File;
-use crate::model::Fleet;
+use crate::model::{self, Capacity, Fleet, Pool, Scaling};
+use crate::settings;
 
-pub fn render(fleet: &Fleet, env: &Environment) -> Result<Vec<(String, File)>, minijinja::Error> {
-    let _ = fleet;
-    let tf = env.get_template("terraform/versions.tf.j2")?.render(context! {})?;
-    Ok(vec![("terraform/versions.tf".to_owned(), File { contents: tf, executable: false })])
+/// Everything the Terraform templates read. Templates depend on these names.
+#[derive(Debug, Serialize)]
+pub struct Context {
+    /// Fleet name, for descriptions.
+    pub fleet: String,
+    /// AWS region of the provider and of every ARN.
+    pub region: String,
+    /// VPC of the security group.
+    pub vpc_id: String,
+    /// Subnets every group spreads across, in spec order.
+    pub subnet_ids: Vec<String>,
+    /// The provider's default tags: the spec's tags and `runnergen:fleet`.
+    pub default_tags: Tags,
+    /// How the AMI data source finds the newest image Packer baked for this fleet.
+    pub ami: Ami,
+    /// The fleet's one security group.
+    pub security_group: SecurityGroup,
+    /// Its egress rules, one resource each; there is no ingress.
+    pub egress: Vec<EgressRule>,
+    /// CloudWatch namespace of the busy-slot metric.
+    pub metric_namespace: String,
+    /// Every pool, in spec order.
+    pub pools: Vec<PoolContext>,
+}
+
+/// A tag map, sorted by key, as the templates print it.
+#[derive(Debug, Serialize)]
+pub struct Tags {
+    pub entries: Vec<Tag>,
+    /// Print the map on one line: some key has non-ASCII text, whose display width `terraform
+    /// fmt` measures in grapheme clusters, so aligned `=` signs could not be guaranteed.
+    pub inline: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Ami {
+    /// Tag key naming the fleet ([`model::AMI_TAG_FLEET`]) and its value.
+    pub fleet_tag: &'static str,
+    pub fleet: String,
+    /// Tag key naming the architecture ([`model::AMI_TAG_ARCH`]) and its value, which is
+    /// also the AMI's `architecture` (`x86_64` or `arm64`).
+    pub arch_tag: &'static str,
+    pub arch: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SecurityGroup {
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EgressRule {
+    /// Terraform resource label.
+    pub label: String,
+    pub description: String,
+    pub port: u16,
+    /// `::/0` when true, `0.0.0.0/0` otherwise.
+    pub ipv6: bool,
+}
+
+/// One pool's resources.
+#[derive(Debug, Serialize)]
+pub struct PoolContext {
+    /// Pool name as written in the spec.
+    pub name: String,
+    /// Terraform label of every resource of the pool (the pool name, which the schema keeps to
+    /// `[a-z0-9-]`, checked again here).
+    pub label: String,
+    /// `{fleet}-{pool}`: the launch template and instance profile name.
+    pub id: String,
+    /// The Auto Scaling group's name (also the busy metric's dimension value).
+    pub group_name: String,
+    pub role_name: String,
+    /// Name of the terminating lifecycle hook and its timeout: the longest job plus stopping.
+    pub hook_name: String,
+    pub drain_timeout_seconds: u32,
+    pub token_parameter: String,
+    /// Instance types in spec order, the first preferred for on-demand capacity.
+    pub instance_types: Vec<String>,
+    pub spot: bool,
+    /// Whether the group needs a mixed instances policy (spot, or several types).
+    pub mixed: bool,
+    /// The launch template's own instance type: set only when there is no mixed policy.
+    pub launch_template_instance_type: Option<String>,
+    /// Base capacity: the group's sizes at creation and what each window's end restores.
+    pub capacity: Capacity,
+    /// Group attributes that schedules or scaling own, which Terraform must never reset.
+    pub ignore_changes: Vec<&'static str>,
+    /// Why, as a one-line comment.
+    pub ignore_reason: &'static str,
+    pub volume_gb: u32,
+    /// `gp3` or `gp2`.
+    pub volume_type: String,
+    /// Path of the pool's user data script, relative to the module.
+    pub user_data_file: String,
+    /// One-minute instance metrics, for CPU scaling.
+    pub detailed_monitoring: bool,
+    pub scaling: ScalingContext,
+    /// Tags on the launch template's instances, volumes and network interfaces.
+    pub tags: Tags,
+    /// The same tags as the group's `tag` blocks (propagated at launch).
+    pub group_tags: Vec<Tag>,
+    pub schedule: Option<ScheduleContext>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScalingContext {
+    /// True: the busy-slot metric; false: average CPU.
+    pub busy: bool,
+    /// Target value, in percent.
+    pub target: u32,
+    /// The busy metric's name and dimension name.
+    pub metric: &'static str,
+    pub dimension: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScheduleContext {
+    /// IANA time zone of every action.
+    pub time_zone: String,
+    pub actions: Vec<ActionContext>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ActionContext {
+    /// Terraform label, such as `builds_window_1_start`.
+    pub label: String,
+    /// Scheduled action name, such as `nightly-builds-window-1-start`.
+    pub name: String,
+    /// 5-field cron expression, in the schedule's time zone.
+    pub recurrence: String,
+    pub capacity: Capacity,
+    /// A one-line comment describing the action.
+    pub comment: String,
+}
+
+/// Extra tags runnergen puts on what it creates. They win over spec tags of the same key.
+const FLEET_TAG: &str = "runnergen:fleet";
+const POOL_TAG: &str = "runnergen:pool";
+
+impl Context {
+    pub fn new(fleet: &Fleet) -> Result<Self, Error> {
+        let mut default_tags = fleet.tags.clone();
+        default_tags.insert(FLEET_TAG.to_owned(), fleet.name.clone());
+        Ok(Context {
+            fleet: fleet.name.clone(),
+            region: fleet.region.clone(),
+            vpc_id: fleet.vpc_id.clone(),
+            subnet_ids: fleet.subnet_ids.clone(),
+            default_tags: tags(default_tags),
+            ami: Ami {
+                fleet_tag: model::AMI_TAG_FLEET,
+                fleet: fleet.name.clone(),
+                arch_tag: model::AMI_TAG_ARCH,
+                arch: arch_name(fleet.image.arch).to_owned(),
+            },
+            security_group: SecurityGroup {
+                name: format!("{}-runners", fleet.name),
+                description: format!(
+                    "GitLab runners of fleet {}: no ingress; egress to HTTPS (and GitLab) only",
+                    fleet.name
+                ),
+            },
+            egress: egress_rules(&fleet.gitlab_url),
+            metric_namespace: fleet.metric_namespace(),
+            pools: fleet.pools.iter().map(|p| pool_context(fleet, p)).collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+fn arch_name(arch: model::Arch) -> &'static str {
+    match arch {
+        model::Arch::X86_64 => "x86_64",
+        model::Arch::Arm64 => "arm64",
+    }
+}
+
+fn tags(map: BTreeMap<String, String>) -> Tags {
+    let inline = map.keys().any(|k| !k.is_ascii());
+    Tags { entries: map.into_iter().map(|(key, value)| Tag { key, value }).collect(), inline }
+}
+
+/// HTTPS to anywhere: GitLab, the AWS APIs (SSM, CloudWatch, Auto Scaling, Session Manager) and
+/// container registries. GitLab on another port gets a rule of its own.
+fn egress_rules(gitlab_url: &str) -> Vec<EgressRule> {
+    let mut ports = vec![(443u16, "HTTPS: GitLab, AWS APIs, container registries".to_owned())];
+    if let Some(port) = explicit_port(gitlab_url)
+        && port != 443
+    {
+        ports.push((port, format!("GitLab on port {port}")));
+    }
+    let mut rules = Vec::new();
+    for (port, description) in ports {
+        let name = if port == 443 { "https".to_owned() } else { format!("gitlab_{port}") };
+        rules.push(EgressRule { label: format!("{name}_ipv4"), description: description.clone(), port, ipv6: false });
+        rules.push(EgressRule { label: format!("{name}_ipv6"), description, port, ipv6: true });
+    }
+    rules
+}
+
+/// The port written in an `https://host:port/...` URL, if any.
+fn explicit_port(url: &str) -> Option<u16> {
+    let rest = url.strip_prefix("https://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit('@').next()?;
+    // An IPv6 literal is bracketed; the port follows the closing bracket.
+    let after_host = match host_port.rfind(']') {
+        Some(i) => &host_port[i + 1..],
+        None => host_port,
+    };
+    after_host.rsplit_once(':').and_then(|(_, port)| port.parse().ok())
+}
+
+fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
+    if pool.name.is_empty() || !pool.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("pool name `{}` cannot label Terraform resources", pool.name),
+        ));
+    }
+    let label = pool.name.clone();
+    let mut tag_map = fleet.tags.clone();
+    tag_map.insert("Name".to_owned(), pool.id.clone());
+    tag_map.insert(FLEET_TAG.to_owned(), fleet.name.clone());
+    tag_map.insert(POOL_TAG.to_owned(), pool.name.clone());
+    let group_tags = tag_map.iter().map(|(k, v)| Tag { key: k.clone(), value: v.clone() }).collect();
+    let mixed = pool.spot || pool.instance_types.len() > 1;
+    let (ignore_changes, ignore_reason) = if pool.schedule.is_some() {
+        (
+            vec!["min_size", "max_size", "desired_capacity"],
+            "Scheduled actions own the sizes and scaling the desired capacity: apply never resets them.",
+        )
+    } else {
+        (vec!["desired_capacity"], "Demand scaling owns the desired capacity: apply never resets it.")
+    };
+    let schedule = pool.schedule.as_ref().map(|s| schedule_context(pool, s));
+    Ok(PoolContext {
+        name: pool.name.clone(),
+        id: pool.id.clone(),
+        group_name: pool.id.clone(),
+        role_name: pool.role_name(),
+        hook_name: pool.lifecycle_hook_name(),
+        drain_timeout_seconds: pool.drain_timeout_seconds(),
+        token_parameter: pool.token_parameter.clone(),
+        instance_types: pool.instance_types.clone(),
+        spot: pool.spot,
+        mixed,
+        launch_template_instance_type: if mixed { None } else { pool.instance_types.first().cloned() },
+        capacity: pool.capacity,
+        ignore_changes,
+        ignore_reason,
+        volume_gb: pool.volume_gb,
+        volume_type: match fleet.image.volume_type {
+            model::VolumeType::Gp3 => "gp3",
+            model::VolumeType::Gp2 => "gp2",
+        }
+        .to_owned(),
+        user_data_file: format!("user-data/{}.sh", pool.name),
+        detailed_monitoring: matches!(pool.scaling, Scaling::CpuPercent(_)),
+        scaling: match pool.scaling {
+            Scaling::BusyPercent(target) => ScalingContext {
+                busy: true,
+                target,
+                metric: model::BUSY_METRIC,
+                dimension: model::BUSY_METRIC_DIMENSION,
+            },
+            Scaling::CpuPercent(target) => ScalingContext {
+                busy: false,
+                target,
+                metric: model::BUSY_METRIC,
+                dimension: model::BUSY_METRIC_DIMENSION,
+            },
+        },
+        tags: tags(tag_map),
+        group_tags,
+        schedule,
+        label,
+    })
+}
+
+fn schedule_context(pool: &Pool, schedule: &model::Schedule) -> ScheduleContext {
+    let actions = schedule
+        .actions(pool.capacity)
+        .into_iter()
+        .map(|a| {
+            let window = &schedule.windows[a.window];
+            let what = if a.starts { "start" } else { "end" };
+            let days: Vec<&str> = a.days.iter().map(|d| d.name()).collect();
+            let comment = format!(
+                "Window {} ({} {:02}:{:02} to {:02}:{:02}) {}: {} at {:02}:{:02}, min {} max {} desired {}{}.",
+                a.window + 1,
+                window.days.iter().map(|d| d.name()).collect::<Vec<_>>().join(","),
+                window.from.hour(),
+                window.from.minute(),
+                window.to.hour(),
+                window.to.minute(),
+                if a.starts { "starts" } else { "ends" },
+                days.join(","),
+                a.at.hour(),
+                a.at.minute(),
+                a.capacity.min,
+                a.capacity.max,
+                a.capacity.desired,
+                if a.starts { "" } else { " (base capacity)" },
+            );
+            ActionContext {
+                label: format!("{}_window_{}_{}", pool.name, a.window + 1, what),
+                name: format!("{}-window-{}-{}", pool.id, a.window + 1, what),
+                recurrence: a.recurrence(),
+                capacity: a.capacity,
+                comment,
+            }
+        })
+        .collect();
+    ScheduleContext { time_zone: aws_time_zone(&schedule.time_zone).to_owned(), actions }
+}
+
+/// The time zone name for AWS, which takes canonical IANA names (`Etc/GMT+9`, `Pacific/Tahiti`):
+/// the spec's default `UTC` is a backward-compatibility link there, `Etc/UTC` the zone itself.
+fn aws_time_zone(name: &str) -> &str {
+    if name == "UTC" { "Etc/UTC" } else { name }
+}
+
+/// Renders `terraform/`: versions.tf, main.tf, iam.tf, one pool-NAME.tf a pool, schedules.tf
+/// (when a pool has a schedule), outputs.tf, and each pool's user data script.
+pub fn render(fleet: &Fleet, env: &Environment) -> Result<Vec<(String, File)>, Error> {
+    let mut env = env.clone();
+    // The text of an HCL quoted string without its quotes, for values inside a string template
+    // such as "arn:${local.partition}:ssm:REGION:...": the same escapes as the `hcl` filter.
+    env.add_filter("hcl_in_string", |s: &str| {
+        let quoted = super::hcl_string(s);
+        quoted[1..quoted.len() - 1].to_owned()
+    });
+    let ctx = Context::new(fleet)?;
+    let mut files = Vec::new();
+    let hcl = |path: String, text: String| (path, File { contents: canonical_hcl(&text), executable: false });
+
+    for name in ["versions", "main", "iam"] {
+        let text = env.get_template(&format!("terraform/{name}.tf.j2"))?.render(to_value(&ctx)?)?;
+        files.push(hcl(format!("terraform/{name}.tf"), text));
+    }
+    for p in &ctx.pools {
+        let text = env.get_template("terraform/pool.tf.j2")?.render(context! {
+            fleet => &ctx.fleet,
+            subnet_ids => &ctx.subnet_ids,
+            metric_namespace => &ctx.metric_namespace,
+            p => to_value(p)?,
+        })?;
+        files.push(hcl(format!("terraform/pool-{}.tf", p.name), text));
+    }
+    if ctx.pools.iter().any(|p| p.schedule.is_some()) {
+        let text = env.get_template("terraform/schedules.tf.j2")?.render(to_value(&ctx)?)?;
+        files.push(hcl("terraform/schedules.tf".to_owned(), text));
+    }
+    let text = env.get_template("terraform/outputs.tf.j2")?.render(to_value(&ctx)?)?;
+    files.push(hcl("terraform/outputs.tf".to_owned(), text));
+
+    for (pool, p) in fleet.pools.iter().zip(&ctx.pools) {
+        let script = env.get_template("terraform/user-data.sh.j2")?.render(context! {
+            pool => &pool.name,
+            settings_dir => settings_dir(),
+            settings_path => settings::PATH,
+            settings => settings::render(&settings::for_pool(fleet, pool)),
+            units => to_value(settings::START_UNITS)?,
+        })?;
+        files.push((format!("terraform/{}", p.user_data_file), File { contents: script, executable: false }));
+    }
+    Ok(files)
+}
+
+/// A serializable value as a template value. minijinja is built here without its serde
+/// feature, so the context goes through serde_json: maps, lists, strings, numbers, booleans.
+fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, Error> {
+    let json = serde_json::to_value(value).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
+    Ok(json_to_value(json))
+}
+
+fn json_to_value(json: serde_json::Value) -> Value {
+    match json {
+        serde_json::Value::Null => Value::from(()),
+        serde_json::Value::Bool(b) => Value::from(b),
+        serde_json::Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => Value::from(u),
+            (None, Some(i), _) => Value::from(i),
+            (_, _, f) => Value::from(f.unwrap_or_default()),
+        },
+        serde_json::Value::String(s) => Value::from(s),
+        serde_json::Value::Array(items) => Value::from(items.into_iter().map(json_to_value).collect::<Vec<_>>()),
+        serde_json::Value::Object(map) => {
+            Value::from(map.into_iter().map(|(k, v)| (k, json_to_value(v))).collect::<BTreeMap<String, Value>>())
+        }
+    }
+}
+
+fn settings_dir() -> &'static str {
+    settings::PATH.rsplit_once('/').map_or("/", |(dir, _)| dir)
+}
+
+/// Puts rendered HCL into the canonical form of `terraform fmt` (hclwrite.Format): indentation
+/// of two spaces a bracket level, and the `=` of consecutive single-line attributes aligned one
+/// space after the longest name. Also drops trailing spaces, repeated blank lines and blank
+/// lines just inside brackets, which templates leave behind. Templates keep every token on the
+/// line it belongs to; this only changes whitespace, as hclwrite does.
+pub fn canonical_hcl(text: &str) -> String {
+    struct Line<'a> {
+        body: &'a str,
+        net: i32,
+        /// Byte length of the name before `=` when the line is a one-line attribute.
+        assign: Option<usize>,
+    }
+    // Blank-line cleanup first, so alignment chains see the final lines.
+    let mut kept: Vec<&str> = Vec::new();
+    for raw in text.lines() {
+        let body = raw.trim();
+        if body.is_empty() {
+            let after_open = kept.last().is_none_or(|l| l.ends_with('{') || l.ends_with('[') || l.is_empty());
+            if after_open {
+                continue;
+            }
+        } else if (body.starts_with('}') || body.starts_with(']')) && kept.last().is_some_and(|l| l.is_empty()) {
+            kept.pop();
+        }
+        kept.push(body);
+    }
+    while kept.last().is_some_and(|l| l.is_empty()) {
+        kept.pop();
+    }
+    let lines: Vec<Line> = kept
+        .iter()
+        .map(|body| {
+            let (net, eq) = scan(body);
+            let assign = eq.filter(|_| net == 0).map(|i| body[..i].trim_end().len());
+            Line { body, net, assign }
+        })
+        .collect();
+
+    // Indentation, as hclwrite's formatIndent: a line opening brackets is indented at the
+    // current level and pushes one; a line closing them pops first.
+    let mut indents: Vec<i32> = Vec::new();
+    let mut levels = Vec::with_capacity(lines.len());
+    for line in &lines {
+        if line.body.is_empty() {
+            levels.push(0);
+            continue;
+        }
+        match line.net {
+            n if n > 0 => {
+                levels.push(indents.len());
+                indents.push(n);
+            }
+            n if n < 0 => {
+                let mut closed = -n;
+                while closed > 0 {
+                    let Some(top) = indents.last_mut() else { break };
+                    if closed >= *top {
+                        closed -= *top;
+                        indents.pop();
+                    } else {
+                        *top -= closed;
+                        closed = 0;
+                    }
+                }
+                levels.push(indents.len());
+            }
+            _ => levels.push(indents.len()),
+        }
+    }
+
+    // Alignment, as hclwrite's formatCells: consecutive attribute lines form a chain.
+    let mut out = String::with_capacity(text.len() + 256);
+    let mut i = 0;
+    while i < lines.len() {
+        if lines[i].assign.is_none() {
+            push_line(&mut out, levels[i], lines[i].body);
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < lines.len() && lines[i].assign.is_some() {
+            i += 1;
+        }
+        let width = |j: usize| levels[j] * 2 + lines[j].assign.map_or(0, |n| lines[j].body[..n].chars().count());
+        let max = (start..i).map(width).max().unwrap_or(0);
+        for j in start..i {
+            let name_len = lines[j].assign.unwrap_or(0);
+            let name = &lines[j].body[..name_len];
+            let rest = lines[j].body[name_len..].trim_start();
+            let value = rest.strip_prefix('=').unwrap_or(rest).trim_start();
+            let pad = " ".repeat(max - width(j) + 1);
+            push_line(&mut out, levels[j], &format!("{name}{pad}= {value}"));
+        }
+    }
+    out
+}
+
+fn push_line(out: &mut String, level: usize, body: &str) {
+    if !body.is_empty() {
+        out.push_str(&"  ".repeat(level));
+        out.push_str(body);
+    }
+    out.push('\n');
+}
+
+/// The net change in bracket depth of one line (strings and comments skipped) and the byte
+/// offset of its first top-level `=` after a leading name, if the line starts with one.
+fn scan(body: &str) -> (i32, Option<usize>) {
+    let bytes = body.as_bytes();
+    let mut net = 0;
+    let mut eq = None;
+    let mut i = 0;
+    let mut tokens_before = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    if bytes[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                tokens_before += 1;
+            }
+            b'#' => break,
+            b'{' | b'[' | b'(' => {
+                net += 1;
+                tokens_before += 1;
+            }
+            b'}' | b']' | b')' => {
+                net -= 1;
+                tokens_before += 1;
+            }
+            b'=' if eq.is_none() && tokens_before > 0 && net == 0 => {
+                let next = bytes.get(i + 1).copied();
+                let prev = if i > 0 { bytes[i - 1] } else { b' ' };
+                if next != Some(b'=') && next != Some(b'>') && !b"!<>=".contains(&prev) {
+                    eq = Some(i);
+                }
+                tokens_before += 1;
+            }
+            b' ' | b'\t' => {}
+            _ => {
+                // Count a run of word characters as one token.
+                while i + 1 < bytes.len() && !b" \t\"#{}[]()=,".contains(&bytes[i + 1]) {
+                    i += 1;
+                }
+                tokens_before += 1;
+            }
+        }
+        i += 1;
+    }
+    // hclwrite treats `=` as an attribute only when it follows at least one token; a line such
+    // as `a = {` (net +1) is not one-line and is handled by the caller.
+    (net, eq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_form_indents_and_aligns() {
+        let text = "a {\nx = 1\n\n  long_name = \"{\"\n\n\n}\n\n";
+        assert_eq!(canonical_hcl(text), "a {\n  x = 1\n\n  long_name = \"{\"\n}\n");
+        let text = "b {\nx = 1\nlong = [1, 2]\nt = {\n\"k\" = \"v\"\n}\n}\n";
+        assert_eq!(canonical_hcl(text), "b {\n  x    = 1\n  long = [1, 2]\n  t = {\n    \"k\" = \"v\"\n  }\n}\n");
+    }
+
+    #[test]
+    fn explicit_ports() {
+        assert_eq!(explicit_port("https://gitlab.example.com"), None);
+        assert_eq!(explicit_port("https://gitlab.example.com:8443/group"), Some(8443));
+        assert_eq!(explicit_port("https://[::1]:444"), Some(444));
+        assert_eq!(explicit_port("https://[::1]"), None);
+    }
 }
