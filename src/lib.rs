@@ -7,6 +7,7 @@
 //! [`diff`] compare that plan with the output folder.
 
 pub mod diagnostic;
+pub mod diff;
 pub mod load;
 pub mod model;
 pub mod render;
@@ -14,6 +15,7 @@ pub mod resolve;
 pub mod settings;
 pub mod spec;
 pub mod validate;
+pub mod write;
 pub mod yaml;
 
 use std::path::Path;
