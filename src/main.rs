@@ -1,7 +1,7 @@
 //! The command line: parses arguments, runs the pipeline, prints for people, sets the exit code
 //! (0 success, 1 `diff` found changes, 2 any error).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -138,7 +138,7 @@ fn run(cli: Cli) -> Result<u8, Error> {
                 return Err(Error::HandEdited { paths: conflicts.iter().map(|c| c.path.clone()).collect() });
             }
             write::apply(&set)?;
-            print!("{}", write::report(&set));
+            print_out(&write::report(&set))?;
             Ok(0)
         }
         Command::Diff { spec, out, color, stat } => {
@@ -148,12 +148,24 @@ fn run(cli: Cli) -> Result<u8, Error> {
             let set = diff::compare(&plan, &out)?;
             let style = Style { color: color.enabled(std::io::stdout().is_terminal()) };
             let text = if stat { diff::stat(&set, style) } else { diff::full_diff(&set, style) };
-            print!("{text}");
+            print_out(&text)?;
             Ok(if set.changes.is_empty() { 0 } else { 1 })
         }
         Command::Schema => {
             print!("{}", runnergen::validate::SCHEMA);
             Ok(0)
         }
+    }
+}
+
+/// Prints to standard output. A reader that went away (`runnergen diff | head`) is not an error;
+/// anything else that stops the output is.
+fn print_out(text: &str) -> Result<(), Error> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::Write { path: "standard output".into(), reason: e.to_string() })
+        }
+        _ => Ok(()),
     }
 }
