@@ -438,6 +438,25 @@ fn output_is_the_same_from_any_working_directory_and_spec_path() {
     assert_code(&cli(Path::new("/"), &["diff", spec_abs]), 0, "diff from /");
 }
 
+/// Every bundled example: rendered twice, from two working directories, into two folders, the
+/// trees are byte-identical, and a second render changes nothing.
+#[test]
+fn every_example_renders_the_same_twice() {
+    for (name, spec) in crate::common::examples() {
+        let work = tempfile::tempdir().expect("a temp dir");
+        let spec = spec.to_str().expect("UTF-8 path");
+        let a = work.path().join("a");
+        let b = work.path().join("b");
+        render_ok(work.path(), &[spec, "--out", "a"]);
+        render_ok(Path::new("/"), &[spec, "--out", b.to_str().expect("UTF-8 path")]);
+        assert_eq!(tree(&a), tree(&b), "{name}");
+        let again = render_ok(work.path(), &[spec, "--out", "a"]);
+        assert!(again.starts_with("a: 0 changed (0 created, 0 updated, 0 removed), "), "{name}: {again}");
+        assert_holds_plan(&a, &plan(Path::new(spec)));
+        assert_code(&cli(work.path(), &["diff", spec, "--out", "b"]), 0, &name);
+    }
+}
+
 #[test]
 fn an_invalid_spec_leaves_everything_untouched() {
     let project = project();
