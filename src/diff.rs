@@ -118,7 +118,7 @@ pub fn compare(plan: &Plan, out: &Path) -> Result<ChangeSet, Error> {
                 reason: "runnergen keeps its manifest there, but it is a folder".into(),
             });
         }
-        Some(Found::Missing) | None => None,
+        Some(Found::Missing | Found::FileOnTheWay(_)) | None => None,
     };
     let generated = |path: &str| old_manifest.as_ref().and_then(|m| m.files.get(path));
 
@@ -127,6 +127,25 @@ pub fn compare(plan: &Plan, out: &Path) -> Result<ChangeSet, Error> {
     for (path, file) in plan {
         let found = if exists { inspect(out, path)? } else { Found::Missing };
         let meta = match found {
+            // A file that an earlier render generated and this one drops may stand where a
+            // folder now goes: it is removed first (below), so this file is simply added.
+            Found::FileOnTheWay(blocker) if generated(&blocker).is_some() && !plan.contains_key(&blocker) => {
+                changes.push(Change {
+                    path: path.clone(),
+                    kind: Kind::Added,
+                    old: None,
+                    old_executable: false,
+                    new: Some(file.clone()),
+                    conflict: None,
+                });
+                continue;
+            }
+            Found::FileOnTheWay(blocker) => {
+                return Err(Error::InTheWay {
+                    path: out.join(&blocker).display().to_string(),
+                    reason: format!("runnergen needs a folder there for {path}"),
+                });
+            }
             Found::Missing => {
                 changes.push(Change {
                     path: path.clone(),
@@ -224,6 +243,8 @@ enum Found {
     Missing,
     File(Metadata),
     Folder,
+    /// A file where the path needs a folder: the `/`-separated path of that file.
+    FileOnTheWay(String),
 }
 
 /// What is at `out/path`, without following any symlink on the way: a symlink anywhere below
@@ -253,10 +274,11 @@ fn inspect(out: &Path, path: &str) -> Result<Found, Error> {
             };
         }
         if !kind.is_dir() {
-            return Err(Error::InTheWay {
-                path: at.display().to_string(),
-                reason: format!("runnergen needs a folder there for {path}"),
-            });
+            return if kind.is_file() {
+                Ok(Found::FileOnTheWay(segments[..=i].join("/")))
+            } else {
+                Err(Error::InTheWay { path: at.display().to_string(), reason: "it is not a regular file".into() })
+            };
         }
     }
     Ok(Found::Missing)

@@ -95,7 +95,9 @@ pub struct Written {
 pub fn apply(set: &ChangeSet) -> Result<Written, Error> {
     let out = &set.out;
     std::fs::create_dir_all(out).map_err(|e| write_error(out, e))?;
-    for change in &set.changes {
+    // Removals first: a removed file may stand where a new file's folder goes.
+    let (removals, writes): (Vec<_>, Vec<_>) = set.changes.iter().partition(|c| c.kind == Kind::Removed);
+    for change in removals.into_iter().chain(writes) {
         let target = out.join(&change.path);
         match (&change.kind, &change.new) {
             (Kind::Added | Kind::Modified, Some(file)) => {
@@ -264,6 +266,23 @@ mod tests {
         assert!(out.join("a/d.tf").is_file());
         assert!(!out.join("e/f.tf").exists());
         assert_eq!(std::fs::read_to_string(out.join("e/user.txt")).expect("read"), "mine");
+    }
+
+    #[test]
+    fn a_generated_file_can_become_a_folder() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("out");
+        apply(&crate::diff::compare(&plan(&[("a/b", "file\n", false)]), &out).expect("compare")).expect("apply");
+        let next = plan(&[("a/b/c.tf", "c\n", false)]);
+        let set = crate::diff::compare(&next, &out).expect("compare");
+        assert_eq!(set.changes.len(), 2);
+        apply(&set).expect("apply");
+        assert_eq!(std::fs::read_to_string(out.join("a/b/c.tf")).expect("read"), "c\n");
+        assert!(crate::diff::compare(&next, &out).expect("compare").changes.is_empty());
+        // A file of the user's in the way is not removed.
+        std::fs::write(out.join("a/mine"), "mine\n").expect("write");
+        let err = crate::diff::compare(&plan(&[("a/mine/x.tf", "x\n", false)]), &out).expect_err("in the way");
+        assert!(matches!(err, Error::InTheWay { .. }), "{err}");
     }
 
     #[test]
