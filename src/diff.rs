@@ -18,7 +18,7 @@ use crate::render::{File, Plan};
 use crate::write::{MANIFEST, Manifest, sha256_hex};
 
 /// What `render` would do to one file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Added,
     Modified,
@@ -127,35 +127,16 @@ pub fn compare(plan: &Plan, out: &Path) -> Result<ChangeSet, Error> {
     for (path, file) in plan {
         let found = if exists { inspect(out, path)? } else { Found::Missing };
         let meta = match found {
+            Found::File(meta) => Some(meta),
+            Found::Missing => None,
             // A file that an earlier render generated and this one drops may stand where a
             // folder now goes: it is removed first (below), so this file is simply added.
-            Found::FileOnTheWay(blocker) if generated(&blocker).is_some() && !plan.contains_key(&blocker) => {
-                changes.push(Change {
-                    path: path.clone(),
-                    kind: Kind::Added,
-                    old: None,
-                    old_executable: false,
-                    new: Some(file.clone()),
-                    conflict: None,
-                });
-                continue;
-            }
+            Found::FileOnTheWay(blocker) if generated(&blocker).is_some() && !plan.contains_key(&blocker) => None,
             Found::FileOnTheWay(blocker) => {
                 return Err(Error::InTheWay {
                     path: out.join(&blocker).display().to_string(),
                     reason: format!("runnergen needs a folder there for {path}"),
                 });
-            }
-            Found::Missing => {
-                changes.push(Change {
-                    path: path.clone(),
-                    kind: Kind::Added,
-                    old: None,
-                    old_executable: false,
-                    new: Some(file.clone()),
-                    conflict: None,
-                });
-                continue;
             }
             Found::Folder => {
                 return Err(Error::InTheWay {
@@ -163,7 +144,17 @@ pub fn compare(plan: &Plan, out: &Path) -> Result<ChangeSet, Error> {
                     reason: "runnergen generates a file there, but it is a folder".into(),
                 });
             }
-            Found::File(meta) => meta,
+        };
+        let Some(meta) = meta else {
+            changes.push(Change {
+                path: path.clone(),
+                kind: Kind::Added,
+                old: None,
+                old_executable: false,
+                new: Some(file.clone()),
+                conflict: None,
+            });
+            continue;
         };
         let old = read(out, path)?;
         // Only the owner's execute bit counts: a checkout's umask may make 0644 into 0664.
