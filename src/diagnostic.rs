@@ -44,6 +44,22 @@ pub enum Error {
     Render { target: String, reason: String },
     #[error("cannot write {path}: {reason}")]
     Write { path: String, reason: String },
+    #[error("the output path {path} is not a folder: pass --out with a folder (it is created when missing)")]
+    OutputNotFolder { path: String },
+    #[error(
+        "refusing to follow the symlink {path} inside the output folder: runnergen never writes or deletes through a symlink; replace it with a real folder or file"
+    )]
+    Symlink { path: String },
+    #[error("{path} is in the way: {reason}; nothing was written")]
+    InTheWay { path: String, reason: String },
+    #[error("internal error: a template produced the unsafe path `{path}` ({reason}); nothing was written")]
+    UnsafePath { path: String, reason: String },
+    #[error(
+        "the manifest {path} is damaged ({reason}): restore it from version control, or delete it and run `runnergen render --force`"
+    )]
+    Manifest { path: String, reason: String },
+    #[error("render would overwrite changes made by hand to {}: {}; nothing was written. Move the changes into the spec, or run `runnergen render --force` to overwrite them", plural(.paths.len(), "file"), .paths.join(", "))]
+    HandEdited { paths: Vec<String> },
 }
 
 pub fn plural(n: usize, word: &str) -> String {

@@ -3,10 +3,11 @@
 //!
 //! The pipeline, one module a stage: [`load`] reads and parses the file, [`validate`] checks it
 //! against the schema and the rules a schema cannot say, [`resolve`] applies every default into
-//! the [`model`], [`render`] turns the model into an in-memory plan of files, and [`write`] /
-//! [`diff`] compare that plan with the output folder.
+//! the [`model`], [`render`] turns the model into an in-memory plan of files, [`diff`] compares
+//! that plan with the output folder, and [`write`](mod@write) applies the difference.
 
 pub mod diagnostic;
+pub mod diff;
 pub mod load;
 pub mod model;
 pub mod render;
@@ -14,6 +15,7 @@ pub mod resolve;
 pub mod settings;
 pub mod spec;
 pub mod validate;
+pub mod write;
 pub mod yaml;
 
 use std::path::Path;

@@ -1,13 +1,15 @@
 //! The command line: parses arguments, runs the pipeline, prints for people, sets the exit code
 //! (0 success, 1 `diff` found changes, 2 any error).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 use runnergen::Error;
+use runnergen::diff::{self, Style};
+use runnergen::write;
 
 #[derive(Parser)]
 #[command(
@@ -29,27 +31,66 @@ enum Command {
         /// The fleet spec (YAML).
         spec: PathBuf,
     },
-    /// Write the Packer and Terraform files of a fleet.
+    /// Write the Packer and Terraform files of a fleet into its output folder.
+    ///
+    /// Writes only files whose contents or execute bit changed, each atomically, and keeps a
+    /// manifest (`.runnergen-manifest.json`) of what it generated: generated files the spec no
+    /// longer produces are removed, files runnergen never generated are never touched, and a
+    /// generated file edited by hand stops render unless `--force` is given.
     #[command(after_help = "Example:\n  runnergen render fleet.yaml\n  runnergen render fleet.yaml --out deploy/")]
     Render {
         /// The fleet spec (YAML).
         spec: PathBuf,
         /// Output folder. Default: `runnergen-out` beside the spec.
-        #[arg(long)]
+        #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Overwrite (or remove) generated files that were edited by hand, and files in the way
+        /// that runnergen did not generate.
+        #[arg(long)]
+        force: bool,
     },
-    /// Show what `render` would change, without writing anything. Exit 1 when something would.
-    #[command(after_help = "Example:\n  runnergen diff fleet.yaml\n  runnergen diff fleet.yaml --out deploy/")]
+    /// Show what `render` would change, without writing anything.
+    ///
+    /// Exit status: 0 when nothing would change, 1 when something would, 2 on any error.
+    #[command(after_help = "Example:\n  runnergen diff fleet.yaml\n  runnergen diff fleet.yaml --out deploy/ --stat")]
     Diff {
         /// The fleet spec (YAML).
         spec: PathBuf,
         /// Output folder. Default: `runnergen-out` beside the spec.
-        #[arg(long)]
+        #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Colour the diff: `auto` on a terminal unless NO_COLOR is set.
+        #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+        color: ColorChoice,
+        /// Print only the changed files' names and the summary line.
+        #[arg(long)]
+        stat: bool,
     },
     /// Print the fleet spec's JSON Schema.
     #[command(after_help = "Example:\n  runnergen schema > fleet.schema.json")]
     Schema,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    fn enabled(self, terminal: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => terminal && !no_color(),
+        }
+    }
+}
+
+/// NO_COLOR set to anything but the empty string (no-color.org).
+fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
 fn main() -> ExitCode {
@@ -61,7 +102,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let color = ColorChoice::Auto.enabled(std::io::stderr().is_terminal());
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -83,15 +124,48 @@ fn run(cli: Cli) -> Result<u8, Error> {
             );
             Ok(0)
         }
-        Command::Render { spec, out } | Command::Diff { spec, out } => {
+        Command::Render { spec, out, force } => {
             let fleet = runnergen::load_fleet(&spec)?;
-            let _plan = runnergen::render_fleet(&fleet)?;
-            let _ = out;
-            Err(Error::Usage("render and diff are not available yet: the spec is valid, nothing was written".into()))
+            let plan = runnergen::render_fleet(&fleet)?;
+            let out = out.unwrap_or_else(|| write::default_out(&spec));
+            let set = diff::compare(&plan, &out)?;
+            let conflicts: Vec<&diff::Change> = set.conflicts().collect();
+            if !force && !conflicts.is_empty() {
+                let style = Style { color: ColorChoice::Auto.enabled(std::io::stderr().is_terminal()) };
+                for change in &conflicts {
+                    eprint!("{}", diff::file_diff(change, style));
+                }
+                return Err(Error::HandEdited { paths: conflicts.iter().map(|c| c.path.clone()).collect() });
+            }
+            write::apply(&set)?;
+            print_out(&write::report(&set))?;
+            Ok(0)
+        }
+        Command::Diff { spec, out, color, stat } => {
+            let fleet = runnergen::load_fleet(&spec)?;
+            let plan = runnergen::render_fleet(&fleet)?;
+            let out = out.unwrap_or_else(|| write::default_out(&spec));
+            let set = diff::compare(&plan, &out)?;
+            let style = Style { color: color.enabled(std::io::stdout().is_terminal()) };
+            let text = if stat { diff::stat(&set, style) } else { diff::full_diff(&set, style) };
+            print_out(&text)?;
+            Ok(if set.changes.is_empty() { 0 } else { 1 })
         }
         Command::Schema => {
             print!("{}", runnergen::validate::SCHEMA);
             Ok(0)
         }
+    }
+}
+
+/// Prints to standard output. A reader that went away (`runnergen diff | head`) is not an error;
+/// anything else that stops the output is.
+fn print_out(text: &str) -> Result<(), Error> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::Write { path: "standard output".into(), reason: e.to_string() })
+        }
+        _ => Ok(()),
     }
 }

@@ -1,1 +1,605 @@
-//! (tests to come)
+//! `runnergen render` and `runnergen diff` through the real binary: exit codes, what is written
+//! and what is not, the manifest, hand edits, symlinks, and the new user's walk.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use crate::common::{assert_success, root, run, runnergen};
+
+const MANIFEST: &str = ".runnergen-manifest.json";
+
+/// A fresh folder holding `fleet.yaml`, a copy of the minimal example.
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::copy(root().join("examples/minimal/fleet.yaml"), dir.path().join("fleet.yaml")).expect("copy");
+    dir
+}
+
+/// The plan for a spec, through the library: what the binary should write.
+fn plan(spec: &Path) -> runnergen::render::Plan {
+    let fleet = runnergen::load_fleet(spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
+    runnergen::render_fleet(&fleet).unwrap_or_else(|e| panic!("{}", e.render(false)))
+}
+
+/// Runs runnergen with `args` in `dir`.
+fn cli(dir: &Path, args: &[&str]) -> Output {
+    run(runnergen().current_dir(dir).args(args))
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().expect("an exit code, not a signal")
+}
+
+/// Asserts the exit code, showing the output when it differs.
+fn assert_code(output: &Output, expected: i32, what: &str) {
+    assert_eq!(code(output), expected, "{what}:\n--- stdout\n{}\n--- stderr\n{}", stdout(output), stderr(output));
+}
+
+/// Every entry under `dir`, symlinks not followed: files with mode and contents, folders with
+/// mode, symlinks with target. Two equal snapshots mean nothing changed.
+fn tree(dir: &Path) -> BTreeMap<PathBuf, String> {
+    walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .into_iter()
+        .map(|e| e.expect("walk"))
+        .map(|e| {
+            let meta = e.path().symlink_metadata().expect("metadata");
+            let mode = meta.permissions().mode() & 0o7777;
+            let what = if meta.file_type().is_symlink() {
+                format!("link -> {}", std::fs::read_link(e.path()).expect("readlink").display())
+            } else if meta.is_dir() {
+                format!("dir {mode:o}")
+            } else {
+                format!("file {mode:o} {}", String::from_utf8_lossy(&std::fs::read(e.path()).expect("read")))
+            };
+            (e.path().strip_prefix(dir).expect("under dir").to_path_buf(), what)
+        })
+        .collect()
+}
+
+/// Asserts that the output folder holds exactly the plan (plus the manifest and `extra` files).
+fn assert_holds_plan(out: &Path, plan: &runnergen::render::Plan) {
+    for (path, file) in plan {
+        let on_disk = std::fs::read_to_string(out.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(on_disk, file.contents, "{path}");
+        let mode = std::fs::metadata(out.join(path)).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode, if file.executable { 0o755 } else { 0o644 }, "{path} has mode {mode:o}");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join(MANIFEST)).expect("a manifest")).expect("JSON");
+    let listed: Vec<&String> = manifest["files"].as_object().expect("files").keys().collect();
+    assert_eq!(listed, plan.keys().collect::<Vec<_>>());
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Adds a file to the output folder as if an earlier render had generated it.
+fn pretend_generated(out: &Path, path: &str, contents: &str) {
+    let target = out.join(path);
+    std::fs::create_dir_all(target.parent().expect("a parent")).expect("mkdir");
+    std::fs::write(&target, contents).expect("write");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join(MANIFEST)).expect("a manifest")).expect("JSON");
+    manifest["files"][path] = serde_json::json!({ "sha256": sha256_hex(contents.as_bytes()), "executable": false });
+    std::fs::write(out.join(MANIFEST), serde_json::to_string_pretty(&manifest).expect("JSON")).expect("write");
+}
+
+fn render_ok(dir: &Path, args: &[&str]) -> String {
+    let output = cli(dir, &[&["render"], args].concat());
+    assert_success(&output, "render");
+    stdout(&output)
+}
+
+#[test]
+fn render_writes_the_plan_and_a_second_render_changes_nothing() {
+    let project = project();
+    let dir = project.path();
+    let plan = plan(&dir.join("fleet.yaml"));
+    let first = render_ok(dir, &["fleet.yaml"]);
+    for path in plan.keys() {
+        assert!(first.contains(&format!("created {path}\n")), "{first}");
+    }
+    assert!(
+        first.ends_with(&format!(
+            "runnergen-out: {n} changed ({n} created, 0 updated, 0 removed), 0 unchanged\n",
+            n = plan.len()
+        )),
+        "{first}"
+    );
+    assert_holds_plan(&dir.join("runnergen-out"), &plan);
+
+    let before = tree(dir);
+    let second = render_ok(dir, &["fleet.yaml"]);
+    assert_eq!(
+        second,
+        format!("runnergen-out: 0 changed (0 created, 0 updated, 0 removed), {} unchanged\n", plan.len())
+    );
+    assert_eq!(tree(dir), before, "a second render rewrote something");
+
+    let diff = cli(dir, &["diff", "fleet.yaml"]);
+    assert_code(&diff, 0, "diff after render");
+    assert_eq!(stdout(&diff), format!("0 files would change: runnergen-out is up to date ({} files)\n", plan.len()));
+}
+
+#[test]
+fn every_exit_code() {
+    let project = project();
+    let dir = project.path();
+    // 1: diff finds changes (nothing rendered yet).
+    assert_code(&cli(dir, &["diff", "fleet.yaml"]), 1, "diff before render");
+    // 0: render, then diff finds nothing.
+    assert_code(&cli(dir, &["render", "fleet.yaml"]), 0, "render");
+    assert_code(&cli(dir, &["diff", "fleet.yaml"]), 0, "diff after render");
+    assert_code(&cli(dir, &["diff", "fleet.yaml", "--stat"]), 0, "diff --stat after render");
+    // 2: errors, for both commands.
+    for cmd in ["render", "diff"] {
+        let missing = cli(dir, &[cmd, "nope.yaml"]);
+        assert_code(&missing, 2, "a missing spec");
+        assert!(stderr(&missing).contains("error: cannot read nope.yaml"), "{}", stderr(&missing));
+        assert_code(&cli(dir, &[cmd]), 2, "no spec");
+        assert_code(&cli(dir, &[cmd, "fleet.yaml", "--bogus"]), 2, "an unknown flag");
+    }
+    assert_code(&cli(dir, &["diff", "fleet.yaml", "--color", "sometimes"]), 2, "a bad --color");
+    assert_code(&cli(dir, &["render", "fleet.yaml", "--stat"]), 2, "--stat is diff's");
+}
+
+#[test]
+fn help_documents_the_default_output_folder() {
+    for cmd in ["render", "diff"] {
+        let output = run(runnergen().args([cmd, "--help"]));
+        assert_code(&output, 0, "help");
+        assert!(stdout(&output).contains("Default: `runnergen-out` beside the spec"), "{}", stdout(&output));
+    }
+    let diff_help = stdout(&run(runnergen().args(["diff", "--help"])));
+    assert!(diff_help.contains("0 when nothing would change, 1 when something would, 2 on any error"), "{diff_help}");
+    assert!(diff_help.contains("--color <WHEN>") && diff_help.contains("--stat"), "{diff_help}");
+    assert!(stdout(&run(runnergen().args(["render", "--help"]))).contains("--force"));
+}
+
+/// A spec renamed (and so every header changed) shows the exact line changes, and exit 1.
+#[test]
+fn a_changed_spec_shows_the_expected_diff() {
+    let project = project();
+    let dir = project.path();
+    render_ok(dir, &["fleet.yaml", "--out", "out"]);
+    std::fs::copy(dir.join("fleet.yaml"), dir.join("renamed.yaml")).expect("copy");
+    let old = plan(&dir.join("fleet.yaml"));
+    let new = plan(&dir.join("renamed.yaml"));
+    let changed: Vec<&String> = new.keys().filter(|p| old.get(*p) != new.get(*p)).collect();
+    assert!(!changed.is_empty(), "every generated file names its spec, so a rename changes output");
+
+    let output = cli(dir, &["diff", "renamed.yaml", "--out", "out"]);
+    assert_code(&output, 1, "diff after a spec change");
+    let text = stdout(&output);
+    for (path, file) in &new {
+        let header = format!("--- a/{path}\n+++ b/{path}\n@@ ");
+        assert_eq!(text.contains(&header), changed.contains(&path), "{path} in:\n{text}");
+        if changed.contains(&path) {
+            // Exactly what `similar` says about the two plans, under the path headers.
+            let expected = similar::TextDiff::from_lines(old[path].contents.as_str(), file.contents.as_str())
+                .unified_diff()
+                .context_radius(3)
+                .to_string();
+            assert!(text.contains(&format!("--- a/{path}\n+++ b/{path}\n{expected}")), "{path}:\n{text}");
+        }
+    }
+    assert!(text.contains("\n-# Generated by runnergen") && text.contains("from fleet.yaml."), "{text}");
+    assert!(text.contains("\n+# Generated by runnergen") && text.contains("from renamed.yaml."), "{text}");
+    assert!(
+        text.ends_with(&format!(
+            "{n} would change: 0 added, {} modified, 0 removed\n",
+            changed.len(),
+            n = files(changed.len())
+        )),
+        "{text}"
+    );
+    assert!(!text.contains('\x1b'), "piped output has no colour:\n{text}");
+
+    let stat = cli(dir, &["diff", "renamed.yaml", "--out", "out", "--stat"]);
+    assert_code(&stat, 1, "diff --stat after a spec change");
+    let expected: String = changed.iter().map(|p| format!("M {p}\n")).collect();
+    assert_eq!(
+        stdout(&stat),
+        format!("{expected}{} would change: 0 added, {} modified, 0 removed\n", files(changed.len()), changed.len())
+    );
+}
+
+fn files(n: usize) -> String {
+    if n == 1 { "1 file".to_owned() } else { format!("{n} files") }
+}
+
+#[test]
+fn colour_is_off_when_piped_and_follows_the_flag() {
+    let project = project();
+    let dir = project.path();
+    let always = stdout(&cli(dir, &["diff", "fleet.yaml", "--color", "always"]));
+    assert!(always.contains("\x1b[32m+"), "{always:?}");
+    // An explicit flag wins over NO_COLOR; `auto` on a pipe is plain either way.
+    let forced =
+        stdout(&run(runnergen().current_dir(dir).env("NO_COLOR", "1").args(["diff", "fleet.yaml", "--color=always"])));
+    assert!(forced.contains("\x1b["), "{forced:?}");
+    for args in [
+        &["diff", "fleet.yaml"][..],
+        &["diff", "fleet.yaml", "--color", "never"],
+        &["diff", "fleet.yaml", "--color", "auto"],
+    ] {
+        let text = stdout(&cli(dir, args));
+        assert!(!text.contains('\x1b') && text.contains("+++ b/"), "{args:?}: {text:?}");
+    }
+}
+
+/// On a terminal (a pseudo-terminal from util-linux `script`), `auto` colours unless NO_COLOR.
+#[test]
+fn colour_on_a_terminal_unless_no_color() {
+    let project = project();
+    let dir = project.path();
+    let on_terminal = |no_color: Option<&str>, flags: &str| {
+        let mut cmd = crate::common::tool("script");
+        cmd.current_dir(dir).env_remove("NO_COLOR");
+        if let Some(value) = no_color {
+            cmd.env("NO_COLOR", value);
+        }
+        let line = format!("'{}' diff fleet.yaml {flags}", env!("CARGO_BIN_EXE_runnergen"));
+        let output = run(cmd.args(["-qec", &line, "/dev/null"]));
+        assert_code(&output, 1, &line);
+        let text = stdout(&output);
+        assert!(text.contains("+++ b/"), "{text:?}");
+        text.contains('\x1b')
+    };
+    assert!(on_terminal(None, ""), "auto on a terminal colours");
+    assert!(on_terminal(Some(""), ""), "an empty NO_COLOR does not count");
+    assert!(!on_terminal(Some("1"), ""), "NO_COLOR turns auto off");
+    assert!(!on_terminal(None, "--color never"));
+    assert!(on_terminal(Some("1"), "--color always"));
+}
+
+#[test]
+fn a_stale_generated_file_is_removed_and_the_users_files_survive() {
+    let project = project();
+    let dir = project.path();
+    let out = dir.join("runnergen-out");
+    let plan = plan(&dir.join("fleet.yaml"));
+    render_ok(dir, &["fleet.yaml"]);
+    pretend_generated(&out, "terraform/old.tf", "resource \"old\" \"x\" {}\n");
+    pretend_generated(&out, "gone/deeper/stale.sh", "#!/bin/sh\n");
+    let user_files = [
+        ("terraform/backend.tf", "terraform {\n  backend \"s3\" {}\n}\n"),
+        ("terraform/terraform.tfvars", "x = 1\n"),
+        ("terraform/.terraform/providers/lock", "providers\n"),
+        ("README.md", "# our runners\n"),
+        ("gone/notes.txt", "keep me\n"),
+    ];
+    for (path, contents) in user_files {
+        std::fs::create_dir_all(out.join(path).parent().expect("parent")).expect("mkdir");
+        std::fs::write(out.join(path), contents).expect("write");
+    }
+
+    let before = tree(dir);
+    let diff = cli(dir, &["diff", "fleet.yaml"]);
+    assert_code(&diff, 1, "diff with a stale file");
+    assert_eq!(tree(dir), before, "diff wrote something");
+    let text = stdout(&diff);
+    assert!(
+        text.contains("deleted file mode 100644\n--- a/terraform/old.tf\n+++ /dev/null\n@@ -1 +0,0 @@\n-resource \"old\" \"x\" {}\n"),
+        "{text}"
+    );
+    assert!(text.ends_with("2 files would change: 0 added, 0 modified, 2 removed\n"), "{text}");
+    for (path, _) in user_files {
+        assert!(!text.contains(path), "diff mentions the user's {path}:\n{text}");
+    }
+
+    let rendered = render_ok(dir, &["fleet.yaml"]);
+    assert_eq!(
+        rendered,
+        format!(
+            "removed gone/deeper/stale.sh\nremoved terraform/old.tf\nrunnergen-out: 2 changed (0 created, 0 updated, 2 removed), {} unchanged\n",
+            plan.len()
+        )
+    );
+    assert!(!out.join("terraform/old.tf").exists());
+    assert!(!out.join("gone/deeper").exists(), "the emptied folder stays");
+    for (path, contents) in user_files {
+        assert_eq!(std::fs::read_to_string(out.join(path)).expect("the user's file survives"), contents, "{path}");
+    }
+    assert_holds_plan(&out, &plan);
+    assert_code(&cli(dir, &["diff", "fleet.yaml"]), 0, "diff after render");
+}
+
+#[test]
+fn a_hand_edited_generated_file_stops_render_until_force() {
+    let project = project();
+    let dir = project.path();
+    let out = dir.join("runnergen-out");
+    let plan = plan(&dir.join("fleet.yaml"));
+    render_ok(dir, &["fleet.yaml"]);
+    let (path, _) = plan.iter().next().expect("a generated file");
+    let edited = format!("{}# a quick fix\n", plan[path].contents);
+    std::fs::write(out.join(path), &edited).expect("write");
+    // A second, stale generated file, so that nothing at all may be written or removed either.
+    pretend_generated(&out, "terraform/old.tf", "old\n");
+
+    let before = tree(dir);
+    let output = cli(dir, &["render", "fleet.yaml"]);
+    assert_code(&output, 2, "render over a hand edit");
+    assert_eq!(tree(dir), before, "render wrote or removed something");
+    let err = stderr(&output);
+    assert!(err.contains(&format!("# {path}: edited by hand since the last render")), "{err}");
+    assert!(err.contains(&format!("--- a/{path}\n+++ b/{path}\n")) && err.contains("\n-# a quick fix\n"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "error: render would overwrite changes made by hand to 1 file: {path}; nothing was written"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("runnergen render --force"), "{err}");
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
+
+    let diff = cli(dir, &["diff", "fleet.yaml"]);
+    assert_code(&diff, 1, "diff over a hand edit");
+    assert!(stdout(&diff).contains(&format!("# {path}: edited by hand since the last render")), "{}", stdout(&diff));
+    assert!(stdout(&diff).contains("1 file changed by hand: `runnergen render` stops unless run with --force"));
+    assert_eq!(tree(dir), before, "diff wrote something");
+
+    let forced = render_ok(dir, &["fleet.yaml", "--force"]);
+    assert!(forced.contains(&format!("updated {path} (overwrote changes made by hand)\n")), "{forced}");
+    assert!(forced.contains("removed terraform/old.tf\n"), "{forced}");
+    assert_holds_plan(&out, &plan);
+    assert!(!out.join("terraform/old.tf").exists());
+    assert_code(&cli(dir, &["diff", "fleet.yaml"]), 0, "diff after --force");
+}
+
+#[test]
+fn a_hand_edited_file_that_render_would_remove_also_stops_it() {
+    let project = project();
+    let dir = project.path();
+    let out = dir.join("runnergen-out");
+    render_ok(dir, &["fleet.yaml"]);
+    pretend_generated(&out, "terraform/old.tf", "old\n");
+    std::fs::write(out.join("terraform/old.tf"), "old, and improved by hand\n").expect("write");
+    let before = tree(dir);
+    let output = cli(dir, &["render", "fleet.yaml"]);
+    assert_code(&output, 2, "render removing a hand-edited file");
+    assert_eq!(tree(dir), before);
+    assert!(stderr(&output).contains("terraform/old.tf"), "{}", stderr(&output));
+    render_ok(dir, &["fleet.yaml", "--force"]);
+    assert!(!out.join("terraform/old.tf").exists());
+}
+
+#[test]
+fn a_file_runnergen_did_not_write_is_not_overwritten_without_force() {
+    let project = project();
+    let dir = project.path();
+    let out = dir.join("runnergen-out");
+    let plan = plan(&dir.join("fleet.yaml"));
+    let (path, _) = plan.iter().next().expect("a generated file");
+    std::fs::create_dir_all(out.join(path).parent().expect("parent")).expect("mkdir");
+    std::fs::write(out.join(path), "written by someone else\n").expect("write");
+    let before = tree(dir);
+    let output = cli(dir, &["render", "fleet.yaml"]);
+    assert_code(&output, 2, "render over a foreign file");
+    assert!(stderr(&output).contains(&format!("# {path}: not written by runnergen")), "{}", stderr(&output));
+    assert_eq!(tree(dir), before);
+    render_ok(dir, &["fleet.yaml", "--force"]);
+    assert_holds_plan(&out, &plan);
+}
+
+#[test]
+fn identical_files_without_a_manifest_are_adopted() {
+    let project = project();
+    let dir = project.path();
+    let out = dir.join("runnergen-out");
+    let plan = plan(&dir.join("fleet.yaml"));
+    render_ok(dir, &["fleet.yaml"]);
+    std::fs::remove_file(out.join(MANIFEST)).expect("rm");
+    assert_code(&cli(dir, &["diff", "fleet.yaml"]), 0, "diff without a manifest");
+    let output = render_ok(dir, &["fleet.yaml"]);
+    assert!(output.contains("0 changed"), "{output}");
+    assert_holds_plan(&out, &plan);
+}
+
+#[test]
+fn output_is_the_same_from_any_working_directory_and_spec_path() {
+    let project = project();
+    let dir = project.path();
+    std::fs::create_dir(dir.join("sub")).expect("mkdir");
+    let spec = dir.join("fleet.yaml");
+    let spec_abs = spec.to_str().expect("UTF-8 temp path");
+    render_ok(dir, &["fleet.yaml"]);
+    render_ok(&dir.join("sub"), &["../fleet.yaml", "--out", "../from-sub"]);
+    render_ok(Path::new("/"), &[spec_abs, "--out", dir.join("from-root").to_str().expect("UTF-8")]);
+    // The default folder is beside the spec, whatever the working directory.
+    let other = tempfile::tempdir().expect("a temp dir");
+    std::fs::copy(&spec, other.path().join("fleet.yaml")).expect("copy");
+    let other_spec = other.path().join("fleet.yaml");
+    render_ok(Path::new("/"), &[other_spec.to_str().expect("UTF-8")]);
+
+    let reference = tree(&dir.join("runnergen-out"));
+    assert!(reference.len() > 2, "{reference:?}");
+    assert_eq!(tree(&dir.join("from-sub")), reference);
+    assert_eq!(tree(&dir.join("from-root")), reference);
+    assert_eq!(tree(&other.path().join("runnergen-out")), reference);
+    assert!(!dir.join("sub/runnergen-out").exists() && !Path::new("/runnergen-out").exists());
+
+    // And diff agrees from anywhere.
+    assert_code(&cli(&dir.join("sub"), &["diff", "../fleet.yaml"]), 0, "diff from sub/");
+    assert_code(&cli(Path::new("/"), &["diff", spec_abs]), 0, "diff from /");
+}
+
+/// Every bundled example: rendered twice, from two working directories, into two folders, the
+/// trees are byte-identical, and a second render changes nothing.
+#[test]
+fn every_example_renders_the_same_twice() {
+    for (name, spec) in crate::common::examples() {
+        let work = tempfile::tempdir().expect("a temp dir");
+        let spec = spec.to_str().expect("UTF-8 path");
+        let a = work.path().join("a");
+        let b = work.path().join("b");
+        render_ok(work.path(), &[spec, "--out", "a"]);
+        render_ok(Path::new("/"), &[spec, "--out", b.to_str().expect("UTF-8 path")]);
+        assert_eq!(tree(&a), tree(&b), "{name}");
+        let again = render_ok(work.path(), &[spec, "--out", "a"]);
+        assert!(again.starts_with("a: 0 changed (0 created, 0 updated, 0 removed), "), "{name}: {again}");
+        assert_holds_plan(&a, &plan(Path::new(spec)));
+        assert_code(&cli(work.path(), &["diff", spec, "--out", "b"]), 0, &name);
+    }
+}
+
+#[test]
+fn an_invalid_spec_leaves_everything_untouched() {
+    let project = project();
+    let dir = project.path();
+    render_ok(dir, &["fleet.yaml"]);
+    std::fs::write(dir.join("runnergen-out/terraform/backend.tf"), "terraform {}\n").expect("write");
+    let spec = std::fs::read_to_string(dir.join("fleet.yaml")).expect("read");
+    std::fs::write(dir.join("fleet.yaml"), spec.replace("version: 1", "version: 7")).expect("write");
+    std::fs::write(dir.join("empty.yaml"), "").expect("write");
+    let before = tree(dir);
+    for args in [&["render", "fleet.yaml"][..], &["render", "fleet.yaml", "--force"], &["diff", "fleet.yaml"]] {
+        let output = cli(dir, args);
+        assert_code(&output, 2, &format!("{args:?} with an invalid spec"));
+        assert!(stderr(&output).contains("error: "), "{}", stderr(&output));
+        assert_eq!(tree(dir), before, "{args:?} changed the folder");
+    }
+    let output = cli(dir, &["render", "empty.yaml", "--out", "new-out"]);
+    assert_code(&output, 2, "render an empty spec");
+    assert!(!dir.join("new-out").exists());
+    assert_eq!(tree(dir), before);
+}
+
+#[test]
+fn symlinks_inside_the_output_folder_are_refused() {
+    let project = project();
+    let dir = project.path();
+    let plan = plan(&dir.join("fleet.yaml"));
+    let outside = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(outside.path().join("precious.txt"), "do not touch\n").expect("write");
+    let (path, _) = plan.iter().next().expect("a generated file");
+    let (first_dir, _) = path.split_once('/').expect("generated files live in folders");
+
+    // A symlinked folder on the way to a generated file.
+    let out = dir.join("out-dir-link");
+    std::fs::create_dir(&out).expect("mkdir");
+    std::os::unix::fs::symlink(outside.path(), out.join(first_dir)).expect("symlink");
+    // A symlinked file where a generated file goes.
+    let out2 = dir.join("out-file-link");
+    std::fs::create_dir_all(out2.join(path).parent().expect("parent")).expect("mkdir");
+    std::os::unix::fs::symlink(outside.path().join("precious.txt"), out2.join(path)).expect("symlink");
+
+    let before_outside = tree(outside.path());
+    let before = tree(dir);
+    for out in ["out-dir-link", "out-file-link"] {
+        for args in [
+            &["render", "fleet.yaml", "--out", out][..],
+            &["render", "fleet.yaml", "--out", out, "--force"],
+            &["diff", "fleet.yaml", "--out", out],
+        ] {
+            let output = cli(dir, args);
+            assert_code(&output, 2, &format!("{args:?}"));
+            assert!(stderr(&output).contains("error: refusing to follow the symlink"), "{}", stderr(&output));
+            assert_eq!(tree(outside.path()), before_outside, "{args:?} changed a folder outside");
+            assert_eq!(tree(dir), before, "{args:?} changed the project");
+        }
+    }
+
+    // A stale generated file reached through a symlinked folder is not removed either.
+    let out3 = dir.join("out-stale-link");
+    render_ok(dir, &["fleet.yaml", "--out", "out-stale-link"]);
+    pretend_generated(&out3, "extra/precious.txt", "do not touch\n");
+    std::fs::remove_dir_all(out3.join("extra")).expect("rm");
+    std::os::unix::fs::symlink(outside.path(), out3.join("extra")).expect("symlink");
+    let output = cli(dir, &["render", "fleet.yaml", "--out", "out-stale-link", "--force"]);
+    assert_code(&output, 2, "render removing through a symlink");
+    assert!(stderr(&output).contains("refusing to follow the symlink"), "{}", stderr(&output));
+    assert_eq!(tree(outside.path()), before_outside);
+}
+
+#[test]
+fn an_output_path_that_is_a_file_is_refused() {
+    let project = project();
+    let dir = project.path();
+    std::fs::write(dir.join("out.txt"), "mine\n").expect("write");
+    std::fs::write(dir.join("runnergen-out"), "also mine\n").expect("write");
+    let before = tree(dir);
+    for args in [
+        &["render", "fleet.yaml", "--out", "out.txt"][..],
+        &["render", "fleet.yaml"],
+        &["diff", "fleet.yaml", "--out", "out.txt"],
+        &["diff", "fleet.yaml"],
+    ] {
+        let output = cli(dir, args);
+        assert_code(&output, 2, &format!("{args:?}"));
+        assert!(stderr(&output).contains("is not a folder"), "{}", stderr(&output));
+        assert_eq!(tree(dir), before);
+    }
+}
+
+#[test]
+fn diff_writes_nothing() {
+    let project = project();
+    let dir = project.path();
+    let before = tree(dir);
+    assert_code(&cli(dir, &["diff", "fleet.yaml"]), 1, "diff into nothing");
+    assert_code(&cli(dir, &["diff", "fleet.yaml", "--stat"]), 1, "diff --stat into nothing");
+    assert_eq!(tree(dir), before, "diff created the output folder");
+    assert!(!dir.join("runnergen-out").exists());
+
+    render_ok(dir, &["fleet.yaml"]);
+    std::fs::remove_file(dir.join("runnergen-out").join(MANIFEST)).expect("rm");
+    let plan = plan(&dir.join("fleet.yaml"));
+    let (path, _) = plan.iter().next().expect("a generated file");
+    std::fs::write(dir.join("runnergen-out").join(path), "edited\n").expect("write");
+    let before = tree(dir);
+    assert_code(&cli(dir, &["diff", "fleet.yaml"]), 1, "diff over an edit");
+    assert_eq!(tree(dir), before, "diff wrote (perhaps the manifest)");
+}
+
+/// The new user's walk, from the issue: render, edit the spec, diff (exit 1, the change shown),
+/// render, diff (exit 0).
+#[test]
+fn a_new_users_walk() {
+    let project = project();
+    let dir = project.path();
+    let out = render_ok(dir, &["fleet.yaml"]);
+    assert!(out.contains("created "), "{out}");
+    assert_code(&cli(dir, &["diff", "fleet.yaml"]), 0, "diff right after render");
+
+    // Edit the spec in place. What this changes depends on the templates, so the library says
+    // what to expect.
+    let before = plan(&dir.join("fleet.yaml"));
+    let spec = std::fs::read_to_string(dir.join("fleet.yaml")).expect("read");
+    let edited = spec.replace("capacity: {min: 1, max: 3}", "capacity: {min: 1, max: 5}");
+    assert_ne!(edited, spec, "the example changed: update this test's edit");
+    std::fs::write(dir.join("fleet.yaml"), edited).expect("write");
+    let after = plan(&dir.join("fleet.yaml"));
+    let diff = cli(dir, &["diff", "fleet.yaml"]);
+    assert_code(&diff, if before == after { 0 } else { 1 }, "diff after editing the spec");
+    for path in after.keys().filter(|p| before.get(*p) != after.get(*p)) {
+        assert!(stdout(&diff).contains(&format!("+++ b/{path}\n")), "{}", stdout(&diff));
+    }
+    render_ok(dir, &["fleet.yaml"]);
+    assert_code(&cli(dir, &["diff", "fleet.yaml"]), 0, "diff after rendering the edit");
+
+    // Rename the spec, keeping the output folder: every header changes, so this always shows.
+    std::fs::rename(dir.join("fleet.yaml"), dir.join("ci-fleet.yaml")).expect("rename");
+    let diff = cli(dir, &["diff", "ci-fleet.yaml", "--out", "runnergen-out"]);
+    assert_code(&diff, 1, "diff after renaming the spec");
+    assert!(stdout(&diff).contains("+# Generated by runnergen"), "{}", stdout(&diff));
+    assert!(stdout(&diff).contains("from ci-fleet.yaml."), "{}", stdout(&diff));
+    let out = render_ok(dir, &["ci-fleet.yaml"]);
+    assert!(out.contains("updated "), "{out}");
+    assert_code(&cli(dir, &["diff", "ci-fleet.yaml"]), 0, "diff after the last render");
+    assert_holds_plan(&dir.join("runnergen-out"), &plan(&dir.join("ci-fleet.yaml")));
+}
