@@ -126,15 +126,32 @@ fn roles_read_only_their_own_token_and_have_no_wildcard_action() {
                 for action in &actions {
                     assert!(!action.contains('*'), "{name}/{}: wildcard action {action}", pool.name);
                 }
+                // `*` only for actions without resource-level permissions: PutMetricData (held to
+                // the namespace by a condition) and the Session Manager agent's channels.
                 if resources.iter().any(|r| r == "*") {
-                    assert_eq!(actions, ["cloudwatch:PutMetricData"], "{name}: only PutMetricData on *");
-                    assert!(
-                        statement.body().blocks().any(|b| b.identifier() == "condition"),
-                        "{name}: unconditioned *"
-                    );
+                    if actions == ["cloudwatch:PutMetricData"] {
+                        assert!(
+                            statement.body().blocks().any(|b| b.identifier() == "condition"),
+                            "{name}: unconditioned *"
+                        );
+                    } else {
+                        assert!(actions.iter().all(|a| a.starts_with("ssmmessages:")), "{name}: {actions:?} on *");
+                    }
                 }
-                if actions.iter().any(|a| a.starts_with("ssm:")) {
+                if actions.iter().any(|a| a.starts_with("ssm:Get")) {
                     token_reads.extend(resources);
+                }
+                // Decrypting is held to this pool's parameter by the encryption context.
+                if actions.iter().any(|a| a == "kms:Decrypt") {
+                    let context: Vec<String> = statement
+                        .body()
+                        .blocks()
+                        .filter(|b| b.identifier() == "condition")
+                        .filter(|b| string(b.body(), "variable") == "kms:EncryptionContext:PARAMETER_ARN")
+                        .flat_map(|b| strings(b.body(), "values"))
+                        .collect();
+                    assert_eq!(context.len(), 1, "{name}/{}: kms:Decrypt without the parameter's context", pool.name);
+                    assert!(context[0].ends_with(&format!(":parameter{}\"", pool.token_parameter)), "{}", context[0]);
                 }
             }
             assert_eq!(token_reads.len(), 1, "{name}/{}", pool.name);
@@ -581,14 +598,14 @@ pools:
     token_parameter: /odd/one-spot/token
 "#,
     );
-    // GitLab's own port gets its egress rule next to HTTPS; nothing else is open.
+    // GitLab's own port gets its egress rule next to HTTPS and HTTP; nothing else is open.
     let main = &files["main.tf"];
     let ports: Vec<i64> = main
         .blocks()
         .filter(|b| b.identifier() == "resource" && b.labels()[0].as_str() == "aws_vpc_security_group_egress_rule")
         .map(|b| number(b.body(), "from_port"))
         .collect();
-    assert_eq!(ports, [443, 443, 8443, 8443]);
+    assert_eq!(ports, [443, 443, 80, 80, 8443, 8443]);
     assert!(!main.blocks().any(|b| b.labels().iter().any(|l| l.as_str().contains("ingress"))));
 
     // Several on-demand types: a mixed policy without spot; one spot type: a mixed policy too.
@@ -659,6 +676,13 @@ fn groups_roll_onto_new_templates_and_drain_before_terminating() {
             let timeout = number(hook.body(), "heartbeat_timeout");
             assert_eq!(timeout, i64::from(pool.drain_timeout_seconds()), "{name}/{p}");
             assert!(timeout >= i64::from(pool.job_timeout_minutes) * 60 && timeout <= 7200, "{name}/{p}: {timeout}");
+
+            // The group itself creates that hook before its first launch, with values that never
+            // change (a change of `initial_lifecycle_hook` replaces the group).
+            let initial = block(group.body(), "initial_lifecycle_hook");
+            assert_eq!(string(initial.body(), "name"), pool.lifecycle_hook_name());
+            assert_eq!(string(initial.body(), "lifecycle_transition"), "autoscaling:EC2_INSTANCE_TERMINATING");
+            assert_eq!(number(initial.body(), "heartbeat_timeout"), 7200);
         }
     }
 }

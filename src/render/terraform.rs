@@ -188,7 +188,7 @@ impl Context {
             security_group: SecurityGroup {
                 name: format!("{}-runners", fleet.name),
                 description: format!(
-                    "GitLab runners of fleet {}: no ingress; egress to HTTPS (and GitLab) only",
+                    "GitLab runners of fleet {}: no ingress; egress to HTTPS, HTTP (and GitLab) only",
                     fleet.name
                 ),
             },
@@ -212,34 +212,35 @@ fn tags(map: BTreeMap<String, String>) -> Tags {
 }
 
 /// HTTPS to anywhere: GitLab, the AWS APIs (SSM, CloudWatch, Auto Scaling, Session Manager) and
-/// container registries. GitLab on another port gets a rule of its own.
+/// container registries; HTTP for the OS package mirrors that jobs' images use by default
+/// (Debian's and Ubuntu's apt sources are plain HTTP, their packages signed). GitLab on another
+/// port gets a rule of its own.
 fn egress_rules(gitlab_url: &str) -> Vec<EgressRule> {
-    let mut ports = vec![(443u16, "HTTPS: GitLab, AWS APIs, container registries".to_owned())];
+    let mut ports = vec![
+        (443u16, "HTTPS: GitLab, AWS APIs, container registries".to_owned()),
+        (80, "HTTP: OS package mirrors of job images (signed packages)".to_owned()),
+    ];
     if let Some(port) = explicit_port(gitlab_url)
-        && port != 443
+        && !ports.iter().any(|(p, _)| *p == port)
     {
         ports.push((port, format!("GitLab on port {port}")));
     }
     let mut rules = Vec::new();
     for (port, description) in ports {
-        let name = if port == 443 { "https".to_owned() } else { format!("gitlab_{port}") };
+        let name = match port {
+            443 => "https".to_owned(),
+            80 => "http".to_owned(),
+            _ => format!("gitlab_{port}"),
+        };
         rules.push(EgressRule { label: format!("{name}_ipv4"), description: description.clone(), port, ipv6: false });
         rules.push(EgressRule { label: format!("{name}_ipv6"), description, port, ipv6: true });
     }
     rules
 }
 
-/// The port written in an `https://host:port/...` URL, if any.
+/// The port written in an `https://host:port/...` URL, if it is not https's own.
 fn explicit_port(url: &str) -> Option<u16> {
-    let rest = url.strip_prefix("https://")?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let host_port = authority.rsplit('@').next()?;
-    // An IPv6 literal is bracketed; the port follows the closing bracket.
-    let after_host = match host_port.rfind(']') {
-        Some(i) => &host_port[i + 1..],
-        None => host_port,
-    };
-    after_host.rsplit_once(':').and_then(|(_, port)| port.parse().ok())
+    url::Url::parse(url).ok()?.port()
 }
 
 fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
