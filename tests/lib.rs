@@ -1,7 +1,7 @@
 //! All integration tests, in one binary so they build once.
 
-#[allow(dead_code)] // until every helper has a user
 mod common;
+mod examples;
 mod packer;
 mod schedule;
 mod spec_errors;

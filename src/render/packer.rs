@@ -275,35 +275,13 @@ pub fn render(fleet: &Fleet, env: &Environment) -> Result<Vec<(String, File)>, m
         ("packer/files/metrics.service.j2", files(METRICS_SERVICE), false),
         ("packer/files/metrics.timer.j2", files(settings::METRICS_TIMER), false),
     ]);
-    let ctx =
-        template_value(serde_json::to_value(&ctx).map_err(|e| {
-            minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, format!("packer context: {e}"))
-        })?);
+    let ctx = minijinja::Value::from(minijinja::value::Serde(&ctx));
     let mut plan = Vec::with_capacity(outputs.len());
     for (id, path, executable) in outputs {
         let contents = env.get_template(id)?.render(ctx.clone())?;
         plan.push((path, File { contents, executable }));
     }
     Ok(plan)
-}
-
-/// The context as a template value. (minijinja is built without its serde feature, so the
-/// serialized context goes through serde_json.)
-fn template_value(json: serde_json::Value) -> minijinja::Value {
-    use serde_json::Value as J;
-    match json {
-        J::Null => minijinja::Value::from(()),
-        J::Bool(b) => minijinja::Value::from(b),
-        J::Number(n) => match n.as_u64() {
-            Some(u) => minijinja::Value::from(u),
-            None => minijinja::Value::from(n.as_f64().unwrap_or(0.0)),
-        },
-        J::String(s) => minijinja::Value::from(s),
-        J::Array(items) => minijinja::Value::from(items.into_iter().map(template_value).collect::<Vec<_>>()),
-        J::Object(map) => minijinja::Value::from(
-            map.into_iter().map(|(k, v)| (k, template_value(v))).collect::<BTreeMap<String, minijinja::Value>>(),
-        ),
-    }
 }
 
 #[cfg(test)]

@@ -368,7 +368,7 @@ pub fn render(fleet: &Fleet, env: &Environment) -> Result<Vec<(String, File)>, E
     let hcl = |path: String, text: String| (path, File { contents: canonical_hcl(&text), executable: false });
 
     for name in ["versions", "main", "iam"] {
-        let text = env.get_template(&format!("terraform/{name}.tf.j2"))?.render(to_value(&ctx)?)?;
+        let text = env.get_template(&format!("terraform/{name}.tf.j2"))?.render(to_value(&ctx))?;
         files.push(hcl(format!("terraform/{name}.tf"), text));
     }
     for p in &ctx.pools {
@@ -376,15 +376,15 @@ pub fn render(fleet: &Fleet, env: &Environment) -> Result<Vec<(String, File)>, E
             fleet => &ctx.fleet,
             subnet_ids => &ctx.subnet_ids,
             metric_namespace => &ctx.metric_namespace,
-            p => to_value(p)?,
+            p => to_value(p),
         })?;
         files.push(hcl(format!("terraform/pool-{}.tf", p.name), text));
     }
     if ctx.pools.iter().any(|p| p.schedule.is_some()) {
-        let text = env.get_template("terraform/schedules.tf.j2")?.render(to_value(&ctx)?)?;
+        let text = env.get_template("terraform/schedules.tf.j2")?.render(to_value(&ctx))?;
         files.push(hcl("terraform/schedules.tf".to_owned(), text));
     }
-    let text = env.get_template("terraform/outputs.tf.j2")?.render(to_value(&ctx)?)?;
+    let text = env.get_template("terraform/outputs.tf.j2")?.render(to_value(&ctx))?;
     files.push(hcl("terraform/outputs.tf".to_owned(), text));
 
     for (pool, p) in fleet.pools.iter().zip(&ctx.pools) {
@@ -393,35 +393,16 @@ pub fn render(fleet: &Fleet, env: &Environment) -> Result<Vec<(String, File)>, E
             settings_dir => settings_dir(),
             settings_path => settings::PATH,
             settings => settings::render(&settings::for_pool(fleet, pool)),
-            units => to_value(settings::START_UNITS)?,
+            units => to_value(settings::START_UNITS),
         })?;
         files.push((format!("terraform/{}", p.user_data_file), File { contents: script, executable: false }));
     }
     Ok(files)
 }
 
-/// A serializable value as a template value. minijinja is built here without its serde
-/// feature, so the context goes through serde_json: maps, lists, strings, numbers, booleans.
-fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, Error> {
-    let json = serde_json::to_value(value).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
-    Ok(json_to_value(json))
-}
-
-fn json_to_value(json: serde_json::Value) -> Value {
-    match json {
-        serde_json::Value::Null => Value::from(()),
-        serde_json::Value::Bool(b) => Value::from(b),
-        serde_json::Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
-            (Some(u), _, _) => Value::from(u),
-            (None, Some(i), _) => Value::from(i),
-            (_, _, f) => Value::from(f.unwrap_or_default()),
-        },
-        serde_json::Value::String(s) => Value::from(s),
-        serde_json::Value::Array(items) => Value::from(items.into_iter().map(json_to_value).collect::<Vec<_>>()),
-        serde_json::Value::Object(map) => {
-            Value::from(map.into_iter().map(|(k, v)| (k, json_to_value(v))).collect::<BTreeMap<String, Value>>())
-        }
-    }
+/// A serializable value as a template value.
+fn to_value<T: Serialize + ?Sized>(value: &T) -> Value {
+    Value::from(minijinja::value::Serde(value))
 }
 
 fn settings_dir() -> &'static str {
