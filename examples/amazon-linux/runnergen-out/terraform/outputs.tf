@@ -16,6 +16,6 @@ output "builds_launch_template_id" {
 }
 
 output "builds_role_arn" {
-  description = "IAM role of pool builds's instances."
+  description = "IAM role of the instances of pool builds."
   value       = aws_iam_role.builds.arn
 }

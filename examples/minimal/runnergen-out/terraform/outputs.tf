@@ -16,6 +16,6 @@ output "docker_launch_template_id" {
 }
 
 output "docker_role_arn" {
-  description = "IAM role of pool docker's instances."
+  description = "IAM role of the instances of pool docker."
   value       = aws_iam_role.docker.arn
 }

@@ -16,7 +16,7 @@ output "docker_launch_template_id" {
 }
 
 output "docker_role_arn" {
-  description = "IAM role of pool docker's instances."
+  description = "IAM role of the instances of pool docker."
   value       = aws_iam_role.docker.arn
 }
 
@@ -31,6 +31,6 @@ output "shell_launch_template_id" {
 }
 
 output "shell_role_arn" {
-  description = "IAM role of pool shell's instances."
+  description = "IAM role of the instances of pool shell."
   value       = aws_iam_role.shell.arn
 }
