@@ -56,8 +56,16 @@ pub fn validate(source: &Source) -> Result<Spec, Error> {
     if let Some(problem) = check_version(&source.root, &json) {
         return Err(source.error(vec![problem]));
     }
-    let problems = schema_problems(&source.root, &json);
+    let (mut problems, without_unknown_keys) = schema_problems(&source.root, &json);
     if !problems.is_empty() {
+        // Unknown keys alone (typos, mostly) need not hide the other rules' problems: check the
+        // spec without them too, so every problem shows at once.
+        if validator().is_ok_and(|v| v.is_valid(&without_unknown_keys))
+            && let Ok(spec) = serde_json::from_value::<Spec>(without_unknown_keys)
+        {
+            problems.extend(rule_problems(&spec, &source.root));
+            problems.sort_by_key(|p| p.span.start);
+        }
         return Err(source.error(problems));
     }
     let spec: Spec = serde_json::from_value(json).map_err(|e| {
@@ -89,21 +97,29 @@ fn check_version(root: &Node, json: &Value) -> Option<Problem> {
 // ---------------------------------------------------------------------------------------------
 // Schema
 
-fn schema_problems(root: &Node, json: &Value) -> Vec<Problem> {
+/// The schema's problems, and the spec with every unknown key removed.
+fn schema_problems(root: &Node, json: &Value) -> (Vec<Problem>, Value) {
+    let mut without_unknown_keys = json.clone();
     let validator = match validator() {
         Ok(v) => v,
-        Err(e) => return vec![Problem::new(0..0, format!("runnergen's embedded schema is broken: {e}"), "")],
+        Err(e) => {
+            let broken = Problem::new(0..0, format!("runnergen's embedded schema is broken: {e}"), "");
+            return (vec![broken], without_unknown_keys);
+        }
     };
-    let mut problems: Vec<Problem> = validator
-        .iter_errors(json)
-        .flat_map(|error| {
-            let path: Vec<String> = error.instance_path().iter().map(|s| s.to_string()).collect();
-            schema_problem(root, json, &path, error.kind())
-        })
-        .collect();
+    let mut problems = Vec::new();
+    for error in validator.iter_errors(json) {
+        let path: Vec<String> = error.instance_path().iter().map(|s| s.to_string()).collect();
+        if let ValidationErrorKind::AdditionalProperties { unexpected } = error.kind()
+            && let Some(Value::Object(map)) = pointer_mut(&mut without_unknown_keys, &path)
+        {
+            unexpected.iter().for_each(|key| drop(map.remove(key)));
+        }
+        problems.extend(schema_problem(root, json, &path, error.kind()));
+    }
     problems.sort_by_key(|p| (p.span.start, p.message.clone()));
     problems.dedup();
-    problems
+    (problems, without_unknown_keys)
 }
 
 /// Turns one schema error into problems located in the YAML.
@@ -267,6 +283,14 @@ fn short(value: &Value) -> String {
         Value::Object(_) => "a mapping".into(),
         other => other.to_string(),
     }
+}
+
+fn pointer_mut<'a>(json: &'a mut Value, path: &[String]) -> Option<&'a mut Value> {
+    path.iter().try_fold(json, |v, seg| match v {
+        Value::Object(m) => m.get_mut(seg),
+        Value::Array(a) => seg.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
+        _ => None,
+    })
 }
 
 fn pointer<'a>(json: &'a Value, path: &[String]) -> Option<&'a Value> {
