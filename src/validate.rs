@@ -168,7 +168,8 @@ fn schema_problem(root: &Node, json: &Value, path: &[String], kind: &ValidationE
             let wanted = schema_at_str(&key_path).and_then(|s| s.get("description")).and_then(Value::as_str);
             let span = match path.last() {
                 // Point at the key that names the incomplete mapping, or at the list item.
-                Some(_) => at.key.clone().unwrap_or_else(|| first_line(root, &at.value)),
+                // Underlining a whole list item is noise: its first character says which.
+                Some(_) => at.key.clone().unwrap_or(at.value.start..at.value.start + 1),
                 None => root.span.start..root.span.start,
             };
             let p = Problem::new(
@@ -315,12 +316,6 @@ fn describe_path(path: &[String]) -> String {
         }
     }
     if out.is_empty() { "the spec".into() } else { format!("`{out}`") }
-}
-
-/// The first line of a span: underlining a whole list item is noise.
-fn first_line(root: &Node, span: &Range<usize>) -> Range<usize> {
-    let _ = root;
-    span.start..span.start + 1
 }
 
 fn schema_at(path: &[String]) -> Option<&'static Value> {
