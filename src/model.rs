@@ -129,6 +129,21 @@ pub const BUSY_METRIC_DIMENSION: &str = "AutoScalingGroupName";
 pub const AMI_TAG_FLEET: &str = "runnergen:fleet";
 pub const AMI_TAG_ARCH: &str = "runnergen:arch";
 
+/// `{fleet}-{pool}`: the name of a pool's group, launch template and instance profile.
+pub fn pool_id(fleet: &str, pool: &str) -> String {
+    format!("{fleet}-{pool}")
+}
+
+/// The name of a pool's IAM role (AWS allows 64 characters).
+pub fn role_name(pool_id: &str) -> String {
+    format!("{pool_id}-runner")
+}
+
+/// The AMI's name before the build timestamp (`-YYYYMMDDhhmmss`) Packer appends.
+pub fn ami_name_prefix(fleet: &str, runner_version: &str) -> String {
+    format!("{fleet}-gitlab-runner-{runner_version}")
+}
+
 /// Seconds an instance may take to stop after its longest job (unregister, shutdown).
 pub const STOP_MARGIN_SECONDS: u32 = 300;
 
@@ -165,7 +180,7 @@ impl Pool {
     }
     /// Name of the pool's IAM role (64 characters at most).
     pub fn role_name(&self) -> String {
-        format!("{}-runner", self.id)
+        role_name(&self.id)
     }
 }
 

@@ -32,7 +32,7 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
         .pools
         .into_iter()
         .map(|pool| model::Pool {
-            id: format!("{}-{}", spec.name, pool.name),
+            id: model::pool_id(&spec.name, &pool.name),
             docker: (pool.executor == Executor::Docker).then(|| {
                 let docker = pool.docker.unwrap_or(spec::Docker {
                     image: None,

@@ -388,8 +388,7 @@ fn rule_problems(spec: &Spec, root: &Node) -> Vec<Problem> {
     if let Some(t) = &spec.image.build_instance_type {
         check_instance_type(t, spec.image.arch, at(&["image", "build_instance_type"]), &mut problems);
     }
-    let ami_name_len =
-        spec.name.len() + "-gitlab-runner-".len() + spec.image.runner_version.len() + 1 + limits::AMI_TIMESTAMP;
+    let ami_name_len = model::ami_name_prefix(&spec.name, &spec.image.runner_version).len() + 1 + limits::AMI_TIMESTAMP;
     if ami_name_len > limits::AMI_NAME {
         problems.push(
             Problem::new(
@@ -436,8 +435,7 @@ fn rule_problems(spec: &Spec, root: &Node) -> Vec<Problem> {
                 .help("pool names must be unique in a fleet: they name each pool's AWS resources"),
             );
         }
-        let id = format!("{}-{}", spec.name, pool.name);
-        let role = format!("{id}-runner");
+        let role = model::role_name(&model::pool_id(&spec.name, &pool.name));
         if role.len() > limits::ROLE_NAME {
             problems.push(
                 Problem::new(

@@ -177,7 +177,7 @@ fn context(fleet: &Fleet) -> Context {
         fleet: fleet.name.clone(),
         region: fleet.region.clone(),
         build_instance_type: image.build_instance_type.clone(),
-        ami_name_prefix: format!("{}-gitlab-runner-{}", fleet.name, image.runner_version),
+        ami_name_prefix: crate::model::ami_name_prefix(&fleet.name, &image.runner_version),
         ami_description: format!(
             "GitLab Runner {} for the runnergen fleet {} ({os_name}, {arch})",
             image.runner_version, fleet.name
