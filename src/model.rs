@@ -7,7 +7,7 @@ use serde::Serialize;
 
 pub use crate::spec::{Arch, ClockTime, Executor, Os, PullPolicy, VolumeType, Weekday};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Fleet {
     pub name: String,
     /// File name of the spec (no directories), for generated-file headers.
@@ -22,7 +22,7 @@ pub struct Fleet {
     pub pools: Vec<Pool>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Image {
     pub os: Os,
     pub arch: Arch,
@@ -32,7 +32,7 @@ pub struct Image {
     pub volume_type: VolumeType,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Pool {
     pub name: String,
     /// `{fleet}-{pool}`: the name of the pool's group, launch template, role and instance profile.
@@ -58,7 +58,7 @@ pub struct Capacity {
     pub desired: u32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Docker {
     pub image: String,
     pub privileged: bool,
@@ -66,8 +66,7 @@ pub struct Docker {
     pub volumes: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scaling {
     /// Target share of job slots running jobs, in percent.
     BusyPercent(u32),
@@ -75,13 +74,13 @@ pub enum Scaling {
     CpuPercent(u32),
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Schedule {
     pub time_zone: String,
     pub windows: Vec<Window>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Window {
     /// Days the window starts on, Monday first.
     pub days: Vec<Weekday>,
@@ -185,7 +184,7 @@ impl Pool {
 }
 
 /// One scheduled capacity change of a pool's group, weekly.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Action {
     /// Index of the window in the spec, from 0.
     pub window: usize,

@@ -5,8 +5,6 @@
 //! The file is a bash fragment of `KEY=value` lines, each value one shell word (lists are
 //! bash arrays), sourced by the helper scripts. It holds no secret: the token stays in SSM.
 
-use serde::Serialize;
-
 use crate::model::{Executor, Fleet, Pool, PullPolicy};
 
 /// Where user data writes the settings file.
@@ -44,7 +42,7 @@ pub fn key_names() -> std::collections::BTreeMap<&'static str, &'static str> {
 }
 
 /// One value of the settings file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     Word(String),
     List(Vec<String>),

@@ -42,7 +42,7 @@ pub struct Image {
     pub volume_type: Option<VolumeType>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum Os {
     #[serde(rename = "ubuntu-22.04")]
     Ubuntu2204,
@@ -60,11 +60,31 @@ pub enum Arch {
     Arm64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VolumeType {
     Gp3,
     Gp2,
+}
+
+impl Arch {
+    /// The name the spec, EC2 and the AMI tags use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+}
+
+impl VolumeType {
+    /// The EBS volume type.
+    pub fn name(self) -> &'static str {
+        match self {
+            VolumeType::Gp3 => "gp3",
+            VolumeType::Gp2 => "gp2",
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,7 +104,7 @@ pub struct Pool {
     pub schedule: Option<Schedule>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Executor {
     Docker,
@@ -108,7 +128,7 @@ pub struct Docker {
     pub volumes: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PullPolicy {
     Always,
@@ -223,18 +243,6 @@ impl TryFrom<String> for ClockTime {
             (h < 24 && m < 60).then_some(ClockTime(h * 60 + m))
         });
         parsed.ok_or_else(|| format!("`{text}` is not a time of day; expected HH:MM from 00:00 to 23:59"))
-    }
-}
-
-impl serde::Serialize for ClockTime {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format!("{:02}:{:02}", self.hour(), self.minute()))
-    }
-}
-
-impl serde::Serialize for Weekday {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.name())
     }
 }
 

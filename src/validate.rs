@@ -705,7 +705,7 @@ fn check_instance_type(text: &str, arch: Arch, span: Range<usize>, problems: &mu
         _ => None,
     };
     if let Some(wanted) = wanted {
-        let is = if graviton { "arm64" } else { "x86_64" };
+        let is = if graviton { Arch::Arm64 } else { Arch::X86_64 }.name();
         problems.push(
             Problem::new(
                 span,

@@ -83,16 +83,10 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// What [`apply`] did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Written {
-    pub manifest_written: bool,
-}
-
 /// Writes a change set: creates and replaces files atomically, removes stale generated files and
 /// the folders they leave empty, then writes the manifest if it changed. Call only after
 /// everything else succeeded; the change set must come from [`crate::diff::compare`].
-pub fn apply(set: &ChangeSet) -> Result<Written, Error> {
+pub fn apply(set: &ChangeSet) -> Result<(), Error> {
     let out = &set.out;
     std::fs::create_dir_all(out).map_err(|e| write_error(out, e))?;
     // Removals first: a removed file may stand where a new file's folder goes.
@@ -115,11 +109,10 @@ pub fn apply(set: &ChangeSet) -> Result<Written, Error> {
             }
         }
     }
-    let manifest_written = !set.manifest_current;
-    if manifest_written {
+    if !set.manifest_current {
         write_atomically(&out.join(MANIFEST), set.manifest.to_text()?.as_bytes(), false)?;
     }
-    Ok(Written { manifest_written })
+    Ok(())
 }
 
 /// What render did, for people: one line per file (`created`, `updated`, `removed`, with

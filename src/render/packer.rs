@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use minijinja::Environment;
 use serde::Serialize;
 
-use super::{File, hcl_string};
+use super::File;
 use crate::model::{AMI_TAG_ARCH, AMI_TAG_FLEET, Arch, BUSY_METRIC, BUSY_METRIC_DIMENSION, Fleet, Os, VolumeType};
 use crate::settings;
 
@@ -88,9 +88,8 @@ struct Context {
     volume_type: &'static str,
     /// Whether the root volume is gp3 (gets its baseline iops and throughput spelled out).
     gp3: bool,
-    /// The AMI's tags (fleet tags, then the AMI_TAG_FLEET and AMI_TAG_ARCH lookup tags), as HCL
-    /// lines `"key" = "value"` already escaped and aligned the way `packer fmt` aligns them.
-    tags: Vec<String>,
+    /// The AMI's tags: the fleet's, plus the AMI_TAG_FLEET and AMI_TAG_ARCH lookup tags. Sorted.
+    tags: BTreeMap<String, String>,
     /// Whether some pool uses the docker executor: Docker is installed only then.
     docker: bool,
     /// The runner unit's TimeoutStopSec: the longest job of any pool plus the stop margin.
@@ -129,10 +128,7 @@ struct Context {
 
 fn context(fleet: &Fleet) -> Context {
     let image = &fleet.image;
-    let arch = match image.arch {
-        Arch::X86_64 => "x86_64",
-        Arch::Arm64 => "arm64",
-    };
+    let arch = image.arch.name();
     let deb_arch = match image.arch {
         Arch::X86_64 => "amd64",
         Arch::Arm64 => "arm64",
@@ -193,12 +189,9 @@ fn context(fleet: &Fleet) -> Context {
         root_device,
         arch,
         volume_gb: image.volume_gb,
-        volume_type: match image.volume_type {
-            VolumeType::Gp3 => "gp3",
-            VolumeType::Gp2 => "gp2",
-        },
+        volume_type: image.volume_type.name(),
         gp3: image.volume_type == VolumeType::Gp3,
-        tags: aligned_hcl_map(&tags),
+        tags,
         docker: fleet.uses_docker(),
         stop_timeout_seconds: fleet.stop_timeout_seconds(),
         // Six attempts with 5 s doubling backoff (155 s of sleep), each bounded by the network.
@@ -240,20 +233,6 @@ fn version_at_least(version: &str, (major, minor): (u32, u32)) -> bool {
     found >= (major, minor)
 }
 
-/// The entries of an HCL object as `packer fmt` writes them: quoted keys, and each `=` aligned one
-/// space after the longest key (hclwrite counts characters).
-fn aligned_hcl_map(map: &BTreeMap<String, String>) -> Vec<String> {
-    let keys: Vec<String> = map.keys().map(|k| hcl_string(k)).collect();
-    let width = keys.iter().map(|k| k.chars().count()).max().unwrap_or(0);
-    keys.iter()
-        .zip(map.values())
-        .map(|(key, value)| {
-            let pad = width - key.chars().count();
-            format!("{key}{} = {}", " ".repeat(pad), hcl_string(value))
-        })
-        .collect()
-}
-
 /// Template id (under `templates/`), output path (under the output folder), executable.
 const OUTPUTS: &[(&str, &str, bool)] = &[
     ("packer/gitlab-runner.pkr.hcl.j2", "packer/gitlab-runner.pkr.hcl", false),
@@ -278,7 +257,10 @@ pub fn render(fleet: &Fleet, env: &Environment) -> Result<Vec<(String, File)>, m
     let ctx = minijinja::Value::from(minijinja::value::Serde(&ctx));
     let mut plan = Vec::with_capacity(outputs.len());
     for (id, path, executable) in outputs {
-        let contents = env.get_template(id)?.render(ctx.clone())?;
+        let mut contents = env.get_template(id)?.render(ctx.clone())?;
+        if path.ends_with(".hcl") {
+            contents = super::canonical_hcl(&contents);
+        }
         plan.push((path, File { contents, executable }));
     }
     Ok(plan)
@@ -301,12 +283,5 @@ mod tests {
         for unit in settings::START_UNITS {
             assert!(UNIT_FILES.contains(unit), "{unit} is started by user data but not in the image");
         }
-    }
-
-    #[test]
-    fn map_entries_align_on_the_longest_key() {
-        let map: BTreeMap<String, String> =
-            [("a".to_owned(), "1".to_owned()), ("runnergen:fleet".to_owned(), "x\"y".to_owned())].into();
-        assert_eq!(aligned_hcl_map(&map), vec![r#""a"               = "1""#, r#""runnergen:fleet" = "x\"y""#]);
     }
 }
