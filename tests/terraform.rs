@@ -80,16 +80,6 @@ fn every_example_passes_checkov_with_skips_explained() {
 }
 
 #[test]
-fn rendering_is_byte_identical() {
-    for (name, spec) in common::examples() {
-        let fleet = runnergen::load_fleet(&spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
-        let first = runnergen::render_fleet(&fleet).unwrap_or_else(|e| panic!("{}", e.render(false)));
-        let second = runnergen::render_fleet(&fleet).unwrap_or_else(|e| panic!("{}", e.render(false)));
-        assert_eq!(first, second, "{name}");
-    }
-}
-
-#[test]
 fn user_data_writes_the_settings_file_and_passes_shellcheck() {
     for (name, spec) in common::examples() {
         let dir = common::render_to_temp(&spec);
