@@ -1,7 +1,7 @@
 //! runnergen: one YAML fleet spec in, the Packer and Terraform of a self-scaling GitLab Runner
 //! fleet on AWS out.
 //!
-//! The pipeline, one module a stage: [`load`] reads and parses the file, [`validate`] checks it
+//! The pipeline, one module a stage: [`load`](mod@load) reads and parses the file, [`validate`] checks it
 //! against the schema and the rules a schema cannot say, [`resolve`] applies every default into
 //! the [`model`], [`render`] turns the model into an in-memory plan of files, [`diff`] compares
 //! that plan with the output folder, and [`write`](mod@write) applies the difference.
@@ -19,16 +19,45 @@ pub mod write;
 pub mod yaml;
 
 use std::path::Path;
+use std::sync::Arc;
 
 pub use diagnostic::Error;
 pub use model::Fleet;
 
+/// A valid spec, resolved, with what is worth a warning in it.
+pub struct Loaded {
+    pub fleet: Fleet,
+    source: Arc<diagnostic::SpecText>,
+    warnings: Vec<diagnostic::Problem>,
+}
+
+impl Loaded {
+    /// The warnings, drawn like problems; empty when there are none.
+    pub fn warnings(&self, color: bool) -> String {
+        diagnostic::render_problems(&self.source, &self.warnings, diagnostic::Severity::Warning, color)
+    }
+}
+
 /// Load, validate and resolve a spec file.
-pub fn load_fleet(path: &Path) -> Result<Fleet, Error> {
+pub fn load(path: &Path) -> Result<Loaded, Error> {
     let source = load::load(path)?;
     let spec = validate::validate(&source)?;
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    Ok(resolve::resolve(spec, &file_name))
+    let warnings = validate::warnings(&spec, &source.root);
+    let fleet = resolve::resolve(spec, &header_name(path));
+    Ok(Loaded { fleet, source: source.text, warnings })
+}
+
+/// Load, validate and resolve a spec file, ignoring warnings.
+pub fn load_fleet(path: &Path) -> Result<Fleet, Error> {
+    load(path).map(|loaded| loaded.fleet)
+}
+
+/// The spec's name as generated files' headers show it: its base name, with every character
+/// outside letters, digits and `. _ + -` replaced by `_`, so that no name can break out of a
+/// comment in any of the languages the headers are written in.
+fn header_name(path: &Path) -> String {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || "._+-".contains(c) { c } else { '_' }).collect()
 }
 
 /// Render a resolved fleet into its plan of files.

@@ -6,9 +6,7 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
-use miette::NamedSource;
-
-use crate::diagnostic::{Error, Problem};
+use crate::diagnostic::{Error, Problem, SpecText};
 use crate::yaml::{self, Node};
 
 /// Largest spec accepted. A fleet of 500 pools is about 250 KiB.
@@ -18,7 +16,7 @@ pub const MAX_BYTES: u64 = 2 * 1024 * 1024;
 pub struct Source {
     /// The name shown in diagnostics: the path as given.
     pub name: String,
-    pub text: Arc<NamedSource<String>>,
+    pub text: Arc<SpecText>,
     pub root: Node,
 }
 
@@ -30,7 +28,7 @@ impl Source {
 }
 
 pub fn load(path: &Path) -> Result<Source, Error> {
-    let name = path.display().to_string();
+    let name = crate::diagnostic::printable(&path.display().to_string());
     let read_error = |reason: String| Error::Read { path: name.clone(), reason };
     let meta = std::fs::metadata(path).map_err(|e| read_error(io_reason(&e)))?;
     if meta.is_dir() {
@@ -54,9 +52,9 @@ pub fn load(path: &Path) -> Result<Source, Error> {
 
 /// Parses spec text that came from somewhere other than a file.
 pub fn parse(name: String, text: String) -> Result<Source, Error> {
-    let source = Arc::new(NamedSource::new(name.clone(), text));
+    let source = Arc::new(SpecText::new(&name, text));
     let spec_error = |problem| Error::Spec { file: source.clone(), problems: vec![problem] };
-    let root = match yaml::parse(source.inner()) {
+    let root = match yaml::parse(&source.text) {
         Ok(Some(root)) => root,
         Ok(None) => {
             return Err(Error::Read {

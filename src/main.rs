@@ -115,17 +115,17 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<u8, Error> {
     match cli.command {
         Command::Validate { spec } => {
-            let fleet = runnergen::load_fleet(&spec)?;
+            let fleet = load(&spec)?;
             println!(
                 "{}: valid fleet `{}` with {}",
-                spec.display(),
+                runnergen::diagnostic::printable(&spec.display().to_string()),
                 fleet.name,
                 runnergen::diagnostic::plural(fleet.pools.len(), "pool")
             );
             Ok(0)
         }
         Command::Render { spec, out, force } => {
-            let fleet = runnergen::load_fleet(&spec)?;
+            let fleet = load(&spec)?;
             let plan = runnergen::render_fleet(&fleet)?;
             let out = out.unwrap_or_else(|| write::default_out(&spec));
             let set = diff::compare(&plan, &out)?;
@@ -142,7 +142,7 @@ fn run(cli: Cli) -> Result<u8, Error> {
             Ok(0)
         }
         Command::Diff { spec, out, color, stat } => {
-            let fleet = runnergen::load_fleet(&spec)?;
+            let fleet = load(&spec)?;
             let plan = runnergen::render_fleet(&fleet)?;
             let out = out.unwrap_or_else(|| write::default_out(&spec));
             let set = diff::compare(&plan, &out)?;
@@ -156,6 +156,13 @@ fn run(cli: Cli) -> Result<u8, Error> {
             Ok(0)
         }
     }
+}
+
+/// Loads a spec and prints its warnings to standard error.
+fn load(spec: &std::path::Path) -> Result<runnergen::Fleet, Error> {
+    let loaded = runnergen::load(spec)?;
+    eprint!("{}", loaded.warnings(ColorChoice::Auto.enabled(std::io::stderr().is_terminal())));
+    Ok(loaded.fleet)
 }
 
 /// Prints to standard output. A reader that went away (`runnergen diff | head`) is not an error;

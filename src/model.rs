@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use crate::spec::{Arch, ClockTime, Executor, Os, PullPolicy, VolumeType, Weekday};
+pub use crate::spec::{Arch, ClockTime, Executor, Os, PullPolicy, Version, VolumeType, Weekday};
 
 #[derive(Debug, Clone)]
 pub struct Fleet {
@@ -18,6 +18,9 @@ pub struct Fleet {
     /// Sorted, so output never depends on the order keys were written in.
     pub tags: BTreeMap<String, String>,
     pub gitlab_url: String,
+    /// Customer-managed KMS key for the AMI's snapshot and every instance volume; `None` uses
+    /// the account's default EBS key.
+    pub ebs_kms_key_arn: Option<String>,
     pub image: Image,
     pub pools: Vec<Pool>,
 }
@@ -26,10 +29,44 @@ pub struct Fleet {
 pub struct Image {
     pub os: Os,
     pub arch: Arch,
-    pub runner_version: String,
+    pub runner_version: Version,
+    pub aws_cli_version: String,
     pub build_instance_type: String,
     pub volume_gb: u32,
     pub volume_type: VolumeType,
+}
+
+/// The AWS partition a region belongs to: its own accounts publish the base images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Partition {
+    Aws,
+    AwsUsGov,
+    AwsCn,
+}
+
+impl Partition {
+    /// The partition of a region that runnergen supports; `None` for the isolated ones
+    /// (`us-iso-*`, `us-isob-*`), whose package mirrors runnergen cannot reach.
+    pub fn of_region(region: &str) -> Option<Partition> {
+        if region.starts_with("us-gov-") {
+            Some(Partition::AwsUsGov)
+        } else if region.starts_with("cn-") {
+            Some(Partition::AwsCn)
+        } else if region.contains("-iso") {
+            None
+        } else {
+            Some(Partition::Aws)
+        }
+    }
+
+    /// The partition's name in ARNs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Partition::Aws => "aws",
+            Partition::AwsUsGov => "aws-us-gov",
+            Partition::AwsCn => "aws-cn",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -124,9 +161,19 @@ impl Window {
 pub const BUSY_METRIC: &str = "BusySlotsPercent";
 pub const BUSY_METRIC_DIMENSION: &str = "AutoScalingGroupName";
 
-/// Tags Packer puts on the AMI and Terraform finds the newest image of the fleet by.
+/// Tags Packer puts on the AMI. Terraform finds the newest image of the fleet with this render's
+/// image hash ([`AMI_TAG_IMAGE`]).
 pub const AMI_TAG_FLEET: &str = "runnergen:fleet";
 pub const AMI_TAG_ARCH: &str = "runnergen:arch";
+pub const AMI_TAG_IMAGE: &str = "runnergen:image";
+
+/// Heartbeat timeout of every group's terminating lifecycle hook: AWS's maximum, and fixed for
+/// every pool, since changing it replaces the group (groups made by earlier runnergen releases
+/// have it too). A draining instance records a heartbeat every [`HEARTBEAT_INTERVAL_SECONDS`],
+/// so its drain may last as long as its longest job; one that stops sending them (it hangs, or
+/// died) is terminated this long after its last one.
+pub const HOOK_HEARTBEAT_TIMEOUT_SECONDS: u32 = 7200;
+pub const HEARTBEAT_INTERVAL_SECONDS: u32 = 300;
 
 /// `{fleet}-{pool}`: the name of a pool's group, launch template and instance profile.
 pub fn pool_id(fleet: &str, pool: &str) -> String {
@@ -139,7 +186,7 @@ pub fn role_name(pool_id: &str) -> String {
 }
 
 /// The AMI's name before the build timestamp (`-YYYYMMDDhhmmss`) Packer appends.
-pub fn ami_name_prefix(fleet: &str, runner_version: &str) -> String {
+pub fn ami_name_prefix(fleet: &str, runner_version: &Version) -> String {
     format!("{fleet}-gitlab-runner-{runner_version}")
 }
 
@@ -147,19 +194,15 @@ pub fn ami_name_prefix(fleet: &str, runner_version: &str) -> String {
 pub const STOP_MARGIN_SECONDS: u32 = 300;
 
 impl Fleet {
-    /// The CloudWatch namespace the instances publish to and the scaling policies read.
-    pub fn metric_namespace(&self) -> String {
-        format!("runnergen/{}", self.name)
+    /// The CloudWatch namespace a pool's instances publish to and its scaling policy reads: one
+    /// per pool, so a pool's role can publish for that pool only.
+    pub fn metric_namespace(&self, pool: &Pool) -> String {
+        format!("runnergen/{}/{}", self.name, pool.name)
     }
 
-    /// Longest job of any pool: the baked unit's stop timeout must cover it.
-    pub fn max_job_timeout_minutes(&self) -> u32 {
-        self.pools.iter().map(|p| p.job_timeout_minutes).max().unwrap_or(60)
-    }
-
-    /// The baked unit's stop timeout: the longest drain of any pool.
-    pub fn stop_timeout_seconds(&self) -> u32 {
-        self.max_job_timeout_minutes() * 60 + STOP_MARGIN_SECONDS
+    /// The region's partition. Validation refuses regions outside these.
+    pub fn partition(&self) -> Partition {
+        Partition::of_region(&self.region).unwrap_or(Partition::Aws)
     }
 
     pub fn uses_docker(&self) -> bool {
@@ -172,8 +215,8 @@ impl Pool {
     pub fn lifecycle_hook_name(&self) -> String {
         format!("{}-drain", self.id)
     }
-    /// How long stopping an instance may take: the longest job, then unregistering. The
-    /// terminating lifecycle hook waits this long (AWS allows 30 to 7200 s).
+    /// How long stopping an instance may take: the longest job, then unregistering. The runner
+    /// unit's stop timeout, set at boot by user data.
     pub fn drain_timeout_seconds(&self) -> u32 {
         self.job_timeout_minutes * 60 + STOP_MARGIN_SECONDS
     }

@@ -11,6 +11,8 @@ pub const DEFAULT_JOB_TIMEOUT_MINUTES: u32 = 60;
 pub const DEFAULT_BUSY_PERCENT: u32 = 70;
 pub const DEFAULT_DOCKER_IMAGE: &str = "alpine:3.20";
 pub const DEFAULT_TIME_ZONE: &str = "UTC";
+/// AWS CLI 2.36.7: tagged in aws/aws-cli on 2026-07-23.
+pub const DEFAULT_AWS_CLI_VERSION: &str = "2.36.7";
 
 pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
     let image_volume_gb = spec.image.volume_gb.unwrap_or(DEFAULT_VOLUME_GB);
@@ -25,6 +27,7 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
         os: spec.image.os,
         arch: spec.image.arch,
         runner_version: spec.image.runner_version,
+        aws_cli_version: spec.image.aws_cli_version.unwrap_or_else(|| DEFAULT_AWS_CLI_VERSION.to_owned()),
         volume_gb: image_volume_gb,
         volume_type: spec.image.volume_type.unwrap_or(VolumeType::Gp3),
     };
@@ -77,6 +80,7 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
         vpc_id: spec.aws.vpc_id,
         subnet_ids: spec.aws.subnet_ids,
         tags: spec.aws.tags.unwrap_or_default(),
+        ebs_kms_key_arn: spec.aws.ebs_kms_key_arn,
         gitlab_url: spec.gitlab.url.trim_end_matches('/').to_owned(),
         image,
         pools,
@@ -100,6 +104,7 @@ mod tests {
         let pool = &schema["$defs"]["pool"]["properties"];
         assert_eq!(schema["properties"]["image"]["properties"]["volume_gb"]["default"], DEFAULT_VOLUME_GB);
         assert_eq!(schema["properties"]["image"]["properties"]["volume_type"]["default"], "gp3");
+        assert_eq!(schema["properties"]["image"]["properties"]["aws_cli_version"]["default"], DEFAULT_AWS_CLI_VERSION);
         assert_eq!(pool["concurrent"]["default"], DEFAULT_CONCURRENT);
         assert_eq!(pool["job_timeout_minutes"]["default"], DEFAULT_JOB_TIMEOUT_MINUTES);
         assert_eq!(pool["spot"]["default"], false);

@@ -10,6 +10,9 @@ use crate::model::{Executor, Fleet, Pool, PullPolicy};
 /// Where user data writes the settings file.
 pub const PATH: &str = "/etc/runnergen/runner.env";
 
+/// The drop-in user data writes to give the runner unit the pool's stop timeout.
+pub const STOP_TIMEOUT_DROPIN: &str = "/etc/systemd/system/runnergen-runner.service.d/50-stop-timeout.conf";
+
 /// The baked units that user data starts once it has written the settings file. They are
 /// enabled in the image with `ConditionPathExists=` on [`PATH`], so they also start on reboot.
 pub const RUNNER_UNIT: &str = "runnergen-runner.service";
@@ -75,7 +78,7 @@ pub fn for_pool(fleet: &Fleet, pool: &Pool) -> Vec<(&'static str, Value)> {
         Value::List(docker.map(|d| d.volumes.clone()).unwrap_or_default()),
         word(&pool.id),
         word(&pool.lifecycle_hook_name()),
-        word(&fleet.metric_namespace()),
+        word(&fleet.metric_namespace(pool)),
     ];
     KEYS.iter().map(|(k, _)| *k).zip(values).collect()
 }

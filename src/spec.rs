@@ -23,6 +23,7 @@ pub struct Aws {
     pub vpc_id: String,
     pub subnet_ids: Vec<String>,
     pub tags: Option<BTreeMap<String, String>>,
+    pub ebs_kms_key_arn: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -36,7 +37,8 @@ pub struct Gitlab {
 pub struct Image {
     pub os: Os,
     pub arch: Arch,
-    pub runner_version: String,
+    pub runner_version: Version,
+    pub aws_cli_version: Option<String>,
     pub build_instance_type: Option<String>,
     pub volume_gb: Option<u32>,
     pub volume_type: Option<VolumeType>,
@@ -223,6 +225,39 @@ impl Weekday {
     }
     pub fn next(self) -> Self {
         Self::ALL[(self.index() + 1) % 7]
+    }
+}
+
+/// A release version, `MAJOR.MINOR.PATCH`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Version {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl TryFrom<String> for Version {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        let parts: Vec<Option<u32>> = text.split('.').map(|p| p.parse().ok()).collect();
+        match parts.as_slice() {
+            [Some(major), Some(minor), Some(patch)] => Ok(Version { major: *major, minor: *minor, patch: *patch }),
+            _ => Err(format!("`{text}` is not a version; expected MAJOR.MINOR.PATCH such as 19.3.0")),
+        }
+    }
+}
+
+impl Version {
+    /// Whether this is `major.minor` or later.
+    pub fn at_least(self, (major, minor): (u32, u32)) -> bool {
+        (self.major, self.minor) >= (major, minor)
+    }
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
     }
 }
 

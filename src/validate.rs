@@ -33,8 +33,9 @@ pub mod limits {
     pub const AMI_TIMESTAMP: usize = 14;
 }
 
-/// The oldest gitlab-runner that registers with a runner authentication token (`glrt-`).
-const MIN_RUNNER_MAJOR: u64 = 16;
+/// The oldest gitlab-runner runnergen bakes: 17.0 brought FF_DISABLE_AUTOMATIC_TOKEN_ROTATION,
+/// without which the first instance to rotate the pool's shared token locks out the others.
+const MIN_RUNNER: (u32, u32) = (17, 0);
 
 fn schema() -> &'static Value {
     static SCHEMA_VALUE: OnceLock<Value> = OnceLock::new();
@@ -48,6 +49,28 @@ fn validator() -> Result<&'static jsonschema::Validator, String> {
         .get_or_init(|| jsonschema::draft202012::new(schema()).map_err(|e| e.to_string()))
         .as_ref()
         .map_err(Clone::clone)
+}
+
+/// Volumes that hand jobs the Docker daemon, and with it root on the instance.
+const DOCKER_SOCKETS: [&str; 2] = ["/var/run/docker.sock", "/run/docker.sock"];
+
+/// What is valid but probably not what the user wants, located like problems. Only for a valid
+/// spec.
+pub fn warnings(spec: &Spec, root: &Node) -> Vec<Problem> {
+    let mut warnings = Vec::new();
+    for (i, pool) in spec.pools.iter().enumerate() {
+        for (j, volume) in pool.docker.iter().flat_map(|d| d.volumes.iter().flatten()).enumerate() {
+            let host = volume.split(':').next().unwrap_or_default();
+            if DOCKER_SOCKETS.contains(&host.trim_end_matches('/')) {
+                let path = ["pools".to_owned(), i.to_string(), "docker".into(), "volumes".into(), j.to_string()];
+                warnings.push(
+                    Problem::new(value_span(root, &path), "this volume gives every job root on the instance", "the Docker socket")
+                        .help("a job that reaches the Docker daemon controls the host, like `privileged: true`, and can read the runner's token: mount it only for projects you trust with the instance"),
+                );
+            }
+        }
+    }
+    warnings
 }
 
 /// Validates a loaded spec and returns its typed form.
@@ -373,17 +396,35 @@ fn rule_problems(spec: &Spec, root: &Node) -> Vec<Problem> {
         );
     }
 
+    // Region and key.
+    let partition = model::Partition::of_region(&spec.aws.region);
+    if partition.is_none() {
+        problems.push(
+            Problem::new(at(&["aws", "region"]), format!("`{}` is in an isolated AWS partition", spec.aws.region), "not supported")
+                .help("runnergen bakes from GitLab's and AWS's public download sites, which the aws-iso partitions cannot reach; expected a region of the aws, aws-us-gov or aws-cn partition"),
+        );
+    }
+    if let Some(arn) = &spec.aws.ebs_kms_key_arn {
+        let fields: Vec<&str> = arn.split(':').collect();
+        let wanted_partition = partition.unwrap_or(model::Partition::Aws).name();
+        if fields.get(1) != Some(&wanted_partition) || fields.get(3) != Some(&spec.aws.region.as_str()) {
+            problems.push(
+                Problem::new(at(&["aws", "ebs_kms_key_arn"]), "the key is not in the fleet's region", "another region or partition")
+                    .help(format!("EBS encrypts with a key of the volume's own region: expected arn:{wanted_partition}:kms:{}:ACCOUNT:key/KEY-ID", spec.aws.region)),
+            );
+        }
+    }
+
     // Image.
-    match runner_major(&spec.image.runner_version) {
-        Some(major) if major >= MIN_RUNNER_MAJOR => {}
-        _ => problems.push(
+    if !spec.image.runner_version.at_least(MIN_RUNNER) {
+        problems.push(
             Problem::new(
                 at(&["image", "runner_version"]),
-                "gitlab-runner before 16.0 cannot register with a glrt- token",
+                format!("gitlab-runner {} cannot keep instances that share a token from rotating it", spec.image.runner_version),
                 "too old",
             )
-            .help("expected a gitlab-runner version of 16.0.0 or later, such as 19.3.0"),
-        ),
+            .help("expected gitlab-runner 17.0.0 or later, such as 19.3.0: FF_DISABLE_AUTOMATIC_TOKEN_ROTATION arrived in 17.0"),
+        );
     }
     if let Some(t) = &spec.image.build_instance_type {
         check_instance_type(t, spec.image.arch, at(&["image", "build_instance_type"]), &mut problems);
@@ -517,6 +558,15 @@ fn rule_problems(spec: &Spec, root: &Node) -> Vec<Problem> {
 
         if let Some(schedule) = &pool.schedule {
             check_schedule(i, pool, schedule, root, &mut problems);
+        }
+
+        // Demand scaling measures running instances: from zero only a schedule starts one.
+        let some_window_starts_one = pool.schedule.iter().flat_map(|s| &s.windows).any(|w| w.capacity.min >= 1);
+        if pool.capacity.min == 0 && !some_window_starts_one {
+            problems.push(
+                Problem::new(at(&p(&["capacity", "min"])), "this pool can never start an instance", "min 0, and no window starts one")
+                    .help("with no instance there is no busy-slot or CPU metric, so demand scaling never starts the first one: set `capacity.min` to at least 1, or add a schedule window with `min` of at least 1 for the hours jobs arrive"),
+            );
         }
     }
     problems.sort_by_key(|p| p.span.start);
@@ -667,10 +717,6 @@ fn check_gitlab_url(text: &str) -> Result<(), String> {
         return Err("it has a query or fragment".into());
     }
     Ok(())
-}
-
-fn runner_major(version: &str) -> Option<u64> {
-    version.split('.').next()?.parse().ok()
 }
 
 /// Whether an instance family runs on Graviton: `a1`, and families whose attribute letters

@@ -52,11 +52,19 @@ pub fn render_to_temp(spec: &Path) -> tempfile::TempDir {
 
 /// A real external tool. Missing tools fail the test: `scripts/test` installs them.
 pub fn tool(name: &str) -> Command {
-    let found = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
-        .unwrap_or(false);
-    assert!(found, "`{name}` is not installed; run the tests through scripts/test, which installs it");
-    Command::new(name)
+    Command::new(tool_path(name))
+}
+
+/// Where a real external tool is; fails the test when it is missing.
+pub fn tool_path(name: &str) -> PathBuf {
+    let mut dirs: Vec<PathBuf> =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    // Tools in sbin (nft, ip) are not on every user's PATH.
+    dirs.extend(["/usr/sbin", "/sbin"].map(PathBuf::from));
+    dirs.into_iter()
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("`{name}` is not installed; run the tests through scripts/test, which installs it"))
 }
 
 /// HashiCorp's HCL parser and formatter (tools/hclcheck), built once per test run.

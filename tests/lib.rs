@@ -1,8 +1,12 @@
 //! All integration tests, in one binary so they build once.
 
+mod aws_emulator;
 mod common;
 mod examples;
+mod firewall;
+mod lifecycle;
 mod packer;
+mod provision;
 mod schedule;
 mod spec_errors;
 mod terraform;

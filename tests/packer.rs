@@ -1,45 +1,42 @@
 //! The Packer target, checked by the real tools (shellcheck, bash, systemd-analyze, HashiCorp's
-//! HCL parser, packer 1.6.6) for every example, and the runner's lifecycle helpers run on this
-//! machine against stand-ins for gitlab-runner, the AWS CLI, systemctl and the metadata service
-//! (tests/standins/).
+//! HCL parser, packer 1.6.6) for every example and for variants that take the other branches.
+//! The helpers' behaviour is in `lifecycle.rs`, the jobs' firewall in `firewall.rs`.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
 use crate::common::{self, assert_success};
 
-const SCRIPTS: &[&str] = &[
+pub const SCRIPTS: &[&str] = &[
     "packer/gitlab-runner-provision.sh",
     "packer/files/runnergen-register",
-    "packer/files/runnergen-unregister",
     "packer/files/runnergen-lifecycle",
     "packer/files/runnergen-metrics",
 ];
-const UNITS: &[&str] = &[
+pub const UNITS: &[&str] = &[
     "packer/files/runnergen-runner.service",
     "packer/files/runnergen-lifecycle.service",
     "packer/files/runnergen-metrics.service",
     "packer/files/runnergen-metrics.timer",
+    "packer/files/runnergen-firewall.service",
 ];
+/// Installed as they are: the jobs' firewall rules, and AWS's key for the AWS CLI.
+const DATA: &[&str] = &["packer/files/jobs-firewall.nft", "packer/files/aws-cli.asc"];
 
 fn plan(spec: &Path) -> runnergen::render::Plan {
     let fleet = runnergen::load_fleet(spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
     runnergen::render_fleet(&fleet).unwrap_or_else(|e| panic!("{}", e.render(false)))
 }
 
-fn example(name: &str) -> PathBuf {
-    common::root().join("examples").join(name).join("fleet.yaml")
-}
-
 /// Specs that take the branches the examples do not: Ubuntu 22.04 with shell pools only (no
 /// Docker), gp2, a runner before the helper-images package, tags with spaces and non-ASCII
-/// letters; Amazon Linux on arm64 with a privileged docker pool.
+/// letters, GovCloud with a customer-managed key; Amazon Linux on arm64 in China with a
+/// privileged docker pool and another AWS CLI.
 const VARIANTS: &[(&str, &str)] = &[
     (
         "jammy-shell",
-        "version: 1\nname: jammy-shell\naws:\n  region: ap-southeast-2\n  vpc_id: vpc-0123456789abcdef0\n  \
-         subnet_ids: [subnet-0123456789abcdef0]\n  tags: {\"Kostenstelle Zürich\": \"Bau/Ost = 1+2\", a: b@c:d}\n\
+        "version: 1\nname: jammy-shell\naws:\n  region: us-gov-west-1\n  vpc_id: vpc-0123456789abcdef0\n  \
+         subnet_ids: [subnet-0123456789abcdef0]\n  tags: {\"Kostenstelle Zürich\": \"Bau/Ost = 1+2\", a: b@c:d}\n  \
+         ebs_kms_key_arn: arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab\n\
          gitlab:\n  url: https://gitlab.example.net/\nimage:\n  os: ubuntu-22.04\n  arch: x86_64\n  \
          runner_version: 17.6.1\n  volume_type: gp2\npools:\n  - name: deploy\n    executor: shell\n    \
          instance_types: [t3.small]\n    capacity: {min: 1, max: 2}\n    concurrent: 1\n    \
@@ -47,36 +44,41 @@ const VARIANTS: &[(&str, &str)] = &[
     ),
     (
         "al2023-arm",
-        "version: 1\nname: al2023-arm\naws:\n  region: eu-west-1\n  vpc_id: vpc-0123456789abcdef0\n  \
+        "version: 1\nname: al2023-arm\naws:\n  region: cn-north-1\n  vpc_id: vpc-0123456789abcdef0\n  \
          subnet_ids: [subnet-0123456789abcdef0]\ngitlab:\n  url: https://gitlab.example.org\nimage:\n  \
-         os: amazon-linux-2023\n  arch: arm64\n  runner_version: 17.7.0\npools:\n  - name: dind\n    \
-         executor: docker\n    instance_types: [c7g.large]\n    capacity: {min: 0, max: 5}\n    concurrent: 3\n    \
+         os: amazon-linux-2023\n  arch: arm64\n  runner_version: 17.7.0\n  aws_cli_version: 2.30.1\npools:\n  - name: dind\n    \
+         executor: docker\n    instance_types: [c7g.large]\n    capacity: {min: 1, max: 5}\n    concurrent: 3\n    \
          token_parameter: /al2023/dind/token\n    docker: {image: \"docker:27\", privileged: true, volumes: [/cache, \"/certs/client\"]}\n",
     ),
 ];
 
-/// Every example and every variant, by name.
-fn specs() -> Vec<(String, PathBuf)> {
-    let dir = common::root().join("target/test-specs/packer");
-    std::fs::create_dir_all(&dir).expect("mkdir");
+/// Every example and every variant, by name; the variants in a folder of the caller's own, so
+/// that tests running at once never read each other's half-written files.
+fn specs() -> (tempfile::TempDir, Vec<(String, PathBuf)>) {
+    let dir = tempfile::tempdir().expect("a temp dir");
     let mut out = common::examples();
     for (name, text) in VARIANTS {
-        let path = dir.join(format!("{name}.yaml"));
+        let path = dir.path().join(format!("{name}.yaml"));
         std::fs::write(&path, text).expect("write spec");
         out.push(((*name).to_owned(), path));
     }
-    out
+    (dir, out)
 }
 
 #[test]
 fn renders_the_contracted_files_the_same_every_time() {
-    for (name, spec) in specs() {
+    let (_dir, specs) = specs();
+    for (name, spec) in specs {
         let first = plan(&spec);
         assert_eq!(first, plan(&spec), "{name}: two renders differ");
-        for path in ["packer/gitlab-runner.pkr.hcl"].iter().chain(SCRIPTS).chain(UNITS) {
+        for path in ["packer/gitlab-runner.pkr.hcl"].iter().chain(SCRIPTS).chain(UNITS).chain(DATA) {
             let file = first.get(*path).unwrap_or_else(|| panic!("{name}: {path} is not rendered"));
             assert_eq!(file.executable, SCRIPTS.contains(path), "{name}: {path} executable bit");
-            let header = if file.executable { file.contents.lines().nth(1) } else { file.contents.lines().next() };
+            if path.ends_with(".asc") {
+                continue;
+            }
+            let has_shebang = file.contents.starts_with("#!");
+            let header = if has_shebang { file.contents.lines().nth(1) } else { file.contents.lines().next() };
             assert!(header.is_some_and(|l| l.starts_with("# Generated by runnergen")), "{name}: {path} header");
         }
         // One image for every pool: no pool's settings are baked in (they come with user data).
@@ -88,13 +90,14 @@ fn renders_the_contracted_files_the_same_every_time() {
             }
         }
         let packer_files = first.keys().filter(|p| p.starts_with("packer/")).count();
-        assert_eq!(packer_files, 1 + SCRIPTS.len() + UNITS.len(), "{name}: unexpected packer files");
+        assert_eq!(packer_files, 1 + SCRIPTS.len() + UNITS.len() + DATA.len(), "{name}: unexpected packer files");
     }
 }
 
 #[test]
 fn shellcheck_finds_nothing() {
-    for (name, spec) in specs() {
+    let (_dir, specs) = specs();
+    for (name, spec) in specs {
         let dir = common::render_to_temp(&spec);
         let out = common::tool("shellcheck")
             .args(["--severity=style", "--shell=bash", "--format=gcc"])
@@ -115,7 +118,8 @@ fn shellcheck_finds_nothing() {
 
 #[test]
 fn bash_parses_every_script() {
-    for (name, spec) in specs() {
+    let (_dir, specs) = specs();
+    for (name, spec) in specs {
         let dir = common::render_to_temp(&spec);
         for script in SCRIPTS {
             let out = common::tool("bash").arg("-n").arg(dir.path().join(script)).output().expect("bash runs");
@@ -129,7 +133,8 @@ fn bash_parses_every_script() {
 /// has those paths (`--root`): the helpers as rendered, and gitlab-runner as an executable.
 #[test]
 fn systemd_analyze_verifies_every_unit() {
-    for (name, spec) in specs() {
+    let (_dir, specs) = specs();
+    for (name, spec) in specs {
         let dir = common::render_to_temp(&spec);
         let root = tempfile::tempdir().expect("a temp dir");
         let units_dir = root.path().join("etc/systemd/system");
@@ -145,6 +150,8 @@ fn systemd_analyze_verifies_every_unit() {
         }
         std::fs::copy(common::root().join("tests/standins/gitlab-runner"), root.path().join("usr/bin/gitlab-runner"))
             .expect("copy gitlab-runner");
+        std::fs::create_dir_all(root.path().join("usr/sbin")).expect("mkdir");
+        std::fs::copy(common::tool_path("nft"), root.path().join("usr/sbin/nft")).expect("copy nft");
         for unit in UNITS {
             let file = Path::new(unit).file_name().expect("a name");
             std::fs::copy(dir.path().join(unit), units_dir.join(file)).expect("copy unit");
@@ -181,7 +188,8 @@ fn copy_tree(from: &Path, to: &Path) {
 
 #[test]
 fn the_template_is_canonical_hcl() {
-    for (name, spec) in specs() {
+    let (_dir, specs) = specs();
+    for (name, spec) in specs {
         let dir = common::render_to_temp(&spec);
         let out = common::hclcheck().arg(dir.path().join("packer/gitlab-runner.pkr.hcl")).output().expect("runs");
         assert_success(&out, &format!("{name}: hclcheck"));
@@ -189,17 +197,19 @@ fn the_template_is_canonical_hcl() {
 }
 
 /// Debian's packer is 1.6.6. It predates `required_plugins` (the `packer` block), `data` blocks
-/// and the amazon-ebs arguments `imds_support` and `metadata_options`, so it validates a copy with
-/// exactly those removed; everything else is validated as generated.
+/// and the amazon-ebs arguments `imds_support`, `metadata_options` and
+/// `temporary_security_group_source_public_ip`, so it validates a copy with exactly those
+/// removed; everything else is validated as generated.
 #[test]
 fn packer_1_6_6_validates_the_template_without_newer_syntax() {
-    for (name, spec) in specs() {
+    let (_dir, specs) = specs();
+    for (name, spec) in specs {
         let dir = common::render_to_temp(&spec);
         let template = dir.path().join("packer/gitlab-runner.pkr.hcl");
         let text = std::fs::read_to_string(&template).expect("read");
         let older = without_newer_syntax(&text);
         assert!(!older.contains("required_plugins {") && !older.contains("imds_support ="), "{name}");
-        assert_eq!(text.lines().count() - older.lines().count(), 14, "{name}: removed more or less than expected");
+        assert_eq!(text.lines().count() - older.lines().count(), 15, "{name}: removed more or less than expected");
         std::fs::write(&template, older).expect("write");
         let out = common::tool("packer")
             .arg("validate")
@@ -232,7 +242,7 @@ fn without_newer_syntax(text: &str) -> String {
             skipping = Some(indent);
             continue;
         }
-        if trimmed.starts_with("imds_support ") {
+        if trimmed.starts_with("imds_support ") || trimmed.starts_with("temporary_security_group_source_public_ip ") {
             continue;
         }
         out.push(line);
@@ -242,7 +252,8 @@ fn without_newer_syntax(text: &str) -> String {
 
 #[test]
 fn the_ami_is_found_by_fleet_and_arch_tags_and_is_locked_down() {
-    for (name, spec) in specs() {
+    let (_dir, specs) = specs();
+    for (name, spec) in specs {
         let fleet = runnergen::load_fleet(&spec).expect("loads");
         let text = plan(&spec)["packer/gitlab-runner.pkr.hcl"].contents.clone();
         let body: hcl::Body = hcl::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -266,313 +277,45 @@ fn the_ami_is_found_by_fleet_and_arch_tags_and_is_locked_down() {
             assert!(tags.contains(&format!("\"{k}\" = \"{v}\"")), "{name}: tag {k} missing in {tags}");
         }
         assert!(text.contains("http_tokens                 = \"required\""), "{name}");
+        // The base image's publisher in the region's partition (Canonical's and Amazon's
+        // accounts differ in GovCloud and China).
+        let owner = match (fleet.image.os, fleet.region.split('-').next()) {
+            (runnergen::model::Os::AmazonLinux2023, Some("us")) if fleet.region.starts_with("us-gov-") => {
+                "045324592363"
+            }
+            (runnergen::model::Os::AmazonLinux2023, Some("cn")) => "141808717104",
+            (runnergen::model::Os::AmazonLinux2023, _) => "137112412989",
+            (_, Some("us")) if fleet.region.starts_with("us-gov-") => "513442679011",
+            (_, Some("cn")) => "837727238323",
+            _ => "099720109477",
+        };
+        assert!(text.contains(&format!("owners      = [\"{owner}\"]")), "{name}: expected owner {owner}");
+        assert_eq!(text.contains("kms_key_id"), fleet.ebs_kms_key_arn.is_some(), "{name}");
+        if let Some(key) = &fleet.ebs_kms_key_arn {
+            assert!(text.contains(&format!("kms_key_id            = \"{key}\"")), "{name}");
+        }
+        // The bake opens SSH only to where packer runs, and leaves no key behind.
+        assert!(text.contains("temporary_security_group_source_public_ip = true"), "{name}");
+        assert!(text.contains("ssh_clear_authorized_keys                 = true"), "{name}");
         assert!(text.contains("encrypted             = true"), "{name}");
         assert!(text.contains("formatdate(\"YYYYMMDDhhmmss\", timestamp())"), "{name}");
         let provision = plan(&spec)["packer/gitlab-runner-provision.sh"].contents.clone();
         assert!(provision.contains(&format!("runner_version={}", fleet.image.runner_version)), "{name}");
         assert!(!provision.contains("latest"), "{name}: the provision script mentions `latest`");
-        assert_eq!(provision.contains("docker"), fleet.uses_docker(), "{name}: docker only when a pool uses it");
+        assert_eq!(
+            provision.contains("configure_docker"),
+            fleet.uses_docker(),
+            "{name}: docker only when a pool uses it"
+        );
         let unit = plan(&spec)["packer/files/runnergen-runner.service"].contents.clone();
-        assert!(unit.contains(&format!("TimeoutStopSec={}\n", fleet.stop_timeout_seconds())), "{name}");
+        // The image's own stop timeout fits the default job; user data sets each pool's.
+        assert!(unit.contains("TimeoutStopSec=3900\n"), "{name}");
+        assert!(!unit.contains("ExecStopPost"), "{name}: a stop must not unregister (a reboot is not leaving)");
+        assert!(
+            unit.contains("Requires=runnergen-firewall.service\n"),
+            "{name}: jobs must not run before the firewall"
+        );
         assert!(unit.contains("KillSignal=SIGQUIT\n"), "{name}");
         assert!(unit.contains(&format!("ConditionPathExists={}\n", runnergen::settings::PATH)), "{name}");
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The lifecycle helpers, run against stand-ins.
-
-const TOKEN: &str = "glrt-standin-secret-0123456789";
-
-/// One helper run's world: the rendered helpers, a settings file for one pool of an example, a
-/// config dir, stand-ins first on PATH, a call log and a fake metadata service.
-struct World {
-    dir: tempfile::TempDir,
-    files: PathBuf,
-    imds: Child,
-    port: u16,
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        let _ = self.imds.kill();
-        let _ = self.imds.wait();
-    }
-}
-
-impl World {
-    fn new(example_name: &str, pool: usize) -> World {
-        // The helpers call curl (the metadata service, the metrics endpoint), awk and timeout.
-        for tool in ["curl", "awk", "timeout"] {
-            let _ = common::tool(tool);
-        }
-        let spec = example(example_name);
-        let fleet = runnergen::load_fleet(&spec).expect("loads");
-        let dir = common::render_to_temp(&spec);
-        let files = dir.path().join("packer/files");
-        let world_dir = dir.path();
-        for sub in ["bin", "config", "imds/latest/meta-data", "standin"] {
-            std::fs::create_dir_all(world_dir.join(sub)).expect("mkdir");
-        }
-        for tool in ["gitlab-runner", "aws", "systemctl"] {
-            std::fs::copy(common::root().join("tests/standins").join(tool), world_dir.join("bin").join(tool))
-                .expect("copy stand-in");
-        }
-        let settings = runnergen::settings::render(&runnergen::settings::for_pool(&fleet, &fleet.pools[pool]));
-        std::fs::write(world_dir.join("runner.env"), settings).expect("write settings");
-        std::fs::write(world_dir.join("standin/token"), format!("{TOKEN}\n")).expect("write token");
-        std::fs::write(world_dir.join("imds/latest/meta-data/instance-id"), "i-0123456789abcdef0").expect("write");
-        let mut imds = common::tool("python3")
-            .arg(common::root().join("tests/standins/imds.py"))
-            .arg(world_dir.join("imds"))
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the fake metadata service starts");
-        let mut line = String::new();
-        BufReader::new(imds.stdout.take().expect("stdout")).read_line(&mut line).expect("its port");
-        let port = line.trim().parse().expect("a port");
-        World { dir, files, imds, port }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn set(&self, rel: &str, contents: &str) {
-        let path = self.path(rel);
-        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
-        std::fs::write(path, contents).expect("write");
-    }
-
-    /// Runs a helper; returns (success, stdout + stderr).
-    fn run(&self, helper: &str, env: &[(&str, &str)]) -> (bool, String) {
-        let path = format!("{}:{}", self.path("bin").display(), std::env::var("PATH").unwrap_or_default());
-        let mut cmd = Command::new(self.files.join(helper));
-        cmd.env("PATH", path)
-            .env("RUNNERGEN_SETTINGS_FILE", self.path("runner.env"))
-            .env("RUNNERGEN_CONFIG_DIR", self.path("config"))
-            .env("RUNNERGEN_IMDS_URL", format!("http://127.0.0.1:{}", self.port))
-            .env("RUNNERGEN_METRICS_URL", format!("http://127.0.0.1:{}/metrics", self.port))
-            .env("RUNNERGEN_RETRY_DELAY_SECONDS", "0")
-            .env("RUNNERGEN_POLL_SECONDS", "0")
-            .env("STANDIN_LOG", self.path("calls.log"))
-            .env("STANDIN_DIR", self.path("standin"))
-            .env("STANDIN_EXPECTED_TOKEN", TOKEN)
-            .env_remove("SERVICE_RESULT");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().expect("the helper runs");
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(!text.contains(TOKEN), "{helper} printed the token:\n{text}");
-        (out.status.success(), text)
-    }
-
-    fn calls(&self) -> Vec<String> {
-        let log = std::fs::read_to_string(self.path("calls.log")).unwrap_or_default();
-        assert!(!log.contains(TOKEN), "the token reached a command line:\n{log}");
-        log.lines().map(str::to_owned).collect()
-    }
-
-    fn config(&self) -> String {
-        std::fs::read_to_string(self.path("config/config.toml")).unwrap_or_default()
-    }
-}
-
-fn count(calls: &[String], prefix: &str) -> usize {
-    calls.iter().filter(|c| c.starts_with(prefix)).count()
-}
-
-fn position(calls: &[String], prefix: &str) -> usize {
-    calls.iter().position(|c| c.starts_with(prefix)).unwrap_or_else(|| panic!("no `{prefix}` in {calls:#?}"))
-}
-
-#[test]
-fn registering_twice_registers_once_without_showing_the_token() {
-    let world = World::new("multi-pool", 0);
-    let (ok, first) = world.run("runnergen-register", &[]);
-    assert!(ok, "{first}");
-    assert!(first.contains("[token]"), "the stand-in's echo of the token was not filtered:\n{first}");
-    let (ok, second) = world.run("runnergen-register", &[]);
-    assert!(ok, "{second}");
-    assert!(second.contains("already registered"), "{second}");
-
-    let calls = world.calls();
-    assert_eq!(count(&calls, "gitlab-runner register"), 1, "{calls:#?}");
-    assert_eq!(count(&calls, "gitlab-runner saw the token in CI_SERVER_TOKEN"), 1, "{calls:#?}");
-    assert_eq!(count(&calls, "aws ssm get-parameter"), 1, "{calls:#?}");
-    let ssm = &calls[position(&calls, "aws ssm get-parameter")];
-    assert!(ssm.contains("--name /acme-ci/docker/runner-token --with-decryption"), "{ssm}");
-    assert!(ssm.contains("--region eu-central-1"), "{ssm}");
-    let register = &calls[position(&calls, "gitlab-runner register")];
-    for arg in [
-        "--non-interactive",
-        "--url https://gitlab.example.com",
-        "--name acme-ci-docker-i-0123456789abcdef0",
-        "--executor docker",
-        "--limit 4",
-        "--docker-image alpine:3.20",
-        "--docker-pull-policy if-not-present",
-        "--docker-volumes /cache",
-    ] {
-        assert!(register.contains(arg), "{arg} missing: {register}");
-    }
-    assert!(!register.contains("--docker-privileged"), "{register}");
-
-    let config = world.config();
-    assert_eq!(config.matches("[[runners]]").count(), 1, "{config}");
-    assert!(config.contains("concurrent = 4\n"), "{config}");
-    assert!(config.contains("listen_address = \"127.0.0.1:9252\"\n"), "{config}");
-}
-
-#[test]
-fn a_failing_registration_retries_then_fails_visibly() {
-    let world = World::new("multi-pool", 1);
-    world.set("standin/register-failures", "2");
-    let (ok, out) = world.run("runnergen-register", &[]);
-    assert!(ok, "{out}");
-    let calls = world.calls();
-    assert_eq!(count(&calls, "gitlab-runner register"), 3, "{calls:#?}");
-    let register = &calls[position(&calls, "gitlab-runner register")];
-    assert!(register.contains("--executor shell") && !register.contains("--docker"), "{register}");
-
-    let world = World::new("multi-pool", 1);
-    world.set("standin/register-failures", "99");
-    let (ok, out) = world.run("runnergen-register", &[("RUNNERGEN_REGISTER_ATTEMPTS", "3")]);
-    assert!(!ok, "registration failed, the hook must fail:\n{out}");
-    assert!(out.contains("registration failed 3 times"), "{out}");
-    assert_eq!(count(&world.calls(), "gitlab-runner register"), 3);
-    assert!(!world.config().contains("[[runners]]"));
-}
-
-#[test]
-fn a_token_that_is_not_a_runner_authentication_token_is_refused() {
-    let world = World::new("minimal", 0);
-    world.set("standin/token", "GR1348941-registration-token\n");
-    let (ok, out) = world.run("runnergen-register", &[]);
-    assert!(!ok, "{out}");
-    assert!(!out.contains("GR1348941"), "{out}");
-    assert_eq!(count(&world.calls(), "gitlab-runner register"), 0);
-}
-
-#[test]
-fn a_terminating_instance_drains_unregisters_then_completes_the_lifecycle_action() {
-    let world = World::new("multi-pool", 0);
-    let (ok, out) = world.run("runnergen-register", &[]);
-    assert!(ok, "{out}");
-    world.set("imds/latest/meta-data/autoscaling/target-lifecycle-state", "Terminated");
-    let (ok, out) = world.run("runnergen-lifecycle", &[("RUNNERGEN_MAX_POLLS", "3")]);
-    assert!(ok, "{out}");
-
-    let calls = world.calls();
-    let drain = position(&calls, "systemctl stop runnergen-runner.service");
-    let unregister = position(&calls, "gitlab-runner unregister");
-    let complete = position(&calls, "aws autoscaling complete-lifecycle-action");
-    assert!(drain < unregister && unregister < complete, "wrong order: {calls:#?}");
-    assert_eq!(count(&calls, "aws autoscaling complete-lifecycle-action"), 1, "{calls:#?}");
-    let complete = &calls[complete];
-    for arg in [
-        "--region eu-central-1",
-        "--auto-scaling-group-name acme-ci-docker",
-        "--lifecycle-hook-name acme-ci-docker-drain",
-        "--instance-id i-0123456789abcdef0",
-        "--lifecycle-action-result CONTINUE",
-    ] {
-        assert!(complete.contains(arg), "{arg} missing: {complete}");
-    }
-    assert!(!calls[unregister].contains("--token"), "{}", calls[unregister]);
-    assert!(!world.config().contains("[[runners]]"), "still registered: {}", world.config());
-    let requests = std::fs::read_to_string(world.path("imds/requests.log")).expect("requests");
-    assert!(requests.contains("PUT /latest/api/token"), "IMDSv2 needs a session token first:\n{requests}");
-}
-
-#[test]
-fn an_instance_in_service_is_left_alone_and_a_spot_notice_stops_new_jobs_at_once() {
-    let world = World::new("multi-pool", 0);
-    world.set("imds/latest/meta-data/autoscaling/target-lifecycle-state", "InService");
-    let (ok, out) = world.run("runnergen-lifecycle", &[("RUNNERGEN_MAX_POLLS", "3")]);
-    assert!(ok, "{out}");
-    assert!(world.calls().is_empty(), "{:#?}", world.calls());
-
-    world.set("imds/latest/meta-data/spot/instance-action", r#"{"action":"terminate","time":"2026-11-28T13:00:00Z"}"#);
-    let (ok, out) = world.run("runnergen-lifecycle", &[("RUNNERGEN_MAX_POLLS", "3")]);
-    assert!(ok, "{out}");
-    let calls = world.calls();
-    assert_eq!(calls, vec!["systemctl stop --no-block runnergen-runner.service".to_owned()], "{calls:#?}");
-}
-
-#[test]
-fn stopping_unregisters_except_after_a_crash_and_never_fails() {
-    let world = World::new("amazon-linux", 0);
-    let (ok, out) = world.run("runnergen-register", &[]);
-    assert!(ok, "{out}");
-    let calls = world.calls();
-    let register = &calls[position(&calls, "gitlab-runner register")];
-    assert!(register.contains("--docker-privileged"), "{register}");
-    assert!(
-        register.contains("--docker-image docker.io/library/debian:bookworm-slim --docker-pull-policy always"),
-        "{register}"
-    );
-
-    // A crash (no stop job running): systemd restarts the unit, the registration stays.
-    let (ok, out) = world.run("runnergen-unregister", &[("SERVICE_RESULT", "exit-code")]);
-    assert!(ok, "{out}");
-    assert_eq!(count(&world.calls(), "systemctl list-jobs --no-legend runnergen-runner.service"), 1);
-    assert_eq!(count(&world.calls(), "gitlab-runner unregister"), 0);
-    assert!(world.config().contains("[[runners]]"));
-
-    world.set("standin/unregister-fails", "");
-    let (ok, out) = world.run("runnergen-unregister", &[("SERVICE_RESULT", "success")]);
-    assert!(ok, "a failed unregister must not fail the stop:\n{out}");
-    assert_eq!(count(&world.calls(), "gitlab-runner unregister"), 1);
-
-    // A deliberate stop in which the runner ended abnormally still unregisters.
-    std::fs::remove_file(world.path("standin/unregister-fails")).expect("rm");
-    world.set("standin/jobs", "4711 runnergen-runner.service stop running\n");
-    let (ok, out) = world.run("runnergen-unregister", &[("SERVICE_RESULT", "exit-code")]);
-    assert!(ok, "{out}");
-    let calls = world.calls();
-    assert_eq!(count(&calls, "gitlab-runner unregister"), 2, "{calls:#?}");
-    assert!(calls.last().is_some_and(|c| c.contains("--all-runners")), "{calls:#?}");
-    assert!(!world.config().contains("[[runners]]"));
-
-    // Nothing registered any more: nothing to unregister, and still no failure.
-    let (ok, out) = world.run("runnergen-unregister", &[("SERVICE_RESULT", "timeout")]);
-    assert!(ok && out.contains("nothing to unregister"), "{out}");
-    assert_eq!(count(&world.calls(), "gitlab-runner unregister"), 2);
-}
-
-#[test]
-fn the_metrics_helper_publishes_the_share_of_busy_slots() {
-    // acme-ci's docker pool runs 4 jobs at once; 3 are running: 75 %.
-    let world = World::new("multi-pool", 0);
-    world.set(
-        "imds/metrics",
-        "# HELP gitlab_runner_jobs The current number of running builds.\n\
-         # TYPE gitlab_runner_jobs gauge\n\
-         gitlab_runner_jobs{executor_stage=\"docker_run\",runner=\"abc\",stage=\"step_script\",state=\"running\",system_id=\"s_1\"} 2\n\
-         gitlab_runner_jobs{executor_stage=\"docker_prepare\",runner=\"abc\",stage=\"prepare\",state=\"running\",system_id=\"s_1\"} 1\n\
-         # TYPE gitlab_runner_jobs_total counter\n\
-         gitlab_runner_jobs_total{runner=\"abc\",system_id=\"s_1\"} 120\n\
-         gitlab_runner_concurrent 4\n",
-    );
-    let (ok, out) = world.run("runnergen-metrics", &[]);
-    assert!(ok, "{out}");
-    let calls = world.calls();
-    assert_eq!(calls.len(), 1, "{calls:#?}");
-    assert_eq!(
-        calls[0],
-        "aws cloudwatch put-metric-data --region eu-central-1 --namespace runnergen/acme-ci \
-         --metric-name BusySlotsPercent --dimensions AutoScalingGroupName=acme-ci-docker --value 75 --unit Percent"
-    );
-
-    // No jobs: 0 %; an unreachable endpoint publishes nothing and fails.
-    world.set("imds/metrics", "gitlab_runner_concurrent 4\n");
-    let (ok, out) = world.run("runnergen-metrics", &[]);
-    assert!(ok, "{out}");
-    assert!(world.calls()[1].contains("--value 0 --unit Percent"), "{:#?}", world.calls());
-    std::fs::remove_file(world.path("imds/metrics")).expect("rm");
-    let (ok, _) = world.run("runnergen-metrics", &[]);
-    assert!(!ok);
-    assert_eq!(world.calls().len(), 2);
 }

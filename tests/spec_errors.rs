@@ -98,15 +98,15 @@ fn schema_and_types_agree() {
 const EVERY_KEY: &str = r#"
 version: 1
 name: every-key
-aws: {region: eu-west-1, vpc_id: vpc-01234567, subnet_ids: [subnet-01234567], tags: {a: b}}
+aws: {region: eu-west-1, vpc_id: vpc-01234567, subnet_ids: [subnet-01234567], tags: {a: b}, ebs_kms_key_arn: "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"}
 gitlab: {url: "https://gitlab.example.com"}
-image: {os: ubuntu-22.04, arch: x86_64, runner_version: 17.11.0, build_instance_type: t3.large, volume_gb: 30, volume_type: gp2}
+image: {os: ubuntu-22.04, arch: x86_64, runner_version: 17.11.0, aws_cli_version: 2.36.7, build_instance_type: t3.large, volume_gb: 30, volume_type: gp2}
 pools:
   - name: p
     executor: docker
     instance_types: [t3.large]
     spot: true
-    capacity: {min: 0, max: 2, desired: 1}
+    capacity: {min: 1, max: 2, desired: 1}
     concurrent: 2
     token_parameter: /p/token
     job_timeout_minutes: 30
@@ -256,4 +256,92 @@ fn valid_examples_validate_and_the_schema_prints() {
     let out = run(runnergen().arg("schema"));
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8(out.stdout).expect("UTF-8"), runnergen::validate::SCHEMA);
+}
+
+/// A valid spec that mounts the Docker socket into jobs validates and renders, with a located
+/// warning on standard error.
+#[test]
+fn a_docker_socket_volume_is_valid_but_warned_about() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = std::fs::read_to_string(root().join("examples/minimal/fleet.yaml")).expect("read").replace(
+        "docker: {image: \"alpine:3.20\"}",
+        "docker: {image: \"alpine:3.20\", volumes: [\"/var/run/docker.sock:/var/run/docker.sock\"]}",
+    );
+    assert!(text.contains("docker.sock"));
+    std::fs::write(dir.path().join("fleet.yaml"), text).expect("write");
+    for command in ["validate", "render"] {
+        let out = run(runnergen().arg(command).arg("fleet.yaml").current_dir(dir.path()));
+        assert_eq!(out.status.code(), Some(0), "{command}");
+        let stderr = String::from_utf8(out.stderr).expect("UTF-8");
+        assert!(stderr.contains("⚠ this volume gives every job root on the instance"), "{stderr}");
+        assert!(stderr.contains("fleet.yaml:22:"), "{stderr}");
+        assert!(!stderr.contains("error"), "{stderr}");
+    }
+}
+
+/// Diagnostics never panic and always locate the problem, whatever the lines around it hold:
+/// a line of 1 MiB before the bad value, on its line, a byte-order mark or control characters in
+/// the middle of a long line, CRLF line ends.
+#[test]
+fn diagnostics_survive_any_line_length_and_content() {
+    let base = std::fs::read_to_string(root().join("examples/minimal/fleet.yaml")).expect("read");
+    let mib = " ".repeat(1 << 20);
+    let cases = [
+        // A long run of spaces at the end of the line before an unknown key.
+        (
+            "long-line-before",
+            base.replace("name: tiny-ci", &format!("name: tiny-ci{mib}\nfoo: 1")),
+            5,
+            "unknown key `foo`",
+        ),
+        // The bad value itself after a megabyte of spaces in a flow mapping.
+        (
+            "long-line-at",
+            base.replace("capacity: {min: 1, max: 3}", &format!("capacity: {{min: 1,{mib} max: 3, desired: 9}}")),
+            19,
+            "`capacity` is min 1, desired 9, max 3",
+        ),
+        // A byte-order mark and control characters in the middle of a long value.
+        (
+            "bom",
+            base.replace(
+                "  region: us-east-1",
+                &format!("  region: \"{}\u{feff}\u{7}{}\"", "x".repeat(100_000), "y".repeat(10)),
+            ),
+            6,
+            "is not a valid `aws.region`",
+        ),
+        ("crlf", base.replace('\n', "\r\n").replace("gitlab.com", "gitlab.com?x"), 10, "is not a usable GitLab URL"),
+    ];
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, text, line, message) in cases {
+        let path = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&path, &text).expect("write");
+        for command in ["validate", "render"] {
+            let out = run(runnergen().arg(command).arg(format!("{name}.yaml")).current_dir(dir.path()));
+            let stderr = String::from_utf8(out.stderr).expect("UTF-8");
+            assert_eq!(out.status.code(), Some(2), "{name}/{command}: {stderr:.2000}");
+            assert!(!stderr.contains("panicked"), "{name}/{command}: {stderr:.2000}");
+            assert!(stderr.contains(message), "{name}/{command}: {stderr:.2000}");
+            assert!(stderr.contains(&format!("[{name}.yaml:{line}:")), "{name}/{command}: {stderr:.2000}");
+            // Clipped: nothing near the megabyte is printed.
+            assert!(stderr.len() < 8000, "{name}/{command}: {} bytes of diagnostics", stderr.len());
+            assert!(!stderr.contains('\u{feff}') && !stderr.contains('\u{7}'), "{name}/{command}: {stderr:.2000}");
+        }
+    }
+}
+
+/// The column shown for a problem on a clipped line is its column in the file.
+#[test]
+fn a_clipped_line_keeps_its_column() {
+    let padding = " ".repeat(5000);
+    let text = format!(
+        "version: 1\nname: x\naws: {{region: eu-west-1,{padding} vpc_id: nope, subnet_ids: [subnet-01234567]}}\n"
+    );
+    let source = runnergen::load::parse("clip.yaml".into(), text.clone()).expect("parses");
+    let err = runnergen::validate::validate(&source).expect_err("invalid");
+    let shown = err.render(false);
+    let column = text.lines().nth(2).expect("line 3").find("nope").expect("nope") + 1;
+    assert!(shown.contains(&format!("[clip.yaml:3:{column}]")), "{shown}");
+    assert!(shown.contains("…") && shown.contains("vpc_id: nope"), "{shown}");
 }

@@ -66,15 +66,9 @@ fn every_example_passes_checkov_with_skips_explained() {
             .collect();
         assert_eq!(failed, 0, "{name}: checkov failed checks:\n{}", failures.join("\n"));
         assert!(passed >= 30, "{name}: checkov passed only {passed} checks; did it read the files?");
-        // The only skip: the metadata hop limit of 2 that job containers need, explained beside
-        // each launch template.
+        // No check is skipped: not even the metadata hop limit (CKV_AWS_341), which is 1.
         let skipped = report["results"]["skipped_checks"].as_array().expect("a list of skipped checks");
-        assert_eq!(skipped.len() as u64, summary["skipped"].as_u64().expect("a skipped count"));
-        for check in skipped {
-            assert_eq!(check["check_id"], "CKV_AWS_341", "{name}: unexpected skip {check}");
-            let reason = check["check_result"]["suppress_comment"].as_str().unwrap_or_default();
-            assert!(reason.len() > 20, "{name}: {} skipped without a reason", check["check_id"]);
-        }
+        assert_eq!(summary["skipped"].as_u64(), Some(0), "{name}: {skipped:#?}");
         assert!(out.status.success(), "{name}: checkov exited with {}", out.status);
     }
 }
@@ -584,7 +578,7 @@ pools:
     executor: docker
     instance_types: [t4g.large]
     spot: true
-    capacity: {min: 0, max: 2}
+    capacity: {min: 1, max: 2}
     token_parameter: /odd/one-spot/token
 "#,
     );
@@ -629,7 +623,8 @@ fn groups_roll_onto_new_templates_and_drain_before_terminating() {
             let template = resource(&body, "aws_launch_template", p);
             let metadata = block(template.body(), "metadata_options");
             assert_eq!(string(metadata.body(), "http_tokens"), "required", "{name}/{p}");
-            assert_eq!(number(metadata.body(), "http_put_response_hop_limit"), 2, "{name}/{p}");
+            // One hop: the host reaches the metadata service, job containers do not.
+            assert_eq!(number(metadata.body(), "http_put_response_hop_limit"), 1, "{name}/{p}");
             let ebs = block(block(template.body(), "block_device_mappings").body(), "ebs");
             assert_eq!(attr(ebs.body(), "encrypted").to_string(), "true", "{name}/{p}");
             assert_eq!(number(ebs.body(), "volume_size"), i64::from(pool.volume_gb), "{name}/{p}");
@@ -659,20 +654,172 @@ fn groups_roll_onto_new_templates_and_drain_before_terminating() {
                 .collect();
             assert!(!propagated.is_empty() && propagated.iter().all(|p| p == "true"), "{name}/{p}");
 
-            // The terminating hook waits for the longest job.
-            let hook = resource(&body, "aws_autoscaling_lifecycle_hook", &format!("{p}_drain"));
-            assert_eq!(string(hook.body(), "name"), pool.lifecycle_hook_name());
-            assert_eq!(string(hook.body(), "lifecycle_transition"), "autoscaling:EC2_INSTANCE_TERMINATING");
-            let timeout = number(hook.body(), "heartbeat_timeout");
-            assert_eq!(timeout, i64::from(pool.drain_timeout_seconds()), "{name}/{p}");
-            assert!(timeout >= i64::from(pool.job_timeout_minutes) * 60 && timeout <= 7200, "{name}/{p}: {timeout}");
-
-            // The group itself creates that hook before its first launch, with values that never
-            // change (a change of `initial_lifecycle_hook` replaces the group).
+            // The group's own drain hook is its only one: a separate hook resource of the same
+            // name would remove it before the group drains, on pool removal or destroy.
+            assert!(
+                !body
+                    .blocks()
+                    .any(|b| b.labels().first().is_some_and(|l| l.as_str() == "aws_autoscaling_lifecycle_hook")),
+                "{name}/{p}: a separate lifecycle hook resource"
+            );
+            // Its values never change (a change replaces the group): heartbeats stretch a drain.
             let initial = block(group.body(), "initial_lifecycle_hook");
             assert_eq!(string(initial.body(), "name"), pool.lifecycle_hook_name());
             assert_eq!(string(initial.body(), "lifecycle_transition"), "autoscaling:EC2_INSTANCE_TERMINATING");
+            assert_eq!(string(initial.body(), "default_result"), "CONTINUE");
             assert_eq!(number(initial.body(), "heartbeat_timeout"), 7200);
+
+            // Deleting the group (pool removal, destroy) waits for every drain, and only then
+            // may the role and the way out to GitLab go.
+            let delete = string(block(group.body(), "timeouts").body(), "delete");
+            let minutes: u32 = delete.strip_suffix('m').and_then(|m| m.parse().ok()).expect("minutes");
+            assert!(minutes * 60 >= pool.drain_timeout_seconds() + 600, "{name}/{p}: delete timeout {delete}");
+            let depends: Vec<String> = match attr(group.body(), "depends_on") {
+                Expression::Array(items) => items.iter().map(ToString::to_string).collect(),
+                other => panic!("depends_on is not a list: {other}"),
+            };
+            let egress: Vec<String> = main
+                .blocks()
+                .filter(|b| b.labels().first().is_some_and(|l| l.as_str() == "aws_vpc_security_group_egress_rule"))
+                .map(|b| format!("aws_vpc_security_group_egress_rule.{}", b.labels()[1].as_str()))
+                .collect();
+            assert!(egress.len() >= 4, "{egress:?}");
+            for rule in egress.iter().chain([&format!("aws_iam_role_policy.{p}")]) {
+                assert!(depends.contains(rule), "{name}/{p}: the group does not depend on {rule}: {depends:?}");
+            }
         }
     }
+}
+
+/// The metric a pool's instances publish, the one its policy tracks and the one its role may
+/// publish are the same, and no pool's role may publish another pool's.
+#[test]
+fn each_pool_publishes_and_scales_on_its_own_metric_only() {
+    for (name, spec) in common::examples() {
+        let dir = common::render_to_temp(&spec);
+        let fleet = runnergen::load_fleet(&spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
+        let iam = parse(&dir.path().join("terraform/iam.tf"));
+        let mut namespaces = std::collections::BTreeSet::new();
+        for pool in &fleet.pools {
+            let p = pool.name.as_str();
+            let settings = runnergen::settings::for_pool(&fleet, pool);
+            let setting = |key: &str| match settings.iter().find(|(k, _)| *k == key).map(|(_, v)| v) {
+                Some(runnergen::settings::Value::Word(w)) => w.clone(),
+                other => panic!("{key}: {other:?}"),
+            };
+            let published = setting("RUNNERGEN_METRIC_NAMESPACE");
+            let doc = data(&iam, "aws_iam_policy_document", p);
+            let allowed: Vec<String> = doc
+                .body()
+                .blocks()
+                .filter(|b| strings(b.body(), "actions") == ["cloudwatch:PutMetricData"])
+                .flat_map(|b| b.body().blocks().filter(|c| c.identifier() == "condition").collect::<Vec<_>>())
+                .inspect(|c| assert_eq!(string(c.body(), "variable"), "cloudwatch:namespace"))
+                .flat_map(|c| strings(c.body(), "values"))
+                .collect();
+            assert_eq!(allowed, std::slice::from_ref(&published), "{name}/{p}");
+            assert!(namespaces.insert(published.clone()), "{name}: two pools share {published}");
+            if let runnergen::model::Scaling::BusyPercent(_) = pool.scaling {
+                let body = parse(&dir.path().join(format!("terraform/pool-{p}.tf")));
+                let policy = resource(&body, "aws_autoscaling_policy", &format!("{p}_demand"));
+                let tracking = block(policy.body(), "target_tracking_configuration");
+                let metric = block(tracking.body(), "customized_metric_specification");
+                assert_eq!(string(metric.body(), "namespace"), published, "{name}/{p}");
+                let dimension = block(metric.body(), "metric_dimension");
+                assert_eq!(string(dimension.body(), "name"), "AutoScalingGroupName");
+                assert_eq!(string(dimension.body(), "value"), setting("RUNNERGEN_ASG_NAME"));
+                assert_eq!(
+                    setting("RUNNERGEN_ASG_NAME"),
+                    string(resource(&body, "aws_autoscaling_group", p).body(), "name")
+                );
+                assert!(number(tracking.body(), "target_value") <= 95, "{name}/{p}: the metric never exceeds 100");
+            }
+        }
+    }
+}
+
+/// Terraform launches only the AMI baked from this render's Packer files: the tag Packer puts on
+/// it is the one the data source filters on, and it changes with what the image holds, not with
+/// the spec's file name.
+#[test]
+fn terraform_uses_only_the_image_this_render_defines() {
+    let image_tag = |plan: &runnergen::render::Plan| -> (String, String) {
+        let packer: Body = hcl::from_str(&plan["packer/gitlab-runner.pkr.hcl"].contents).expect("packer HCL");
+        let source = packer.blocks().find(|b| b.identifier() == "source").expect("a source");
+        let tags = match attr(source.body(), "tags") {
+            Expression::Object(map) => map
+                .iter()
+                .find(|(k, _)| k.to_string().trim_matches('"') == "runnergen:image")
+                .map(|(_, v)| v.to_string().trim_matches('"').to_owned())
+                .expect("a runnergen:image tag"),
+            other => panic!("tags: {other}"),
+        };
+        let main: Body = hcl::from_str(&plan["terraform/main.tf"].contents).expect("main.tf");
+        let ids = data(&main, "aws_ami_ids", "runner");
+        let filter = ids
+            .body()
+            .blocks()
+            .filter(|b| b.identifier() == "filter")
+            .find(|b| string(b.body(), "name") == "tag:runnergen:image")
+            .expect("a filter on the image tag");
+        (tags, strings(filter.body(), "values").concat())
+    };
+    let plan_of = |text: &str, file: &str| {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let spec = dir.path().join(file);
+        std::fs::write(&spec, text).expect("write");
+        let fleet = runnergen::load_fleet(&spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
+        runnergen::render_fleet(&fleet).expect("renders")
+    };
+    let text = std::fs::read_to_string(common::root().join("examples/multi-pool/fleet.yaml")).expect("read");
+    let (packer, terraform) = image_tag(&plan_of(&text, "fleet.yaml"));
+    assert_eq!(packer, terraform);
+    assert_eq!(packer.len(), 16);
+    // A renamed spec changes every header, not the image.
+    assert_eq!(image_tag(&plan_of(&text, "other-name.yaml")).1, terraform);
+    // A pool's capacity is not in the image either.
+    assert_eq!(
+        image_tag(&plan_of(&text.replace("max: 10, desired: 2", "max: 12, desired: 2"), "fleet.yaml")).1,
+        terraform
+    );
+    // What the image holds is.
+    for edit in [("runner_version: 19.3.0", "runner_version: 19.2.1"), ("volume_gb: 40", "volume_gb: 50")] {
+        assert_ne!(text.replace(edit.0, edit.1), text);
+        let (p, t) = image_tag(&plan_of(&text.replace(edit.0, edit.1), "fleet.yaml"));
+        assert_eq!(p, t);
+        assert_ne!(t, terraform, "{edit:?} changed the image but not its hash");
+    }
+    // The plan stops with a message when no such image exists.
+    let plan = plan_of(&text, "fleet.yaml");
+    let main: Body = hcl::from_str(&plan["terraform/main.tf"].contents).expect("main.tf");
+    let ids = data(&main, "aws_ami_ids", "runner");
+    let post = block(block(ids.body(), "lifecycle").body(), "postcondition");
+    assert_eq!(attr(post.body(), "condition").to_string(), "length(self.ids) > 0");
+    assert!(string(post.body(), "error_message").contains(&terraform));
+}
+
+/// A customer-managed EBS key encrypts the AMI's snapshot and every pool's volumes.
+#[test]
+fn a_customer_managed_key_encrypts_the_ami_and_every_volume() {
+    let key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let text = SPEC_HEAD.replace(
+        "  subnet_ids: [subnet-0123456789abcdef0]",
+        &format!("  subnet_ids: [subnet-0123456789abcdef0]\n  ebs_kms_key_arn: {key}"),
+    );
+    let files = render_spec(&format!(
+        "{text}  - {{name: a, executor: shell, instance_types: [t3.large], capacity: {{min: 1, max: 2}}, token_parameter: /s/a}}\n\
+         \x20 - {{name: b, executor: docker, instance_types: [t3.large], capacity: {{min: 1, max: 2}}, token_parameter: /s/b}}\n"
+    ));
+    for p in ["a", "b"] {
+        let template = resource(&files[&format!("pool-{p}.tf")], "aws_launch_template", p);
+        let ebs = block(block(template.body(), "block_device_mappings").body(), "ebs");
+        assert_eq!(string(ebs.body(), "kms_key_id"), key);
+    }
+    // Without one, no key is named: the account's default EBS key applies.
+    let files = render_pools(
+        "  - {name: a, executor: shell, instance_types: [t3.large], capacity: {min: 1, max: 2}, token_parameter: /s/a}\n",
+    );
+    let template = resource(&files["pool-a.tf"], "aws_launch_template", "a");
+    let ebs = block(block(template.body(), "block_device_mappings").body(), "ebs");
+    assert!(!ebs.body().attributes().any(|a| a.key() == "kms_key_id"));
 }

@@ -33,14 +33,17 @@ pub const TEMPLATES: &[(&str, &str)] = &templates![
     "packer/files/_imds.sh.j2",
     "packer/files/_config.sh.j2",
     "packer/files/_unregister.sh.j2",
+    "packer/files/_leaving.sh.j2",
     "packer/files/register.j2",
-    "packer/files/unregister.j2",
     "packer/files/lifecycle.j2",
     "packer/files/metrics.j2",
     "packer/files/runner.service.j2",
     "packer/files/lifecycle.service.j2",
     "packer/files/metrics.service.j2",
     "packer/files/metrics.timer.j2",
+    "packer/files/firewall.service.j2",
+    "packer/files/jobs-firewall.nft.j2",
+    "packer/files/aws-cli.asc",
     "terraform/_macros.j2",
     "terraform/iam.tf.j2",
     "terraform/main.tf.j2",
@@ -61,11 +64,9 @@ use templates;
 /// Renders the whole fleet.
 pub fn render(fleet: &Fleet) -> Result<Plan, minijinja::Error> {
     let env = environment(fleet)?;
-    let mut plan = Plan::new();
-    for (path, file) in packer::render(fleet, &env)?.into_iter().chain(terraform::render(fleet, &env)?) {
-        plan.insert(path, file);
-    }
-    Ok(plan)
+    let (packer, image_hash) = packer::render(fleet, &env)?;
+    let terraform = terraform::render(fleet, &image_hash, &env)?;
+    Ok(packer.into_iter().chain(terraform).collect())
 }
 
 /// The template environment: strict about undefined values, no HTML escaping (nothing here is
@@ -82,6 +83,8 @@ fn environment(fleet: &Fleet) -> Result<Environment<'static>, minijinja::Error> 
     env.add_filter("hcl_heredoc", |s: &str| hcl_template_text(s));
     env.add_filter("sh", |s: &str| crate::settings::shell_word(s));
     env.add_filter("systemd", |s: &str| systemd_word(s));
+    env.add_filter("systemd_text", |s: &str| systemd_text(s));
+    env.add_filter("hcl_comment", |s: &str| comment_text(s));
     env.add_global("header", header(fleet));
     Ok(env)
 }
@@ -139,6 +142,17 @@ pub fn systemd_word(text: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// Free text for a systemd setting such as `Description=`: one line, `%` specifiers escaped,
+/// no quotes added (systemd would show them).
+pub fn systemd_text(text: &str) -> String {
+    comment_text(text).replace('%', "%%")
+}
+
+/// Free text for a comment in any target language: one line, every control character replaced.
+pub fn comment_text(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
 }
 
 /// Puts rendered HCL into the canonical form of `terraform fmt` (hclwrite.Format): indentation

@@ -1,7 +1,10 @@
 //! Stage 4, Packer target: the runner AMI's template (`packer/gitlab-runner.pkr.hcl`), its
-//! provision script and, under `packer/files/`, the systemd units and helper scripts that run the
-//! runner's lifecycle on each instance. Reads only the resolved [`Fleet`], through its own
-//! template context (`Context`).
+//! provision script and, under `packer/files/`, the systemd units, helper scripts and data files
+//! that run the runner's lifecycle on each instance. Reads only the resolved [`Fleet`], through
+//! its own template context (`Context`).
+//!
+//! The AMI is tagged with a hash of everything this target renders (its *image definition*), and
+//! the Terraform target uses only an AMI with that hash: [`render`] returns it.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +12,10 @@ use minijinja::Environment;
 use serde::Serialize;
 
 use super::File;
-use crate::model::{AMI_TAG_ARCH, AMI_TAG_FLEET, Arch, BUSY_METRIC, BUSY_METRIC_DIMENSION, Fleet, Os, VolumeType};
+use crate::model::{
+    AMI_TAG_ARCH, AMI_TAG_FLEET, AMI_TAG_IMAGE, Arch, BUSY_METRIC, BUSY_METRIC_DIMENSION, Fleet,
+    HEARTBEAT_INTERVAL_SECONDS, Os, Partition, STOP_MARGIN_SECONDS, VolumeType,
+};
 use crate::settings;
 
 /// Where the file provisioner puts `files/` on the build instance (it uploads the folder into
@@ -21,22 +27,27 @@ const HELPERS_DIR: &str = "/usr/local/lib/runnergen";
 const METRICS_PORT: u16 = 9252;
 /// The first gitlab-runner release whose package needs `gitlab-runner-helper-images` beside it.
 const HELPER_IMAGES_SINCE: (u32, u32) = (17, 7);
+/// config.toml `shutdown_timeout`: how long a forced shutdown (SIGTERM) waits for aborted jobs
+/// to be cleaned up and reported to GitLab before the runner exits.
+const SHUTDOWN_TIMEOUT_SECONDS: u32 = 60;
+/// Of the two minutes a spot interruption notice gives: how long running jobs may still finish
+/// before they are aborted. The abort takes up to [`SHUTDOWN_TIMEOUT_SECONDS`], unregistering
+/// up to 15 s more.
+const SPOT_GRACE_SECONDS: u32 = 30;
+/// The runner unit's stop timeout in the image, for the default job timeout; user data replaces
+/// it with the pool's own (settings::STOP_TIMEOUT_DROPIN).
+const DEFAULT_STOP_TIMEOUT_SECONDS: u32 = crate::resolve::DEFAULT_JOB_TIMEOUT_MINUTES * 60 + STOP_MARGIN_SECONDS;
 
 /// The helper scripts, by role: file name under `files/` and in [`HELPERS_DIR`].
 #[derive(Debug, Serialize)]
 struct Helpers {
     register: &'static str,
-    unregister: &'static str,
     lifecycle: &'static str,
     metrics: &'static str,
 }
 
-const HELPERS: Helpers = Helpers {
-    register: "runnergen-register",
-    unregister: "runnergen-unregister",
-    lifecycle: "runnergen-lifecycle",
-    metrics: "runnergen-metrics",
-};
+const HELPERS: Helpers =
+    Helpers { register: "runnergen-register", lifecycle: "runnergen-lifecycle", metrics: "runnergen-metrics" };
 
 /// The unit names, from the settings contract (user data starts the first three).
 #[derive(Debug, Serialize)]
@@ -46,7 +57,27 @@ struct Units {
     metrics_timer: &'static str,
     /// The oneshot service the timer starts.
     metrics_service: &'static str,
+    /// The oneshot service that loads the jobs' firewall before the runner starts.
+    firewall: &'static str,
 }
+
+const UNITS: Units = Units {
+    runner: settings::RUNNER_UNIT,
+    lifecycle: settings::LIFECYCLE_UNIT,
+    metrics_timer: settings::METRICS_TIMER,
+    metrics_service: "runnergen-metrics.service",
+    firewall: "runnergen-firewall.service",
+};
+
+/// A file installed as it is, not run: name under `files/` and path on the instance.
+#[derive(Debug, Serialize)]
+struct DataFile {
+    name: &'static str,
+    installed: &'static str,
+}
+
+/// The nftables rules that keep jobs away from the instance metadata service.
+const FIREWALL_RULES: DataFile = DataFile { name: "jobs-firewall.nft", installed: "/etc/runnergen/jobs-firewall.nft" };
 
 /// Everything the Packer templates see. Every string is raw; templates escape it with the filter
 /// of the language it lands in (`hcl`, `sh`, `systemd`).
@@ -56,6 +87,8 @@ struct Context {
     fleet: String,
     /// AWS region the AMI is built and registered in.
     region: String,
+    /// The region's partition (`aws`, `aws-us-gov`, `aws-cn`).
+    partition: &'static str,
     /// Instance type of the build instance.
     build_instance_type: String,
     /// `{fleet}-gitlab-runner-{version}`; packer appends `-{build timestamp}`.
@@ -66,6 +99,10 @@ struct Context {
     runner_version: String,
     /// Whether that version's package needs `gitlab-runner-helper-images` of the same version.
     helper_images_package: bool,
+    /// Exact AWS CLI version to install, such as `2.36.7`.
+    aws_cli_version: String,
+    /// The CLI's zip names the architecture `x86_64` or `aarch64`.
+    aws_cli_arch: &'static str,
     /// Human name of the base OS, for comments.
     os_name: &'static str,
     /// `ubuntu` or `amazon-linux`: selects apt or dnf in the provision script.
@@ -76,8 +113,9 @@ struct Context {
     ssh_username: &'static str,
     /// `name` filter of the base image (Canonical's or Amazon's current pattern).
     source_ami_name: String,
-    /// Account that publishes the base image.
+    /// Account that publishes the base image in the fleet's partition, and where that is written.
     source_ami_owner: &'static str,
+    source_ami_owner_source: &'static str,
     /// Root device name of the base image.
     root_device: &'static str,
     /// EC2 architecture name: `x86_64` or `arm64`.
@@ -88,11 +126,13 @@ struct Context {
     volume_type: &'static str,
     /// Whether the root volume is gp3 (gets its baseline iops and throughput spelled out).
     gp3: bool,
-    /// The AMI's tags: the fleet's, plus the AMI_TAG_FLEET and AMI_TAG_ARCH lookup tags. Sorted.
+    /// The customer-managed KMS key of the root volume and so of the AMI's snapshot, if any.
+    kms_key_arn: Option<String>,
+    /// The AMI's tags: the fleet's, plus the fleet, arch and image-definition tags. Sorted.
     tags: BTreeMap<String, String>,
     /// Whether some pool uses the docker executor: Docker is installed only then.
     docker: bool,
-    /// The runner unit's TimeoutStopSec: the longest job of any pool plus the stop margin.
+    /// The runner unit's TimeoutStopSec in the image, until user data sets the pool's.
     stop_timeout_seconds: u32,
     /// The runner unit's TimeoutStartSec: covers every registration attempt and its backoff.
     start_timeout_seconds: u32,
@@ -100,6 +140,12 @@ struct Context {
     check_interval_seconds: u32,
     /// config.toml `shutdown_timeout` (the forced shutdown's timeout; SIGQUIT drains without one).
     shutdown_timeout_seconds: u32,
+    /// How long jobs may finish after a spot interruption notice before they are aborted.
+    spot_grace_seconds: u32,
+    /// How often a draining instance records a lifecycle heartbeat.
+    heartbeat_interval_seconds: u32,
+    /// Time after the longest job for unregistering.
+    stop_margin_seconds: u32,
     /// Port of the runner's Prometheus endpoint on 127.0.0.1.
     metrics_port: u16,
     /// Name of the busy-slot metric.
@@ -118,32 +164,34 @@ struct Context {
     helpers_dir: &'static str,
     /// Where `files/` is uploaded on the build instance.
     upload_dir: &'static str,
+    /// The user jobs of the shell executor run as; the firewall keeps it from the metadata service.
+    job_user: &'static str,
+    /// The jobs' firewall rules.
+    firewall_rules: DataFile,
     /// Helper file names under `files/`, for the provision script.
     helper_files: Vec<&'static str>,
+    /// Data files under `files/` with where they are installed, for the provision script.
+    data_files: Vec<DataFile>,
     /// Unit file names under `files/`, for the provision script.
     unit_files: Vec<&'static str>,
-    /// Units enabled in the image and started by user data.
-    start_units: &'static [&'static str],
+    /// Units enabled in the image.
+    enabled_units: Vec<&'static str>,
 }
 
-fn context(fleet: &Fleet) -> Context {
-    let image = &fleet.image;
-    let arch = image.arch.name();
-    let deb_arch = match image.arch {
+/// The base image: (OS name, family, apt codename, ssh user, AMI name pattern, root device).
+fn base_image(os: Os, arch: Arch) -> (&'static str, &'static str, &'static str, &'static str, String, &'static str) {
+    let deb_arch = match arch {
         Arch::X86_64 => "amd64",
         Arch::Arm64 => "arm64",
     };
-    // Canonical publishes Ubuntu under 099720109477 (noble on gp3 images, jammy under hvm-ssd/);
-    // Amazon publishes AL2023 under 137112412989, `al2023-ami-2023.*-kernel-6.*-{arch}` (the
-    // minimal images are `al2023-ami-minimal-*` and do not match).
-    let (os_name, os_family, codename, ssh_username, source_ami_name, source_ami_owner, root_device) = match image.os {
+    match os {
+        // Canonical: noble on gp3 images, jammy under hvm-ssd/ ("Find Ubuntu images on AWS").
         Os::Ubuntu2204 => (
             "Ubuntu 22.04",
             "ubuntu",
             "jammy",
             "ubuntu",
             format!("ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-{deb_arch}-server-*"),
-            "099720109477",
             "/dev/sda1",
         ),
         Os::Ubuntu2404 => (
@@ -152,118 +200,174 @@ fn context(fleet: &Fleet) -> Context {
             "noble",
             "ubuntu",
             format!("ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-{deb_arch}-server-*"),
-            "099720109477",
             "/dev/sda1",
         ),
+        // One kernel line, so that a rebuild never moves to another: `al2023-ami-2023.*` also
+        // matches the 6.1 and 6.18 images (the minimal images are `al2023-ami-minimal-*`).
         Os::AmazonLinux2023 => (
             "Amazon Linux 2023",
             "amazon-linux",
             "",
             "ec2-user",
-            format!("al2023-ami-2023.*-kernel-6.*-{arch}"),
-            "137112412989",
+            format!("al2023-ami-2023.*-kernel-6.12-{}", arch.name()),
             "/dev/xvda",
         ),
-    };
+    }
+}
+
+/// The account that publishes the base image in a partition, and where that is documented.
+fn base_image_owner(os: Os, partition: Partition) -> (&'static str, &'static str) {
+    const CANONICAL: &str = "Canonical's \"Find Ubuntu images on AWS\" (canonical/ubuntu-cloud-docs, \
+                             aws/aws-how-to/instances/find-ubuntu-images.rst)";
+    const AMAZON: &str = "the Amazon Linux publisher accounts of AWS's own EKS AMI build \
+                          (awslabs/amazon-eks-ami, Makefile)";
+    match (os, partition) {
+        (Os::Ubuntu2204 | Os::Ubuntu2404, Partition::Aws) => ("099720109477", CANONICAL),
+        (Os::Ubuntu2204 | Os::Ubuntu2404, Partition::AwsUsGov) => ("513442679011", CANONICAL),
+        (Os::Ubuntu2204 | Os::Ubuntu2404, Partition::AwsCn) => ("837727238323", CANONICAL),
+        (Os::AmazonLinux2023, Partition::Aws) => ("137112412989", AMAZON),
+        (Os::AmazonLinux2023, Partition::AwsUsGov) => ("045324592363", AMAZON),
+        (Os::AmazonLinux2023, Partition::AwsCn) => ("141808717104", AMAZON),
+    }
+}
+
+fn context(fleet: &Fleet, image_hash: &str) -> Context {
+    let image = &fleet.image;
+    let arch = image.arch.name();
+    let (os_name, os_family, codename, ssh_username, source_ami_name, root_device) = base_image(image.os, image.arch);
+    let partition = fleet.partition();
+    let (source_ami_owner, source_ami_owner_source) = base_image_owner(image.os, partition);
     let mut tags = fleet.tags.clone();
     tags.insert(AMI_TAG_FLEET.to_owned(), fleet.name.clone());
     tags.insert(AMI_TAG_ARCH.to_owned(), arch.to_owned());
+    tags.insert(AMI_TAG_IMAGE.to_owned(), image_hash.to_owned());
     let register_attempts: u32 = 6;
     Context {
         fleet: fleet.name.clone(),
         region: fleet.region.clone(),
+        partition: partition.name(),
         build_instance_type: image.build_instance_type.clone(),
         ami_name_prefix: crate::model::ami_name_prefix(&fleet.name, &image.runner_version),
         ami_description: format!(
             "GitLab Runner {} for the runnergen fleet {} ({os_name}, {arch})",
             image.runner_version, fleet.name
         ),
-        runner_version: image.runner_version.clone(),
-        helper_images_package: version_at_least(&image.runner_version, HELPER_IMAGES_SINCE),
+        runner_version: image.runner_version.to_string(),
+        helper_images_package: image.runner_version.at_least(HELPER_IMAGES_SINCE),
+        aws_cli_version: image.aws_cli_version.clone(),
+        aws_cli_arch: match image.arch {
+            Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "aarch64",
+        },
         os_name,
         os_family,
         codename,
         ssh_username,
         source_ami_name,
         source_ami_owner,
+        source_ami_owner_source,
         root_device,
         arch,
         volume_gb: image.volume_gb,
         volume_type: image.volume_type.name(),
         gp3: image.volume_type == VolumeType::Gp3,
+        kms_key_arn: fleet.ebs_kms_key_arn.clone(),
         tags,
         docker: fleet.uses_docker(),
-        stop_timeout_seconds: fleet.stop_timeout_seconds(),
+        stop_timeout_seconds: DEFAULT_STOP_TIMEOUT_SECONDS,
         // Six attempts with 5 s doubling backoff (155 s of sleep), each bounded by the network.
         start_timeout_seconds: register_attempts * 60 + 300,
         check_interval_seconds: 3,
-        shutdown_timeout_seconds: 30,
+        shutdown_timeout_seconds: SHUTDOWN_TIMEOUT_SECONDS,
+        spot_grace_seconds: SPOT_GRACE_SECONDS,
+        heartbeat_interval_seconds: HEARTBEAT_INTERVAL_SECONDS,
+        stop_margin_seconds: STOP_MARGIN_SECONDS,
         metrics_port: METRICS_PORT,
         busy_metric: BUSY_METRIC,
         busy_metric_dimension: BUSY_METRIC_DIMENSION,
         settings_path: settings::PATH,
         keys: settings::key_names(),
-        units: Units {
-            runner: settings::RUNNER_UNIT,
-            lifecycle: settings::LIFECYCLE_UNIT,
-            metrics_timer: settings::METRICS_TIMER,
-            metrics_service: METRICS_SERVICE,
-        },
+        units: UNITS,
         runner_service_name: settings::RUNNER_UNIT.trim_end_matches(".service"),
         helpers: HELPERS,
         helpers_dir: HELPERS_DIR,
         upload_dir: UPLOAD_DIR,
-        helper_files: vec![HELPERS.register, HELPERS.unregister, HELPERS.lifecycle, HELPERS.metrics],
-        unit_files: UNIT_FILES.to_vec(),
-        start_units: settings::START_UNITS,
+        job_user: "gitlab-runner",
+        firewall_rules: FIREWALL_RULES,
+        helper_files: vec![HELPERS.register, HELPERS.lifecycle, HELPERS.metrics],
+        data_files: vec![FIREWALL_RULES],
+        unit_files: vec![UNITS.runner, UNITS.lifecycle, UNITS.metrics_service, UNITS.metrics_timer, UNITS.firewall],
+        enabled_units: ENABLED_UNITS.to_vec(),
     }
 }
 
-/// The oneshot service [`settings::METRICS_TIMER`] starts.
-const METRICS_SERVICE: &str = "runnergen-metrics.service";
+/// The units enabled in the image: the ones user data starts, and the firewall the runner needs.
+const ENABLED_UNITS: [&str; 4] =
+    [settings::RUNNER_UNIT, settings::LIFECYCLE_UNIT, settings::METRICS_TIMER, UNITS.firewall];
 
-/// Every unit baked into the image, by file name under `files/`.
-const UNIT_FILES: [&str; 4] =
-    [settings::RUNNER_UNIT, settings::LIFECYCLE_UNIT, METRICS_SERVICE, settings::METRICS_TIMER];
-
-/// Whether a `MAJOR.MINOR.PATCH` version is at least `MAJOR.MINOR`.
-fn version_at_least(version: &str, (major, minor): (u32, u32)) -> bool {
-    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-    let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    found >= (major, minor)
-}
-
-/// Template id (under `templates/`), output path (under the output folder), executable.
+/// Every file of the target: template id (under `templates/`), output path (under the output
+/// folder), executable.
 const OUTPUTS: &[(&str, &str, bool)] = &[
     ("packer/gitlab-runner.pkr.hcl.j2", "packer/gitlab-runner.pkr.hcl", false),
     ("packer/gitlab-runner-provision.sh.j2", "packer/gitlab-runner-provision.sh", true),
+    ("packer/files/register.j2", "packer/files/runnergen-register", true),
+    ("packer/files/lifecycle.j2", "packer/files/runnergen-lifecycle", true),
+    ("packer/files/metrics.j2", "packer/files/runnergen-metrics", true),
+    ("packer/files/runner.service.j2", "packer/files/runnergen-runner.service", false),
+    ("packer/files/lifecycle.service.j2", "packer/files/runnergen-lifecycle.service", false),
+    ("packer/files/metrics.service.j2", "packer/files/runnergen-metrics.service", false),
+    ("packer/files/metrics.timer.j2", "packer/files/runnergen-metrics.timer", false),
+    ("packer/files/firewall.service.j2", "packer/files/runnergen-firewall.service", false),
+    ("packer/files/jobs-firewall.nft.j2", "packer/files/jobs-firewall.nft", false),
+    ("packer/files/aws-cli.asc", "packer/files/aws-cli.asc", false),
 ];
 
-pub fn render(fleet: &Fleet, env: &Environment) -> Result<Vec<(String, File)>, minijinja::Error> {
-    let ctx = context(fleet);
-    let mut outputs: Vec<(&str, String, bool)> =
-        OUTPUTS.iter().map(|(id, path, exec)| (*id, (*path).to_owned(), *exec)).collect();
-    let files = |name: &str| format!("packer/files/{name}");
-    outputs.extend([
-        ("packer/files/register.j2", files(HELPERS.register), true),
-        ("packer/files/unregister.j2", files(HELPERS.unregister), true),
-        ("packer/files/lifecycle.j2", files(HELPERS.lifecycle), true),
-        ("packer/files/metrics.j2", files(HELPERS.metrics), true),
-        ("packer/files/runner.service.j2", files(settings::RUNNER_UNIT), false),
-        ("packer/files/lifecycle.service.j2", files(settings::LIFECYCLE_UNIT), false),
-        ("packer/files/metrics.service.j2", files(METRICS_SERVICE), false),
-        ("packer/files/metrics.timer.j2", files(settings::METRICS_TIMER), false),
-    ]);
-    let ctx = minijinja::Value::from(minijinja::value::Serde(&ctx));
-    let mut plan = Vec::with_capacity(outputs.len());
-    for (id, path, executable) in outputs {
-        let mut contents = env.get_template(id)?.render(ctx.clone())?;
-        if path.ends_with(".hcl") {
-            contents = super::canonical_hcl(&contents);
+/// The template itself; its own text holds the image hash, so the hash covers it rendered
+/// without one.
+const TEMPLATE_PATH: &str = "packer/gitlab-runner.pkr.hcl";
+
+/// Renders `packer/` and returns it with the image-definition hash that the AMI is tagged with.
+pub fn render(fleet: &Fleet, env: &Environment) -> Result<(Vec<(String, File)>, String), minijinja::Error> {
+    let draw = |hash: &str| -> Result<Vec<(String, File)>, minijinja::Error> {
+        let ctx = minijinja::Value::from(minijinja::value::Serde(context(fleet, hash)));
+        let mut files = Vec::with_capacity(OUTPUTS.len());
+        for (id, path, executable) in OUTPUTS {
+            let mut contents = env.get_template(id)?.render(ctx.clone())?;
+            if path.ends_with(".hcl") {
+                contents = super::canonical_hcl(&contents);
+            }
+            files.push(((*path).to_owned(), File { contents, executable: *executable }));
         }
-        plan.push((path, File { contents, executable }));
+        Ok(files)
+    };
+    let hash = image_hash(&draw("")?, &super::header(fleet));
+    let files = draw(&hash)?;
+    Ok((files, hash))
+}
+
+/// 16 hex digits of the SHA-256 of every file (path, execute bit and contents), the generated
+/// header taken out: a renamed spec or a new runnergen version alone needs no new image.
+fn image_hash(files: &[(String, File)], header: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for (path, file) in files {
+        let contents = file.contents.replace(header, "");
+        for part in [path.as_bytes(), &[u8::from(file.executable)], contents.as_bytes()] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part);
+        }
     }
-    Ok(plan)
+    hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The paths of every file the target renders, for tests and docs.
+pub fn output_paths() -> impl Iterator<Item = &'static str> {
+    OUTPUTS.iter().map(|(_, path, _)| *path)
+}
+
+/// Whether `path` is the Packer template.
+pub fn is_template(path: &str) -> bool {
+    path == TEMPLATE_PATH
 }
 
 #[cfg(test)]
@@ -271,17 +375,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_compare_by_major_and_minor() {
-        assert!(version_at_least("17.7.0", (17, 7)));
-        assert!(version_at_least("19.3.0", (17, 7)));
-        assert!(!version_at_least("17.6.9", (17, 7)));
-        assert!(!version_at_least("16.11.0", (17, 7)));
+    fn every_unit_user_data_starts_is_baked_and_enabled() {
+        let baked: Vec<&str> = OUTPUTS.iter().filter_map(|(_, p, _)| p.strip_prefix("packer/files/")).collect();
+        for unit in settings::START_UNITS {
+            assert!(baked.contains(unit), "{unit} is started by user data but not in the image");
+            assert!(ENABLED_UNITS.contains(unit), "{unit} is started by user data but not enabled");
+        }
+        assert!(baked.contains(&UNITS.firewall) && baked.contains(&UNITS.metrics_service));
     }
 
     #[test]
-    fn every_unit_user_data_starts_is_baked() {
-        for unit in settings::START_UNITS {
-            assert!(UNIT_FILES.contains(unit), "{unit} is started by user data but not in the image");
-        }
+    fn the_hash_ignores_the_header_and_sees_everything_else() {
+        let file = |c: &str, x: bool| File { contents: c.to_owned(), executable: x };
+        let a = vec![("p".to_owned(), file("# HEAD\nx\n", false))];
+        assert_eq!(image_hash(&a, "HEAD"), image_hash(&[("p".to_owned(), file("# OTHER\nx\n", false))], "OTHER"));
+        assert_ne!(image_hash(&a, "HEAD"), image_hash(&[("p".to_owned(), file("# HEAD\ny\n", false))], "HEAD"));
+        assert_ne!(image_hash(&a, "HEAD"), image_hash(&[("p".to_owned(), file("# HEAD\nx\n", true))], "HEAD"));
+        assert_ne!(image_hash(&a, "HEAD"), image_hash(&[("q".to_owned(), file("# HEAD\nx\n", false))], "HEAD"));
+        assert_eq!(image_hash(&a, "HEAD").len(), 16);
     }
 }

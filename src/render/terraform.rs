@@ -4,14 +4,14 @@
 //! see that context, never the spec.
 //!
 //! Arguments follow the hashicorp/aws 6.x provider docs (website/docs/r/autoscaling_group,
-//! autoscaling_schedule, autoscaling_lifecycle_hook, autoscaling_policy, launch_template,
-//! vpc_security_group_egress_rule, iam_role_policy; website/docs/d/ami): notably a refresh only
-//! starts when the group's launch template `version` changes, hence `latest_version` rather
-//! than `$Latest`; `initial_lifecycle_hook` only applies when a group is created, hence a
-//! separate hook resource; groups take no `default_tags`, hence explicit `tag` blocks, and
+//! autoscaling_schedule, autoscaling_policy, launch_template, vpc_security_group_egress_rule,
+//! iam_role_policy; website/docs/d/ami, ami_ids): notably a refresh only starts when the group's
+//! launch template `version` changes, hence `latest_version` rather than `$Latest`; the drain
+//! hook is the group's `initial_lifecycle_hook` only, never also an `aws_autoscaling_lifecycle_hook`
+//! of the same name (the hook resource's docs warn against that: deleting it removes the group's
+//! hook before the group drains); groups take no `default_tags`, hence explicit `tag` blocks, and
 //! default tags do not reach what a group launches, hence `tag_specifications`. checkov 3.3.30
-//! passes every check but CKV_AWS_341 (metadata hop limit above 1), skipped beside each launch
-//! template with its reason: job containers need the second hop.
+//! passes every check.
 
 use std::collections::BTreeMap;
 
@@ -41,8 +41,14 @@ pub struct Context {
     pub security_group: SecurityGroup,
     /// Its egress rules, one resource each; there is no ingress.
     pub egress: Vec<EgressRule>,
-    /// CloudWatch namespace of the busy-slot metric.
-    pub metric_namespace: String,
+    /// Customer-managed KMS key of the instances' volumes, when the spec names one.
+    pub ebs_kms_key_arn: Option<String>,
+    /// Heartbeat timeout of every drain hook: fixed, since a change would replace the group.
+    pub hook_heartbeat_timeout_seconds: u32,
+    /// How often a draining instance records a heartbeat.
+    pub heartbeat_interval_seconds: u32,
+    /// Terraform labels of the egress rules, which every group depends on.
+    pub egress_labels: Vec<String>,
     /// Every pool, in spec order.
     pub pools: Vec<PoolContext>,
 }
@@ -64,12 +70,15 @@ pub struct Tag {
 
 #[derive(Debug, Serialize)]
 pub struct Ami {
+    /// Tag key holding the image definition's hash ([`model::AMI_TAG_IMAGE`]) and its value.
+    pub image_tag: &'static str,
+    pub image: String,
+    /// The plan's error when no AMI of this image definition exists.
+    pub missing_message: String,
     /// Tag key naming the fleet ([`model::AMI_TAG_FLEET`]) and its value.
     pub fleet_tag: &'static str,
     pub fleet: String,
-    /// Tag key naming the architecture ([`model::AMI_TAG_ARCH`]) and its value, which is
-    /// also the AMI's `architecture` (`x86_64` or `arm64`).
-    pub arch_tag: &'static str,
+    /// The AMI's `architecture` (`x86_64` or `arm64`).
     pub arch: String,
 }
 
@@ -102,9 +111,12 @@ pub struct PoolContext {
     /// The Auto Scaling group's name (also the busy metric's dimension value).
     pub group_name: String,
     pub role_name: String,
-    /// Name of the terminating lifecycle hook and its timeout: the longest job plus stopping.
+    /// Name of the terminating lifecycle hook.
     pub hook_name: String,
-    pub drain_timeout_seconds: u32,
+    /// How long deleting the group may take: every instance drains first.
+    pub delete_timeout_minutes: u32,
+    /// CloudWatch namespace of the pool's busy-slot metric.
+    pub metric_namespace: String,
     pub token_parameter: String,
     /// Instance types in spec order, the first preferred for on-demand capacity.
     pub instance_types: Vec<String>,
@@ -165,14 +177,20 @@ pub struct ActionContext {
     pub comment: String,
 }
 
+/// Deleting a group may take the drain of its instances and this long on top (launch template
+/// versions, terminating instances).
+const DELETE_MARGIN_MINUTES: u32 = 15;
+
 /// Extra tags runnergen puts on what it creates. They win over spec tags of the same key.
 const FLEET_TAG: &str = "runnergen:fleet";
 const POOL_TAG: &str = "runnergen:pool";
 
 impl Context {
-    pub fn new(fleet: &Fleet) -> Result<Self, Error> {
+    /// `image_hash`: the hash of the Packer target's files, which Packer tags the AMI with.
+    pub fn new(fleet: &Fleet, image_hash: &str) -> Result<Self, Error> {
         let mut default_tags = fleet.tags.clone();
         default_tags.insert(FLEET_TAG.to_owned(), fleet.name.clone());
+        let egress = egress_rules(&fleet.gitlab_url);
         Ok(Context {
             fleet: fleet.name.clone(),
             region: fleet.region.clone(),
@@ -180,9 +198,16 @@ impl Context {
             subnet_ids: fleet.subnet_ids.clone(),
             default_tags: tags(default_tags),
             ami: Ami {
+                image_tag: model::AMI_TAG_IMAGE,
+                image: image_hash.to_owned(),
+                missing_message: format!(
+                    "No AMI of fleet {} has {} = {image_hash}, the image this render defines. Bake it first: \
+                     cd ../packer && packer init . && packer build .",
+                    fleet.name,
+                    model::AMI_TAG_IMAGE
+                ),
                 fleet_tag: model::AMI_TAG_FLEET,
                 fleet: fleet.name.clone(),
-                arch_tag: model::AMI_TAG_ARCH,
                 arch: model::Arch::name(fleet.image.arch).to_owned(),
             },
             security_group: SecurityGroup {
@@ -192,8 +217,11 @@ impl Context {
                     fleet.name
                 ),
             },
-            egress: egress_rules(&fleet.gitlab_url),
-            metric_namespace: fleet.metric_namespace(),
+            egress_labels: egress.iter().map(|r| r.label.clone()).collect(),
+            egress,
+            ebs_kms_key_arn: fleet.ebs_kms_key_arn.clone(),
+            hook_heartbeat_timeout_seconds: model::HOOK_HEARTBEAT_TIMEOUT_SECONDS,
+            heartbeat_interval_seconds: model::HEARTBEAT_INTERVAL_SECONDS,
             pools: fleet.pools.iter().map(|p| pool_context(fleet, p)).collect::<Result<_, _>>()?,
         })
     }
@@ -265,7 +293,8 @@ fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
         group_name: pool.id.clone(),
         role_name: pool.role_name(),
         hook_name: pool.lifecycle_hook_name(),
-        drain_timeout_seconds: pool.drain_timeout_seconds(),
+        delete_timeout_minutes: pool.drain_timeout_seconds().div_ceil(60) + DELETE_MARGIN_MINUTES,
+        metric_namespace: fleet.metric_namespace(pool),
         token_parameter: pool.token_parameter.clone(),
         instance_types: pool.instance_types.clone(),
         spot: pool.spot,
@@ -344,7 +373,7 @@ fn aws_time_zone(name: &str) -> &str {
 
 /// Renders `terraform/`: versions.tf, main.tf, iam.tf, one pool-NAME.tf a pool, schedules.tf
 /// (when a pool has a schedule), outputs.tf, and each pool's user data script.
-pub fn render(fleet: &Fleet, env: &Environment) -> Result<Vec<(String, File)>, Error> {
+pub fn render(fleet: &Fleet, image_hash: &str, env: &Environment) -> Result<Vec<(String, File)>, Error> {
     let mut env = env.clone();
     // The text of an HCL quoted string without its quotes, for values inside a string template
     // such as "arn:${local.partition}:ssm:REGION:...": the same escapes as the `hcl` filter.
@@ -352,7 +381,7 @@ pub fn render(fleet: &Fleet, env: &Environment) -> Result<Vec<(String, File)>, E
         let quoted = super::hcl_string(s);
         quoted[1..quoted.len() - 1].to_owned()
     });
-    let ctx = Context::new(fleet)?;
+    let ctx = Context::new(fleet, image_hash)?;
     let mut files = Vec::new();
     let hcl = |path: String, text: String| (path, File { contents: canonical_hcl(&text), executable: false });
 
@@ -364,7 +393,10 @@ pub fn render(fleet: &Fleet, env: &Environment) -> Result<Vec<(String, File)>, E
         let text = env.get_template("terraform/pool.tf.j2")?.render(context! {
             fleet => &ctx.fleet,
             subnet_ids => &ctx.subnet_ids,
-            metric_namespace => &ctx.metric_namespace,
+            ebs_kms_key_arn => &ctx.ebs_kms_key_arn,
+            hook_heartbeat_timeout_seconds => ctx.hook_heartbeat_timeout_seconds,
+            heartbeat_interval_seconds => ctx.heartbeat_interval_seconds,
+            egress_labels => &ctx.egress_labels,
             p => to_value(p),
         })?;
         files.push(hcl(format!("terraform/pool-{}.tf", p.name), text));
@@ -383,6 +415,9 @@ pub fn render(fleet: &Fleet, env: &Environment) -> Result<Vec<(String, File)>, E
             settings_path => settings::PATH,
             settings => settings::render(&settings::for_pool(fleet, pool)),
             units => to_value(settings::START_UNITS),
+            dropin_dir => parent_dir(settings::STOP_TIMEOUT_DROPIN),
+            dropin_path => settings::STOP_TIMEOUT_DROPIN,
+            stop_timeout_seconds => pool.drain_timeout_seconds(),
         })?;
         files.push((format!("terraform/{}", p.user_data_file), File { contents: script, executable: false }));
     }
@@ -395,7 +430,11 @@ fn to_value<T: Serialize + ?Sized>(value: &T) -> Value {
 }
 
 fn settings_dir() -> &'static str {
-    settings::PATH.rsplit_once('/').map_or("/", |(dir, _)| dir)
+    parent_dir(settings::PATH)
+}
+
+fn parent_dir(path: &'static str) -> &'static str {
+    path.rsplit_once('/').map_or("/", |(dir, _)| dir)
 }
 
 #[cfg(test)]

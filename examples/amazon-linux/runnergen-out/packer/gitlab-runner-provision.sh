@@ -3,27 +3,43 @@
 #
 # Provisions the runner AMI of fleet nightly on Amazon Linux 2023 (x86_64). Packer runs it as
 # root once the file provisioner has uploaded files/ to /tmp/files. Non-interactive and
-# idempotent. It installs exactly gitlab-runner 19.3.0 from GitLab's package
-# repository with the repository signing key verified against its published fingerprint,
-# Docker (some pool uses the docker executor),
-# the AWS CLI where the OS lacks it, and runnergen's units and helpers, enabled for the next boot.
+# idempotent. It installs, each pinned and verified:
+#   - exactly gitlab-runner 19.3.0 from GitLab's package repository, whose signing
+#     key is accepted only with its published fingerprint, and whose packages dnf checks
+#     against GitLab's package-signing key (also checked by fingerprint);
+#   - exactly AWS CLI 2.36.7 from AWS's zip, whose signature must be AWS's CLI key's;
+#   - Docker (some pool uses the docker executor), with live-restore;
+#   - nftables and runnergen's units and helpers, enabled for the next boot.
+# Fleets get updates by baking a new image, never on running instances: Amazon Linux 2023 does not update itself, and nothing here refreshes itself.
 # It starts nothing and registers nothing: the image keeps no config.toml, no .runner_system_id
 # and an empty /etc/machine-id, so every instance becomes its own runner manager.
 #
 # Sources: docs.gitlab.com/runner/install/linux-repository (repository, pinned versions, the
-# gitlab-runner-helper-images package since 17.7, GITLAB_RUNNER_DISABLE_SKEL);
+# gitlab-runner-helper-images package since 17.7, GITLAB_RUNNER_DISABLE_SKEL, the package-signing
+# key at packages.gitlab.com/gpgkey/runner/49F16C5CC3A0F81F.pub.gpg, primary key
+# 931D A69C FA3A FEBB C97D AA8C 6C57 C29C 6BA7 5A4E);
 # docs.gitlab.com/omnibus/update/package_signatures (repository metadata signing key,
-# fingerprint F640 3F65 44A3 8863 DAA0 B6E0 3F01 618A 5131 2F3F, at packages.gitlab.com/gpg.key);
-# AWS CLI user guide (the aws-cli snap on Ubuntu; awscli-2 ships with Amazon Linux 2023).
+# fingerprint F640 3F65 44A3 8863 DAA0 B6E0 3F01 618A 5131 2F3F, expiry 2028-02-06, at
+# packages.gitlab.com/gpgkey/gpg.key since the old /gpg.key address was retired);
+# AWS CLI user guide, "Installing past releases" and "Verify the integrity and authenticity of the
+# downloaded installer files" (awscli-exe-linux-ARCH-VERSION.zip and .sig, key
+# FB5D B77F D5C1 18B8 0511 ADA8 A631 0ACC 4672 475C; the zip installer never updates itself);
+# Ubuntu Server docs, "Automatic updates" (APT::Periodic, apt-daily*.timer);
+# docs.docker.com/engine/daemon/live-restore.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 export GITLAB_RUNNER_DISABLE_SKEL=true
 
 runner_version=19.3.0
+aws_cli_version=2.36.7
 upload_dir=/tmp/files
 helpers_dir=/usr/local/lib/runnergen
-repo_key_url=https://packages.gitlab.com/gpg.key
+repo_key_url=https://packages.gitlab.com/gpgkey/gpg.key
 repo_key_fingerprint=F6403F6544A38863DAA0B6E03F01618A51312F3F
+package_key_url=https://packages.gitlab.com/gpgkey/runner/49F16C5CC3A0F81F.pub.gpg
+package_key_fingerprint=931DA69CFA3AFEBBC97DAA8C6C57C29C6BA75A4E
+aws_cli_url=https://awscli.amazonaws.com/awscli-exe-linux-x86_64-$aws_cli_version.zip
+aws_cli_key_fingerprint=FB5DB77FD5C118B80511ADA8A6310ACC4672475C
 
 log() {
   printf 'provision: %s\n' "$*" >&2
@@ -34,20 +50,27 @@ die() {
   exit 1
 }
 
-# Downloads GitLab's repository signing key into $1/gitlab.asc and accepts it only when it holds
-# exactly one primary key, the one with the published fingerprint.
-fetch_repo_key() {
-  local dir=$1 fingerprints
-  curl -fsSL --proto '=https' --tlsv1.2 --retry 5 -o "$dir/gitlab.asc" "$repo_key_url"
-  fingerprints=$(GNUPGHOME=$dir gpg --batch --with-colons --show-keys "$dir/gitlab.asc" |
-    awk -F: '$1 == "pub" { want = 1; next } $1 == "fpr" && want { print $10; want = 0 } $1 == "sub" { want = 0 }')
-  [[ $fingerprints == "$repo_key_fingerprint" ]] ||
-    die "the key at $repo_key_url is not GitLab's repository signing key $repo_key_fingerprint"
-  log "verified GitLab's repository signing key $repo_key_fingerprint"
+workdir=$(mktemp -d)
+trap 'rm -rf "$workdir"' EXIT
+export GNUPGHOME=$workdir/gnupg
+install -d -m 0700 "$GNUPGHOME"
+
+download() {
+  curl -fsSL --proto '=https' --tlsv1.2 --retry 5 -o "$2" "$1" || die "cannot download $1"
 }
 
-keydir=$(mktemp -d)
-trap 'rm -rf "$keydir"' EXIT
+# Prints the fingerprints of the primary keys in key file $1, one a line.
+primary_fingerprints() {
+  gpg --batch --with-colons --show-keys "$1" |
+    awk -F: '$1 == "pub" { want = 1; next } $1 == "fpr" && want { print $10; want = 0 } $1 == "sub" { want = 0 }'
+}
+
+# Downloads key $1 into $3 and accepts it only when it holds exactly one primary key, $2.
+fetch_key() {
+  download "$1" "$3"
+  [[ $(primary_fingerprints "$3") == "$2" ]] || die "the key at $1 is not the expected key $2"
+  log "verified the key at $1: $2"
+}
 
 # The base image's first boot (cloud-init, and on Ubuntu apt's daily jobs) must not race the bake.
 wait_for_first_boot() {
@@ -57,26 +80,63 @@ wait_for_first_boot() {
 }
 
 install_packages() {
-  fetch_repo_key "$keydir"
-  install -D -m 0644 "$keydir/gitlab.asc" /etc/pki/rpm-gpg/RPM-GPG-KEY-runner_gitlab-runner
-  # repo_gpgcheck verifies the repository metadata with the key above; the metadata carries the
-  # checksum of every package, so each package is verified through it.
+  dnf install -y -q unzip nftables
+  fetch_key "$repo_key_url" "$repo_key_fingerprint" "$workdir/gitlab.asc"
+  fetch_key "$package_key_url" "$package_key_fingerprint" "$workdir/gitlab-packages.asc"
+  install -D -m 0644 "$workdir/gitlab.asc" /etc/pki/rpm-gpg/RPM-GPG-KEY-runner_gitlab-runner
+  install -D -m 0644 "$workdir/gitlab-packages.asc" /etc/pki/rpm-gpg/RPM-GPG-KEY-runner_gitlab-runner-packages
+  # repo_gpgcheck verifies the repository metadata with the first key; gpgcheck verifies each
+  # package's own signature with the second.
   printf '%s\n' \
     '[runner_gitlab-runner]' \
     'name=GitLab Runner (packages.gitlab.com)' \
     "baseurl=https://packages.gitlab.com/runner/gitlab-runner/amazon/2023/\$basearch" \
     'enabled=1' \
     'repo_gpgcheck=1' \
-    'gpgcheck=0' \
-    'gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-runner_gitlab-runner' \
+    'gpgcheck=1' \
+    'gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-runner_gitlab-runner file:///etc/pki/rpm-gpg/RPM-GPG-KEY-runner_gitlab-runner-packages' \
     'sslverify=1' \
     'metadata_expire=300' \
     >/etc/yum.repos.d/runner_gitlab-runner.repo
   dnf install -y -q \
     "gitlab-runner-$runner_version-1" "gitlab-runner-helper-images-$runner_version-1"
   dnf install -y -q docker
-  command -v aws >/dev/null || dnf install -y -q awscli-2
   dnf clean all
+}
+
+# Amazon Linux 2023 installs no automatic updates (its repositories are locked to the release
+# the image was built from): nothing to switch off.
+disable_automatic_updates() {
+  :
+}
+
+# The AWS CLI the helpers call, at one exact version on every OS, verified against AWS's signing
+# key (files/aws-cli.asc, accepted only with its fingerprint), in /usr/local/bin, which comes first
+# in systemd's PATH.
+install_aws_cli() {
+  [[ $(primary_fingerprints "$upload_dir/aws-cli.asc") == "$aws_cli_key_fingerprint" ]] ||
+    die "files/aws-cli.asc is not the AWS CLI's signing key $aws_cli_key_fingerprint"
+  gpg --batch --quiet --import "$upload_dir/aws-cli.asc"
+  download "$aws_cli_url" "$workdir/awscli.zip"
+  download "$aws_cli_url.sig" "$workdir/awscli.zip.sig"
+  # VALIDSIG names the signing key's fingerprint; it is printed for a good signature even once the
+  # key's published expiry has passed, which AWS extends every year.
+  gpg --batch --status-fd 1 --verify "$workdir/awscli.zip.sig" "$workdir/awscli.zip" 2>/dev/null |
+    grep -q "^\[GNUPG:\] VALIDSIG $aws_cli_key_fingerprint " ||
+    die "the signature of $aws_cli_url is not AWS's"
+  unzip -q "$workdir/awscli.zip" -d "$workdir"
+  "$workdir/aws/install" --bin-dir /usr/local/bin --install-dir /usr/local/aws-cli --update
+  local installed
+  installed=$(/usr/local/bin/aws --version 2>&1)
+  [[ $installed == "aws-cli/$aws_cli_version "* ]] || die "the AWS CLI reports $installed, not $aws_cli_version"
+  log "AWS CLI $aws_cli_version installed, signature verified"
+}
+
+# live-restore keeps job containers running if the daemon ever restarts.
+configure_docker() {
+  install -d -m 0755 /etc/docker
+  printf '%s\n' '{' '  "live-restore": true' '}' >/etc/docker/daemon.json
+  systemctl enable docker.service
 }
 
 # The package installs and starts its own gitlab-runner.service; ours replaces it.
@@ -90,20 +150,20 @@ silence_stock_service() {
 install_runnergen() {
   install -d -m 0755 "$helpers_dir" /etc/runnergen
   install -m 0755 "$upload_dir/runnergen-register" "$helpers_dir/runnergen-register"
-  install -m 0755 "$upload_dir/runnergen-unregister" "$helpers_dir/runnergen-unregister"
   install -m 0755 "$upload_dir/runnergen-lifecycle" "$helpers_dir/runnergen-lifecycle"
   install -m 0755 "$upload_dir/runnergen-metrics" "$helpers_dir/runnergen-metrics"
+  install -m 0644 "$upload_dir/jobs-firewall.nft" /etc/runnergen/jobs-firewall.nft
   install -m 0644 "$upload_dir/runnergen-runner.service" "/etc/systemd/system/runnergen-runner.service"
   install -m 0644 "$upload_dir/runnergen-lifecycle.service" "/etc/systemd/system/runnergen-lifecycle.service"
   install -m 0644 "$upload_dir/runnergen-metrics.service" "/etc/systemd/system/runnergen-metrics.service"
   install -m 0644 "$upload_dir/runnergen-metrics.timer" "/etc/systemd/system/runnergen-metrics.timer"
+  install -m 0644 "$upload_dir/runnergen-firewall.service" "/etc/systemd/system/runnergen-firewall.service"
   systemctl daemon-reload
   # Enabled for the next boot only; user data starts them once it has written the settings.
-  systemctl enable runnergen-runner.service runnergen-lifecycle.service runnergen-metrics.timer
-  systemctl enable docker.service
+  systemctl enable runnergen-runner.service runnergen-lifecycle.service runnergen-metrics.timer runnergen-firewall.service
 }
 
-# No runner identity may stay in the image.
+# No runner identity and no build access may stay in the image.
 clean_identity() {
   rm -f /etc/gitlab-runner/config.toml /etc/gitlab-runner/.runner_system_id \
     /home/gitlab-runner/.runner_system_id /home/gitlab-runner/.gitlab-runner/config.toml \
@@ -118,6 +178,9 @@ main() {
   local installed
   installed=$(gitlab-runner --version | awk '$1 == "Version:" { print $2 }')
   [[ $installed == "$runner_version" ]] || die "gitlab-runner $installed is installed, not $runner_version"
+  install_aws_cli
+  configure_docker
+  disable_automatic_updates
   silence_stock_service
   install_runnergen
   clean_identity

@@ -5,7 +5,6 @@
 # its schedule in schedules.tf.
 
 resource "aws_launch_template" "builds" {
-  #checkov:skip=CKV_AWS_341:containers on the instance (docker jobs) reach IMDSv2 one hop further than the host; hop limit 2 lets them, IMDSv2 stays required
   name                   = "nightly-builds"
   description            = "GitLab runners of pool builds in fleet nightly"
   image_id               = data.aws_ami.runner.id
@@ -16,10 +15,12 @@ resource "aws_launch_template" "builds" {
     arn = aws_iam_instance_profile.builds.arn
   }
 
+  # IMDSv2 only, and one hop: the runner and its helpers on the host reach the metadata service,
+  # job containers (one hop further) do not. The image's firewall also keeps jobs away from it.
   metadata_options {
     http_endpoint               = "enabled"
     http_tokens                 = "required"
-    http_put_response_hop_limit = 2
+    http_put_response_hop_limit = 1
   }
 
   block_device_mappings {
@@ -155,9 +156,10 @@ resource "aws_autoscaling_group" "builds" {
     propagate_at_launch = true
   }
 
-  # The drain hook exists before the group launches its first instance, so no instance ever
-  # misses it. Its settings here never change (a change would replace the group): the
-  # aws_autoscaling_lifecycle_hook below, of the same name, keeps its timeout current.
+  # The drain hook, created with the group so that no instance ever misses it, and the group's
+  # only one. Its values never change (a change would replace the group): an instance leaving
+  # the group records a heartbeat every 300 s while its jobs finish, so a drain may take as
+  # long as the pool's longest job, whatever the timeout here.
   initial_lifecycle_hook {
     name                 = "nightly-builds-drain"
     lifecycle_transition = "autoscaling:EC2_INSTANCE_TERMINATING"
@@ -165,8 +167,14 @@ resource "aws_autoscaling_group" "builds" {
     default_result       = "CONTINUE"
   }
 
-  # Instances launched before the role may read the token would fail to register.
-  depends_on = [aws_iam_role_policy.builds]
+  # Instances launched before the role may read the token would fail to register. On removal the
+  # group goes first, so its draining instances keep their role and their way out to GitLab.
+  depends_on = [aws_iam_role_policy.builds, aws_vpc_security_group_egress_rule.https_ipv4, aws_vpc_security_group_egress_rule.https_ipv6, aws_vpc_security_group_egress_rule.http_ipv4, aws_vpc_security_group_egress_rule.http_ipv6]
+
+  # Deleting the group (removing the pool, `terraform destroy`) drains every instance first.
+  timeouts {
+    delete = "135m"
+  }
 
   # Scheduled actions own the sizes and scaling the desired capacity: apply never resets them.
   lifecycle {
@@ -174,20 +182,8 @@ resource "aws_autoscaling_group" "builds" {
   }
 }
 
-# Terminating hook: an instance leaving the group first stops taking jobs and finishes the ones
-# it runs (the longest job plus unregistering), then completes this hook. The group creates it
-# (`initial_lifecycle_hook`); this resource updates it in place (PutLifecycleHook creates or
-# updates), so a changed job timeout reaches the existing group without replacing it.
-resource "aws_autoscaling_lifecycle_hook" "builds_drain" {
-  name                   = "nightly-builds-drain"
-  autoscaling_group_name = aws_autoscaling_group.builds.name
-  lifecycle_transition   = "autoscaling:EC2_INSTANCE_TERMINATING"
-  heartbeat_timeout      = 7200
-  default_result         = "CONTINUE"
-}
-
 # Demand scaling: keep the share of busy job slots, published by the instances, near the target.
-# A group at 0 instances publishes no metric: it only leaves 0 through its schedule.
+# Only instances in service publish it; a group at 0 instances leaves 0 through its schedule.
 resource "aws_autoscaling_policy" "builds_demand" {
   name                   = "nightly-builds-busy-slots"
   autoscaling_group_name = aws_autoscaling_group.builds.name
@@ -197,7 +193,7 @@ resource "aws_autoscaling_policy" "builds_demand" {
     target_value = 70
 
     customized_metric_specification {
-      namespace   = "runnergen/nightly"
+      namespace   = "runnergen/nightly/builds"
       metric_name = "BusySlotsPercent"
       statistic   = "Average"
 

@@ -3,27 +3,41 @@
 #
 # Provisions the runner AMI of fleet tiny-ci on Ubuntu 24.04 (x86_64). Packer runs it as
 # root once the file provisioner has uploaded files/ to /tmp/files. Non-interactive and
-# idempotent. It installs exactly gitlab-runner 19.3.0 from GitLab's package
-# repository with the repository signing key verified against its published fingerprint,
-# Docker (some pool uses the docker executor),
-# the AWS CLI where the OS lacks it, and runnergen's units and helpers, enabled for the next boot.
+# idempotent. It installs, each pinned and verified:
+#   - exactly gitlab-runner 19.3.0 from GitLab's package repository, whose signing
+#     key is accepted only with its published fingerprint;
+#   - exactly AWS CLI 2.36.7 from AWS's zip, whose signature must be AWS's CLI key's;
+#   - Docker (some pool uses the docker executor), with live-restore;
+#   - nftables and runnergen's units and helpers, enabled for the next boot.
+# Fleets get updates by baking a new image, never on running instances: apt's periodic
+# upgrades are switched off, and nothing here refreshes itself.
 # It starts nothing and registers nothing: the image keeps no config.toml, no .runner_system_id
 # and an empty /etc/machine-id, so every instance becomes its own runner manager.
 #
 # Sources: docs.gitlab.com/runner/install/linux-repository (repository, pinned versions, the
-# gitlab-runner-helper-images package since 17.7, GITLAB_RUNNER_DISABLE_SKEL);
+# gitlab-runner-helper-images package since 17.7, GITLAB_RUNNER_DISABLE_SKEL, the package-signing
+# key at packages.gitlab.com/gpgkey/runner/49F16C5CC3A0F81F.pub.gpg, primary key
+# 931D A69C FA3A FEBB C97D AA8C 6C57 C29C 6BA7 5A4E);
 # docs.gitlab.com/omnibus/update/package_signatures (repository metadata signing key,
-# fingerprint F640 3F65 44A3 8863 DAA0 B6E0 3F01 618A 5131 2F3F, at packages.gitlab.com/gpg.key);
-# AWS CLI user guide (the aws-cli snap on Ubuntu; awscli-2 ships with Amazon Linux 2023).
+# fingerprint F640 3F65 44A3 8863 DAA0 B6E0 3F01 618A 5131 2F3F, expiry 2028-02-06, at
+# packages.gitlab.com/gpgkey/gpg.key since the old /gpg.key address was retired);
+# AWS CLI user guide, "Installing past releases" and "Verify the integrity and authenticity of the
+# downloaded installer files" (awscli-exe-linux-ARCH-VERSION.zip and .sig, key
+# FB5D B77F D5C1 18B8 0511 ADA8 A631 0ACC 4672 475C; the zip installer never updates itself);
+# Ubuntu Server docs, "Automatic updates" (APT::Periodic, apt-daily*.timer);
+# docs.docker.com/engine/daemon/live-restore.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 export GITLAB_RUNNER_DISABLE_SKEL=true
 
 runner_version=19.3.0
+aws_cli_version=2.36.7
 upload_dir=/tmp/files
 helpers_dir=/usr/local/lib/runnergen
-repo_key_url=https://packages.gitlab.com/gpg.key
+repo_key_url=https://packages.gitlab.com/gpgkey/gpg.key
 repo_key_fingerprint=F6403F6544A38863DAA0B6E03F01618A51312F3F
+aws_cli_url=https://awscli.amazonaws.com/awscli-exe-linux-x86_64-$aws_cli_version.zip
+aws_cli_key_fingerprint=FB5DB77FD5C118B80511ADA8A6310ACC4672475C
 
 log() {
   printf 'provision: %s\n' "$*" >&2
@@ -34,20 +48,27 @@ die() {
   exit 1
 }
 
-# Downloads GitLab's repository signing key into $1/gitlab.asc and accepts it only when it holds
-# exactly one primary key, the one with the published fingerprint.
-fetch_repo_key() {
-  local dir=$1 fingerprints
-  curl -fsSL --proto '=https' --tlsv1.2 --retry 5 -o "$dir/gitlab.asc" "$repo_key_url"
-  fingerprints=$(GNUPGHOME=$dir gpg --batch --with-colons --show-keys "$dir/gitlab.asc" |
-    awk -F: '$1 == "pub" { want = 1; next } $1 == "fpr" && want { print $10; want = 0 } $1 == "sub" { want = 0 }')
-  [[ $fingerprints == "$repo_key_fingerprint" ]] ||
-    die "the key at $repo_key_url is not GitLab's repository signing key $repo_key_fingerprint"
-  log "verified GitLab's repository signing key $repo_key_fingerprint"
+workdir=$(mktemp -d)
+trap 'rm -rf "$workdir"' EXIT
+export GNUPGHOME=$workdir/gnupg
+install -d -m 0700 "$GNUPGHOME"
+
+download() {
+  curl -fsSL --proto '=https' --tlsv1.2 --retry 5 -o "$2" "$1" || die "cannot download $1"
 }
 
-keydir=$(mktemp -d)
-trap 'rm -rf "$keydir"' EXIT
+# Prints the fingerprints of the primary keys in key file $1, one a line.
+primary_fingerprints() {
+  gpg --batch --with-colons --show-keys "$1" |
+    awk -F: '$1 == "pub" { want = 1; next } $1 == "fpr" && want { print $10; want = 0 } $1 == "sub" { want = 0 }'
+}
+
+# Downloads key $1 into $3 and accepts it only when it holds exactly one primary key, $2.
+fetch_key() {
+  download "$1" "$3"
+  [[ $(primary_fingerprints "$3") == "$2" ]] || die "the key at $1 is not the expected key $2"
+  log "verified the key at $1: $2"
+}
 
 # The base image's first boot (cloud-init, and on Ubuntu apt's daily jobs) must not race the bake.
 wait_for_first_boot() {
@@ -63,10 +84,10 @@ apt_get() {
 
 install_packages() {
   apt_get update -q
-  apt_get install -y -q --no-install-recommends ca-certificates curl gnupg
-  fetch_repo_key "$keydir"
-  gpg --batch --yes --dearmor -o "$keydir/gitlab.gpg" "$keydir/gitlab.asc"
-  install -D -m 0644 "$keydir/gitlab.gpg" /usr/share/keyrings/runner_gitlab-runner-archive-keyring.gpg
+  apt_get install -y -q --no-install-recommends ca-certificates curl gnupg unzip nftables
+  fetch_key "$repo_key_url" "$repo_key_fingerprint" "$workdir/gitlab.asc"
+  gpg --batch --yes --dearmor -o "$workdir/gitlab.gpg" "$workdir/gitlab.asc"
+  install -D -m 0644 "$workdir/gitlab.gpg" /usr/share/keyrings/runner_gitlab-runner-archive-keyring.gpg
   printf '%s\n' \
     'deb [signed-by=/usr/share/keyrings/runner_gitlab-runner-archive-keyring.gpg] https://packages.gitlab.com/runner/gitlab-runner/ubuntu/ noble main' \
     >/etc/apt/sources.list.d/runner_gitlab-runner.list
@@ -76,11 +97,46 @@ install_packages() {
     "gitlab-runner=$runner_version-1" "gitlab-runner-helper-images=$runner_version-1"
   apt-mark hold gitlab-runner gitlab-runner-helper-images
   apt_get install -y -q docker.io
-  if ! command -v aws >/dev/null; then
-    snap wait system seed.loaded
-    snap list aws-cli >/dev/null 2>&1 || snap install aws-cli --classic
-  fi
+  # A new docker.io, containerd or runc would restart the daemon under running jobs.
+  apt-mark hold docker.io containerd runc
   apt_get clean
+}
+
+# apt's periodic jobs would upgrade packages (and restart services) under running jobs.
+disable_automatic_updates() {
+  printf '%s\n' 'APT::Periodic::Enable "0";' 'APT::Periodic::Update-Package-Lists "0";' \
+    'APT::Periodic::Unattended-Upgrade "0";' >/etc/apt/apt.conf.d/99-runnergen-no-periodic
+  systemctl disable --now apt-daily.timer apt-daily-upgrade.timer >/dev/null 2>&1 || log "no apt timers to stop"
+  systemctl mask apt-daily.timer apt-daily-upgrade.timer apt-daily.service apt-daily-upgrade.service
+}
+
+# The AWS CLI the helpers call, at one exact version on every OS, verified against AWS's signing
+# key (files/aws-cli.asc, accepted only with its fingerprint), in /usr/local/bin, which comes first
+# in systemd's PATH.
+install_aws_cli() {
+  [[ $(primary_fingerprints "$upload_dir/aws-cli.asc") == "$aws_cli_key_fingerprint" ]] ||
+    die "files/aws-cli.asc is not the AWS CLI's signing key $aws_cli_key_fingerprint"
+  gpg --batch --quiet --import "$upload_dir/aws-cli.asc"
+  download "$aws_cli_url" "$workdir/awscli.zip"
+  download "$aws_cli_url.sig" "$workdir/awscli.zip.sig"
+  # VALIDSIG names the signing key's fingerprint; it is printed for a good signature even once the
+  # key's published expiry has passed, which AWS extends every year.
+  gpg --batch --status-fd 1 --verify "$workdir/awscli.zip.sig" "$workdir/awscli.zip" 2>/dev/null |
+    grep -q "^\[GNUPG:\] VALIDSIG $aws_cli_key_fingerprint " ||
+    die "the signature of $aws_cli_url is not AWS's"
+  unzip -q "$workdir/awscli.zip" -d "$workdir"
+  "$workdir/aws/install" --bin-dir /usr/local/bin --install-dir /usr/local/aws-cli --update
+  local installed
+  installed=$(/usr/local/bin/aws --version 2>&1)
+  [[ $installed == "aws-cli/$aws_cli_version "* ]] || die "the AWS CLI reports $installed, not $aws_cli_version"
+  log "AWS CLI $aws_cli_version installed, signature verified"
+}
+
+# live-restore keeps job containers running if the daemon ever restarts.
+configure_docker() {
+  install -d -m 0755 /etc/docker
+  printf '%s\n' '{' '  "live-restore": true' '}' >/etc/docker/daemon.json
+  systemctl enable docker.service
 }
 
 # The package installs and starts its own gitlab-runner.service; ours replaces it.
@@ -94,20 +150,20 @@ silence_stock_service() {
 install_runnergen() {
   install -d -m 0755 "$helpers_dir" /etc/runnergen
   install -m 0755 "$upload_dir/runnergen-register" "$helpers_dir/runnergen-register"
-  install -m 0755 "$upload_dir/runnergen-unregister" "$helpers_dir/runnergen-unregister"
   install -m 0755 "$upload_dir/runnergen-lifecycle" "$helpers_dir/runnergen-lifecycle"
   install -m 0755 "$upload_dir/runnergen-metrics" "$helpers_dir/runnergen-metrics"
+  install -m 0644 "$upload_dir/jobs-firewall.nft" /etc/runnergen/jobs-firewall.nft
   install -m 0644 "$upload_dir/runnergen-runner.service" "/etc/systemd/system/runnergen-runner.service"
   install -m 0644 "$upload_dir/runnergen-lifecycle.service" "/etc/systemd/system/runnergen-lifecycle.service"
   install -m 0644 "$upload_dir/runnergen-metrics.service" "/etc/systemd/system/runnergen-metrics.service"
   install -m 0644 "$upload_dir/runnergen-metrics.timer" "/etc/systemd/system/runnergen-metrics.timer"
+  install -m 0644 "$upload_dir/runnergen-firewall.service" "/etc/systemd/system/runnergen-firewall.service"
   systemctl daemon-reload
   # Enabled for the next boot only; user data starts them once it has written the settings.
-  systemctl enable runnergen-runner.service runnergen-lifecycle.service runnergen-metrics.timer
-  systemctl enable docker.service
+  systemctl enable runnergen-runner.service runnergen-lifecycle.service runnergen-metrics.timer runnergen-firewall.service
 }
 
-# No runner identity may stay in the image.
+# No runner identity and no build access may stay in the image.
 clean_identity() {
   rm -f /etc/gitlab-runner/config.toml /etc/gitlab-runner/.runner_system_id \
     /home/gitlab-runner/.runner_system_id /home/gitlab-runner/.gitlab-runner/config.toml \
@@ -122,6 +178,9 @@ main() {
   local installed
   installed=$(gitlab-runner --version | awk '$1 == "Version:" { print $2 }')
   [[ $installed == "$runner_version" ]] || die "gitlab-runner $installed is installed, not $runner_version"
+  install_aws_cli
+  configure_docker
+  disable_automatic_updates
   silence_stock_service
   install_runnergen
   clean_identity

@@ -13,21 +13,21 @@ locals {
   dns_suffix = data.aws_partition.current.dns_suffix
 }
 
-# The newest image `packer build` made for this fleet and architecture, found by the tags the
-# Packer target puts on it. A new image changes every launch template, and each group then
-# replaces its instances by instance refresh without dropping below its capacity.
-data "aws_ami" "runner" {
-  owners      = ["self"]
-  most_recent = true
+# The image `packer build` baked from this very render: Packer tags the AMI with a hash of
+# everything in ../packer (runnergen:image), and only an AMI with this hash is used. A missing or
+# stale bake stops the plan here, with the message below, instead of launching another image;
+# a rebuild of the same definition (operating system updates) is picked up, the newest first.
+data "aws_ami_ids" "runner" {
+  owners = ["self"]
+
+  filter {
+    name   = "tag:runnergen:image"
+    values = ["3d480736a77f1aa2"]
+  }
 
   filter {
     name   = "tag:runnergen:fleet"
     values = ["tiny-ci"]
-  }
-
-  filter {
-    name   = "tag:runnergen:arch"
-    values = ["x86_64"]
   }
 
   filter {
@@ -38,6 +38,24 @@ data "aws_ami" "runner" {
   filter {
     name   = "state"
     values = ["available"]
+  }
+
+  lifecycle {
+    postcondition {
+      condition     = length(self.ids) > 0
+      error_message = "No AMI of fleet tiny-ci has runnergen:image = 3d480736a77f1aa2, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
+    }
+  }
+}
+
+# The newest of those images. A new one changes every launch template, and each group then
+# replaces its instances by instance refresh without dropping below its capacity.
+data "aws_ami" "runner" {
+  owners = ["self"]
+
+  filter {
+    name   = "image-id"
+    values = [data.aws_ami_ids.runner.ids[0]]
   }
 }
 

@@ -2,9 +2,11 @@
 #
 # One role a pool, least privilege: read that pool's token parameter (and decrypt it, only
 # through SSM), complete lifecycle actions of that pool's group only, publish metrics only to
-# the fleet's namespace, and what the Session Manager agent needs. No wildcard action, and no
+# that pool's namespace, and what the Session Manager agent needs. No wildcard action, and no
 # wildcard resource except where the action has no resource-level permissions:
 # cloudwatch:PutMetricData (held to the namespace by its condition) and the ssmmessages channels.
+# The role is the runner's, not the jobs': the instances' metadata service is one hop away and
+# firewalled from jobs, so jobs that need AWS use GitLab's OIDC ID tokens instead.
 
 data "aws_iam_policy_document" "ec2_assume_role" {
   statement {
@@ -59,7 +61,7 @@ data "aws_iam_policy_document" "docker" {
     }
   }
 
-  # The instance's watcher completes the terminating lifecycle hook once its jobs have drained.
+  # The instance's watcher records heartbeats while its jobs drain, then completes the hook.
   statement {
     sid       = "CompleteOwnLifecycleActions"
     actions   = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"]
@@ -74,7 +76,7 @@ data "aws_iam_policy_document" "docker" {
     condition {
       test     = "StringEquals"
       variable = "cloudwatch:namespace"
-      values   = ["runnergen/acme-ci"]
+      values   = ["runnergen/acme-ci/docker"]
     }
   }
 
@@ -141,7 +143,7 @@ data "aws_iam_policy_document" "shell" {
     }
   }
 
-  # The instance's watcher completes the terminating lifecycle hook once its jobs have drained.
+  # The instance's watcher records heartbeats while its jobs drain, then completes the hook.
   statement {
     sid       = "CompleteOwnLifecycleActions"
     actions   = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"]
@@ -156,7 +158,7 @@ data "aws_iam_policy_document" "shell" {
     condition {
       test     = "StringEquals"
       variable = "cloudwatch:namespace"
-      values   = ["runnergen/acme-ci"]
+      values   = ["runnergen/acme-ci/shell"]
     }
   }
 

@@ -4,7 +4,6 @@
 # lifecycle hook that lets running jobs finish, and its demand scaling. Its role is in iam.tf.
 
 resource "aws_launch_template" "shell" {
-  #checkov:skip=CKV_AWS_341:containers on the instance (docker jobs) reach IMDSv2 one hop further than the host; hop limit 2 lets them, IMDSv2 stays required
   name                   = "acme-ci-shell"
   description            = "GitLab runners of pool shell in fleet acme-ci"
   image_id               = data.aws_ami.runner.id
@@ -16,10 +15,12 @@ resource "aws_launch_template" "shell" {
     arn = aws_iam_instance_profile.shell.arn
   }
 
+  # IMDSv2 only, and one hop: the runner and its helpers on the host reach the metadata service,
+  # job containers (one hop further) do not. The image's firewall also keeps jobs away from it.
   metadata_options {
     http_endpoint               = "enabled"
     http_tokens                 = "required"
-    http_put_response_hop_limit = 2
+    http_put_response_hop_limit = 1
   }
 
   block_device_mappings {
@@ -137,9 +138,10 @@ resource "aws_autoscaling_group" "shell" {
     propagate_at_launch = true
   }
 
-  # The drain hook exists before the group launches its first instance, so no instance ever
-  # misses it. Its settings here never change (a change would replace the group): the
-  # aws_autoscaling_lifecycle_hook below, of the same name, keeps its timeout current.
+  # The drain hook, created with the group so that no instance ever misses it, and the group's
+  # only one. Its values never change (a change would replace the group): an instance leaving
+  # the group records a heartbeat every 300 s while its jobs finish, so a drain may take as
+  # long as the pool's longest job, whatever the timeout here.
   initial_lifecycle_hook {
     name                 = "acme-ci-shell-drain"
     lifecycle_transition = "autoscaling:EC2_INSTANCE_TERMINATING"
@@ -147,25 +149,19 @@ resource "aws_autoscaling_group" "shell" {
     default_result       = "CONTINUE"
   }
 
-  # Instances launched before the role may read the token would fail to register.
-  depends_on = [aws_iam_role_policy.shell]
+  # Instances launched before the role may read the token would fail to register. On removal the
+  # group goes first, so its draining instances keep their role and their way out to GitLab.
+  depends_on = [aws_iam_role_policy.shell, aws_vpc_security_group_egress_rule.https_ipv4, aws_vpc_security_group_egress_rule.https_ipv6, aws_vpc_security_group_egress_rule.http_ipv4, aws_vpc_security_group_egress_rule.http_ipv6]
+
+  # Deleting the group (removing the pool, `terraform destroy`) drains every instance first.
+  timeouts {
+    delete = "80m"
+  }
 
   # Demand scaling owns the desired capacity: apply never resets it.
   lifecycle {
     ignore_changes = [desired_capacity]
   }
-}
-
-# Terminating hook: an instance leaving the group first stops taking jobs and finishes the ones
-# it runs (the longest job plus unregistering), then completes this hook. The group creates it
-# (`initial_lifecycle_hook`); this resource updates it in place (PutLifecycleHook creates or
-# updates), so a changed job timeout reaches the existing group without replacing it.
-resource "aws_autoscaling_lifecycle_hook" "shell_drain" {
-  name                   = "acme-ci-shell-drain"
-  autoscaling_group_name = aws_autoscaling_group.shell.name
-  lifecycle_transition   = "autoscaling:EC2_INSTANCE_TERMINATING"
-  heartbeat_timeout      = 3900
-  default_result         = "CONTINUE"
 }
 
 # Demand scaling: keep the group's average CPU utilisation near the target.

@@ -1,0 +1,297 @@
+//! The lifecycle helpers with the real AWS CLI (awscli from PyPI) against a local AWS emulator
+//! (moto's server on 127.0.0.1, installed by scripts/test), and the stand-in metadata service.
+//! moto does not implement CompleteLifecycleAction and RecordLifecycleActionHeartbeat, so those two
+//! calls, and only those, go to tests/standins/lifecycle_actions.py, which checks them against
+//! moto's groups and hooks and passes every other Auto Scaling call on to moto.
+//!
+//! What the helpers call and with which names is not repeated here: the group, hook and metric
+//! are read from the rendered Terraform.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+
+use hcl::{Body, Expression};
+
+use crate::common;
+use crate::lifecycle::{Aws, TOKEN, World, count};
+
+/// moto and the lifecycle-action stand-in, stopped when dropped.
+struct Emulator {
+    processes: Vec<Child>,
+    env: Vec<(String, String)>,
+    bin: PathBuf,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        for p in &mut self.processes {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+    }
+}
+
+impl Emulator {
+    fn start() -> Emulator {
+        let moto_server = common::tool_path("moto_server");
+        let bin = moto_server.parent().expect("a folder").to_path_buf();
+        assert!(bin.join("aws").is_file(), "the AWS CLI is not installed beside moto_server; run scripts/test");
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+        let moto = Command::new(&moto_server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server starts");
+        let moto_url = format!("http://127.0.0.1:{port}");
+        let mut processes = vec![moto];
+        let up = (0..100).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            common::run(common::tool("curl").args(["-fsS", "-o", "/dev/null", &format!("{moto_url}/moto-api/")]))
+                .status
+                .success()
+        });
+        assert!(up, "moto_server did not answer on {moto_url}");
+        let log = dir.path().join("lifecycle-actions.log");
+        let mut proxy = common::tool("python3")
+            .arg(common::root().join("tests/standins/lifecycle_actions.py"))
+            .arg(&moto_url)
+            .arg(&log)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the lifecycle-action stand-in starts");
+        let mut line = String::new();
+        BufReader::new(proxy.stdout.take().expect("stdout")).read_line(&mut line).expect("its port");
+        processes.push(proxy);
+        let env = vec![
+            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+            ("AWS_CONFIG_FILE", "/dev/null".to_owned()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".to_owned()),
+            ("AWS_ENDPOINT_URL", moto_url),
+            ("AWS_ENDPOINT_URL_AUTO_SCALING", format!("http://127.0.0.1:{}", line.trim())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        Emulator { processes, env, bin, log, _dir: dir }
+    }
+
+    /// The real AWS CLI against the emulator; asserts success and returns its standard output.
+    fn aws(&self, args: &[&str]) -> String {
+        let out = self.aws_output(args);
+        common::assert_success(&out, &format!("aws {}", args.join(" ")));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn aws_output(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(self.bin.join("aws"));
+        cmd.args(["--region", "eu-central-1", "--output", "text"]).args(args);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        common::run(&mut cmd)
+    }
+
+    /// The lifecycle actions the stand-in accepted, each as its form fields.
+    fn lifecycle_actions(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON"))
+            .collect()
+    }
+}
+
+fn block<'a>(body: &'a Body, kind: &str, labels: &[&str]) -> &'a hcl::Block {
+    body.blocks()
+        .find(|b| b.identifier() == kind && b.labels().iter().map(|l| l.as_str()).eq(labels.iter().copied()))
+        .unwrap_or_else(|| panic!("no {kind} {labels:?}"))
+}
+
+fn inner<'a>(body: &'a Body, kind: &str) -> &'a Body {
+    body.blocks().find(|b| b.identifier() == kind).map(|b| b.body()).unwrap_or_else(|| panic!("no {kind}"))
+}
+
+fn string(body: &Body, key: &str) -> String {
+    match body.attributes().find(|a| a.key() == key).map(|a| a.expr()) {
+        Some(Expression::String(s)) => s.clone(),
+        other => panic!("{key}: {other:?}"),
+    }
+}
+
+#[test]
+fn the_helpers_drive_real_aws_apis_as_the_terraform_expects() {
+    let spec = crate::lifecycle::example("multi-pool");
+    let emulator = Emulator::start();
+    let world = World::with(&spec, 0, Aws::Real(emulator.env.clone()));
+    // The helpers' PATH puts the stand-ins first: the real CLI goes there too.
+    std::os::unix::fs::symlink(emulator.bin.join("aws"), world.path("bin/aws")).expect("link the AWS CLI");
+
+    // What the pool's Terraform creates, as written there.
+    let pool = &world.fleet.pools[world.pool];
+    let tf: Body = hcl::from_str(
+        &std::fs::read_to_string(world.path(&format!("terraform/pool-{}.tf", pool.name))).expect("pool tf"),
+    )
+    .expect("HCL");
+    let group = block(&tf, "resource", &["aws_autoscaling_group", &pool.name]).body();
+    let group_name = string(group, "name");
+    let hook = inner(group, "initial_lifecycle_hook");
+    let hook_name = string(hook, "name");
+    let policy = block(&tf, "resource", &["aws_autoscaling_policy", &format!("{}_demand", pool.name)]).body();
+    let metric = inner(inner(policy, "target_tracking_configuration"), "customized_metric_specification");
+    let (namespace, metric_name) = (string(metric, "namespace"), string(metric, "metric_name"));
+    let dimension = inner(metric, "metric_dimension");
+    let (dimension_name, dimension_value) = (string(dimension, "name"), string(dimension, "value"));
+
+    // The account: the token as a SecureString, the group with its drain hook and one instance.
+    emulator.aws(&[
+        "ssm",
+        "put-parameter",
+        "--name",
+        &pool.token_parameter,
+        "--type",
+        "SecureString",
+        "--value",
+        TOKEN,
+    ]);
+    let image = emulator.aws(&["ec2", "describe-images", "--owners", "amazon", "--query", "Images[0].ImageId"]);
+    let subnet = emulator.aws(&["ec2", "describe-subnets", "--query", "Subnets[0].SubnetId"]);
+    emulator.aws(&[
+        "ec2",
+        "create-launch-template",
+        "--launch-template-name",
+        &group_name,
+        "--launch-template-data",
+        &format!("{{\"ImageId\":\"{image}\",\"InstanceType\":\"m7g.large\"}}"),
+    ]);
+    emulator.aws(&[
+        "autoscaling",
+        "create-auto-scaling-group",
+        "--auto-scaling-group-name",
+        &group_name,
+        "--launch-template",
+        &format!("LaunchTemplateName={group_name}"),
+        "--min-size",
+        "0",
+        "--max-size",
+        "2",
+        "--desired-capacity",
+        "1",
+        "--vpc-zone-identifier",
+        &subnet,
+    ]);
+    emulator.aws(&[
+        "autoscaling",
+        "put-lifecycle-hook",
+        "--auto-scaling-group-name",
+        &group_name,
+        "--lifecycle-hook-name",
+        &hook_name,
+        "--lifecycle-transition",
+        &string(hook, "lifecycle_transition"),
+        "--default-result",
+        &string(hook, "default_result"),
+    ]);
+    let instance = emulator.aws(&[
+        "autoscaling",
+        "describe-auto-scaling-instances",
+        "--query",
+        "AutoScalingInstances[0].InstanceId",
+    ]);
+    assert!(instance.starts_with("i-"), "{instance}");
+    world.set("imds/latest/meta-data/instance-id", &instance);
+
+    // Registering reads the SecureString with decryption: gitlab-runner gets the token itself.
+    let (ok, out) = world.run("runnergen-register", &[]);
+    assert!(ok, "{out}");
+    assert_eq!(count(&world.calls(), "gitlab-runner saw the token in CI_SERVER_TOKEN"), 1, "{out}");
+
+    // The busy-slot metric lands exactly where the scaling policy looks.
+    world.set("imds/metrics", "gitlab_runner_jobs{runner=\"a\",state=\"running\"} 3\ngitlab_runner_concurrent 4\n");
+    let (ok, out) = world.run("runnergen-metrics", &[]);
+    assert!(ok, "{out}");
+    let samples = || {
+        emulator.aws(&[
+            "cloudwatch",
+            "get-metric-statistics",
+            "--namespace",
+            &namespace,
+            "--metric-name",
+            &metric_name,
+            "--dimensions",
+            &format!("Name={dimension_name},Value={dimension_value}"),
+            "--start-time",
+            "2000-01-01T00:00:00Z",
+            "--end-time",
+            "2100-01-01T00:00:00Z",
+            "--period",
+            "3600000",
+            "--statistics",
+            "SampleCount",
+            "Average",
+            "--query",
+            "Datapoints[0].[SampleCount,Average]",
+        ])
+    };
+    assert_eq!(samples(), "1.0\t75.0");
+    let listed = emulator.aws(&[
+        "cloudwatch",
+        "list-metrics",
+        "--query",
+        "Metrics[].[Namespace,MetricName,Dimensions[0].Name,Dimensions[0].Value]",
+    ]);
+    assert_eq!(
+        listed,
+        format!("{namespace}\t{metric_name}\t{dimension_name}\t{dimension_value}"),
+        "one metric, one dimension"
+    );
+
+    // The group terminates the instance: heartbeats while the jobs finish, then the action is
+    // completed, each accepted for an existing group, hook and instance.
+    world.lifecycle_state("Terminated");
+    world.set("standin/drain-polls", "4");
+    let (ok, out) = world
+        .run("runnergen-lifecycle", &[("RUNNERGEN_TEST_MAX_POLLS", "3"), ("RUNNERGEN_TEST_HEARTBEAT_SECONDS", "2")]);
+    assert!(ok, "{out}");
+    let actions = emulator.lifecycle_actions();
+    let (heartbeats, completions): (Vec<_>, Vec<_>) =
+        actions.iter().partition(|a| a["Action"] == "RecordLifecycleActionHeartbeat");
+    assert!(!heartbeats.is_empty(), "no heartbeat: {actions:#?}\n{out}");
+    assert_eq!(completions.len(), 1, "{actions:#?}");
+    for action in &actions {
+        assert_eq!(action["AutoScalingGroupName"], group_name.as_str());
+        assert_eq!(action["LifecycleHookName"], hook_name.as_str());
+        assert_eq!(action["InstanceId"], instance.as_str());
+    }
+    assert_eq!(completions[0]["Action"], "CompleteLifecycleAction");
+    assert_eq!(completions[0]["LifecycleActionResult"], "CONTINUE");
+    assert!(out.contains("unregistered this machine's runner manager"), "{out}");
+
+    // A leaving instance publishes nothing more.
+    world.lifecycle_state("InService");
+    let (ok, out) = world.run("runnergen-metrics", &[]);
+    assert!(ok && out.contains("it is leaving"), "{out}");
+    assert_eq!(samples(), "1.0\t75.0");
+
+    // The stand-in refuses what AWS would: another group's hook.
+    let refused = emulator.aws_output(&[
+        "autoscaling",
+        "complete-lifecycle-action",
+        "--auto-scaling-group-name",
+        &group_name,
+        "--lifecycle-hook-name",
+        "another-hook",
+        "--instance-id",
+        &instance,
+        "--lifecycle-action-result",
+        "CONTINUE",
+    ]);
+    assert!(!refused.status.success(), "a lifecycle action for an unknown hook was accepted");
+    assert_eq!(emulator.lifecycle_actions().len(), actions.len());
+}

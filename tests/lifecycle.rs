@@ -1,0 +1,466 @@
+//! The runner's lifecycle helpers, run on this machine as rendered, against stand-ins for
+//! gitlab-runner, systemctl, the AWS CLI and the instance metadata service (tests/standins/).
+//! `aws_emulator.rs` runs the same helpers with the real AWS CLI against a local AWS emulator.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use crate::common;
+
+pub const TOKEN: &str = "glrt-standin-secret-0123456789";
+pub const INSTANCE_ID: &str = "i-0123456789abcdef0";
+
+pub fn example(name: &str) -> PathBuf {
+    common::root().join("examples").join(name).join("fleet.yaml")
+}
+
+/// Which AWS CLI the helpers call.
+pub enum Aws {
+    /// tests/standins/aws, which records its command lines.
+    StandIn,
+    /// The real AWS CLI, with this environment (endpoints of a local emulator, credentials).
+    Real(Vec<(String, String)>),
+}
+
+/// One helper run's world: the rendered helpers, a settings file for one pool of an example, a
+/// config dir, stand-ins first on PATH, a call log and a fake metadata service.
+pub struct World {
+    dir: tempfile::TempDir,
+    files: PathBuf,
+    imds: Child,
+    port: u16,
+    aws_env: Vec<(String, String)>,
+    pub fleet: runnergen::Fleet,
+    pub pool: usize,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let _ = self.imds.kill();
+        let _ = self.imds.wait();
+    }
+}
+
+impl World {
+    pub fn new(example_name: &str, pool: usize) -> World {
+        World::with(&example(example_name), pool, Aws::StandIn)
+    }
+
+    pub fn with(spec: &Path, pool: usize, aws: Aws) -> World {
+        // The helpers call curl (the metadata service, the metrics endpoint), awk, timeout and env.
+        for tool in ["curl", "awk", "timeout", "env"] {
+            let _ = common::tool_path(tool);
+        }
+        let fleet = runnergen::load_fleet(spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
+        let dir = common::render_to_temp(spec);
+        let files = dir.path().join("packer/files");
+        let world_dir = dir.path();
+        for sub in ["bin", "config", "imds/latest/meta-data/autoscaling", "standin", "run"] {
+            std::fs::create_dir_all(world_dir.join(sub)).expect("mkdir");
+        }
+        let mut standins = vec!["gitlab-runner", "systemctl"];
+        let aws_env = match aws {
+            Aws::StandIn => {
+                standins.push("aws");
+                Vec::new()
+            }
+            Aws::Real(env) => env,
+        };
+        for tool in standins {
+            std::fs::copy(common::root().join("tests/standins").join(tool), world_dir.join("bin").join(tool))
+                .expect("copy stand-in");
+        }
+        let settings = runnergen::settings::render(&runnergen::settings::for_pool(&fleet, &fleet.pools[pool]));
+        std::fs::write(world_dir.join("runner.env"), settings).expect("write settings");
+        std::fs::write(world_dir.join("standin/token"), format!("{TOKEN}\n")).expect("write token");
+        std::fs::write(world_dir.join("imds/latest/meta-data/instance-id"), INSTANCE_ID).expect("write");
+        std::fs::write(world_dir.join("imds/latest/meta-data/autoscaling/target-lifecycle-state"), "InService")
+            .expect("write");
+        let mut imds = common::tool("python3")
+            .arg(common::root().join("tests/standins/imds.py"))
+            .arg(world_dir.join("imds"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the fake metadata service starts");
+        let mut line = String::new();
+        BufReader::new(imds.stdout.take().expect("stdout")).read_line(&mut line).expect("its port");
+        let port = line.trim().parse().expect("a port");
+        World { dir, files, imds, port, aws_env, fleet, pool }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn set(&self, rel: &str, contents: &str) {
+        let path = self.path(rel);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(path, contents).expect("write");
+    }
+
+    pub fn lifecycle_state(&self, state: &str) {
+        self.set("imds/latest/meta-data/autoscaling/target-lifecycle-state", state);
+    }
+
+    /// Runs a helper; returns (success, stdout + stderr).
+    pub fn run(&self, helper: &str, env: &[(&str, &str)]) -> (bool, String) {
+        let path = format!("{}:{}", self.path("bin").display(), std::env::var("PATH").unwrap_or_default());
+        let mut cmd = Command::new(self.files.join(helper));
+        cmd.env("PATH", path)
+            .env("RUNNERGEN_TEST_SETTINGS_FILE", self.path("runner.env"))
+            .env("RUNNERGEN_TEST_CONFIG_DIR", self.path("config"))
+            .env("RUNNERGEN_TEST_RUN_DIR", self.path("run"))
+            .env("RUNNERGEN_TEST_IMDS_URL", format!("http://127.0.0.1:{}", self.port))
+            .env("RUNNERGEN_TEST_METRICS_URL", format!("http://127.0.0.1:{}/metrics", self.port))
+            .env("RUNNERGEN_TEST_RETRY_DELAY_SECONDS", "0")
+            .env("RUNNERGEN_TEST_POLL_SECONDS", "0")
+            .env("STANDIN_LOG", self.path("calls.log"))
+            .env("STANDIN_DIR", self.path("standin"))
+            .env("STANDIN_EXPECTED_TOKEN", TOKEN)
+            .env_remove("CI_SERVER_TOKEN");
+        for (k, v) in &self.aws_env {
+            cmd.env(k, v);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("the helper runs");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!text.contains(TOKEN), "{helper} printed the token:\n{text}");
+        (out.status.success(), text)
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(self.path("calls.log")).unwrap_or_default();
+        assert!(!log.contains(TOKEN), "the token reached a command line:\n{log}");
+        log.lines().map(str::to_owned).collect()
+    }
+
+    pub fn config(&self) -> String {
+        std::fs::read_to_string(self.path("config/config.toml")).unwrap_or_default()
+    }
+}
+
+pub fn count(calls: &[String], prefix: &str) -> usize {
+    calls.iter().filter(|c| c.starts_with(prefix)).count()
+}
+
+pub fn position(calls: &[String], prefix: &str) -> usize {
+    calls.iter().position(|c| c.starts_with(prefix)).unwrap_or_else(|| panic!("no `{prefix}` in {calls:#?}"))
+}
+
+#[test]
+fn registering_twice_registers_once_without_showing_the_token() {
+    let world = World::new("multi-pool", 0);
+    let (ok, first) = world.run("runnergen-register", &[]);
+    assert!(ok, "{first}");
+    assert!(first.contains("[token]"), "the stand-in's echo of the token was not filtered:\n{first}");
+    let (ok, second) = world.run("runnergen-register", &[]);
+    assert!(ok, "{second}");
+    assert!(second.contains("already registered"), "{second}");
+
+    let calls = world.calls();
+    assert_eq!(count(&calls, "gitlab-runner register"), 1, "{calls:#?}");
+    assert_eq!(count(&calls, "gitlab-runner saw the token in CI_SERVER_TOKEN"), 1, "{calls:#?}");
+    assert_eq!(count(&calls, "aws ssm get-parameter"), 1, "{calls:#?}");
+    let ssm = &calls[position(&calls, "aws ssm get-parameter")];
+    assert!(ssm.contains("--name /acme-ci/docker/runner-token --with-decryption"), "{ssm}");
+    assert!(ssm.contains("--region eu-central-1"), "{ssm}");
+    let register = &calls[position(&calls, "gitlab-runner register")];
+    for arg in [
+        "--non-interactive",
+        "--url https://gitlab.example.com",
+        "--name acme-ci-docker-i-0123456789abcdef0",
+        "--executor docker",
+        "--limit 4",
+        // Instances share the token: none may rotate it away from the others.
+        "--feature-flags FF_DISABLE_AUTOMATIC_TOKEN_ROTATION:true",
+        "--docker-image alpine:3.20",
+        "--docker-pull-policy if-not-present",
+        "--docker-volumes /cache",
+    ] {
+        assert!(register.contains(arg), "{arg} missing: {register}");
+    }
+    assert!(!register.contains("--docker-privileged"), "{register}");
+
+    let config = world.config();
+    assert_eq!(config.matches("[[runners]]").count(), 1, "{config}");
+    assert!(config.contains("concurrent = 4\n"), "{config}");
+    assert!(config.contains("shutdown_timeout = 60\n"), "{config}");
+    assert!(config.contains("listen_address = \"127.0.0.1:9252\"\n"), "{config}");
+}
+
+#[test]
+fn a_failing_registration_retries_then_fails_visibly() {
+    let world = World::new("multi-pool", 1);
+    world.set("standin/register-failures", "2");
+    let (ok, out) = world.run("runnergen-register", &[]);
+    assert!(ok, "{out}");
+    let calls = world.calls();
+    assert_eq!(count(&calls, "gitlab-runner register"), 3, "{calls:#?}");
+    let register = &calls[position(&calls, "gitlab-runner register")];
+    assert!(register.contains("--executor shell") && !register.contains("--docker"), "{register}");
+
+    let world = World::new("multi-pool", 1);
+    world.set("standin/register-failures", "99");
+    let (ok, out) = world.run("runnergen-register", &[("RUNNERGEN_TEST_REGISTER_ATTEMPTS", "3")]);
+    assert!(!ok, "registration failed, the hook must fail:\n{out}");
+    assert!(out.contains("registration failed 3 times"), "{out}");
+    assert_eq!(count(&world.calls(), "gitlab-runner register"), 3);
+    assert!(!world.config().contains("[[runners]]"));
+}
+
+#[test]
+fn a_token_that_is_not_a_runner_authentication_token_is_refused() {
+    let world = World::new("minimal", 0);
+    world.set("standin/token", "GR1348941-registration-token\n");
+    let (ok, out) = world.run("runnergen-register", &[]);
+    assert!(!ok, "{out}");
+    assert!(!out.contains("GR1348941"), "{out}");
+    assert_eq!(count(&world.calls(), "gitlab-runner register"), 0);
+}
+
+#[test]
+fn a_terminating_instance_drains_with_heartbeats_unregisters_then_completes() {
+    let world = World::new("multi-pool", 0);
+    let (ok, out) = world.run("runnergen-register", &[]);
+    assert!(ok, "{out}");
+    world.lifecycle_state("Terminated");
+    // The runner's jobs take 6 polls to finish; a heartbeat is due every 2 (polls count as seconds
+    // when a poll takes 0 s).
+    world.set("standin/drain-polls", "6");
+    let (ok, out) = world
+        .run("runnergen-lifecycle", &[("RUNNERGEN_TEST_MAX_POLLS", "3"), ("RUNNERGEN_TEST_HEARTBEAT_SECONDS", "2")]);
+    assert!(ok, "{out}");
+
+    let calls = world.calls();
+    let timer = position(&calls, "systemctl stop --no-block runnergen-metrics.timer");
+    let drain = position(&calls, "systemctl stop --no-block runnergen-runner.service");
+    let heartbeat = position(&calls, "aws autoscaling record-lifecycle-action-heartbeat");
+    let unregister = position(&calls, "gitlab-runner unregister");
+    let complete = position(&calls, "aws autoscaling complete-lifecycle-action");
+    assert!(timer < drain && drain < heartbeat && heartbeat < unregister && unregister < complete, "{calls:#?}");
+    let heartbeats = count(&calls, "aws autoscaling record-lifecycle-action-heartbeat");
+    assert!((2..=4).contains(&heartbeats), "{heartbeats} heartbeats for a 6-poll drain: {calls:#?}");
+    assert_eq!(count(&calls, "aws autoscaling complete-lifecycle-action"), 1, "{calls:#?}");
+    for call in [&calls[heartbeat], &calls[complete]] {
+        for arg in [
+            "--region eu-central-1",
+            "--auto-scaling-group-name acme-ci-docker",
+            "--lifecycle-hook-name acme-ci-docker-drain",
+            "--instance-id i-0123456789abcdef0",
+        ] {
+            assert!(call.contains(arg), "{arg} missing: {call}");
+        }
+    }
+    assert!(calls[complete].ends_with("--lifecycle-action-result CONTINUE"), "{}", calls[complete]);
+    assert!(!calls.iter().any(|c| c.contains("kill")), "a drain never aborts jobs: {calls:#?}");
+    assert!(!calls[unregister].contains("--token"), "{}", calls[unregister]);
+    assert!(!world.config().contains("[[runners]]"), "still registered: {}", world.config());
+    assert!(world.path("run/leaving").exists(), "the instance is not marked as leaving");
+    let requests = std::fs::read_to_string(world.path("imds/requests.log")).expect("requests");
+    assert!(requests.contains("PUT /latest/api/token"), "IMDSv2 needs a session token first:\n{requests}");
+}
+
+#[test]
+fn an_instance_in_service_is_left_alone() {
+    let world = World::new("multi-pool", 0);
+    let (ok, out) = world.run("runnergen-register", &[]);
+    assert!(ok, "{out}");
+    let before = world.calls().len();
+    let (ok, out) = world.run("runnergen-lifecycle", &[("RUNNERGEN_TEST_MAX_POLLS", "3")]);
+    assert!(ok, "{out}");
+    assert_eq!(world.calls().len(), before, "{:#?}", world.calls());
+    assert!(!world.path("run/leaving").exists());
+    assert!(world.config().contains("[[runners]]"));
+}
+
+#[test]
+fn a_spot_notice_stops_new_jobs_aborts_the_rest_in_time_and_unregisters() {
+    let world = World::new("multi-pool", 0);
+    let (ok, out) = world.run("runnergen-register", &[]);
+    assert!(ok, "{out}");
+    // A job that would outlast the two minutes.
+    world.set("standin/drain-polls", "stuck");
+    world.set("imds/latest/meta-data/spot/instance-action", r#"{"action":"terminate","time":"2026-11-28T13:00:00Z"}"#);
+    let (ok, out) = world
+        .run("runnergen-lifecycle", &[("RUNNERGEN_TEST_MAX_POLLS", "3"), ("RUNNERGEN_TEST_SPOT_GRACE_SECONDS", "4")]);
+    assert!(ok, "{out}");
+    let calls = world.calls();
+    let quit = position(&calls, "systemctl stop --no-block runnergen-runner.service");
+    let term = position(&calls, "systemctl kill --signal=SIGTERM --kill-whom=main runnergen-runner.service");
+    let unregister = position(&calls, "gitlab-runner unregister");
+    assert!(quit < term && term < unregister, "{calls:#?}");
+    // The grace period passed polling the runner's state: 4 polls, not fewer.
+    let polls = calls[quit..term].iter().filter(|c| c.starts_with("systemctl show")).count();
+    assert!(polls >= 4, "SIGTERM after {polls} polls: {calls:#?}");
+    assert_eq!(count(&calls, "gitlab-runner unregister"), 1, "one attempt: the reclaim does not wait");
+    assert_eq!(count(&calls, "aws autoscaling"), 0, "no lifecycle action without a terminating group");
+    assert!(world.path("run/leaving").exists());
+    assert!(!world.config().contains("[[runners]]"));
+    assert!(out.contains("aborting them"), "{out}");
+
+    // A notice while jobs finish within the grace period: no abort.
+    let world = World::new("multi-pool", 0);
+    world.run("runnergen-register", &[]);
+    world.set("standin/drain-polls", "2");
+    world.set("imds/latest/meta-data/spot/instance-action", r#"{"action":"terminate","time":"2026-11-28T13:00:00Z"}"#);
+    let (ok, out) = world
+        .run("runnergen-lifecycle", &[("RUNNERGEN_TEST_MAX_POLLS", "3"), ("RUNNERGEN_TEST_SPOT_GRACE_SECONDS", "10")]);
+    assert!(ok, "{out}");
+    let calls = world.calls();
+    assert_eq!(count(&calls, "systemctl kill"), 0, "{calls:#?}");
+    assert_eq!(count(&calls, "gitlab-runner unregister"), 1, "{calls:#?}");
+}
+
+#[test]
+fn an_unregister_that_gitlab_refuses_is_retried_and_never_blocks_leaving() {
+    let world = World::new("amazon-linux", 0);
+    let (ok, out) = world.run("runnergen-register", &[]);
+    assert!(ok, "{out}");
+    let calls = world.calls();
+    let register = &calls[position(&calls, "gitlab-runner register")];
+    assert!(register.contains("--docker-privileged"), "{register}");
+    assert!(
+        register.contains("--docker-image docker.io/library/debian:bookworm-slim --docker-pull-policy always"),
+        "{register}"
+    );
+
+    // gitlab-runner exits 0 and keeps the entry when GitLab refuses: three attempts, then the
+    // instance leaves anyway.
+    world.set("standin/unregister-refused", "");
+    world.lifecycle_state("Terminated");
+    let (ok, out) = world.run("runnergen-lifecycle", &[("RUNNERGEN_TEST_MAX_POLLS", "3")]);
+    assert!(ok, "{out}");
+    let calls = world.calls();
+    assert_eq!(count(&calls, "gitlab-runner unregister"), 3, "{calls:#?}");
+    assert!(calls.iter().all(|c| c != "gitlab-runner unregister saw CI_SERVER_TOKEN"), "{calls:#?}");
+    assert!(out.contains("could not unregister"), "{out}");
+    assert!(!out.contains("unregistered this machine's runner manager"), "a refusal logged as success:\n{out}");
+    assert_eq!(count(&calls, "aws autoscaling complete-lifecycle-action"), 1, "{calls:#?}");
+    assert!(world.config().contains("[[runners]]"));
+}
+
+#[test]
+fn a_restart_or_reboot_keeps_the_registration() {
+    // Only the lifecycle watcher unregisters: the runner unit has no stop hook, so stopping it
+    // (a restart, a reboot) leaves config.toml alone, and the next start registers nothing.
+    let world = World::new("minimal", 0);
+    let (ok, out) = world.run("runnergen-register", &[]);
+    assert!(ok, "{out}");
+    let unit = std::fs::read_to_string(world.path("packer/files/runnergen-runner.service")).expect("unit");
+    assert!(!unit.contains("ExecStop"), "{unit}");
+    let (ok, out) = world.run("runnergen-register", &[]);
+    assert!(ok && out.contains("already registered"), "{out}");
+    let calls = world.calls();
+    assert_eq!(count(&calls, "gitlab-runner register"), 1, "{calls:#?}");
+    assert_eq!(count(&calls, "gitlab-runner unregister"), 0, "{calls:#?}");
+}
+
+const METRICS: &str = "# HELP gitlab_runner_jobs The current number of running builds.\n\
+     # TYPE gitlab_runner_jobs gauge\n\
+     gitlab_runner_jobs{executor_stage=\"docker_run\",runner=\"abc\",stage=\"step_script\",state=\"running\",system_id=\"s_1\"} 2\n\
+     gitlab_runner_jobs{executor_stage=\"docker_prepare\",runner=\"abc\",stage=\"prepare\",state=\"running\",system_id=\"s_1\"} 1\n\
+     # TYPE gitlab_runner_jobs_total counter\n\
+     gitlab_runner_jobs_total{runner=\"abc\",system_id=\"s_1\"} 120\n\
+     gitlab_runner_concurrent 4\n";
+
+#[test]
+fn the_metrics_helper_publishes_the_share_of_busy_slots() {
+    // acme-ci's docker pool runs 4 jobs at once; 3 are running: 75 %.
+    let world = World::new("multi-pool", 0);
+    world.set("imds/metrics", METRICS);
+    let (ok, out) = world.run("runnergen-metrics", &[]);
+    assert!(ok, "{out}");
+    let published: Vec<String> =
+        world.calls().into_iter().filter(|c| c.starts_with("aws cloudwatch put-metric-data")).collect();
+    assert_eq!(
+        published,
+        ["aws cloudwatch put-metric-data --region eu-central-1 --namespace runnergen/acme-ci/docker \
+         --metric-name BusySlotsPercent --dimensions AutoScalingGroupName=acme-ci-docker --value 75 --unit Percent"]
+    );
+
+    // No jobs: 0 %; an unreachable endpoint publishes nothing and fails.
+    world.set("imds/metrics", "gitlab_runner_concurrent 4\n");
+    let (ok, out) = world.run("runnergen-metrics", &[]);
+    assert!(ok, "{out}");
+    assert!(world.calls().last().is_some_and(|c| c.contains("--value 0 --unit Percent")), "{:#?}", world.calls());
+    std::fs::remove_file(world.path("imds/metrics")).expect("rm");
+    let (ok, _) = world.run("runnergen-metrics", &[]);
+    assert!(!ok);
+    assert_eq!(count(&world.calls(), "aws cloudwatch"), 2);
+}
+
+#[test]
+fn only_an_instance_that_is_capacity_publishes_the_metric() {
+    let world = World::new("multi-pool", 0);
+    world.set("imds/metrics", METRICS);
+    let published = |world: &World| count(&world.calls(), "aws cloudwatch put-metric-data");
+    for state in ["Pending", "Terminated", "Warmed:Running"] {
+        world.lifecycle_state(state);
+        let (ok, out) = world.run("runnergen-metrics", &[]);
+        assert!(ok, "{out}");
+        assert!(out.contains(&format!("its lifecycle state is {state}")), "{out}");
+    }
+    assert_eq!(published(&world), 0);
+
+    world.lifecycle_state("InService");
+    world.set("standin/state-runnergen-runner.service", "deactivating");
+    let (ok, out) = world.run("runnergen-metrics", &[]);
+    assert!(ok && out.contains("its runner is deactivating"), "{out}");
+    assert_eq!(published(&world), 0);
+
+    world.set("standin/state-runnergen-runner.service", "active");
+    world.set("run/leaving", "");
+    let (ok, out) = world.run("runnergen-metrics", &[]);
+    assert!(ok && out.contains("it is leaving"), "{out}");
+    assert_eq!(published(&world), 0);
+
+    std::fs::remove_file(world.path("run/leaving")).expect("rm");
+    let (ok, out) = world.run("runnergen-metrics", &[]);
+    assert!(ok, "{out}");
+    assert_eq!(published(&world), 1);
+}
+
+#[test]
+fn user_data_gives_the_runner_the_pools_stop_timeout() {
+    // The image is shared by every pool; each pool's stop timeout (its longest job, then
+    // unregistering) comes with its user data, so a changed job timeout needs no new image.
+    let spec = example("multi-pool");
+    let fleet = runnergen::load_fleet(&spec).expect("loads");
+    let dir = common::render_to_temp(&spec);
+    for (pool, expected) in fleet.pools.iter().zip([90 * 60 + 300, 60 * 60 + 300]) {
+        let user_data = std::fs::read_to_string(dir.path().join(format!("terraform/user-data/{}.sh", pool.name)))
+            .expect("user data");
+        let root = tempfile::tempdir().expect("a temp dir");
+        // Run it against a folder instead of /: paths rewritten, systemctl a stand-in.
+        let script = user_data.replace("/etc/", &format!("{}/etc/", root.path().display()));
+        let bin = root.path().join("bin");
+        std::fs::create_dir_all(&bin).expect("mkdir");
+        std::fs::copy(common::root().join("tests/standins/systemctl"), bin.join("systemctl")).expect("copy");
+        let out = common::tool("bash")
+            .arg("-c")
+            .arg(&script)
+            .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default()))
+            .env("STANDIN_LOG", root.path().join("calls.log"))
+            .env("STANDIN_DIR", root.path())
+            .output()
+            .expect("bash runs");
+        common::assert_success(&out, "user data");
+        let dropin = std::fs::read_to_string(
+            root.path().join("etc/systemd/system/runnergen-runner.service.d/50-stop-timeout.conf"),
+        )
+        .expect("the drop-in");
+        assert_eq!(dropin, format!("[Service]\nTimeoutStopSec={expected}\n"), "{}", pool.name);
+        let calls = std::fs::read_to_string(root.path().join("calls.log")).expect("calls");
+        assert_eq!(
+            calls,
+            "systemctl daemon-reload\nsystemctl start --no-block runnergen-runner.service \
+             runnergen-lifecycle.service runnergen-metrics.timer\n",
+            "the drop-in is loaded before the runner starts"
+        );
+        let settings = std::fs::read_to_string(root.path().join("etc/runnergen/runner.env")).expect("settings");
+        assert_eq!(settings, runnergen::settings::render(&runnergen::settings::for_pool(&fleet, pool)));
+    }
+}

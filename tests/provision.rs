@@ -1,0 +1,169 @@
+//! The provision script's supply chain: what it pins, where it downloads from, and its
+//! verification functions run for real (gpg, unzip) with a stand-in `curl` that serves local files
+//! for the download addresses. A key or signature that is not the expected one stops the bake.
+
+use std::path::Path;
+use std::process::Output;
+
+use crate::common;
+
+fn provision(example: &str) -> String {
+    let spec = common::root().join("examples").join(example).join("fleet.yaml");
+    let fleet = runnergen::load_fleet(&spec).expect("loads");
+    runnergen::render_fleet(&fleet).expect("renders")["packer/gitlab-runner-provision.sh"].contents.clone()
+}
+
+#[test]
+fn the_bake_pins_every_package_and_uses_current_key_addresses() {
+    for example in ["minimal", "multi-pool", "amazon-linux"] {
+        let text = provision(example);
+        assert!(text.contains("repo_key_url=https://packages.gitlab.com/gpgkey/gpg.key\n"), "{example}");
+        assert!(!text.contains("packages.gitlab.com/gpg.key"), "{example}: the retired key address");
+        assert!(text.contains("repo_key_fingerprint=F6403F6544A38863DAA0B6E03F01618A51312F3F\n"), "{example}");
+        assert!(text.contains("aws_cli_version=2.36.7\n"), "{example}");
+        assert!(text.contains("aws_cli_key_fingerprint=FB5DB77FD5C118B80511ADA8A6310ACC4672475C\n"), "{example}");
+        assert!(!text.contains("snap "), "{example}: the AWS CLI must not come from a self-refreshing snap");
+        assert!(!text.contains("latest"), "{example}");
+        if example == "amazon-linux" {
+            assert!(text.contains("'gpgcheck=1'") && text.contains("'repo_gpgcheck=1'"), "{example}");
+            assert!(text.contains("package_key_fingerprint=931DA69CFA3AFEBBC97DAA8C6C57C29C6BA75A4E\n"), "{example}");
+            assert!(text.contains("awscli-exe-linux-x86_64-$aws_cli_version.zip"), "{example}");
+        } else {
+            assert!(text.contains("'APT::Periodic::Unattended-Upgrade \"0\";'"), "{example}");
+            assert!(text.contains("systemctl mask apt-daily.timer apt-daily-upgrade.timer"), "{example}");
+            assert!(text.contains("apt-mark hold docker.io containerd runc"), "{example}");
+        }
+        assert!(text.contains("'  \"live-restore\": true'"), "{example}");
+    }
+    assert!(provision("multi-pool").contains("awscli-exe-linux-aarch64-$aws_cli_version.zip"));
+}
+
+/// A world for the provision script's functions: the script without its last line (`main "$@"`),
+/// a stand-in curl serving `urls/<address with / replaced by _>`, and a throwaway signing key.
+struct Bake {
+    dir: tempfile::TempDir,
+    script: String,
+    /// The fingerprint of the throwaway key.
+    fingerprint: String,
+}
+
+impl Bake {
+    fn new() -> Bake {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let text = provision("multi-pool");
+        let script = text.strip_suffix("main \"$@\"\n").expect("ends by calling main").to_owned();
+        for sub in ["bin", "urls", "upload", "gnupg"] {
+            std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
+        }
+        std::fs::set_permissions(dir.path().join("gnupg"), std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .expect("chmod");
+        std::fs::write(
+            dir.path().join("bin/curl"),
+            "#!/usr/bin/env bash\n# Stand-in for curl: -o FILE, then the address; serves $URLS/<address>.\n\
+             out=; url=\nwhile (($#)); do case $1 in -o) out=$2; shift 2 ;; -*) shift ;; *) url=$1; shift ;; esac; done\n\
+             file=$URLS/${url//\\//_}\n[[ -f $file ]] || exit 22\ncp \"$file\" \"$out\"\n",
+        )
+        .expect("write curl");
+        std::fs::set_permissions(dir.path().join("bin/curl"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let gpg = |args: &[&str]| -> Output {
+            common::run(
+                common::tool("gpg").env("GNUPGHOME", dir.path().join("gnupg")).args(["--batch", "--quiet"]).args(args),
+            )
+        };
+        let out =
+            gpg(&["--passphrase", "", "--quick-gen-key", "Not AWS <not-aws@example.com>", "rsa2048", "sign", "1d"]);
+        common::assert_success(&out, "gpg --quick-gen-key");
+        let listed = gpg(&["--with-colons", "--list-keys"]);
+        let fingerprint = String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .find(|l| l.starts_with("fpr:"))
+            .and_then(|l| l.split(':').nth(9))
+            .expect("a fingerprint")
+            .to_owned();
+        let out = gpg(&["--armor", "--output"]
+            .into_iter()
+            .chain([dir.path().join("throwaway.asc").to_str().expect("UTF-8"), "--export", &fingerprint])
+            .collect::<Vec<_>>());
+        common::assert_success(&out, "gpg --export");
+        // A zip that holds an `aws/install`, signed by the throwaway key.
+        let zip_dir = dir.path().join("zip");
+        std::fs::create_dir_all(zip_dir.join("aws")).expect("mkdir");
+        std::fs::write(zip_dir.join("aws/install"), "#!/bin/sh\necho installed >\"$TMPDIR/installed\"\n")
+            .expect("write");
+        let zip = dir.path().join("awscli.zip");
+        common::assert_success(
+            &common::run(common::tool("zip").arg("-qr").arg(&zip).arg("aws").current_dir(&zip_dir)),
+            "zip",
+        );
+        let out = gpg(&[
+            "--detach-sign",
+            "--output",
+            dir.path().join("awscli.zip.sig").to_str().expect("UTF-8"),
+            zip.to_str().expect("UTF-8"),
+        ]);
+        common::assert_success(&out, "gpg --detach-sign");
+        Bake { dir, script, fingerprint }
+    }
+
+    fn serve(&self, url: &str, file: &Path) {
+        std::fs::copy(file, self.dir.path().join("urls").join(url.replace('/', "_"))).expect("serve");
+    }
+
+    /// Runs `call` after the script's definitions, with the upload folder holding `aws-cli.asc`.
+    fn run(&self, aws_cli_key: &Path, call: &str) -> Output {
+        std::fs::copy(aws_cli_key, self.dir.path().join("upload/aws-cli.asc")).expect("copy key");
+        let script = format!("{}\nupload_dir={}\n{call}\n", self.script, self.dir.path().join("upload").display());
+        let path = format!("{}:{}", self.dir.path().join("bin").display(), std::env::var("PATH").unwrap_or_default());
+        common::run(
+            common::tool("bash")
+                .arg("-c")
+                .arg(script)
+                .env("PATH", path)
+                .env("URLS", self.dir.path().join("urls"))
+                .env("TMPDIR", self.dir.path()),
+        )
+    }
+}
+
+#[test]
+fn the_bake_stops_on_a_key_or_signature_that_is_not_the_published_one() {
+    let bake = Bake::new();
+    let real_key = common::root().join("templates/packer/files/aws-cli.asc");
+    let throwaway = bake.dir.path().join("throwaway.asc");
+    let stderr = |out: &Output| String::from_utf8_lossy(&out.stderr).into_owned();
+
+    // A key file that is not AWS's is refused before anything is downloaded.
+    let out = bake.run(&throwaway, "install_aws_cli");
+    assert!(!out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("files/aws-cli.asc is not the AWS CLI's signing key"), "{}", stderr(&out));
+
+    // AWS's key, and a zip signed by someone else: refused, nothing installed.
+    let url = "https://awscli.amazonaws.com/awscli-exe-linux-aarch64-2.36.7.zip";
+    bake.serve(url, &bake.dir.path().join("awscli.zip"));
+    bake.serve(&format!("{url}.sig"), &bake.dir.path().join("awscli.zip.sig"));
+    let out = bake.run(&real_key, "install_aws_cli");
+    assert!(!out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("the signature of {url} is not AWS's")), "{}", stderr(&out));
+    assert!(!bake.dir.path().join("installed").exists(), "an unverified installer ran");
+
+    // A missing download stops the bake too.
+    std::fs::remove_file(bake.dir.path().join("urls").join(format!("{url}.sig").replace('/', "_"))).expect("rm");
+    let out = bake.run(&real_key, "install_aws_cli");
+    assert!(!out.status.success() && stderr(&out).contains("cannot download"), "{}", stderr(&out));
+
+    // GitLab's repository key: another key at the address is refused; the expected one passes.
+    let gitlab = "https://packages.gitlab.com/gpgkey/gpg.key";
+    bake.serve(gitlab, &throwaway);
+    let out = bake.run(
+        &real_key,
+        &format!("fetch_key \"$repo_key_url\" \"$repo_key_fingerprint\" {}/k.asc", bake.dir.path().display()),
+    );
+    assert!(!out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("the key at {gitlab} is not the expected key")), "{}", stderr(&out));
+    let out = bake.run(
+        &real_key,
+        &format!("fetch_key \"$repo_key_url\" {} {}/k.asc", bake.fingerprint, bake.dir.path().display()),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
