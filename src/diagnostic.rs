@@ -281,10 +281,12 @@ pub fn render_problems(spec: &SpecText, problems: &[Problem], severity: Severity
         let drawn = Drawn::new(spec, &spans);
         let located = Located { drawn: &drawn, problem, severity };
         let mut drawing = String::new();
+        QUIET_PANICS.with(|q| q.set(true));
         let drawn_ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             handler.render_report(&mut drawing, &located).is_ok()
         }))
         .unwrap_or(false);
+        QUIET_PANICS.with(|q| q.set(false));
         if drawn_ok {
             out.push_str(&drawing);
         } else {
@@ -293,6 +295,27 @@ pub fn render_problems(spec: &SpecText, problems: &[Problem], severity: Severity
         out.push('\n');
     }
     out
+}
+
+thread_local! {
+    /// Set while a drawing is attempted: a panic there is caught and replaced by a plain line.
+    static QUIET_PANICS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The panic hook of the command line: one line for people instead of Rust's message and
+/// backtrace, and nothing for a panic that a drawing's fallback already handles.
+pub fn report_panic(info: &std::panic::PanicHookInfo<'_>) {
+    if QUIET_PANICS.with(std::cell::Cell::get) {
+        return;
+    }
+    let message = info
+        .payload()
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| info.payload().downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+    eprintln!("error: internal error in runnergen{place}: {}; please report it with the spec", printable(&message));
 }
 
 /// `file:line:col: error: message`, then the help: what is shown when no drawing can be made.

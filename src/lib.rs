@@ -52,12 +52,10 @@ pub fn load_fleet(path: &Path) -> Result<Fleet, Error> {
     load(path).map(|loaded| loaded.fleet)
 }
 
-/// The spec's name as generated files' headers show it: its base name, with every character
-/// outside letters, digits and `. _ + -` replaced by `_`, so that no name can break out of a
-/// comment in any of the languages the headers are written in.
+/// The spec's name as generated files' headers show it: its base name, made safe
+/// ([`render::safe_name`]).
 fn header_name(path: &Path) -> String {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || "._+-".contains(c) { c } else { '_' }).collect()
+    render::safe_name(&path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
 }
 
 /// Render a resolved fleet into its plan of files.

@@ -103,12 +103,15 @@ fn main() -> ExitCode {
         }
     };
     let color = ColorChoice::Auto.enabled(std::io::stderr().is_terminal());
-    match run(cli) {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
+    std::panic::set_hook(Box::new(runnergen::diagnostic::report_panic));
+    match std::panic::catch_unwind(|| run(cli)) {
+        Ok(Ok(code)) => ExitCode::from(code),
+        Ok(Err(e)) => {
             eprint!("{}", e.render(color));
             ExitCode::from(2)
         }
+        // The hook has said what happened.
+        Err(_) => ExitCode::from(2),
     }
 }
 

@@ -79,13 +79,20 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
         region: spec.aws.region,
         vpc_id: spec.aws.vpc_id,
         subnet_ids: spec.aws.subnet_ids,
-        tags: spec.aws.tags.unwrap_or_default(),
+        // HCL reads strings in NFC: the model holds what AWS will receive.
+        tags: spec.aws.tags.unwrap_or_default().into_iter().map(|(k, v)| (nfc(&k), nfc(&v))).collect(),
         ebs_kms_key_arn: spec.aws.ebs_kms_key_arn,
         gitlab_url: spec.gitlab.url.trim_end_matches('/').to_owned(),
         image,
         pools,
         name: spec.name,
     }
+}
+
+/// A string in Unicode normalisation form C, as HCL (and so Terraform and Packer) reads it.
+pub fn nfc(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    text.nfc().collect()
 }
 
 fn capacity(c: spec::Capacity) -> Capacity {

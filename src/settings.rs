@@ -97,12 +97,33 @@ pub fn render(settings: &[(&'static str, Value)]) -> String {
     out
 }
 
-/// One POSIX shell word that means exactly `text`, on one line.
+/// One bash word that means exactly `text`, always on one line: a line break in a value could
+/// otherwise end the here-document user data writes the settings with.
 pub fn shell_word(text: &str) -> String {
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b)) {
         return text.to_owned();
     }
-    // Single quotes keep everything literal, newlines too; a quote ends, is escaped, restarts.
+    if text.chars().any(char::is_control) {
+        // ANSI-C quoting: every control character as an escape, so the word stays one line.
+        let mut out = String::from("$'");
+        for c in text.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\'' => out.push_str("\\'"),
+                // Its UTF-8 bytes, which bash writes as they are whatever the locale.
+                c if c.is_control() => {
+                    let mut bytes = [0; 4];
+                    for b in c.encode_utf8(&mut bytes).bytes() {
+                        out.push_str(&format!("\\x{b:02x}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('\'');
+        return out;
+    }
+    // Single quotes keep everything literal; a quote ends, is escaped, restarts.
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
@@ -112,7 +133,8 @@ mod tests {
 
     #[test]
     fn shell_words_survive_bash() {
-        for text in ["plain", "", "it's", "$(touch /tmp/x) `id` ${HOME}", "a\nb", "-n", "*"] {
+        for text in ["plain", "", "it's", "$(touch /tmp/x) `id` ${HOME}", "a\nb", "-n", "*", "x\r\n'\\\u{7f}\u{85}é"] {
+            assert!(!shell_word(text).contains(['\n', '\r']), "{text:?}");
             let script = format!("printf %s {}", shell_word(text));
             let out = std::process::Command::new("bash").arg("-c").arg(&script).output().expect("bash runs");
             assert_eq!(String::from_utf8_lossy(&out.stdout), text, "{script}");

@@ -443,12 +443,32 @@ fn rule_problems(spec: &Spec, root: &Node) -> Vec<Problem> {
 
     // Tags.
     if let Some(tags) = &spec.aws.tags {
+        // HCL reads every string in NFC, so keys that differ only in their normalisation would be
+        // one key to Terraform and Packer (a duplicate they refuse) and to AWS.
+        let mut normalised: HashMap<String, &str> = HashMap::new();
         for (key, value) in tags {
             let key_span = key_at(&["aws", "tags", key]);
-            if let Err(why) = check_tag(key, value) {
+            // AWS receives (and checks) the normalised text.
+            if let Err(why) = check_tag(&crate::resolve::nfc(key), &crate::resolve::nfc(value)) {
                 problems.push(
-                    Problem::new(key_span, format!("tag `{key}` is not accepted by AWS: {why}"), "this tag")
-                        .help("tag keys: 1 to 128 characters, values: up to 256; letters, digits, spaces and _ . : / = + - @; keys must not start with `aws:`"),
+                    Problem::new(key_span.clone(), format!("tag `{key}` is not accepted: {why}"), "this tag")
+                        .help("tag keys: 1 to 128 characters, values: up to 256; letters, numbers and spaces of any script (not combining marks, which IAM refuses) and _ . : / = + - @; keys must not start with `aws:` (AWS's) or `runnergen:` (runnergen's), and `Name` is set by runnergen"),
+                );
+            }
+            if let Some(first) = normalised.insert(crate::resolve::nfc(key), key) {
+                let (first, second) = if key_span.start < key_at(&["aws", "tags", first]).start {
+                    (key.as_str(), first)
+                } else {
+                    (first, key.as_str())
+                };
+                problems.push(
+                    Problem::new(
+                        key_at(&["aws", "tags", second]),
+                        format!("tag `{}` is the same key as `{}` once normalised", code_points(second), code_points(first)),
+                        "same key",
+                    )
+                        .related(key_at(&["aws", "tags", first]), "first written here")
+                        .help("the two keys differ only in how their characters are composed (Unicode NFC); AWS, Terraform and Packer see one key: keep one of them"),
                 );
             }
         }
@@ -707,14 +727,47 @@ fn check_gitlab_url(text: &str) -> Result<(), String> {
     if url.scheme() != "https" {
         return Err(format!("it uses {}, not https", url.scheme()));
     }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err("it has no host".into());
-    }
     if !url.username().is_empty() || url.password().is_some() {
         return Err("it holds credentials; tokens belong in SSM".into());
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err("it has a query or fragment".into());
+    }
+    match url.host() {
+        None => return Err("it has no host".into()),
+        Some(url::Host::Domain(domain)) => check_host_name(domain)?,
+        Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) => {}
+    }
+    // The parser drops an empty port (`host:/`), and would keep port 0.
+    let authority = text["https://".len().min(text.len())..].split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.ends_with(':') {
+        return Err("it has an empty port".into());
+    }
+    if url.port() == Some(0) {
+        return Err("port 0 is not a port".into());
+    }
+    Ok(())
+}
+
+/// Text with every character outside ASCII spelled as its code point, to tell look-alikes apart.
+fn code_points(text: &str) -> String {
+    text.chars().map(|c| if c.is_ascii() { c.to_string() } else { format!("\\u{{{:04X}}}", c as u32) }).collect()
+}
+
+/// A DNS host name: labels of letters, digits and hyphens (internationalised names arrive here in
+/// their `xn--` form), 1 to 63 characters each, not starting or ending with a hyphen, 253 in all.
+fn check_host_name(domain: &str) -> Result<(), String> {
+    let name = domain.strip_suffix('.').unwrap_or(domain);
+    if name.is_empty() || name.len() > 253 {
+        return Err("its host name is empty or longer than 253 characters".into());
+    }
+    for label in name.split('.') {
+        let ldh = label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if label.is_empty() || label.len() > 63 || !ldh || label.starts_with('-') || label.ends_with('-') {
+            return Err(format!(
+                "`{domain}` is not a host name (each dot-separated part: 1 to 63 letters, digits or inner hyphens)"
+            ));
+        }
     }
     Ok(())
 }
@@ -781,8 +834,27 @@ fn check_ssm_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A tag every resource takes: IAM, the strictest of the services the tags reach, allows
+/// `[\p{L}\p{Z}\p{N}_.:/=+\-@]` (IAM API reference, Tag): letters, numbers and spaces of any
+/// script, but not the combining marks many scripts write vowels with. Line and paragraph
+/// separators (\p{Zl}, \p{Zp}) are refused too.
 fn check_tag(key: &str, value: &str) -> Result<(), String> {
-    let allowed = |c: char| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c);
+    use unicode_general_category::{GeneralCategory as G, get_general_category};
+    let allowed = |c: char| {
+        "_.:/=+-@".contains(c)
+            || matches!(
+                get_general_category(c),
+                G::UppercaseLetter
+                    | G::LowercaseLetter
+                    | G::TitlecaseLetter
+                    | G::ModifierLetter
+                    | G::OtherLetter
+                    | G::DecimalNumber
+                    | G::LetterNumber
+                    | G::OtherNumber
+                    | G::SpaceSeparator
+            )
+    };
     if key.is_empty() || key.chars().count() > 128 {
         return Err("a key has 1 to 128 characters".into());
     }
@@ -790,10 +862,16 @@ fn check_tag(key: &str, value: &str) -> Result<(), String> {
         return Err("a value has at most 256 characters".into());
     }
     if key.to_ascii_lowercase().starts_with("aws:") {
-        return Err("keys starting with aws: are reserved".into());
+        return Err("keys starting with aws: are reserved by AWS".into());
+    }
+    if key.to_ascii_lowercase().starts_with("runnergen:") {
+        return Err("keys starting with runnergen: are runnergen's own, which it finds the AMI and the pools by".into());
+    }
+    if key == "Name" {
+        return Err("runnergen names each resource itself".into());
     }
     if let Some(bad) = key.chars().chain(value.chars()).find(|c| !allowed(*c)) {
-        return Err(format!("`{bad}` is not allowed"));
+        return Err(format!("`{bad}` (U+{:04X}) is not allowed", bad as u32));
     }
     Ok(())
 }
@@ -801,6 +879,43 @@ fn check_tag(key: &str, value: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gitlab_urls_need_a_real_host_and_port() {
+        for good in [
+            "https://gitlab.com",
+            "https://gitlab.example.com:8443/",
+            "https://gitlab.example.com/sub/path",
+            "https://gitlab",
+            "https://10.0.0.5",
+            "https://[2001:db8::1]:444",
+            "https://bücher.example",
+            "https://gitlab.example.com.",
+        ] {
+            assert_eq!(check_gitlab_url(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "https://\"}",
+            "https://${var.x}",
+            "https://$((1+1))",
+            "https://*",
+            "https://a..b",
+            "https://-a.example",
+            "https://a-.example",
+            "https://gitlab.example.com:0",
+            "https://gitlab.example.com:/",
+            "https://gitlab.example.com:",
+            "https://gitlab.example.com:65536",
+            "https://user:pw@gitlab.example.com",
+            "https://gitlab.example.com/?x=1",
+            "https://gitlab.example.com/#x",
+            "http://gitlab.example.com",
+            "https://",
+            &format!("https://{}.example", "a".repeat(64)),
+        ] {
+            assert!(check_gitlab_url(bad).is_err(), "{bad} was accepted");
+        }
+    }
 
     #[test]
     fn graviton_families() {

@@ -4,6 +4,7 @@ mod aws_emulator;
 mod common;
 mod examples;
 mod firewall;
+mod fuzz;
 mod lifecycle;
 mod packer;
 mod provision;

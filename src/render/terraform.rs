@@ -34,7 +34,7 @@ pub struct Context {
     /// Subnets every group spreads across, in spec order.
     pub subnet_ids: Vec<String>,
     /// The provider's default tags: the spec's tags and `runnergen:fleet`.
-    pub default_tags: Tags,
+    pub default_tags: Vec<Tag>,
     /// How the AMI data source finds the newest image Packer baked for this fleet.
     pub ami: Ami,
     /// The fleet's one security group.
@@ -51,15 +51,6 @@ pub struct Context {
     pub egress_labels: Vec<String>,
     /// Every pool, in spec order.
     pub pools: Vec<PoolContext>,
-}
-
-/// A tag map, sorted by key, as the templates print it.
-#[derive(Debug, Serialize)]
-pub struct Tags {
-    pub entries: Vec<Tag>,
-    /// Print the map on one line: some key has non-ASCII text, whose display width `terraform
-    /// fmt` measures in grapheme clusters, so aligned `=` signs could not be guaranteed.
-    pub inline: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -140,9 +131,7 @@ pub struct PoolContext {
     pub detailed_monitoring: bool,
     pub scaling: ScalingContext,
     /// Tags on the launch template's instances, volumes and network interfaces.
-    pub tags: Tags,
-    /// The same tags as the group's `tag` blocks (propagated at launch).
-    pub group_tags: Vec<Tag>,
+    pub tags: Vec<Tag>,
     pub schedule: Option<ScheduleContext>,
 }
 
@@ -227,9 +216,9 @@ impl Context {
     }
 }
 
-fn tags(map: BTreeMap<String, String>) -> Tags {
-    let inline = map.keys().any(|k| !k.is_ascii());
-    Tags { entries: map.into_iter().map(|(key, value)| Tag { key, value }).collect(), inline }
+/// A tag map as the templates print it: sorted by key.
+fn tags(map: BTreeMap<String, String>) -> Vec<Tag> {
+    map.into_iter().map(|(key, value)| Tag { key, value }).collect()
 }
 
 /// HTTPS to anywhere: GitLab, the AWS APIs (SSM, CloudWatch, Auto Scaling, Session Manager) and
@@ -276,7 +265,6 @@ fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
     tag_map.insert("Name".to_owned(), pool.id.clone());
     tag_map.insert(FLEET_TAG.to_owned(), fleet.name.clone());
     tag_map.insert(POOL_TAG.to_owned(), pool.name.clone());
-    let group_tags = tag_map.iter().map(|(k, v)| Tag { key: k.clone(), value: v.clone() }).collect();
     let mixed = pool.spot || pool.instance_types.len() > 1;
     let (ignore_changes, ignore_reason) = if pool.schedule.is_some() {
         (
@@ -322,7 +310,6 @@ fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
             },
         },
         tags: tags(tag_map),
-        group_tags,
         schedule,
         label,
     })
