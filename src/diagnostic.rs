@@ -33,19 +33,166 @@ impl Problem {
     }
 }
 
+/// A place in the spec, as the keys and indexes that lead to it: stages before the end report
+/// problems by path, and [`locate`] turns every path into a span of the YAML in one step.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct SpecPath(pub Vec<Seg>);
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+impl SpecPath {
+    pub fn root() -> Self {
+        SpecPath(Vec::new())
+    }
+    /// This path and then a key.
+    pub fn key(&self, key: &str) -> Self {
+        let mut p = self.clone();
+        p.0.push(Seg::Key(key.to_owned()));
+        p
+    }
+    /// This path and then an index.
+    pub fn index(&self, i: usize) -> Self {
+        let mut p = self.clone();
+        p.0.push(Seg::Index(i));
+        p
+    }
+    /// A path from a JSON pointer's segments (all text): numbers under a list are indexes.
+    pub fn of(keys: &[&str]) -> Self {
+        SpecPath(keys.iter().map(|k| Seg::Key((*k).to_owned())).collect())
+    }
+    /// Whether one path leads to or through the other.
+    pub fn overlaps(&self, other: &SpecPath) -> bool {
+        let n = self.0.len().min(other.0.len());
+        self.0[..n] == other.0[..n]
+    }
+    /// `pools[0].docker.image`, or `the spec` at the top, as messages show it.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for seg in &self.0 {
+            match seg {
+                Seg::Index(i) => out.push_str(&format!("[{i}]")),
+                Seg::Key(k) => {
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.push_str(k);
+                }
+            }
+        }
+        if out.is_empty() { "the spec".into() } else { format!("`{out}`") }
+    }
+}
+
+/// What of the node at a path a finding underlines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// The value.
+    Value,
+    /// The key that names the value (the value itself in a list).
+    Key,
+    /// The key that names the value, or the value's first character in a list: for a mapping that
+    /// lacks a key, underlining all of it is noise.
+    KeyOrFirst,
+}
+
+/// A problem found by a stage that knows paths, not spans: located by [`locate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub path: SpecPath,
+    pub mark: Mark,
+    pub message: String,
+    pub label: String,
+    pub help: Option<String>,
+    pub related: Vec<(SpecPath, Mark, String)>,
+}
+
+impl Finding {
+    pub fn new(path: SpecPath, message: impl Into<String>, label: impl Into<String>) -> Self {
+        Finding {
+            path,
+            mark: Mark::Value,
+            message: message.into(),
+            label: label.into(),
+            help: None,
+            related: Vec::new(),
+        }
+    }
+    pub fn mark(mut self, mark: Mark) -> Self {
+        self.mark = mark;
+        self
+    }
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+    pub fn related(mut self, path: SpecPath, mark: Mark, label: impl Into<String>) -> Self {
+        self.related.push((path, mark, label.into()));
+        self
+    }
+}
+
+/// Turns findings into located problems, in the order of the text.
+pub fn locate(root: &crate::yaml::Node, findings: Vec<Finding>) -> Vec<Problem> {
+    let span = |path: &SpecPath, mark: Mark| {
+        let at = root.locate(&path.0);
+        match mark {
+            Mark::Value => at.value,
+            Mark::Key => at.key.unwrap_or(at.value),
+            // At the top, a point where the missing key would go.
+            Mark::KeyOrFirst if path.0.is_empty() => at.value.start..at.value.start,
+            Mark::KeyOrFirst => {
+                at.key.unwrap_or(at.value.start..at.value.start + usize::from(at.value.end > at.value.start))
+            }
+        }
+    };
+    let mut problems: Vec<Problem> = findings
+        .into_iter()
+        .map(|f| Problem {
+            span: span(&f.path, f.mark),
+            related: f.related.iter().map(|(p, m, l)| (span(p, *m), l.clone())).collect(),
+            message: f.message,
+            label: f.label,
+            help: f.help,
+        })
+        .collect();
+    problems.sort_by(|a, b| (a.span.start, &a.message).cmp(&(b.span.start, &b.message)));
+    problems.dedup();
+    problems
+}
+
 /// Everything that stops runnergen. Each prints as one line, or as located diagnostics.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The spec or a file in the output folder could not be read, or is not what it must be.
     #[error("cannot read {path}: {reason}")]
-    Read { path: String, reason: String },
-    #[error("{0}")]
-    Usage(String),
+    Read {
+        path: String,
+        reason: String,
+        #[source]
+        source: Option<std::io::Error>,
+    },
+    /// The spec has problems: all of them, located.
     #[error("{} in {}", plural(.problems.len(), "problem"), .file.name)]
     Spec { file: Arc<SpecText>, problems: Vec<Problem> },
-    #[error("internal error while rendering {target}: {reason}")]
-    Render { target: String, reason: String },
-    #[error("cannot write {path}: {reason}")]
-    Write { path: String, reason: String },
+    /// A template failed: a bug in runnergen, never in the spec.
+    #[error("internal error in template {template}, line {line}: {source}")]
+    Render {
+        template: String,
+        line: usize,
+        #[source]
+        source: minijinja::Error,
+    },
+    /// Writing (or removing) in the output folder failed.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the output path {path} is not a folder: pass --out with a folder (it is created when missing)")]
     OutputNotFolder { path: String },
     #[error(
@@ -60,6 +207,12 @@ pub enum Error {
         "the manifest {path} is damaged ({reason}): restore it from version control, or delete it and run `runnergen render --force`"
     )]
     Manifest { path: String, reason: String },
+    /// Standard output went away or failed.
+    #[error("cannot write to standard output: {source}")]
+    Output {
+        #[source]
+        source: std::io::Error,
+    },
     #[error("render would overwrite changes made by hand to {}: {}; nothing was written. Move the changes into the spec, or run `runnergen render --force` to overwrite them", plural(.paths.len(), "file"), .paths.join(", "))]
     HandEdited { paths: Vec<String> },
 }

@@ -14,16 +14,8 @@ use similar::TextDiff;
 
 use crate::Error;
 use crate::diagnostic::plural;
+use crate::manifest::{MANIFEST, Manifest, sha256_hex};
 use crate::render::{File, Plan};
-use crate::write::{MANIFEST, Manifest, sha256_hex};
-
-/// What `render` would do to one file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Added,
-    Modified,
-    Removed,
-}
 
 /// Why overwriting or removing a file would lose work done by hand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,18 +35,39 @@ impl Conflict {
     }
 }
 
-/// One file that `render` would create, change or remove.
+/// A file as it is on disk now.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
-    /// `/`-separated, relative to the output folder.
-    pub path: String,
-    pub kind: Kind,
-    /// On disk now (`None` when missing).
-    pub old: Option<Vec<u8>>,
-    pub old_executable: bool,
-    /// What render would write (`None` for removals).
-    pub new: Option<File>,
-    pub conflict: Option<Conflict>,
+pub struct OnDisk {
+    pub bytes: Vec<u8>,
+    pub executable: bool,
+}
+
+/// One file that `render` would create, change or remove. Paths are `/`-separated, relative to
+/// the output folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Nothing is there yet.
+    Added { path: String, new: File },
+    /// Something else is there: runnergen's older output, or a file edited or made by hand.
+    Modified { path: String, old: OnDisk, new: File, conflict: Option<Conflict> },
+    /// runnergen generated it and no longer does; it may have been edited by hand since.
+    Removed { path: String, old: OnDisk, edited_by_hand: bool },
+}
+
+impl Change {
+    pub fn path(&self) -> &str {
+        match self {
+            Change::Added { path, .. } | Change::Modified { path, .. } | Change::Removed { path, .. } => path,
+        }
+    }
+    /// Why writing this change would lose work done by hand, if it would.
+    pub fn conflict(&self) -> Option<Conflict> {
+        match self {
+            Change::Added { .. } => None,
+            Change::Modified { conflict, .. } => *conflict,
+            Change::Removed { edited_by_hand, .. } => edited_by_hand.then_some(Conflict::EditedByHand),
+        }
+    }
 }
 
 /// Everything `render` would do to an output folder.
@@ -72,11 +85,16 @@ pub struct ChangeSet {
 }
 
 impl ChangeSet {
-    pub fn count(&self, kind: Kind) -> usize {
-        self.changes.iter().filter(|c| c.kind == kind).count()
+    /// How many changes are added, modified and removed.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        self.changes.iter().fold((0, 0, 0), |(a, m, r), c| match c {
+            Change::Added { .. } => (a + 1, m, r),
+            Change::Modified { .. } => (a, m + 1, r),
+            Change::Removed { .. } => (a, m, r + 1),
+        })
     }
     pub fn conflicts(&self) -> impl Iterator<Item = &Change> {
-        self.changes.iter().filter(|c| c.conflict.is_some())
+        self.changes.iter().filter(|c| c.conflict().is_some())
     }
 }
 
@@ -146,14 +164,7 @@ pub fn compare(plan: &Plan, out: &Path) -> Result<ChangeSet, Error> {
             }
         };
         let Some(meta) = meta else {
-            changes.push(Change {
-                path: path.clone(),
-                kind: Kind::Added,
-                old: None,
-                old_executable: false,
-                new: Some(file.clone()),
-                conflict: None,
-            });
+            changes.push(Change::Added { path: path.clone(), new: file.clone() });
             continue;
         };
         let old = read(out, path)?;
@@ -169,12 +180,10 @@ pub fn compare(plan: &Plan, out: &Path) -> Result<ChangeSet, Error> {
             None if old == file.contents.as_bytes() => None,
             None => Some(Conflict::NotGenerated),
         };
-        changes.push(Change {
+        changes.push(Change::Modified {
             path: path.clone(),
-            kind: Kind::Modified,
-            old: Some(old),
-            old_executable,
-            new: Some(file.clone()),
+            old: OnDisk { bytes: old, executable: old_executable },
+            new: file.clone(),
             conflict,
         });
     }
@@ -187,18 +196,15 @@ pub fn compare(plan: &Plan, out: &Path) -> Result<ChangeSet, Error> {
             // runnergen's to remove.
             let Found::File(meta) = inspect(out, path)? else { continue };
             let old = read(out, path)?;
-            let conflict = (entry.sha256 != sha256_hex(&old)).then_some(Conflict::EditedByHand);
-            changes.push(Change {
+            let edited_by_hand = entry.sha256 != sha256_hex(&old);
+            changes.push(Change::Removed {
                 path: path.clone(),
-                kind: Kind::Removed,
-                old: Some(old),
-                old_executable: executable(&meta),
-                new: None,
-                conflict,
+                old: OnDisk { bytes: old, executable: executable(&meta) },
+                edited_by_hand,
             });
         }
     }
-    changes.sort_by(|a, b| a.path.cmp(&b.path));
+    changes.sort_by(|a, b| a.path().cmp(b.path()));
     let manifest = Manifest::of(plan);
     let manifest_current = old_manifest.as_ref() == Some(&manifest);
     Ok(ChangeSet { out: out.to_path_buf(), changes, unchanged, manifest, manifest_current })
@@ -285,7 +291,7 @@ fn read(out: &Path, path: &str) -> Result<Vec<u8>, Error> {
 }
 
 fn read_error(path: &Path, e: std::io::Error) -> Error {
-    Error::Read { path: path.display().to_string(), reason: e.to_string() }
+    Error::Read { path: path.display().to_string(), reason: e.to_string(), source: Some(e) }
 }
 
 /// How to print: with ANSI colours or not.
@@ -313,34 +319,35 @@ pub fn file_diff(change: &Change, style: Style) -> String {
         out.push_str(&style.paint(code, text));
         out.push('\n');
     };
-    if let Some(conflict) = change.conflict {
-        line("1;33", &format!("# {}: {} (render stops unless --force)", change.path, conflict.describe()));
+    let path = change.path();
+    if let Some(conflict) = change.conflict() {
+        line("1;33", &format!("# {path}: {} (render stops unless --force)", conflict.describe()));
     }
-    let old_text = change.old.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
-    let new_text = change.new.as_ref().map(|f| f.contents.as_str()).unwrap_or_default();
     let mode = |x: bool| if x { "100755" } else { "100644" };
-    match change.kind {
-        Kind::Added => {
-            line("1", &format!("new file mode {}", mode(change.new.as_ref().is_some_and(|f| f.executable))));
+    let (old_text, new_text) = match change {
+        Change::Added { new, .. } => {
+            line("1", &format!("new file mode {}", mode(new.executable)));
             line("1", "--- /dev/null");
-            line("1", &format!("+++ b/{}", change.path));
+            line("1", &format!("+++ b/{path}"));
+            (String::new(), new.contents.as_str())
         }
-        Kind::Removed => {
-            line("1", &format!("deleted file mode {}", mode(change.old_executable)));
-            line("1", &format!("--- a/{}", change.path));
+        Change::Removed { old, .. } => {
+            line("1", &format!("deleted file mode {}", mode(old.executable)));
+            line("1", &format!("--- a/{path}"));
             line("1", "+++ /dev/null");
+            (String::from_utf8_lossy(&old.bytes).into_owned(), "")
         }
-        Kind::Modified => {
-            let new_executable = change.new.as_ref().is_some_and(|f| f.executable);
-            if new_executable != change.old_executable {
-                line("1", &format!("old mode {}", mode(change.old_executable)));
-                line("1", &format!("new mode {}", mode(new_executable)));
+        Change::Modified { old, new, .. } => {
+            if new.executable != old.executable {
+                line("1", &format!("old mode {}", mode(old.executable)));
+                line("1", &format!("new mode {}", mode(new.executable)));
             }
-            line("1", &format!("--- a/{}", change.path));
-            line("1", &format!("+++ b/{}", change.path));
+            line("1", &format!("--- a/{path}"));
+            line("1", &format!("+++ b/{path}"));
+            (String::from_utf8_lossy(&old.bytes).into_owned(), new.contents.as_str())
         }
-    }
-    let diff = TextDiff::from_lines(old_text.as_ref(), new_text);
+    };
+    let diff = TextDiff::from_lines(old_text.as_str(), new_text);
     for hunk in diff.unified_diff().context_radius(3).iter_hunks() {
         for text in hunk.to_string().lines() {
             let code = match text.as_bytes().first() {
@@ -366,15 +373,15 @@ pub fn full_diff(set: &ChangeSet, style: Style) -> String {
 pub fn stat(set: &ChangeSet, style: Style) -> String {
     let mut out = String::new();
     for change in &set.changes {
-        let (letter, code) = match change.kind {
-            Kind::Added => ("A", "32"),
-            Kind::Modified => ("M", "33"),
-            Kind::Removed => ("D", "31"),
+        let (letter, code) = match change {
+            Change::Added { .. } => ("A", "32"),
+            Change::Modified { .. } => ("M", "33"),
+            Change::Removed { .. } => ("D", "31"),
         };
         out.push_str(&style.paint(code, letter));
         out.push(' ');
-        out.push_str(&change.path);
-        if let Some(conflict) = change.conflict {
+        out.push_str(change.path());
+        if let Some(conflict) = change.conflict() {
             out.push_str(&format!(" ({})", conflict.describe()));
         }
         out.push('\n');
@@ -390,12 +397,10 @@ pub fn summary(set: &ChangeSet) -> String {
     if set.changes.is_empty() {
         return format!("0 files would change: {out} is up to date ({})\n", plural(set.unchanged, "file"));
     }
+    let (added, modified, removed) = set.counts();
     let mut text = format!(
-        "{} would change: {} added, {} modified, {} removed\n",
+        "{} would change: {added} added, {modified} modified, {removed} removed\n",
         plural(set.changes.len(), "file"),
-        set.count(Kind::Added),
-        set.count(Kind::Modified),
-        set.count(Kind::Removed)
     );
     let conflicts = set.conflicts().count();
     if conflicts > 0 {
@@ -442,19 +447,17 @@ mod tests {
     fn a_missing_folder_means_every_file_is_added() {
         let dir = tempfile::tempdir().expect("tempdir");
         let set = compare(&plan(&[("b", "2\n"), ("a", "1\n")]), &dir.path().join("nope")).expect("compare");
-        assert_eq!(set.changes.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(), ["a", "b"]);
-        assert!(set.changes.iter().all(|c| c.kind == Kind::Added && c.conflict.is_none()));
+        assert_eq!(set.changes.iter().map(Change::path).collect::<Vec<_>>(), ["a", "b"]);
+        assert!(set.changes.iter().all(|c| matches!(c, Change::Added { .. })));
         assert_eq!(summary(&set), "2 files would change: 2 added, 0 modified, 0 removed\n");
     }
 
     #[test]
     fn file_diffs_have_git_headers_and_colour_only_when_asked() {
-        let change = Change {
+        let change = Change::Modified {
             path: "terraform/main.tf".into(),
-            kind: Kind::Modified,
-            old: Some(b"a\nb\n".to_vec()),
-            old_executable: false,
-            new: Some(File { contents: "a\nc\n".into(), executable: false }),
+            old: OnDisk { bytes: b"a\nb\n".to_vec(), executable: false },
+            new: File { contents: "a\nc\n".into(), executable: false },
             conflict: None,
         };
         assert_eq!(

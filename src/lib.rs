@@ -1,20 +1,25 @@
 //! runnergen: one YAML fleet spec in, the Packer and Terraform of a self-scaling GitLab Runner
 //! fleet on AWS out.
 //!
-//! The pipeline, one module a stage: [`load`](mod@load) reads and parses the file, [`validate`] checks it
-//! against the schema and the rules a schema cannot say, [`resolve`] applies every default into
-//! the [`model`], [`render`] turns the model into an in-memory plan of files, [`diff`] compares
-//! that plan with the output folder, and [`write`](mod@write) applies the difference.
+//! The pipeline, one module a stage: [`load`](mod@load) reads the file and parses it
+//! ([`yaml`]), [`shape`] checks it against the schema and runnergen's types, [`resolve`] applies
+//! every default into the [`model`], [`rules`] checks what a schema cannot say over that model,
+//! [`render`] turns the model into an in-memory plan of files, [`diff`] compares that plan with
+//! the output folder, and [`write`](mod@write) applies the difference. Problems found before
+//! rendering name spec paths; [`diagnostic::locate`] turns them into spans of the YAML at the end.
 
 pub mod diagnostic;
 pub mod diff;
 pub mod load;
+pub mod manifest;
 pub mod model;
+pub mod quote;
 pub mod render;
 pub mod resolve;
+pub mod rules;
 pub mod settings;
+pub mod shape;
 pub mod spec;
-pub mod validate;
 pub mod write;
 pub mod yaml;
 
@@ -38,27 +43,40 @@ impl Loaded {
     }
 }
 
-/// Load, validate and resolve a spec file.
+/// Load, check and resolve a spec file.
 pub fn load(path: &Path) -> Result<Loaded, Error> {
-    let source = load::load(path)?;
-    let spec = validate::validate(&source)?;
-    let warnings = validate::warnings(&spec, &source.root);
-    let fleet = resolve::resolve(spec, &header_name(path));
-    Ok(Loaded { fleet, source: source.text, warnings })
+    check(&load::load(path)?, &header_name(path))
 }
 
-/// Load, validate and resolve a spec file, ignoring warnings.
+/// Load, check and resolve a spec file, ignoring warnings.
 pub fn load_fleet(path: &Path) -> Result<Fleet, Error> {
     load(path).map(|loaded| loaded.fleet)
 }
 
+/// Shapes, resolves and checks a parsed spec; `spec_file` names it in generated headers. Every
+/// problem of every stage is reported at once: a value that fails the schema only keeps the rules
+/// that read it from running.
+pub fn check(source: &load::Source, spec_file: &str) -> Result<Loaded, Error> {
+    let shaped = shape::shape(&source.root);
+    let mut findings = shaped.findings;
+    if let Some(spec) = shaped.spec {
+        let fleet = resolve::resolve(spec, spec_file);
+        findings.extend(rules::check(&fleet, &shaped.poisoned));
+        if findings.is_empty() {
+            let warnings = diagnostic::locate(&source.root, rules::warnings(&fleet));
+            return Ok(Loaded { fleet, source: source.text.clone(), warnings });
+        }
+    }
+    Err(source.error(diagnostic::locate(&source.root, findings)))
+}
+
 /// The spec's name as generated files' headers show it: its base name, made safe
-/// ([`render::safe_name`]).
+/// ([`quote::safe_name`]).
 fn header_name(path: &Path) -> String {
-    render::safe_name(&path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+    quote::safe_name(&path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
 }
 
 /// Render a resolved fleet into its plan of files.
 pub fn render_fleet(fleet: &Fleet) -> Result<render::Plan, Error> {
-    render::render(fleet).map_err(|e| Error::Render { target: "templates".into(), reason: format!("{e:#}") })
+    render::render(fleet)
 }

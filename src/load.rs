@@ -29,15 +29,14 @@ impl Source {
 
 pub fn load(path: &Path) -> Result<Source, Error> {
     let name = crate::diagnostic::printable(&path.display().to_string());
-    let read_error = |reason: String| Error::Read { path: name.clone(), reason };
-    let meta = std::fs::metadata(path).map_err(|e| read_error(io_reason(&e)))?;
+    let read_error = |reason: String| Error::Read { path: name.clone(), reason, source: None };
+    let io_error = |e: std::io::Error| Error::Read { path: name.clone(), reason: io_reason(&e), source: Some(e) };
+    let meta = std::fs::metadata(path).map_err(io_error)?;
     if meta.is_dir() {
         return Err(read_error("it is a directory; expected a fleet spec file such as fleet.yaml".into()));
     }
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|e| read_error(io_reason(&e)))?;
+    std::fs::File::open(path).and_then(|f| f.take(MAX_BYTES + 1).read_to_end(&mut bytes)).map_err(io_error)?;
     if bytes.len() as u64 > MAX_BYTES {
         return Err(read_error(format!("it is larger than {} MiB; a fleet spec is far smaller", MAX_BYTES >> 20)));
     }
@@ -60,6 +59,7 @@ pub fn parse(name: String, text: String) -> Result<Source, Error> {
             return Err(Error::Read {
                 path: name,
                 reason: "it is empty; expected a fleet spec that starts with `version: 1`".into(),
+                source: None,
             });
         }
         Err(e) => {

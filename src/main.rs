@@ -138,7 +138,7 @@ fn run(cli: Cli) -> Result<u8, Error> {
                 for change in &conflicts {
                     eprint!("{}", diff::file_diff(change, style));
                 }
-                return Err(Error::HandEdited { paths: conflicts.iter().map(|c| c.path.clone()).collect() });
+                return Err(Error::HandEdited { paths: conflicts.iter().map(|c| c.path().to_owned()).collect() });
             }
             write::apply(&set)?;
             print_out(&write::report(&set))?;
@@ -155,7 +155,7 @@ fn run(cli: Cli) -> Result<u8, Error> {
             Ok(if set.changes.is_empty() { 0 } else { 1 })
         }
         Command::Schema => {
-            print!("{}", runnergen::validate::SCHEMA);
+            print!("{}", runnergen::shape::SCHEMA);
             Ok(0)
         }
     }
@@ -173,9 +173,7 @@ fn load(spec: &std::path::Path) -> Result<runnergen::Fleet, Error> {
 fn print_out(text: &str) -> Result<(), Error> {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(Error::Write { path: "standard output".into(), reason: e.to_string() })
-        }
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Output { source: e }),
         _ => Ok(()),
     }
 }

@@ -15,8 +15,11 @@ pub struct Fleet {
     pub region: String,
     pub vpc_id: String,
     pub subnet_ids: Vec<String>,
-    /// Sorted, so output never depends on the order keys were written in.
+    /// What AWS receives: keys and values in Unicode NFC (as HCL reads them), sorted, so output
+    /// never depends on the order keys were written in.
     pub tags: BTreeMap<String, String>,
+    /// The tags as written, for the rules that point at them.
+    pub tags_written: Vec<(String, String)>,
     pub gitlab_url: String,
     /// Customer-managed KMS key for the AMI's snapshot and every instance volume; `None` uses
     /// the account's default EBS key.
@@ -69,9 +72,17 @@ impl Partition {
     }
 }
 
+/// How a pool runs its jobs. Each kind has its own templates in each target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topology {
+    /// Each instance of the pool's group is a runner and runs jobs itself.
+    Instance,
+}
+
 #[derive(Debug, Clone)]
 pub struct Pool {
     pub name: String,
+    pub topology: Topology,
     /// `{fleet}-{pool}`: the name of the pool's group, launch template, role and instance profile.
     pub id: String,
     pub executor: Executor,
@@ -113,6 +124,7 @@ pub enum Scaling {
 
 #[derive(Debug, Clone)]
 pub struct Schedule {
+    /// The IANA time zone AWS receives: canonical names (`Etc/UTC` for the spec's `UTC`).
     pub time_zone: String,
     pub windows: Vec<Window>,
 }
@@ -175,21 +187,6 @@ pub const AMI_TAG_IMAGE: &str = "runnergen:image";
 pub const HOOK_HEARTBEAT_TIMEOUT_SECONDS: u32 = 7200;
 pub const HEARTBEAT_INTERVAL_SECONDS: u32 = 300;
 
-/// `{fleet}-{pool}`: the name of a pool's group, launch template and instance profile.
-pub fn pool_id(fleet: &str, pool: &str) -> String {
-    format!("{fleet}-{pool}")
-}
-
-/// The name of a pool's IAM role (AWS allows 64 characters).
-pub fn role_name(pool_id: &str) -> String {
-    format!("{pool_id}-runner")
-}
-
-/// The AMI's name before the build timestamp (`-YYYYMMDDhhmmss`) Packer appends.
-pub fn ami_name_prefix(fleet: &str, runner_version: &Version) -> String {
-    format!("{fleet}-gitlab-runner-{runner_version}")
-}
-
 /// Seconds an instance may take to stop after its longest job (unregister, shutdown).
 pub const STOP_MARGIN_SECONDS: u32 = 300;
 
@@ -198,6 +195,11 @@ impl Fleet {
     /// per pool, so a pool's role can publish for that pool only.
     pub fn metric_namespace(&self, pool: &Pool) -> String {
         format!("runnergen/{}/{}", self.name, pool.name)
+    }
+
+    /// The AMI's name before the build timestamp (`-YYYYMMDDhhmmss`) Packer appends.
+    pub fn ami_name_prefix(&self) -> String {
+        format!("{}-gitlab-runner-{}", self.name, self.image.runner_version)
     }
 
     /// The region's partition. Validation refuses regions outside these.
@@ -220,9 +222,9 @@ impl Pool {
     pub fn drain_timeout_seconds(&self) -> u32 {
         self.job_timeout_minutes * 60 + STOP_MARGIN_SECONDS
     }
-    /// Name of the pool's IAM role (64 characters at most).
+    /// Name of the pool's IAM role (AWS allows 64 characters).
     pub fn role_name(&self) -> String {
-        role_name(&self.id)
+        format!("{}-runner", self.id)
     }
 }
 

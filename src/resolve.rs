@@ -1,5 +1,6 @@
-//! Stage 3: resolve a validated spec into the fleet model, applying every default once.
-//! Pure: no I/O, no errors (validation has already run).
+//! Stage 3: resolve a shaped spec into the fleet model, applying every default once and
+//! computing what AWS will receive (canonical time zones, normalised tags). Pure: no I/O and no
+//! errors; the rules of stage 4 then check the model.
 
 use crate::model::{self, Arch, Capacity, Fleet, Scaling, VolumeType};
 use crate::spec::{self, Executor, PullPolicy};
@@ -35,7 +36,7 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
         .pools
         .into_iter()
         .map(|pool| model::Pool {
-            id: model::pool_id(&spec.name, &pool.name),
+            id: format!("{}-{}", spec.name, pool.name),
             docker: (pool.executor == Executor::Docker).then(|| {
                 let docker = pool.docker.unwrap_or(spec::Docker {
                     image: None,
@@ -56,7 +57,7 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
                 _ => Scaling::BusyPercent(DEFAULT_BUSY_PERCENT),
             },
             schedule: pool.schedule.map(|s| model::Schedule {
-                time_zone: s.time_zone.unwrap_or_else(|| DEFAULT_TIME_ZONE.to_owned()),
+                time_zone: aws_time_zone(s.time_zone.as_deref().unwrap_or(DEFAULT_TIME_ZONE)).to_owned(),
                 windows: s
                     .windows
                     .into_iter()
@@ -64,6 +65,7 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
                     .collect(),
             }),
             name: pool.name,
+            topology: model::Topology::Instance,
             executor: pool.executor,
             instance_types: pool.instance_types,
             spot: pool.spot.unwrap_or(false),
@@ -80,13 +82,20 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
         vpc_id: spec.aws.vpc_id,
         subnet_ids: spec.aws.subnet_ids,
         // HCL reads strings in NFC: the model holds what AWS will receive.
-        tags: spec.aws.tags.unwrap_or_default().into_iter().map(|(k, v)| (nfc(&k), nfc(&v))).collect(),
+        tags: spec.aws.tags.iter().flatten().map(|(k, v)| (nfc(k), nfc(v))).collect(),
+        tags_written: spec.aws.tags.unwrap_or_default().into_iter().collect(),
         ebs_kms_key_arn: spec.aws.ebs_kms_key_arn,
         gitlab_url: spec.gitlab.url.trim_end_matches('/').to_owned(),
         image,
         pools,
         name: spec.name,
     }
+}
+
+/// The time zone name for AWS, which takes canonical IANA names (`Etc/GMT+9`, `Pacific/Tahiti`):
+/// the spec's default `UTC` is a backward-compatibility link there, `Etc/UTC` the zone itself.
+fn aws_time_zone(name: &str) -> &str {
+    if name == "UTC" { "Etc/UTC" } else { name }
 }
 
 /// A string in Unicode normalisation form C, as HCL (and so Terraform and Packer) reads it.
@@ -107,7 +116,7 @@ mod tests {
     /// The schema documents the defaults that `resolve` applies: they must be the same values.
     #[test]
     fn schema_defaults_are_the_applied_defaults() {
-        let schema: Value = serde_json::from_str(crate::validate::SCHEMA).unwrap();
+        let schema: Value = serde_json::from_str(crate::shape::SCHEMA).unwrap();
         let pool = &schema["$defs"]["pool"]["properties"];
         assert_eq!(schema["properties"]["image"]["properties"]["volume_gb"]["default"], DEFAULT_VOLUME_GB);
         assert_eq!(schema["properties"]["image"]["properties"]["volume_type"]["default"], "gp3");

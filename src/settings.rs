@@ -5,7 +5,8 @@
 //! The file is a bash fragment of `KEY=value` lines, each value one shell word (lists are
 //! bash arrays), sourced by the helper scripts. It holds no secret: the token stays in SSM.
 
-use crate::model::{Executor, Fleet, Pool, PullPolicy};
+use crate::model::{Fleet, Pool};
+use crate::spec::spelling;
 
 /// Where user data writes the settings file.
 pub const PATH: &str = "/etc/runnergen/runner.env";
@@ -20,28 +21,65 @@ pub const LIFECYCLE_UNIT: &str = "runnergen-lifecycle.service";
 pub const METRICS_TIMER: &str = "runnergen-metrics.timer";
 pub const START_UNITS: &[&str] = &[RUNNER_UNIT, LIFECYCLE_UNIT, METRICS_TIMER];
 
-/// Every key of the settings file, with what it holds.
-pub const KEYS: &[(&str, &str)] = &[
-    ("RUNNERGEN_FLEET", "fleet name"),
-    ("RUNNERGEN_POOL", "pool name"),
-    ("RUNNERGEN_REGION", "AWS region of the SSM parameter, the group and the metrics"),
-    ("RUNNERGEN_GITLAB_URL", "GitLab base URL the runner registers with"),
-    ("RUNNERGEN_TOKEN_PARAMETER", "SSM SecureString parameter holding the glrt- token"),
-    ("RUNNERGEN_EXECUTOR", "docker or shell"),
-    ("RUNNERGEN_CONCURRENT", "jobs this instance runs at once"),
-    ("RUNNERGEN_JOB_TIMEOUT_SECONDS", "longest job; how long a drain waits"),
-    ("RUNNERGEN_DOCKER_IMAGE", "default job image (docker executor; empty for shell)"),
-    ("RUNNERGEN_DOCKER_PRIVILEGED", "true or false"),
-    ("RUNNERGEN_DOCKER_PULL_POLICY", "always, if-not-present or never"),
-    ("RUNNERGEN_DOCKER_VOLUMES", "bash array of extra job volumes"),
-    ("RUNNERGEN_ASG_NAME", "the pool's Auto Scaling group"),
-    ("RUNNERGEN_LIFECYCLE_HOOK", "the group's terminating lifecycle hook"),
-    ("RUNNERGEN_METRIC_NAMESPACE", "CloudWatch namespace of the busy-slot metric"),
+/// One key of the settings file: its name and its value for a pool.
+pub struct Setting {
+    pub key: &'static str,
+    value: fn(&Fleet, &Pool) -> Value,
+}
+
+fn word(text: impl Into<String>) -> Value {
+    Value::Word(text.into())
+}
+
+/// Every key of the settings file, each with its own value: nothing pairs them by position.
+pub const SETTINGS: &[Setting] = &[
+    // Fleet name.
+    Setting { key: "RUNNERGEN_FLEET", value: |f, _| word(&f.name) },
+    // Pool name.
+    Setting { key: "RUNNERGEN_POOL", value: |_, p| word(&p.name) },
+    // AWS region of the SSM parameter, the group and the metrics.
+    Setting { key: "RUNNERGEN_REGION", value: |f, _| word(&f.region) },
+    // GitLab base URL the runner registers with.
+    Setting { key: "RUNNERGEN_GITLAB_URL", value: |f, _| word(&f.gitlab_url) },
+    // SSM SecureString parameter holding the glrt- token.
+    Setting { key: "RUNNERGEN_TOKEN_PARAMETER", value: |_, p| word(&p.token_parameter) },
+    // Docker or shell.
+    Setting { key: "RUNNERGEN_EXECUTOR", value: |_, p| word(spelling(p.executor)) },
+    // Jobs this instance runs at once.
+    Setting { key: "RUNNERGEN_CONCURRENT", value: |_, p| word(p.concurrent.to_string()) },
+    // Longest job; how long a drain waits.
+    Setting {
+        key: "RUNNERGEN_JOB_TIMEOUT_SECONDS",
+        value: |_, p| word((u64::from(p.job_timeout_minutes) * 60).to_string()),
+    },
+    // Default job image (docker executor; empty for shell).
+    Setting { key: "RUNNERGEN_DOCKER_IMAGE", value: |_, p| word(p.docker.as_ref().map_or("", |d| d.image.as_str())) },
+    // True or false.
+    Setting {
+        key: "RUNNERGEN_DOCKER_PRIVILEGED",
+        value: |_, p| word(p.docker.as_ref().is_some_and(|d| d.privileged).to_string()),
+    },
+    // Always, if-not-present or never.
+    Setting {
+        key: "RUNNERGEN_DOCKER_PULL_POLICY",
+        value: |_, p| word(p.docker.as_ref().map_or("always".to_owned(), |d| spelling(d.pull_policy))),
+    },
+    // Bash array of extra job volumes.
+    Setting {
+        key: "RUNNERGEN_DOCKER_VOLUMES",
+        value: |_, p| Value::List(p.docker.as_ref().map(|d| d.volumes.clone()).unwrap_or_default()),
+    },
+    // The pool's Auto Scaling group.
+    Setting { key: "RUNNERGEN_ASG_NAME", value: |_, p| word(&p.id) },
+    // The group's terminating lifecycle hook.
+    Setting { key: "RUNNERGEN_LIFECYCLE_HOOK", value: |_, p| word(p.lifecycle_hook_name()) },
+    // CloudWatch namespace of the pool's busy-slot metric.
+    Setting { key: "RUNNERGEN_METRIC_NAMESPACE", value: |f, p| word(f.metric_namespace(p)) },
 ];
 
 /// The key names, for templates: `{{ keys.RUNNERGEN_POOL }}` fails to render if a key is renamed.
 pub fn key_names() -> std::collections::BTreeMap<&'static str, &'static str> {
-    KEYS.iter().map(|(k, _)| (*k, *k)).collect()
+    SETTINGS.iter().map(|s| (s.key, s.key)).collect()
 }
 
 /// One value of the settings file.
@@ -51,36 +89,9 @@ pub enum Value {
     List(Vec<String>),
 }
 
-/// The settings of one pool's instances, in `KEYS` order.
+/// The settings of one pool's instances, in [`SETTINGS`] order.
 pub fn for_pool(fleet: &Fleet, pool: &Pool) -> Vec<(&'static str, Value)> {
-    let word = |s: &str| Value::Word(s.to_owned());
-    let docker = pool.docker.as_ref();
-    let pull = |p: PullPolicy| match p {
-        PullPolicy::Always => "always",
-        PullPolicy::IfNotPresent => "if-not-present",
-        PullPolicy::Never => "never",
-    };
-    let values = [
-        word(&fleet.name),
-        word(&pool.name),
-        word(&fleet.region),
-        word(&fleet.gitlab_url),
-        word(&pool.token_parameter),
-        word(match pool.executor {
-            Executor::Docker => "docker",
-            Executor::Shell => "shell",
-        }),
-        word(&pool.concurrent.to_string()),
-        word(&(u64::from(pool.job_timeout_minutes) * 60).to_string()),
-        word(docker.map_or("", |d| d.image.as_str())),
-        word(if docker.is_some_and(|d| d.privileged) { "true" } else { "false" }),
-        word(docker.map_or("always", |d| pull(d.pull_policy))),
-        Value::List(docker.map(|d| d.volumes.clone()).unwrap_or_default()),
-        word(&pool.id),
-        word(&pool.lifecycle_hook_name()),
-        word(&fleet.metric_namespace(pool)),
-    ];
-    KEYS.iter().map(|(k, _)| *k).zip(values).collect()
+    SETTINGS.iter().map(|s| (s.key, (s.value)(fleet, pool))).collect()
 }
 
 /// The settings file's text: every value quoted as one shell word, so sourcing it runs nothing.
@@ -89,55 +100,12 @@ pub fn render(settings: &[(&'static str, Value)]) -> String {
         String::from("# runnergen pool settings, read by the gitlab-runner unit's helpers. No secrets here.\n");
     for (key, value) in settings {
         let text = match value {
-            Value::Word(w) => shell_word(w),
-            Value::List(items) => format!("({})", items.iter().map(|i| shell_word(i)).collect::<Vec<_>>().join(" ")),
+            Value::Word(w) => crate::quote::shell_word(w),
+            Value::List(items) => {
+                format!("({})", items.iter().map(|i| crate::quote::shell_word(i)).collect::<Vec<_>>().join(" "))
+            }
         };
         out.push_str(&format!("{key}={text}\n"));
     }
     out
-}
-
-/// One bash word that means exactly `text`, always on one line: a line break in a value could
-/// otherwise end the here-document user data writes the settings with.
-pub fn shell_word(text: &str) -> String {
-    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b)) {
-        return text.to_owned();
-    }
-    if text.chars().any(char::is_control) {
-        // ANSI-C quoting: every control character as an escape, so the word stays one line.
-        let mut out = String::from("$'");
-        for c in text.chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '\'' => out.push_str("\\'"),
-                // Its UTF-8 bytes, which bash writes as they are whatever the locale.
-                c if c.is_control() => {
-                    let mut bytes = [0; 4];
-                    for b in c.encode_utf8(&mut bytes).bytes() {
-                        out.push_str(&format!("\\x{b:02x}"));
-                    }
-                }
-                c => out.push(c),
-            }
-        }
-        out.push('\'');
-        return out;
-    }
-    // Single quotes keep everything literal; a quote ends, is escaped, restarts.
-    format!("'{}'", text.replace('\'', r"'\''"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shell_words_survive_bash() {
-        for text in ["plain", "", "it's", "$(touch /tmp/x) `id` ${HOME}", "a\nb", "-n", "*", "x\r\n'\\\u{7f}\u{85}é"] {
-            assert!(!shell_word(text).contains(['\n', '\r']), "{text:?}");
-            let script = format!("printf %s {}", shell_word(text));
-            let out = std::process::Command::new("bash").arg("-c").arg(&script).output().expect("bash runs");
-            assert_eq!(String::from_utf8_lossy(&out.stdout), text, "{script}");
-        }
-    }
 }

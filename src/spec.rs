@@ -3,7 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+/// How the spec spells a value of one of its enums: their serde names are the one place.
+pub fn spelling<T: Serialize>(value: T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,7 +52,7 @@ pub struct Image {
     pub volume_type: Option<VolumeType>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub enum Os {
     #[serde(rename = "ubuntu-22.04")]
     Ubuntu2204,
@@ -54,7 +62,7 @@ pub enum Os {
     AmazonLinux2023,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Arch {
     #[serde(rename = "x86_64")]
@@ -62,7 +70,7 @@ pub enum Arch {
     Arm64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VolumeType {
     Gp3,
@@ -71,21 +79,15 @@ pub enum VolumeType {
 
 impl Arch {
     /// The name the spec, EC2 and the AMI tags use.
-    pub fn name(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64",
-            Arch::Arm64 => "arm64",
-        }
+    pub fn name(self) -> String {
+        spelling(self)
     }
 }
 
 impl VolumeType {
     /// The EBS volume type.
-    pub fn name(self) -> &'static str {
-        match self {
-            VolumeType::Gp3 => "gp3",
-            VolumeType::Gp2 => "gp2",
-        }
+    pub fn name(self) -> String {
+        spelling(self)
     }
 }
 
@@ -106,7 +108,7 @@ pub struct Pool {
     pub schedule: Option<Schedule>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Executor {
     Docker,
@@ -130,7 +132,7 @@ pub struct Docker {
     pub volumes: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PullPolicy {
     Always,

@@ -4,83 +4,22 @@
 //! [`crate::diff::compare`] (which has already refused unsafe paths, symlinks and hand edits)
 //! plus the manifest. Every file is replaced atomically (a temporary file in the same folder,
 //! then a rename), so a crash leaves each file either old or new. This module also owns the
-//! manifest's format and the default output folder.
+//! default output folder.
 
-use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-
 use crate::Error;
-use crate::diff::{ChangeSet, Kind};
-use crate::render::Plan;
+use crate::diff::{Change, ChangeSet};
+use crate::manifest::MANIFEST;
 
 /// The output folder's name when `--out` is not given: it sits beside the spec file.
 pub const DEFAULT_OUT: &str = "runnergen-out";
 
-/// The manifest's file name, in the output folder.
-pub const MANIFEST: &str = ".runnergen-manifest.json";
-
 /// The output folder used when `--out` is not given: `runnergen-out` beside the spec.
 pub fn default_out(spec: &Path) -> PathBuf {
     spec.parent().unwrap_or(Path::new("")).join(DEFAULT_OUT)
-}
-
-/// What runnergen generated in an output folder: each file's path, hash and execute bit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Manifest {
-    /// Says what the file is, for people who find it.
-    pub note: String,
-    /// The runnergen version that wrote it.
-    pub runnergen: String,
-    /// Every generated file by its `/`-separated path in the output folder. Sorted.
-    pub files: BTreeMap<String, Entry>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Entry {
-    pub sha256: String,
-    pub executable: bool,
-}
-
-impl Manifest {
-    /// The manifest that describes a plan once written.
-    pub fn of(plan: &Plan) -> Self {
-        Manifest {
-            note: "Written by `runnergen render`: the files it generated here. Do not edit; commit it with them."
-                .to_owned(),
-            runnergen: env!("CARGO_PKG_VERSION").to_owned(),
-            files: plan
-                .iter()
-                .map(|(path, file)| {
-                    (path.clone(), Entry { sha256: sha256_hex(file.contents.as_bytes()), executable: file.executable })
-                })
-                .collect(),
-        }
-    }
-
-    /// The manifest's text: pretty JSON with sorted keys and a final newline.
-    pub fn to_text(&self) -> Result<String, Error> {
-        serde_json::to_string_pretty(self)
-            .map(|s| s + "\n")
-            .map_err(|e| Error::Render { target: "manifest".into(), reason: e.to_string() })
-    }
-
-    /// Parses a manifest's text; `path` names it in errors.
-    pub fn parse(text: &[u8], path: &Path) -> Result<Self, Error> {
-        serde_json::from_slice(text)
-            .map_err(|e| Error::Manifest { path: path.display().to_string(), reason: e.to_string() })
-    }
-}
-
-/// Lowercase hex SHA-256 of some bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Writes a change set: creates and replaces files atomically, removes stale generated files and
@@ -90,22 +29,20 @@ pub fn apply(set: &ChangeSet) -> Result<(), Error> {
     let out = &set.out;
     std::fs::create_dir_all(out).map_err(|e| write_error(out, e))?;
     // Removals first: a removed file may stand where a new file's folder goes.
-    let (removals, writes): (Vec<_>, Vec<_>) = set.changes.iter().partition(|c| c.kind == Kind::Removed);
+    let (removals, writes): (Vec<&Change>, Vec<&Change>) =
+        set.changes.iter().partition(|c| matches!(c, Change::Removed { .. }));
     for change in removals.into_iter().chain(writes) {
-        let target = out.join(&change.path);
-        match (&change.kind, &change.new) {
-            (Kind::Added | Kind::Modified, Some(file)) => {
+        let target = out.join(change.path());
+        match change {
+            Change::Added { new, .. } | Change::Modified { new, .. } => {
                 if let Some(parent) = target.parent() {
                     std::fs::create_dir_all(parent).map_err(|e| write_error(parent, e))?;
                 }
-                write_atomically(&target, file.contents.as_bytes(), file.executable)?;
+                write_atomically(&target, new.contents.as_bytes(), new.executable)?;
             }
-            (Kind::Removed, _) => {
+            Change::Removed { .. } => {
                 std::fs::remove_file(&target).map_err(|e| write_error(&target, e))?;
                 remove_empty_parents(out, &target)?;
-            }
-            (Kind::Added | Kind::Modified, None) => {
-                return Err(Error::Render { target: change.path.clone(), reason: "a change without contents".into() });
             }
         }
     }
@@ -121,24 +58,25 @@ pub fn apply(set: &ChangeSet) -> Result<(), Error> {
 pub fn report(set: &ChangeSet) -> String {
     let mut out = String::new();
     for change in &set.changes {
-        let verb = match change.kind {
-            Kind::Added => "created",
-            Kind::Modified => "updated",
-            Kind::Removed => "removed",
+        let verb = match change {
+            Change::Added { .. } => "created",
+            Change::Modified { .. } => "updated",
+            Change::Removed { .. } => "removed",
         };
-        out.push_str(&format!("{verb} {}", change.path));
-        if change.conflict.is_some() {
+        out.push_str(&format!("{verb} {}", change.path()));
+        if change.conflict().is_some() {
             out.push_str(" (overwrote changes made by hand)");
         }
         out.push('\n');
     }
+    let count = |verb: fn(&Change) -> bool| set.changes.iter().filter(|c| verb(c)).count();
     out.push_str(&format!(
         "{}: {} changed ({} created, {} updated, {} removed), {} unchanged\n",
         set.out.display(),
         set.changes.len(),
-        set.count(Kind::Added),
-        set.count(Kind::Modified),
-        set.count(Kind::Removed),
+        count(|c| matches!(c, Change::Added { .. })),
+        count(|c| matches!(c, Change::Modified { .. })),
+        count(|c| matches!(c, Change::Removed { .. })),
         set.unchanged
     ));
     out
@@ -184,13 +122,14 @@ fn remove_empty_parents(out: &Path, removed: &Path) -> Result<(), Error> {
 }
 
 fn write_error(path: &Path, e: std::io::Error) -> Error {
-    Error::Write { path: path.display().to_string(), reason: e.to_string() }
+    Error::Write { path: path.display().to_string(), source: e }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::File;
+    use crate::manifest::Manifest;
+    use crate::render::{File, Plan};
 
     fn plan(files: &[(&str, &str, bool)]) -> Plan {
         files.iter().map(|(p, c, x)| (p.to_string(), File { contents: c.to_string(), executable: *x })).collect()

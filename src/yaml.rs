@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
+
+use crate::diagnostic::Seg;
 use serde_json::{Map, Number, Value};
 
 /// Most nodes a document may expand to, aliases included. A few hundred pools need ~50 000.
@@ -280,18 +282,25 @@ impl Node {
         }
     }
 
-    /// The span of the node at a JSON-pointer-like path of keys and indexes, and of the key
-    /// that names it. Walks as far as the path exists.
-    pub fn locate<'a>(&self, path: impl IntoIterator<Item = &'a str>) -> Located {
+    /// The span of the node at a path of keys and indexes, and of the key that names it. Walks
+    /// as far as the path exists.
+    pub fn locate(&self, path: &[Seg]) -> Located {
         let mut node = self;
         let mut key = None;
         for segment in path {
-            let next = match &node.kind {
-                Kind::Map(entries) => {
-                    entries.iter().find(|(k, _, _)| k == segment).map(|(_, ks, v)| (Some(ks.clone()), v))
+            let next = match (&node.kind, segment) {
+                (Kind::Map(entries), Seg::Key(name)) => {
+                    entries.iter().find(|(k, _, _)| k == name).map(|(_, ks, v)| (Some(ks.clone()), v))
                 }
-                Kind::Seq(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)).map(|v| (None, v)),
-                Kind::Scalar(_) => None,
+                // A JSON pointer names list items by number too.
+                (Kind::Map(entries), Seg::Index(i)) => {
+                    entries.iter().find(|(k, _, _)| *k == i.to_string()).map(|(_, ks, v)| (Some(ks.clone()), v))
+                }
+                (Kind::Seq(items), Seg::Index(i)) => items.get(*i).map(|v| (None, v)),
+                (Kind::Seq(items), Seg::Key(k)) => {
+                    k.parse::<usize>().ok().and_then(|i| items.get(i)).map(|v| (None, v))
+                }
+                _ => None,
             };
             match next {
                 Some((k, v)) => {
@@ -302,14 +311,6 @@ impl Node {
             }
         }
         Located { value: node.span.clone(), key }
-    }
-
-    /// The span of a key in this mapping.
-    pub fn key_span(&self, name: &str) -> Option<Range<usize>> {
-        match &self.kind {
-            Kind::Map(entries) => entries.iter().find(|(k, _, _)| k == name).map(|(_, ks, _)| ks.clone()),
-            _ => None,
-        }
     }
 }
 
@@ -348,7 +349,7 @@ mod tests {
     fn spans_are_bytes_after_multibyte_text() {
         let text = "a: \"äöü\"\nb: x\n";
         let root = parse(text).unwrap().unwrap();
-        let at = root.locate(["b"]);
+        let at = root.locate(&[Seg::Key("b".into())]);
         assert_eq!(&text[at.value], "x");
         assert_eq!(&text[at.key.unwrap()], "b");
     }

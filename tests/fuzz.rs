@@ -263,11 +263,10 @@ fn check(text: &str, out: &Path) -> Result<Option<Rendered>, String> {
             Ok(source) => source,
             Err(e) => return diagnostics(text, &e).map(|()| None),
         };
-        let spec = match runnergen::validate::validate(&source) {
-            Ok(spec) => spec,
+        let fleet = match runnergen::check(&source, "fuzz.yaml") {
+            Ok(loaded) => loaded.fleet,
             Err(e) => return diagnostics(text, &e).map(|()| None),
         };
-        let fleet = runnergen::resolve::resolve(spec, "fuzz.yaml");
         let plan =
             runnergen::render_fleet(&fleet).map_err(|e| format!("valid, but render failed: {}", e.render(false)))?;
         std::fs::create_dir_all(out).map_err(|e| e.to_string())?;

@@ -2,6 +2,7 @@
 //! templates are embedded in the binary and see only the per-target context their module
 //! builds from the resolved model.
 
+pub mod hcl_format;
 pub mod packer;
 pub mod terraform;
 
@@ -10,7 +11,9 @@ use std::collections::BTreeMap;
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{Environment, UndefinedBehavior};
 
+use crate::Error;
 use crate::model::Fleet;
+use crate::quote;
 
 /// One generated file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,9 +51,11 @@ pub const TEMPLATES: &[(&str, &str)] = &templates![
     "terraform/iam.tf.j2",
     "terraform/main.tf.j2",
     "terraform/outputs.tf.j2",
-    "terraform/pool.tf.j2",
     "terraform/schedules.tf.j2",
-    "terraform/user-data.sh.j2",
+    "terraform/instance/iam.tf.j2",
+    "terraform/instance/outputs.tf.j2",
+    "terraform/instance/pool.tf.j2",
+    "terraform/instance/user-data.sh.j2",
     "terraform/versions.tf.j2",
 ];
 
@@ -61,16 +66,60 @@ macro_rules! templates {
 }
 use templates;
 
-/// Renders the whole fleet.
-pub fn render(fleet: &Fleet) -> Result<Plan, minijinja::Error> {
-    let env = environment(fleet)?;
-    let (packer, image_hash) = packer::render(fleet, &env)?;
-    let terraform = terraform::render(fleet, &image_hash, &env)?;
+/// Renders the whole fleet: the Packer target first, whose image-definition hash the Terraform
+/// target filters the AMI by.
+pub fn render(fleet: &Fleet) -> Result<Plan, Error> {
+    let env = environment(fleet).map_err(template_error)?;
+    let (packer, image_hash) = packer::render(fleet, &env).map_err(template_error)?;
+    let terraform = terraform::render(fleet, &image_hash, &env).map_err(template_error)?;
     Ok(packer.into_iter().chain(terraform).collect())
 }
 
+/// A template's failure, with the template and line it happened in.
+fn template_error(e: minijinja::Error) -> Error {
+    Error::Render { template: e.name().unwrap_or("(environment)").to_owned(), line: e.line().unwrap_or(0), source: e }
+}
+
+/// One file a target renders: its template (an id in [`TEMPLATES`]), its path under the output
+/// folder (`{pool}` stands for a pool's name), and whether it is a script.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    pub template: &'static str,
+    pub path: &'static str,
+    pub executable: bool,
+}
+
+impl Output {
+    pub const fn file(template: &'static str, path: &'static str) -> Self {
+        Output { template, path, executable: false }
+    }
+    pub const fn script(template: &'static str, path: &'static str) -> Self {
+        Output { template, path, executable: true }
+    }
+    /// Renders this output with a context; HCL files are put into canonical form.
+    pub fn render(
+        &self,
+        env: &Environment,
+        ctx: minijinja::Value,
+        pool: &str,
+    ) -> Result<(String, File), minijinja::Error> {
+        let mut contents = env.get_template(self.template)?.render(ctx)?;
+        let path = self.path.replace("{pool}", pool);
+        if path.ends_with(".hcl") || path.ends_with(".tf") {
+            contents = hcl_format::canonical_hcl(&contents);
+        }
+        Ok((path, File { contents, executable: self.executable }))
+    }
+}
+
+/// A serializable context as a template value.
+pub fn to_value<T: serde::Serialize + ?Sized>(value: &T) -> minijinja::Value {
+    minijinja::Value::from(minijinja::value::Serde(value))
+}
+
 /// The template environment: strict about undefined values, no HTML escaping (nothing here is
-/// HTML), and one escaping filter per target language that templates must use on every value.
+/// HTML), and one escaping filter per target language (`crate::quote`) that templates must use
+/// on every value.
 fn environment(fleet: &Fleet) -> Result<Environment<'static>, minijinja::Error> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -79,13 +128,12 @@ fn environment(fleet: &Fleet) -> Result<Environment<'static>, minijinja::Error> 
     for (id, source) in TEMPLATES {
         env.add_template(id, source)?;
     }
-    env.add_filter("hcl", |s: &str| hcl_string(s));
-    env.add_filter("hcl_key", |s: &str| hcl_key(s));
-    env.add_filter("hcl_heredoc", |s: &str| hcl_template_text(s));
-    env.add_filter("sh", |s: &str| crate::settings::shell_word(s));
-    env.add_filter("systemd", |s: &str| systemd_word(s));
-    env.add_filter("systemd_text", |s: &str| systemd_text(s));
-    env.add_filter("comment", |s: &str| comment_text(s));
+    env.add_filter("hcl", |s: &str| quote::hcl_string(s));
+    env.add_filter("hcl_key", |s: &str| quote::hcl_key(s));
+    env.add_filter("hcl_in_string", |s: &str| quote::hcl_in_string(s));
+    env.add_filter("sh", |s: &str| quote::shell_word(s));
+    env.add_filter("systemd_text", |s: &str| quote::systemd_text(s));
+    env.add_filter("comment", |s: &str| quote::comment_text(s));
     env.add_global("header", header(fleet));
     Ok(env)
 }
@@ -95,251 +143,8 @@ pub fn header(fleet: &Fleet) -> String {
     format!(
         "Generated by runnergen {} from {}. Do not edit: change the spec and run `runnergen render`.",
         env!("CARGO_PKG_VERSION"),
-        safe_name(&fleet.spec_file)
+        quote::safe_name(&fleet.spec_file)
     )
-}
-
-/// A file name as the generated headers show it: every character outside letters, digits and
-/// `. _ + -` replaced by `_`, so that it cannot leave a comment in any target language.
-pub fn safe_name(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || "._+-".contains(c) { c } else { '_' }).collect()
-}
-
-/// A quoted HCL string literal meaning exactly `text`: escapes quotes, backslashes and control
-/// characters, and turns `${` and `%{` into their literal forms so no value becomes a template.
-pub fn hcl_string(text: &str) -> String {
-    format!("\"{}\"", hcl_template_text(&escape_hcl_chars(text)))
-}
-
-/// A quoted HCL string for a map key that `=` signs align on: every character outside ASCII
-/// written as its `\u` escape. hclwrite aligns on a key's width in grapheme clusters, which
-/// depends on the Unicode version of the formatter (Terraform's, Packer's, an editor's differ for
-/// some scripts); an ASCII key has one width everywhere. Terraform, Packer and AWS read the same
-/// key.
-pub fn hcl_key(text: &str) -> String {
-    let quoted = hcl_string(text);
-    let mut out = String::with_capacity(quoted.len());
-    for c in quoted.chars() {
-        match c as u32 {
-            0..=0x7f => out.push(c),
-            n @ 0x80..=0xffff => out.push_str(&format!("\\u{n:04x}")),
-            n => out.push_str(&format!("\\U{n:08x}")),
-        }
-    }
-    out
-}
-
-fn escape_hcl_chars(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Text for an HCL heredoc or string template: `${` and `%{` become `$${` and `%%{`.
-pub fn hcl_template_text(text: &str) -> String {
-    text.replace("${", "$${").replace("%{", "%%{")
-}
-
-/// One double-quoted word for a systemd unit line: `%` specifiers and `$` expansion are
-/// escaped, and quotes, backslashes and control characters too.
-pub fn systemd_word(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '%' => out.push_str("%%"),
-            '$' => out.push_str("$$"),
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32 & 0xff)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Free text for a systemd setting such as `Description=`: one line, `%` specifiers escaped,
-/// no quotes added (systemd would show them).
-pub fn systemd_text(text: &str) -> String {
-    comment_text(text).replace('%', "%%")
-}
-
-/// Free text for a comment in any target language: one line, every control character replaced.
-pub fn comment_text(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
-}
-
-/// Puts rendered HCL into the canonical form of `terraform fmt` (hclwrite.Format): indentation
-/// of two spaces a bracket level, and the `=` of consecutive single-line attributes aligned one
-/// space after the longest name, measured in grapheme clusters as hclwrite does. Also drops trailing spaces, repeated blank lines and blank
-/// lines just inside brackets, which templates leave behind. Templates keep every token on the
-/// line it belongs to; this only changes whitespace, as hclwrite does.
-pub fn canonical_hcl(text: &str) -> String {
-    struct Line<'a> {
-        body: &'a str,
-        net: i32,
-        /// Byte length of the name before `=` when the line is a one-line attribute.
-        assign: Option<usize>,
-    }
-    // Blank-line cleanup first, so alignment chains see the final lines.
-    let mut kept: Vec<&str> = Vec::new();
-    for raw in text.lines() {
-        let body = raw.trim();
-        if body.is_empty() {
-            let after_open = kept.last().is_none_or(|l| l.ends_with('{') || l.ends_with('[') || l.is_empty());
-            if after_open {
-                continue;
-            }
-        } else if (body.starts_with('}') || body.starts_with(']')) && kept.last().is_some_and(|l| l.is_empty()) {
-            kept.pop();
-        }
-        kept.push(body);
-    }
-    while kept.last().is_some_and(|l| l.is_empty()) {
-        kept.pop();
-    }
-    let lines: Vec<Line> = kept
-        .iter()
-        .map(|body| {
-            let (net, eq) = scan(body);
-            let assign = eq.filter(|_| net == 0).map(|i| body[..i].trim_end().len());
-            Line { body, net, assign }
-        })
-        .collect();
-
-    // Indentation, as hclwrite's formatIndent: a line opening brackets is indented at the
-    // current level and pushes one; a line closing them pops first.
-    let mut indents: Vec<i32> = Vec::new();
-    let mut levels = Vec::with_capacity(lines.len());
-    for line in &lines {
-        if line.body.is_empty() {
-            levels.push(0);
-            continue;
-        }
-        match line.net {
-            n if n > 0 => {
-                levels.push(indents.len());
-                indents.push(n);
-            }
-            n if n < 0 => {
-                let mut closed = -n;
-                while closed > 0 {
-                    let Some(top) = indents.last_mut() else { break };
-                    if closed >= *top {
-                        closed -= *top;
-                        indents.pop();
-                    } else {
-                        *top -= closed;
-                        closed = 0;
-                    }
-                }
-                levels.push(indents.len());
-            }
-            _ => levels.push(indents.len()),
-        }
-    }
-
-    // Alignment, as hclwrite's formatCells: consecutive attribute lines form a chain.
-    let mut out = String::with_capacity(text.len() + 256);
-    let mut i = 0;
-    while i < lines.len() {
-        if lines[i].assign.is_none() {
-            push_line(&mut out, levels[i], lines[i].body);
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < lines.len() && lines[i].assign.is_some() {
-            i += 1;
-        }
-        // hclwrite measures a name in grapheme clusters (tokens.go, Columns with textseg).
-        let width = |j: usize| {
-            use unicode_segmentation::UnicodeSegmentation;
-            levels[j] * 2 + lines[j].assign.map_or(0, |n| lines[j].body[..n].graphemes(true).count())
-        };
-        let max = (start..i).map(width).max().unwrap_or(0);
-        for j in start..i {
-            let name_len = lines[j].assign.unwrap_or(0);
-            let name = &lines[j].body[..name_len];
-            let rest = lines[j].body[name_len..].trim_start();
-            let value = rest.strip_prefix('=').unwrap_or(rest).trim_start();
-            let pad = " ".repeat(max - width(j) + 1);
-            push_line(&mut out, levels[j], &format!("{name}{pad}= {value}"));
-        }
-    }
-    out
-}
-
-fn push_line(out: &mut String, level: usize, body: &str) {
-    if !body.is_empty() {
-        out.push_str(&"  ".repeat(level));
-        out.push_str(body);
-    }
-    out.push('\n');
-}
-
-/// The net change in bracket depth of one line (strings and comments skipped) and the byte
-/// offset of its first top-level `=` after a leading name, if the line starts with one.
-fn scan(body: &str) -> (i32, Option<usize>) {
-    let bytes = body.as_bytes();
-    let mut net = 0;
-    let mut eq = None;
-    let mut i = 0;
-    let mut tokens_before = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' {
-                    if bytes[i] == b'\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-                tokens_before += 1;
-            }
-            b'#' => break,
-            b'{' | b'[' | b'(' => {
-                net += 1;
-                tokens_before += 1;
-            }
-            b'}' | b']' | b')' => {
-                net -= 1;
-                tokens_before += 1;
-            }
-            b'=' if eq.is_none() && tokens_before > 0 && net == 0 => {
-                let next = bytes.get(i + 1).copied();
-                let prev = if i > 0 { bytes[i - 1] } else { b' ' };
-                if next != Some(b'=') && next != Some(b'>') && !b"!<>=".contains(&prev) {
-                    eq = Some(i);
-                }
-                tokens_before += 1;
-            }
-            b' ' | b'\t' => {}
-            _ => {
-                // Count a run of word characters as one token.
-                while i + 1 < bytes.len() && !b" \t\"#{}[]()=,".contains(&bytes[i + 1]) {
-                    i += 1;
-                }
-                tokens_before += 1;
-            }
-        }
-        i += 1;
-    }
-    // hclwrite treats `=` as an attribute only when it follows at least one token; a line such
-    // as `a = {` (net +1) is not one-line and is handled by the caller.
-    (net, eq)
 }
 
 #[cfg(test)]
@@ -363,48 +168,5 @@ mod tests {
         for (id, source) in TEMPLATES {
             env.add_template(id, source).unwrap_or_else(|e| panic!("{id}: {e}"));
         }
-    }
-
-    #[test]
-    fn hcl_strings_cannot_open_templates_or_end_early() {
-        assert_eq!(hcl_string(r#"a"b\c"#), r#""a\"b\\c""#);
-        assert_eq!(hcl_string("${var.x} %{if}"), r#""$${var.x} %%{if}""#);
-        assert_eq!(hcl_string("a\nb"), r#""a\nb""#);
-        assert_eq!(hcl_string("$${x}"), r#""$$${x}""#);
-    }
-
-    #[test]
-    fn hcl_keys_are_ascii() {
-        assert_eq!(hcl_key("team"), "\"team\"");
-        assert_eq!(hcl_key("टीम"), r#""\u091f\u0940\u092e""#);
-        assert_eq!(hcl_key("a\"😀${x}"), r#""a\"\U0001f600$${x}""#);
-    }
-
-    #[test]
-    fn systemd_words_escape_specifiers_and_variables() {
-        assert_eq!(systemd_word("50% of $HOME"), r#""50%% of $$HOME""#);
-    }
-
-    #[test]
-    fn canonical_form_indents_and_aligns() {
-        let text = "a {\nx = 1\n\n  long_name = \"{\"\n\n\n}\n\n";
-        assert_eq!(canonical_hcl(text), "a {\n  x = 1\n\n  long_name = \"{\"\n}\n");
-        let text = "b {\nx = 1\nlong = [1, 2]\nt = {\n\"k\" = \"v\"\n}\n}\n";
-        assert_eq!(canonical_hcl(text), "b {\n  x    = 1\n  long = [1, 2]\n  t = {\n    \"k\" = \"v\"\n  }\n}\n");
-    }
-
-    #[test]
-    fn map_entries_align_on_the_longest_key() {
-        let text = format!(
-            "tags = {{\n{} = {}\n{} = {}\n}}\n",
-            hcl_string("a"),
-            hcl_string("1"),
-            hcl_string("runnergen:fleet"),
-            hcl_string("x\"y")
-        );
-        assert_eq!(
-            canonical_hcl(&text),
-            "tags = {\n  \"a\"               = \"1\"\n  \"runnergen:fleet\" = \"x\\\"y\"\n}\n"
-        );
     }
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use minijinja::Environment;
 use serde::Serialize;
 
-use super::File;
+use super::{File, Output};
 use crate::model::{
     AMI_TAG_ARCH, AMI_TAG_FLEET, AMI_TAG_IMAGE, Arch, BUSY_METRIC, BUSY_METRIC_DIMENSION, Fleet,
     HEARTBEAT_INTERVAL_SECONDS, Os, Partition, STOP_MARGIN_SECONDS, VolumeType,
@@ -119,11 +119,11 @@ struct Context {
     /// Root device name of the base image.
     root_device: &'static str,
     /// EC2 architecture name: `x86_64` or `arm64`.
-    arch: &'static str,
+    arch: String,
     /// Root volume size in GiB.
     volume_gb: u32,
     /// `gp3` or `gp2`.
-    volume_type: &'static str,
+    volume_type: String,
     /// Whether the root volume is gp3 (gets its baseline iops and throughput spelled out).
     gp3: bool,
     /// The customer-managed KMS key of the root volume and so of the AMI's snapshot, if any.
@@ -239,7 +239,7 @@ fn context(fleet: &Fleet, image_hash: &str) -> Context {
     let (source_ami_owner, source_ami_owner_source) = base_image_owner(image.os, partition);
     let mut tags = fleet.tags.clone();
     tags.insert(AMI_TAG_FLEET.to_owned(), fleet.name.clone());
-    tags.insert(AMI_TAG_ARCH.to_owned(), arch.to_owned());
+    tags.insert(AMI_TAG_ARCH.to_owned(), arch.clone());
     tags.insert(AMI_TAG_IMAGE.to_owned(), image_hash.to_owned());
     let register_attempts: u32 = 6;
     Context {
@@ -247,7 +247,7 @@ fn context(fleet: &Fleet, image_hash: &str) -> Context {
         region: fleet.region.clone(),
         partition: partition.name(),
         build_instance_type: image.build_instance_type.clone(),
-        ami_name_prefix: crate::model::ami_name_prefix(&fleet.name, &image.runner_version),
+        ami_name_prefix: fleet.ami_name_prefix(),
         ami_description: format!(
             "GitLab Runner {} for the runnergen fleet {} ({os_name}, {arch})",
             image.runner_version, fleet.name
@@ -305,40 +305,28 @@ fn context(fleet: &Fleet, image_hash: &str) -> Context {
 const ENABLED_UNITS: [&str; 4] =
     [settings::RUNNER_UNIT, settings::LIFECYCLE_UNIT, settings::METRICS_TIMER, UNITS.firewall];
 
-/// Every file of the target: template id (under `templates/`), output path (under the output
-/// folder), executable.
-const OUTPUTS: &[(&str, &str, bool)] = &[
-    ("packer/gitlab-runner.pkr.hcl.j2", "packer/gitlab-runner.pkr.hcl", false),
-    ("packer/gitlab-runner-provision.sh.j2", "packer/gitlab-runner-provision.sh", true),
-    ("packer/files/register.j2", "packer/files/runnergen-register", true),
-    ("packer/files/lifecycle.j2", "packer/files/runnergen-lifecycle", true),
-    ("packer/files/metrics.j2", "packer/files/runnergen-metrics", true),
-    ("packer/files/runner.service.j2", "packer/files/runnergen-runner.service", false),
-    ("packer/files/lifecycle.service.j2", "packer/files/runnergen-lifecycle.service", false),
-    ("packer/files/metrics.service.j2", "packer/files/runnergen-metrics.service", false),
-    ("packer/files/metrics.timer.j2", "packer/files/runnergen-metrics.timer", false),
-    ("packer/files/firewall.service.j2", "packer/files/runnergen-firewall.service", false),
-    ("packer/files/jobs-firewall.nft.j2", "packer/files/jobs-firewall.nft", false),
-    ("packer/files/aws-cli.asc", "packer/files/aws-cli.asc", false),
+/// Every file of the target.
+const OUTPUTS: &[Output] = &[
+    Output::file("packer/gitlab-runner.pkr.hcl.j2", "packer/gitlab-runner.pkr.hcl"),
+    Output::script("packer/gitlab-runner-provision.sh.j2", "packer/gitlab-runner-provision.sh"),
+    Output::script("packer/files/register.j2", "packer/files/runnergen-register"),
+    Output::script("packer/files/lifecycle.j2", "packer/files/runnergen-lifecycle"),
+    Output::script("packer/files/metrics.j2", "packer/files/runnergen-metrics"),
+    Output::file("packer/files/runner.service.j2", "packer/files/runnergen-runner.service"),
+    Output::file("packer/files/lifecycle.service.j2", "packer/files/runnergen-lifecycle.service"),
+    Output::file("packer/files/metrics.service.j2", "packer/files/runnergen-metrics.service"),
+    Output::file("packer/files/metrics.timer.j2", "packer/files/runnergen-metrics.timer"),
+    Output::file("packer/files/firewall.service.j2", "packer/files/runnergen-firewall.service"),
+    Output::file("packer/files/jobs-firewall.nft.j2", "packer/files/jobs-firewall.nft"),
+    Output::file("packer/files/aws-cli.asc", "packer/files/aws-cli.asc"),
 ];
 
-/// The template itself; its own text holds the image hash, so the hash covers it rendered
-/// without one.
-const TEMPLATE_PATH: &str = "packer/gitlab-runner.pkr.hcl";
-
 /// Renders `packer/` and returns it with the image-definition hash that the AMI is tagged with.
+/// The template's own text holds the hash, so the hash covers it rendered without one.
 pub fn render(fleet: &Fleet, env: &Environment) -> Result<(Vec<(String, File)>, String), minijinja::Error> {
     let draw = |hash: &str| -> Result<Vec<(String, File)>, minijinja::Error> {
-        let ctx = minijinja::Value::from(minijinja::value::Serde(context(fleet, hash)));
-        let mut files = Vec::with_capacity(OUTPUTS.len());
-        for (id, path, executable) in OUTPUTS {
-            let mut contents = env.get_template(id)?.render(ctx.clone())?;
-            if path.ends_with(".hcl") {
-                contents = super::canonical_hcl(&contents);
-            }
-            files.push(((*path).to_owned(), File { contents, executable: *executable }));
-        }
-        Ok(files)
+        let ctx = super::to_value(&context(fleet, hash));
+        OUTPUTS.iter().map(|o| o.render(env, ctx.clone(), "")).collect()
     };
     let hash = image_hash(&draw("")?, &super::header(fleet));
     let files = draw(&hash)?;
@@ -360,23 +348,13 @@ fn image_hash(files: &[(String, File)], header: &str) -> String {
     hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
-/// The paths of every file the target renders, for tests and docs.
-pub fn output_paths() -> impl Iterator<Item = &'static str> {
-    OUTPUTS.iter().map(|(_, path, _)| *path)
-}
-
-/// Whether `path` is the Packer template.
-pub fn is_template(path: &str) -> bool {
-    path == TEMPLATE_PATH
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn every_unit_user_data_starts_is_baked_and_enabled() {
-        let baked: Vec<&str> = OUTPUTS.iter().filter_map(|(_, p, _)| p.strip_prefix("packer/files/")).collect();
+        let baked: Vec<&str> = OUTPUTS.iter().filter_map(|o| o.path.strip_prefix("packer/files/")).collect();
         for unit in settings::START_UNITS {
             assert!(baked.contains(unit), "{unit} is started by user data but not in the image");
             assert!(ENABLED_UNITS.contains(unit), "{unit} is started by user data but not enabled");

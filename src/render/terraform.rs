@@ -1,7 +1,9 @@
-//! Terraform target: a flat root module under `terraform/`, one Auto Scaling group per pool
-//! with its launch template, IAM role, terminating lifecycle hook, demand scaling and scheduled
-//! actions. Reads only the resolved [`Fleet`] and builds one [`Context`] from it; the templates
-//! see that context, never the spec.
+//! Terraform target: a flat root module under `terraform/`. The fleet's files (versions, the
+//! shared data sources and security group, IAM, schedules, outputs) and, for each pool, the
+//! files of its topology (for an instance pool: its launch template, its Auto Scaling group with
+//! the terminating lifecycle hook, its demand scaling, and its user data). Reads only the
+//! resolved [`Fleet`] and builds one [`Context`] from it; the templates see that context, never
+//! the spec.
 //!
 //! Arguments follow the hashicorp/aws 6.x provider docs (website/docs/r/autoscaling_group,
 //! autoscaling_schedule, autoscaling_policy, launch_template, vpc_security_group_egress_rule,
@@ -15,12 +17,47 @@
 
 use std::collections::BTreeMap;
 
-use minijinja::{Environment, Error, ErrorKind, Value, context};
+use minijinja::{Environment, Error, ErrorKind, context};
 use serde::Serialize;
 
-use super::{File, canonical_hcl};
-use crate::model::{self, Capacity, Fleet, Pool, Scaling};
+use super::{File, Output, to_value};
+use crate::model::{self, Capacity, Fleet, Pool, Scaling, Topology};
+use crate::quote::hcl_string;
 use crate::settings;
+
+/// The fleet's files, rendered with the whole [`Context`].
+const FLEET_OUTPUTS: &[Output] = &[
+    Output::file("terraform/versions.tf.j2", "terraform/versions.tf"),
+    Output::file("terraform/main.tf.j2", "terraform/main.tf"),
+    Output::file("terraform/iam.tf.j2", "terraform/iam.tf"),
+    Output::file("terraform/outputs.tf.j2", "terraform/outputs.tf"),
+];
+
+/// Rendered when some pool has a schedule.
+const SCHEDULES: Output = Output::file("terraform/schedules.tf.j2", "terraform/schedules.tf");
+
+/// What a topology adds to the module: the files of each such pool, rendered with the fleet's
+/// context and the pool's (`p`), and the fragments the fleet's IAM and outputs include for it.
+struct TopologyTemplates {
+    files: &'static [Output],
+    iam: &'static str,
+    outputs: &'static str,
+}
+
+const INSTANCE: TopologyTemplates = TopologyTemplates {
+    files: &[
+        Output::file("terraform/instance/pool.tf.j2", "terraform/pool-{pool}.tf"),
+        Output::file("terraform/instance/user-data.sh.j2", "terraform/user-data/{pool}.sh"),
+    ],
+    iam: "terraform/instance/iam.tf.j2",
+    outputs: "terraform/instance/outputs.tf.j2",
+};
+
+fn templates(topology: Topology) -> &'static TopologyTemplates {
+    match topology {
+        Topology::Instance => &INSTANCE,
+    }
+}
 
 /// Everything the Terraform templates read. Templates depend on these names.
 #[derive(Debug, Serialize)]
@@ -35,20 +72,20 @@ pub struct Context {
     pub subnet_ids: Vec<String>,
     /// The provider's default tags: the spec's tags and `runnergen:fleet`.
     pub default_tags: Vec<Tag>,
-    /// How the AMI data source finds the newest image Packer baked for this fleet.
+    /// How the AMI data sources find the image Packer baked from this render.
     pub ami: Ami,
     /// The fleet's one security group.
     pub security_group: SecurityGroup,
     /// Its egress rules, one resource each; there is no ingress.
     pub egress: Vec<EgressRule>,
+    /// Terraform labels of the egress rules, which every group depends on.
+    pub egress_labels: Vec<String>,
     /// Customer-managed KMS key of the instances' volumes, when the spec names one.
     pub ebs_kms_key_arn: Option<String>,
     /// Heartbeat timeout of every drain hook: fixed, since a change would replace the group.
     pub hook_heartbeat_timeout_seconds: u32,
     /// How often a draining instance records a heartbeat.
     pub heartbeat_interval_seconds: u32,
-    /// Terraform labels of the egress rules, which every group depends on.
-    pub egress_labels: Vec<String>,
     /// Every pool, in spec order.
     pub pools: Vec<PoolContext>,
 }
@@ -102,6 +139,9 @@ pub struct PoolContext {
     /// The Auto Scaling group's name (also the busy metric's dimension value).
     pub group_name: String,
     pub role_name: String,
+    /// The fragments of iam.tf and outputs.tf for the pool's topology.
+    pub iam_template: &'static str,
+    pub outputs_template: &'static str,
     /// Name of the terminating lifecycle hook.
     pub hook_name: String,
     /// How long deleting the group may take: every instance drains first.
@@ -109,18 +149,16 @@ pub struct PoolContext {
     /// CloudWatch namespace of the pool's busy-slot metric.
     pub metric_namespace: String,
     pub token_parameter: String,
-    /// Instance types in spec order, the first preferred for on-demand capacity.
-    pub instance_types: Vec<String>,
-    pub spot: bool,
-    /// Whether the group needs a mixed instances policy (spot, or several types).
-    pub mixed: bool,
     /// The launch template's own instance type: set only when there is no mixed policy.
     pub launch_template_instance_type: Option<String>,
+    /// The mixed instances policy, when the pool is spot or has several types.
+    pub mixed: Option<Mixed>,
+    /// Spot pools replace instances at elevated risk of interruption.
+    pub capacity_rebalance: bool,
     /// Base capacity: the group's sizes at creation and what each window's end restores.
     pub capacity: Capacity,
-    /// Group attributes that schedules or scaling own, which Terraform must never reset.
+    /// Group attributes that schedules or scaling own, which Terraform must never reset, and why.
     pub ignore_changes: Vec<&'static str>,
-    /// Why, as a one-line comment.
     pub ignore_reason: &'static str,
     pub volume_gb: u32,
     /// `gp3` or `gp2`.
@@ -129,21 +167,38 @@ pub struct PoolContext {
     pub user_data_file: String,
     /// One-minute instance metrics, for CPU scaling.
     pub detailed_monitoring: bool,
-    pub scaling: ScalingContext,
-    /// Tags on the launch template's instances, volumes and network interfaces.
+    pub policy: Policy,
+    /// Tags on the group (propagated at launch) and on the launch template's instances, volumes
+    /// and network interfaces.
     pub tags: Vec<Tag>,
     pub schedule: Option<ScheduleContext>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct ScalingContext {
-    /// True: the busy-slot metric; false: average CPU.
-    pub busy: bool,
-    /// Target value, in percent.
+pub struct Mixed {
+    /// `instances_distribution` arguments, as (name, HCL literal).
+    pub distribution: Vec<(&'static str, String)>,
+    /// Instance types in spec order, one override each.
+    pub instance_types: Vec<String>,
+}
+
+/// The pool's target tracking policy.
+#[derive(Debug, Serialize)]
+pub struct Policy {
+    pub name: String,
+    /// The comment above it, one line an item.
+    pub comment: Vec<&'static str>,
     pub target: u32,
-    /// The busy metric's name and dimension name.
-    pub metric: &'static str,
+    /// The busy-slot metric the instances publish, or `None` for the group's average CPU.
+    pub metric: Option<Metric>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Metric {
+    pub namespace: String,
+    pub name: &'static str,
     pub dimension: &'static str,
+    pub dimension_value: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -170,7 +225,7 @@ pub struct ActionContext {
 /// versions, terminating instances).
 const DELETE_MARGIN_MINUTES: u32 = 15;
 
-/// Extra tags runnergen puts on what it creates. They win over spec tags of the same key.
+/// Extra tags runnergen puts on what it creates. Validation keeps them out of the spec's tags.
 const FLEET_TAG: &str = "runnergen:fleet";
 const POOL_TAG: &str = "runnergen:pool";
 
@@ -197,7 +252,7 @@ impl Context {
                 ),
                 fleet_tag: model::AMI_TAG_FLEET,
                 fleet: fleet.name.clone(),
-                arch: model::Arch::name(fleet.image.arch).to_owned(),
+                arch: fleet.image.arch.name().to_owned(),
             },
             security_group: SecurityGroup {
                 name: format!("{}-runners", fleet.name),
@@ -260,12 +315,26 @@ fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
             format!("pool name `{}` cannot label Terraform resources", pool.name),
         ));
     }
-    let label = pool.name.clone();
     let mut tag_map = fleet.tags.clone();
     tag_map.insert("Name".to_owned(), pool.id.clone());
     tag_map.insert(FLEET_TAG.to_owned(), fleet.name.clone());
     tag_map.insert(POOL_TAG.to_owned(), pool.name.clone());
-    let mixed = pool.spot || pool.instance_types.len() > 1;
+    let mixed = (pool.spot || pool.instance_types.len() > 1).then(|| Mixed {
+        distribution: if pool.spot {
+            vec![
+                ("on_demand_base_capacity", "0".to_owned()),
+                ("on_demand_percentage_above_base_capacity", "0".to_owned()),
+                ("spot_allocation_strategy", hcl_string("price-capacity-optimized")),
+            ]
+        } else {
+            vec![
+                ("on_demand_base_capacity", "0".to_owned()),
+                ("on_demand_percentage_above_base_capacity", "100".to_owned()),
+                ("on_demand_allocation_strategy", hcl_string("prioritized")),
+            ]
+        },
+        instance_types: pool.instance_types.clone(),
+    });
     let (ignore_changes, ignore_reason) = if pool.schedule.is_some() {
         (
             vec!["min_size", "max_size", "desired_capacity"],
@@ -274,20 +343,44 @@ fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
     } else {
         (vec!["desired_capacity"], "Demand scaling owns the desired capacity: apply never resets it.")
     };
-    let schedule = pool.schedule.as_ref().map(|s| schedule_context(pool, s));
+    let policy = match pool.scaling {
+        Scaling::BusyPercent(target) => Policy {
+            name: format!("{}-busy-slots", pool.id),
+            comment: vec![
+                "Demand scaling: keep the share of busy job slots, published by the instances, near the target.",
+                "Only instances in service publish it; a group at 0 instances leaves 0 through its schedule.",
+            ],
+            target,
+            metric: Some(Metric {
+                namespace: fleet.metric_namespace(pool),
+                name: model::BUSY_METRIC,
+                dimension: model::BUSY_METRIC_DIMENSION,
+                dimension_value: pool.id.clone(),
+            }),
+        },
+        Scaling::CpuPercent(target) => Policy {
+            name: format!("{}-cpu", pool.id),
+            comment: vec!["Demand scaling: keep the group's average CPU utilisation near the target."],
+            target,
+            metric: None,
+        },
+    };
+    let templates = templates(pool.topology);
     Ok(PoolContext {
         name: pool.name.clone(),
+        label: pool.name.clone(),
         id: pool.id.clone(),
         group_name: pool.id.clone(),
         role_name: pool.role_name(),
+        iam_template: templates.iam,
+        outputs_template: templates.outputs,
         hook_name: pool.lifecycle_hook_name(),
         delete_timeout_minutes: pool.drain_timeout_seconds().div_ceil(60) + DELETE_MARGIN_MINUTES,
         metric_namespace: fleet.metric_namespace(pool),
         token_parameter: pool.token_parameter.clone(),
-        instance_types: pool.instance_types.clone(),
-        spot: pool.spot,
+        launch_template_instance_type: if mixed.is_some() { None } else { pool.instance_types.first().cloned() },
         mixed,
-        launch_template_instance_type: if mixed { None } else { pool.instance_types.first().cloned() },
+        capacity_rebalance: pool.spot,
         capacity: pool.capacity,
         ignore_changes,
         ignore_reason,
@@ -295,23 +388,9 @@ fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
         volume_type: fleet.image.volume_type.name().to_owned(),
         user_data_file: format!("user-data/{}.sh", pool.name),
         detailed_monitoring: matches!(pool.scaling, Scaling::CpuPercent(_)),
-        scaling: match pool.scaling {
-            Scaling::BusyPercent(target) => ScalingContext {
-                busy: true,
-                target,
-                metric: model::BUSY_METRIC,
-                dimension: model::BUSY_METRIC_DIMENSION,
-            },
-            Scaling::CpuPercent(target) => ScalingContext {
-                busy: false,
-                target,
-                metric: model::BUSY_METRIC,
-                dimension: model::BUSY_METRIC_DIMENSION,
-            },
-        },
+        policy,
         tags: tags(tag_map),
-        schedule,
-        label,
+        schedule: pool.schedule.as_ref().map(|s| schedule_context(pool, s)),
     })
 }
 
@@ -349,75 +428,38 @@ fn schedule_context(pool: &Pool, schedule: &model::Schedule) -> ScheduleContext 
             }
         })
         .collect();
-    ScheduleContext { time_zone: aws_time_zone(&schedule.time_zone).to_owned(), actions }
+    ScheduleContext { time_zone: schedule.time_zone.clone(), actions }
 }
 
-/// The time zone name for AWS, which takes canonical IANA names (`Etc/GMT+9`, `Pacific/Tahiti`):
-/// the spec's default `UTC` is a backward-compatibility link there, `Etc/UTC` the zone itself.
-fn aws_time_zone(name: &str) -> &str {
-    if name == "UTC" { "Etc/UTC" } else { name }
-}
-
-/// Renders `terraform/`: versions.tf, main.tf, iam.tf, one pool-NAME.tf a pool, schedules.tf
-/// (when a pool has a schedule), outputs.tf, and each pool's user data script.
+/// Renders `terraform/`: the fleet's files, schedules.tf when a pool has a schedule, and each
+/// pool's files by its topology.
 pub fn render(fleet: &Fleet, image_hash: &str, env: &Environment) -> Result<Vec<(String, File)>, Error> {
-    let mut env = env.clone();
-    // The text of an HCL quoted string without its quotes, for values inside a string template
-    // such as "arn:${local.partition}:ssm:REGION:...": the same escapes as the `hcl` filter.
-    env.add_filter("hcl_in_string", |s: &str| {
-        let quoted = super::hcl_string(s);
-        quoted[1..quoted.len() - 1].to_owned()
-    });
     let ctx = Context::new(fleet, image_hash)?;
+    let value = to_value(&ctx);
     let mut files = Vec::new();
-    let hcl = |path: String, text: String| (path, File { contents: canonical_hcl(&text), executable: false });
-
-    for name in ["versions", "main", "iam"] {
-        let text = env.get_template(&format!("terraform/{name}.tf.j2"))?.render(to_value(&ctx))?;
-        files.push(hcl(format!("terraform/{name}.tf"), text));
-    }
-    for p in &ctx.pools {
-        let text = env.get_template("terraform/pool.tf.j2")?.render(context! {
-            fleet => &ctx.fleet,
-            subnet_ids => &ctx.subnet_ids,
-            ebs_kms_key_arn => &ctx.ebs_kms_key_arn,
-            hook_heartbeat_timeout_seconds => ctx.hook_heartbeat_timeout_seconds,
-            heartbeat_interval_seconds => ctx.heartbeat_interval_seconds,
-            egress_labels => &ctx.egress_labels,
-            p => to_value(p),
-        })?;
-        files.push(hcl(format!("terraform/pool-{}.tf", p.name), text));
+    for output in FLEET_OUTPUTS {
+        files.push(output.render(env, value.clone(), "")?);
     }
     if ctx.pools.iter().any(|p| p.schedule.is_some()) {
-        let text = env.get_template("terraform/schedules.tf.j2")?.render(to_value(&ctx))?;
-        files.push(hcl("terraform/schedules.tf".to_owned(), text));
+        files.push(SCHEDULES.render(env, value.clone(), "")?);
     }
-    let text = env.get_template("terraform/outputs.tf.j2")?.render(to_value(&ctx))?;
-    files.push(hcl("terraform/outputs.tf".to_owned(), text));
-
     for (pool, p) in fleet.pools.iter().zip(&ctx.pools) {
-        let script = env.get_template("terraform/user-data.sh.j2")?.render(context! {
-            pool => &pool.name,
-            settings_dir => settings_dir(),
-            settings_path => settings::PATH,
+        let pool_ctx = context! {
+            p => to_value(p),
             settings => settings::render(&settings::for_pool(fleet, pool)),
+            settings_dir => parent_dir(settings::PATH),
+            settings_path => settings::PATH,
             units => to_value(settings::START_UNITS),
             dropin_dir => parent_dir(settings::STOP_TIMEOUT_DROPIN),
             dropin_path => settings::STOP_TIMEOUT_DROPIN,
             stop_timeout_seconds => pool.drain_timeout_seconds(),
-        })?;
-        files.push((format!("terraform/{}", p.user_data_file), File { contents: script, executable: false }));
+            ..value.clone()
+        };
+        for output in templates(pool.topology).files {
+            files.push(output.render(env, pool_ctx.clone(), &pool.name)?);
+        }
     }
     Ok(files)
-}
-
-/// A serializable value as a template value.
-fn to_value<T: Serialize + ?Sized>(value: &T) -> Value {
-    Value::from(minijinja::value::Serde(value))
-}
-
-fn settings_dir() -> &'static str {
-    parent_dir(settings::PATH)
 }
 
 fn parent_dir(path: &'static str) -> &'static str {

@@ -1,0 +1,505 @@
+//! Stage 2: give a parsed spec its shape: the JSON Schema (the single source of truth for it),
+//! then runnergen's types (serde). Every problem is collected with the spec path it concerns;
+//! nothing stops at the first one. A value that fails is replaced by a placeholder that fits
+//! (from the schema's `default`, `enum` or `examples`), or removed when it is optional, and its
+//! path is *poisoned*: the rules of stage 4 still run on everything else and skip only what
+//! reads a poisoned path. Touches no files.
+
+use std::sync::OnceLock;
+
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use serde_json::Value;
+
+use crate::diagnostic::{Finding, Mark, Seg, SpecPath, plural};
+use crate::spec::Spec;
+use crate::yaml::{Kind, Node};
+
+/// The fleet spec's JSON Schema, embedded in the binary.
+pub const SCHEMA: &str = include_str!("../schemas/fleet.schema.json");
+
+/// What shaping found: the typed spec (with placeholders where values failed), the problems, and
+/// the paths whose values are placeholders.
+#[derive(Debug)]
+pub struct Shaped {
+    /// `None` when no typed spec could be made at all; then `findings` is not empty.
+    pub spec: Option<Spec>,
+    pub findings: Vec<Finding>,
+    pub poisoned: Vec<SpecPath>,
+}
+
+fn schema() -> &'static Value {
+    static SCHEMA_VALUE: OnceLock<Value> = OnceLock::new();
+    SCHEMA_VALUE.get_or_init(|| serde_json::from_str(SCHEMA).unwrap_or(Value::Null))
+}
+
+/// The compiled schema, built once per process.
+fn validator() -> Result<&'static jsonschema::Validator, String> {
+    static VALIDATOR: OnceLock<Result<jsonschema::Validator, String>> = OnceLock::new();
+    VALIDATOR
+        .get_or_init(|| jsonschema::draft202012::new(schema()).map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Keys a pool may hold only together with a setting of another key, and what to write instead.
+/// (key, setting key, values the key requires, help)
+const EXCLUSIVE_KEYS: &[(&str, &str, &[&str], &str)] =
+    &[("docker", "executor", &["docker"], "remove `docker:` or set `executor: docker`")];
+
+pub fn shape(root: &Node) -> Shaped {
+    let json = root.to_json();
+    if let Some(finding) = check_version(&json) {
+        // A wrong or missing version makes every other message noise.
+        return Shaped { spec: None, findings: vec![finding], poisoned: Vec::new() };
+    }
+    let validator = match validator() {
+        Ok(v) => v,
+        Err(e) => {
+            let broken = Finding::new(SpecPath::root(), format!("runnergen's embedded schema is broken: {e}"), "");
+            return Shaped { spec: None, findings: vec![broken], poisoned: Vec::new() };
+        }
+    };
+    let mut findings = text_findings(root);
+    let mut poisoned = Vec::new();
+    let mut repaired = json.clone();
+    let errors: Vec<(Vec<String>, ValidationErrorKind)> = validator.iter_errors(&json).map(parts).collect();
+    for (path, kind) in &errors {
+        findings.extend(schema_finding(&json, path, kind));
+    }
+    for (path, kind) in &errors {
+        repair(&mut repaired, path, kind, &mut poisoned);
+    }
+    findings.extend(exclusive_keys(&mut repaired));
+    // The placeholders fit their own schema; what else they upset is repaired, unreported.
+    for _ in 0..4 {
+        let errors: Vec<(Vec<String>, ValidationErrorKind)> = validator.iter_errors(&repaired).map(parts).collect();
+        if errors.is_empty() {
+            break;
+        }
+        for (path, kind) in &errors {
+            repair(&mut repaired, path, kind, &mut poisoned);
+        }
+    }
+    if !validator.is_valid(&repaired) {
+        return Shaped { spec: None, findings, poisoned };
+    }
+    // runnergen's types: what serde refuses is reported at its path and repaired the same way.
+    for _ in 0..16 {
+        match serde_path_to_error::deserialize::<_, Spec>(repaired.clone()) {
+            Ok(spec) => return Shaped { spec: Some(spec), findings, poisoned },
+            Err(e) => {
+                let path: Vec<String> = e.path().iter().map(|s| s.to_string()).collect();
+                let spec_path = spec_path(&repaired, &path);
+                let message = e.inner().to_string();
+                findings.push(Finding::new(
+                    spec_path.clone(),
+                    format!("{}: {message}", spec_path.describe()),
+                    "invalid",
+                ));
+                if poisoned.contains(&spec_path) || !replace(&mut repaired, &path, &mut poisoned) {
+                    break;
+                }
+            }
+        }
+    }
+    Shaped { spec: None, findings, poisoned }
+}
+
+/// A schema error's instance path, as JSON-pointer segments, and what is wrong there.
+fn parts(error: jsonschema::ValidationError<'_>) -> (Vec<String>, ValidationErrorKind) {
+    let parts = error.into_parts();
+    (parts.instance_path.into_iter().map(|s| s.to_string()).collect(), parts.kind)
+}
+
+/// A path of JSON-pointer segments as a spec path: a number under a list is an index.
+fn spec_path(json: &Value, path: &[String]) -> SpecPath {
+    let mut node = Some(json);
+    let mut out = Vec::new();
+    for seg in path {
+        match node {
+            Some(Value::Array(items)) => {
+                let i = seg.parse::<usize>().unwrap_or(usize::MAX);
+                out.push(Seg::Index(i));
+                node = items.get(i);
+            }
+            Some(Value::Object(map)) => {
+                out.push(Seg::Key(seg.clone()));
+                node = map.get(seg);
+            }
+            _ => out.push(Seg::Key(seg.clone())),
+        }
+    }
+    SpecPath(out)
+}
+
+/// Puts right what one schema error found: unknown keys go; a missing required key gets a
+/// placeholder; a wrong optional value goes, a wrong required one becomes a placeholder. Every
+/// path that now holds a placeholder, or lost its value, is poisoned.
+fn repair(json: &mut Value, path: &[String], kind: &ValidationErrorKind, poisoned: &mut Vec<SpecPath>) {
+    match kind {
+        ValidationErrorKind::AdditionalProperties { unexpected } => {
+            if let Some(Value::Object(map)) = pointer_mut(json, path) {
+                unexpected.iter().for_each(|key| drop(map.remove(key)));
+            }
+        }
+        ValidationErrorKind::Required { property } => {
+            let name = property.as_str().unwrap_or_default().to_owned();
+            let key_path: Vec<String> = path.iter().cloned().chain([name.clone()]).collect();
+            let value = schema_at(&key_path).map(placeholder).unwrap_or(Value::Null);
+            poisoned.push(spec_path(json, &key_path));
+            if let Some(Value::Object(map)) = pointer_mut(json, path) {
+                map.insert(name, value);
+            }
+        }
+        _ => {
+            replace(json, path, poisoned);
+        }
+    }
+}
+
+/// Removes the value at `path` when it is optional, or puts a placeholder there; poisons the path.
+/// False when there is nothing to replace (the root).
+fn replace(json: &mut Value, path: &[String], poisoned: &mut Vec<SpecPath>) -> bool {
+    let Some((last, parent)) = path.split_last() else { return false };
+    let required = schema_at(parent)
+        .and_then(|s| s.get("required"))
+        .and_then(Value::as_array)
+        .is_some_and(|r| r.iter().any(|k| k.as_str() == Some(last)));
+    poisoned.push(spec_path(json, path));
+    match pointer_mut(json, parent) {
+        Some(Value::Object(map)) if !required => {
+            map.remove(last);
+        }
+        Some(Value::Object(map)) => {
+            map.insert(last.clone(), schema_at(path).map(placeholder).unwrap_or(Value::Null));
+        }
+        Some(Value::Array(items)) => {
+            if let Some(item) = last.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                *item = schema_at(path).map(placeholder).unwrap_or(Value::Null);
+            }
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// A value that fits a subschema: its default, const, first enum value or first example, else
+/// the smallest value of its type.
+fn placeholder(schema: &'static Value) -> Value {
+    let schema = deref(schema).unwrap_or(schema);
+    for key in ["default", "const"] {
+        if let Some(v) = schema.get(key) {
+            return v.clone();
+        }
+    }
+    for key in ["enum", "examples"] {
+        if let Some(v) = schema.get(key).and_then(Value::as_array).and_then(|a| a.first()) {
+            return v.clone();
+        }
+    }
+    if let Some(first) = schema.get("anyOf").and_then(Value::as_array).and_then(|a| a.first()) {
+        return placeholder(first);
+    }
+    match schema.get("type").and_then(Value::as_str) {
+        Some("object") => {
+            let props = schema.get("properties");
+            let required = schema.get("required").and_then(Value::as_array).cloned().unwrap_or_default();
+            Value::Object(
+                required
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|k| (k.to_owned(), props.and_then(|p| p.get(k)).map(placeholder).unwrap_or(Value::Null)))
+                    .collect(),
+            )
+        }
+        Some("array") => {
+            let n = schema.get("minItems").and_then(Value::as_u64).unwrap_or(0) as usize;
+            Value::Array(vec![schema.get("items").map(placeholder).unwrap_or(Value::Null); n])
+        }
+        Some("integer" | "number") => schema.get("minimum").cloned().unwrap_or(Value::from(0)),
+        Some("boolean") => Value::Bool(false),
+        Some("string") => Value::String("x".into()),
+        _ => Value::Null,
+    }
+}
+
+/// A pool's keys that its other settings rule out (`docker` on a shell pool): reported, removed.
+fn exclusive_keys(json: &mut Value) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let Some(Value::Array(pools)) = json.get_mut("pools") else { return findings };
+    for (i, pool) in pools.iter_mut().enumerate() {
+        let Some(map) = pool.as_object_mut() else { continue };
+        for (key, setting, allowed, help) in EXCLUSIVE_KEYS {
+            let value = map.get(*setting).and_then(Value::as_str).map(str::to_owned);
+            if map.contains_key(*key) && value.as_deref().is_some_and(|v| !allowed.contains(&v)) {
+                let at = SpecPath::root().key("pools").index(i);
+                findings.push(
+                    Finding::new(
+                        at.key(key),
+                        format!("`{key}` settings on a pool with `{setting}: {}`", value.unwrap_or_default()),
+                        format!("not used with this {setting}"),
+                    )
+                    .mark(Mark::Key)
+                    .help(*help),
+                );
+                map.remove(*key);
+            }
+        }
+    }
+    findings
+}
+
+/// A wrong or missing `version` makes every other message noise: reported alone.
+fn check_version(json: &Value) -> Option<Finding> {
+    let at = SpecPath::root().key("version");
+    match json.get("version") {
+        Some(v) if v.as_u64() == Some(1) => None,
+        Some(v) => Some(
+            Finding::new(at, format!("unsupported spec version {v}"), "unsupported")
+                .help(format!("runnergen {} reads `version: 1`", env!("CARGO_PKG_VERSION"))),
+        ),
+        None => Some(
+            Finding::new(SpecPath::root(), "the spec has no `version`", "expected `version: 1` here")
+                .mark(Mark::KeyOrFirst)
+                .help("start the file with `version: 1`"),
+        ),
+    }
+}
+
+/// Every string lands in a shell, HCL or systemd somewhere: one line of printable text.
+fn text_findings(root: &Node) -> Vec<Finding> {
+    fn walk(node: &Node, at: &SpecPath, out: &mut Vec<Finding>) {
+        match &node.kind {
+            Kind::Scalar(Value::String(s)) if s.chars().any(char::is_control) => out.push(
+                Finding::new(at.clone(), "this value contains a control character or line break", "not one line of text")
+                    .help("values end up in shell scripts, HCL and systemd units: write them on one line without control characters"),
+            ),
+            Kind::Scalar(_) => {}
+            Kind::Seq(items) => items.iter().enumerate().for_each(|(i, n)| walk(n, &at.index(i), out)),
+            Kind::Map(entries) => entries.iter().for_each(|(k, _, n)| walk(n, &at.key(k), out)),
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, &SpecPath::root(), &mut out);
+    out
+}
+
+/// Turns one schema error into findings.
+fn schema_finding(json: &Value, path: &[String], kind: &ValidationErrorKind) -> Vec<Finding> {
+    let at = spec_path(json, path);
+    let here = at.describe();
+    let sub = schema_at(path);
+    let description = sub.and_then(|s| s.get("description")).and_then(Value::as_str).map(str::to_owned);
+    let value = pointer(json, path);
+    let shown = value.map(short).unwrap_or_default();
+    let finding = |message: String, label: &str| {
+        let f = Finding::new(at.clone(), message, label);
+        match &description {
+            Some(d) => f.help(format!("{here}: {d}")),
+            None => f,
+        }
+    };
+    match kind {
+        ValidationErrorKind::AdditionalProperties { unexpected } => {
+            let allowed: Vec<&str> = sub
+                .and_then(|s| s.get("properties"))
+                .and_then(Value::as_object)
+                .map(|p| p.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            unexpected
+                .iter()
+                .map(|key| {
+                    let closest = allowed
+                        .iter()
+                        .map(|a| (strsim::damerau_levenshtein(a, key), *a))
+                        .filter(|(d, _)| *d <= 2.max(key.len() / 3))
+                        .min();
+                    let help = match closest {
+                        Some((_, a)) => format!("did you mean `{a}`? {here} takes: {}", allowed.join(", ")),
+                        None => format!("{here} takes: {}", allowed.join(", ")),
+                    };
+                    Finding::new(at.key(key), format!("unknown key `{key}` in {here}"), "unknown key")
+                        .mark(Mark::Key)
+                        .help(help)
+                })
+                .collect()
+        }
+        ValidationErrorKind::Required { property } => {
+            let name = property.as_str().unwrap_or_default();
+            let key_path: Vec<String> = path.iter().cloned().chain([name.to_owned()]).collect();
+            let wanted = schema_at(&key_path).and_then(|s| s.get("description")).and_then(Value::as_str);
+            let f = Finding::new(
+                at.clone(),
+                format!("{here} is missing the required key `{name}`"),
+                format!("add `{name}:` here"),
+            )
+            .mark(Mark::KeyOrFirst);
+            vec![match wanted {
+                Some(w) => f.help(format!("`{name}`: {w}")),
+                None => f,
+            }]
+        }
+        ValidationErrorKind::Type { kind } => {
+            let expected = match kind {
+                TypeKind::Single(t) => type_name(&format!("{t:?}")),
+                TypeKind::Multiple(ts) => {
+                    ts.into_iter().map(|t| type_name(&format!("{t:?}"))).collect::<Vec<_>>().join(" or ")
+                }
+            };
+            let found = value.map(json_type).unwrap_or("nothing");
+            vec![finding(format!("{here} must be {expected}, not {found}"), &format!("expected {expected}"))]
+        }
+        ValidationErrorKind::Enum { options } => {
+            let options: Vec<String> = options.as_array().map(|o| o.iter().map(short).collect()).unwrap_or_default();
+            let closest = value.and_then(Value::as_str).and_then(|v| {
+                options.iter().min_by_key(|o| strsim::damerau_levenshtein(o.trim_matches('"'), v)).cloned()
+            });
+            vec![Finding::new(at.clone(), format!("{shown} is not a valid {here}"), "not allowed here").help(
+                match closest {
+                    Some(c) => format!("expected one of {}; did you mean {c}?", options.join(", ")),
+                    None => format!("expected one of {}", options.join(", ")),
+                },
+            )]
+        }
+        ValidationErrorKind::Pattern { .. } | ValidationErrorKind::AnyOf { .. } => {
+            vec![finding(format!("{shown} is not a valid {here}"), "does not have the expected form")]
+        }
+        ValidationErrorKind::Minimum { limit } => {
+            vec![finding(format!("{here} is {shown}; the smallest allowed is {limit}"), &format!("at least {limit}"))]
+        }
+        ValidationErrorKind::Maximum { limit } => {
+            vec![finding(format!("{here} is {shown}; the largest allowed is {limit}"), &format!("at most {limit}"))]
+        }
+        ValidationErrorKind::MinLength { limit } => {
+            vec![finding(format!("{here} is too short (at least {limit} characters)"), "too short")]
+        }
+        ValidationErrorKind::MaxLength { limit } => {
+            vec![finding(format!("{here} is too long (at most {limit} characters)"), "too long")]
+        }
+        ValidationErrorKind::MinItems { limit } => {
+            vec![finding(format!("{here} needs at least {}", plural(*limit as usize, "item")), "too few items")]
+        }
+        ValidationErrorKind::MaxItems { limit } => {
+            vec![finding(format!("{here} takes at most {}", plural(*limit as usize, "item")), "too many items")]
+        }
+        ValidationErrorKind::UniqueItems => vec![finding(format!("{here} lists the same item twice"), "repeated item")],
+        ValidationErrorKind::MinProperties { .. } | ValidationErrorKind::MaxProperties { .. }
+            if path.last().is_some_and(|p| p == "scaling") =>
+        {
+            vec![finding("`scaling` takes exactly one of `busy_percent` or `cpu_percent`".into(), "one target")]
+        }
+        ValidationErrorKind::MaxProperties { limit } => {
+            vec![finding(format!("{here} has more than {limit} entries"), "too many entries")]
+        }
+        ValidationErrorKind::PropertyNames { .. } => {
+            vec![finding(format!("{here} has a key AWS does not accept (1 to 128 characters)"), "invalid key")]
+        }
+        ValidationErrorKind::Constant { expected_value } => {
+            vec![finding(format!("{here}: expected {expected_value}"), "invalid")]
+        }
+        other => {
+            vec![finding(format!("{here}: {}", format!("{other:?}").chars().take(200).collect::<String>()), "invalid")]
+        }
+    }
+}
+
+fn type_name(debug: &str) -> String {
+    match debug {
+        "Object" => "a mapping".into(),
+        "Array" => "a list".into(),
+        "String" => "a string".into(),
+        "Integer" => "a whole number".into(),
+        "Number" => "a number".into(),
+        "Boolean" => "true or false".into(),
+        "Null" => "empty".into(),
+        other => other.to_lowercase(),
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "empty",
+        Value::Bool(_) => "true or false",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "a whole number",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// A value as shown in a message: strings quoted, containers summarised, long text cut.
+fn short(value: &Value) -> String {
+    match value {
+        Value::String(s) if s.chars().count() > 60 => format!("\"{}…\"", s.chars().take(60).collect::<String>()),
+        Value::String(s) => format!("\"{s}\""),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "a mapping".into(),
+        other => other.to_string(),
+    }
+}
+
+fn pointer_mut<'a>(json: &'a mut Value, path: &[String]) -> Option<&'a mut Value> {
+    path.iter().try_fold(json, |v, seg| match v {
+        Value::Object(m) => m.get_mut(seg),
+        Value::Array(a) => seg.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
+        _ => None,
+    })
+}
+
+fn pointer<'a>(json: &'a Value, path: &[String]) -> Option<&'a Value> {
+    path.iter().try_fold(json, |v, seg| match v {
+        Value::Object(m) => m.get(seg),
+        Value::Array(a) => seg.parse::<usize>().ok().and_then(|i| a.get(i)),
+        _ => None,
+    })
+}
+
+/// Follows `$ref`s into `$defs`.
+fn deref(mut s: &'static Value) -> Option<&'static Value> {
+    while let Some(r) = s.get("$ref").and_then(Value::as_str) {
+        s = r.strip_prefix("#/$defs/").and_then(|name| schema().get("$defs")?.get(name))?;
+    }
+    Some(s)
+}
+
+/// The subschema that describes the value at `path`, following `$ref`s into `$defs`. A property's
+/// own description wins over the one of the definition it refers to.
+fn schema_at(path: &[String]) -> Option<&'static Value> {
+    let mut node = deref(schema())?;
+    for seg in path {
+        let next = if let Some(p) = node.get("properties").and_then(|p| p.get(seg.as_str())) {
+            p
+        } else if seg.parse::<usize>().is_ok() && node.get("items").is_some() {
+            node.get("items")?
+        } else {
+            node.get("additionalProperties").filter(|a| a.is_object())?
+        };
+        let resolved = deref(next)?;
+        node = if next.get("description").is_some() && resolved.get("description") != next.get("description") {
+            next
+        } else {
+            resolved
+        };
+        if node.get("$ref").is_some() {
+            node = deref(node)?;
+        }
+    }
+    Some(node)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every required value in the schema has a placeholder that the schema accepts, so a spec
+    /// whose values all fail still gets a typed form for the rules.
+    #[test]
+    fn placeholders_fit_the_schema() {
+        let spec = placeholder(schema());
+        let validator = validator().expect("the schema compiles");
+        let errors: Vec<String> = validator.iter_errors(&spec).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{spec}\n{errors:#?}");
+        serde_json::from_value::<Spec>(spec).expect("the types take it");
+    }
+}
