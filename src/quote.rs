@@ -5,6 +5,9 @@
 /// A quoted HCL string literal meaning exactly `text`: escapes quotes, backslashes and control
 /// characters, and turns `${` and `%{` into their literal forms so no value becomes a template.
 pub fn hcl_string(text: &str) -> String {
+    if !text.bytes().any(|b| b.is_ascii_control() || b >= 0x80 || matches!(b, b'"' | b'\\' | b'$' | b'%')) {
+        return format!("\"{text}\"");
+    }
     format!("\"{}\"", hcl_template_text(&escape_hcl_chars(text)))
 }
 

@@ -36,7 +36,13 @@ fn schema() -> &'static Value {
 fn validator() -> Result<&'static jsonschema::Validator, String> {
     static VALIDATOR: OnceLock<Result<jsonschema::Validator, String>> = OnceLock::new();
     VALIDATOR
-        .get_or_init(|| jsonschema::draft202012::new(schema()).map_err(|e| e.to_string()))
+        .get_or_init(|| {
+            jsonschema::options()
+                .with_draft(jsonschema::Draft::Draft7)
+                .with_pattern_options(jsonschema::PatternOptions::regex())
+                .build(schema())
+                .map_err(|e| e.to_string())
+        })
         .as_ref()
         .map_err(Clone::clone)
 }
@@ -69,9 +75,14 @@ pub fn shape(root: &Node) -> Shaped {
     for (path, kind) in &errors {
         repair(&mut repaired, path, kind, &mut poisoned);
     }
-    findings.extend(exclusive_keys(&mut repaired));
+    let excluded = exclusive_keys(&mut repaired);
+    let clean = errors.is_empty() && excluded.is_empty();
+    findings.extend(excluded);
     // The placeholders fit their own schema; what else they upset is repaired, unreported.
     for _ in 0..4 {
+        if clean {
+            break;
+        }
         let errors: Vec<(Vec<String>, ValidationErrorKind)> = validator.iter_errors(&repaired).map(parts).collect();
         if errors.is_empty() {
             break;
@@ -84,6 +95,10 @@ pub fn shape(root: &Node) -> Shaped {
         return Shaped { spec: None, findings, poisoned };
     }
     // runnergen's types: what serde refuses is reported at its path and repaired the same way.
+    // The common case, a spec that fits, without the cost of tracking paths.
+    if let Ok(spec) = serde_json::from_value::<Spec>(repaired.clone()) {
+        return Shaped { spec: Some(spec), findings, poisoned };
+    }
     for _ in 0..16 {
         match serde_path_to_error::deserialize::<_, Spec>(repaired.clone()) {
             Ok(spec) => return Shaped { spec: Some(spec), findings, poisoned },
@@ -268,19 +283,31 @@ fn check_version(json: &Value) -> Option<Finding> {
 
 /// Every string lands in a shell, HCL or systemd somewhere: one line of printable text.
 fn text_findings(root: &Node) -> Vec<Finding> {
-    fn walk(node: &Node, at: &SpecPath, out: &mut Vec<Finding>) {
+    fn walk(node: &Node, at: &mut Vec<Seg>, out: &mut Vec<Finding>) {
         match &node.kind {
             Kind::Scalar(Value::String(s)) if s.chars().any(char::is_control) => out.push(
-                Finding::new(at.clone(), "this value contains a control character or line break", "not one line of text")
+                Finding::new(SpecPath(at.clone()), "this value contains a control character or line break", "not one line of text")
                     .help("values end up in shell scripts, HCL and systemd units: write them on one line without control characters"),
             ),
             Kind::Scalar(_) => {}
-            Kind::Seq(items) => items.iter().enumerate().for_each(|(i, n)| walk(n, &at.index(i), out)),
-            Kind::Map(entries) => entries.iter().for_each(|(k, _, n)| walk(n, &at.key(k), out)),
+            Kind::Seq(items) => {
+                for (i, n) in items.iter().enumerate() {
+                    at.push(Seg::Index(i));
+                    walk(n, at, out);
+                    at.pop();
+                }
+            }
+            Kind::Map(entries) => {
+                for (k, _, n) in entries {
+                    at.push(Seg::Key(k.clone()));
+                    walk(n, at, out);
+                    at.pop();
+                }
+            }
         }
     }
     let mut out = Vec::new();
-    walk(root, &SpecPath::root(), &mut out);
+    walk(root, &mut Vec::new(), &mut out);
     out
 }
 

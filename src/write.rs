@@ -3,7 +3,7 @@
 //! May touch only the output folder, and in it only the paths of the change set computed by
 //! [`crate::diff::compare`] (which has already refused unsafe paths, symlinks and hand edits)
 //! plus the manifest. Every file is replaced atomically (a temporary file in the same folder,
-//! then a rename), so a crash leaves each file either old or new. This module also owns the
+//! then a rename), so a reader or a crash of runnergen sees each file either old or new. This module also owns the
 //! default output folder.
 
 use std::io::Write as _;
@@ -31,11 +31,14 @@ pub fn apply(set: &ChangeSet) -> Result<(), Error> {
     // Removals first: a removed file may stand where a new file's folder goes.
     let (removals, writes): (Vec<&Change>, Vec<&Change>) =
         set.changes.iter().partition(|c| matches!(c, Change::Removed { .. }));
+    let mut made = std::collections::HashSet::new();
     for change in removals.into_iter().chain(writes) {
         let target = out.join(change.path());
         match change {
             Change::Added { new, .. } | Change::Modified { new, .. } => {
-                if let Some(parent) = target.parent() {
+                if let Some(parent) = target.parent()
+                    && made.insert(parent.to_path_buf())
+                {
                     std::fs::create_dir_all(parent).map_err(|e| write_error(parent, e))?;
                 }
                 write_atomically(&target, new.contents.as_bytes(), new.executable)?;
@@ -82,24 +85,22 @@ pub fn report(set: &ChangeSet) -> String {
     out
 }
 
-/// Replaces `target` with `contents`: a temporary file in the same folder, flushed to disk, given
-/// its mode (0755 for scripts, 0644 otherwise), then renamed over the target.
+/// Replaces `target` with `contents`: a temporary file in the same folder, given its mode (0755
+/// for scripts, 0644 otherwise), then renamed over the target, so that a reader never sees half
+/// a file. Not synced to disk, as a compiler's output is not: after a power loss, render again.
 fn write_atomically(target: &Path, contents: &[u8], executable: bool) -> Result<(), Error> {
     let dir = target.parent().unwrap_or(Path::new("."));
+    let mode = if executable { 0o755 } else { 0o644 };
     let mut temp = tempfile::Builder::new()
         .prefix(".runnergen-")
         .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(mode))
         .tempfile_in(dir)
         .map_err(|e| write_error(target, e))?;
     temp.write_all(contents).map_err(|e| write_error(target, e))?;
-    let mode = if executable { 0o755 } else { 0o644 };
+    // The mode given at creation is filtered by the umask: set it as asked.
     temp.as_file().set_permissions(std::fs::Permissions::from_mode(mode)).map_err(|e| write_error(target, e))?;
-    temp.as_file().sync_all().map_err(|e| write_error(target, e))?;
     temp.persist(target).map_err(|e| write_error(target, e.error))?;
-    // Make the rename itself durable; a failure here loses nothing already written.
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
     Ok(())
 }
 

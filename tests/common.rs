@@ -1,4 +1,6 @@
-//! Shared test helpers: the CLI under test, the examples, and the real external tools.
+//! Shared test helpers: the CLI under test, the examples, and the real external tools. Both test
+//! targets use it, each only part of it.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,14 +1,9 @@
-//! All integration tests, in one binary so they build once.
+//! The tests that need nothing but Rust: what `cargo test` runs on any machine. The tests that
+//! check the output with the real external tools are in `tools.rs` (`--features tool-tests`),
+//! which `scripts/test`, and so CI, always runs.
 
-mod aws_emulator;
 mod common;
 mod examples;
-mod firewall;
-mod fuzz;
-mod lifecycle;
-mod packer;
-mod provision;
 mod schedule;
 mod spec_errors;
-mod terraform;
 mod write_and_diff;

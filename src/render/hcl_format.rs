@@ -3,9 +3,10 @@
 
 /// Puts rendered HCL into the canonical form of `terraform fmt` (hclwrite.Format): indentation
 /// of two spaces a bracket level, and the `=` of consecutive single-line attributes aligned one
-/// space after the longest name, measured in grapheme clusters as hclwrite does. Also drops trailing spaces, repeated blank lines and blank
-/// lines just inside brackets, which templates leave behind. Templates keep every token on the
-/// line it belongs to; this only changes whitespace, as hclwrite does.
+/// space after the longest name, measured in grapheme clusters as hclwrite does. Also drops
+/// trailing spaces, repeated blank lines and blank lines just inside brackets, which templates
+/// leave behind. Templates keep every token on the line it belongs to; this only changes
+/// whitespace, as hclwrite does.
 pub fn canonical_hcl(text: &str) -> String {
     struct Line<'a> {
         body: &'a str,
@@ -87,24 +88,33 @@ pub fn canonical_hcl(text: &str) -> String {
         // hclwrite measures a name in grapheme clusters (tokens.go, Columns with textseg).
         let width = |j: usize| {
             use unicode_segmentation::UnicodeSegmentation;
-            levels[j] * 2 + lines[j].assign.map_or(0, |n| lines[j].body[..n].graphemes(true).count())
+            let name = lines[j].assign.map_or("", |n| &lines[j].body[..n]);
+            levels[j] * 2 + if name.is_ascii() { name.len() } else { name.graphemes(true).count() }
         };
-        let max = (start..i).map(width).max().unwrap_or(0);
-        for j in start..i {
+        let widths: Vec<usize> = (start..i).map(width).collect();
+        let max = widths.iter().copied().max().unwrap_or(0);
+        for (j, w) in (start..i).zip(widths) {
             let name_len = lines[j].assign.unwrap_or(0);
-            let name = &lines[j].body[..name_len];
             let rest = lines[j].body[name_len..].trim_start();
             let value = rest.strip_prefix('=').unwrap_or(rest).trim_start();
-            let pad = " ".repeat(max - width(j) + 1);
-            push_line(&mut out, levels[j], &format!("{name}{pad}= {value}"));
+            indent(&mut out, levels[j]);
+            out.push_str(&lines[j].body[..name_len]);
+            out.extend(std::iter::repeat_n(' ', max - w + 1));
+            out.push_str("= ");
+            out.push_str(value);
+            out.push('\n');
         }
     }
     out
 }
 
+fn indent(out: &mut String, level: usize) {
+    out.extend(std::iter::repeat_n(' ', level * 2));
+}
+
 fn push_line(out: &mut String, level: usize, body: &str) {
     if !body.is_empty() {
-        out.push_str(&"  ".repeat(level));
+        indent(out, level);
         out.push_str(body);
     }
     out.push('\n');

@@ -47,7 +47,6 @@ pub const TEMPLATES: &[(&str, &str)] = &templates![
     "packer/files/firewall.service.j2",
     "packer/files/jobs-firewall.nft.j2",
     "packer/files/aws-cli.asc",
-    "terraform/_macros.j2",
     "terraform/iam.tf.j2",
     "terraform/main.tf.j2",
     "terraform/outputs.tf.j2",

@@ -321,15 +321,21 @@ const OUTPUTS: &[Output] = &[
     Output::file("packer/files/aws-cli.asc", "packer/files/aws-cli.asc"),
 ];
 
+/// Stands for the image hash while the files are rendered: 16 characters, like the hash, so that
+/// the template's alignment does not move when the hash takes its place.
+const HASH_PLACEHOLDER: &str = "@@image-hash@@@@";
+
 /// Renders `packer/` and returns it with the image-definition hash that the AMI is tagged with.
-/// The template's own text holds the hash, so the hash covers it rendered without one.
+/// The template's own text holds the hash, so the hash covers it with a placeholder there.
 pub fn render(fleet: &Fleet, env: &Environment) -> Result<(Vec<(String, File)>, String), minijinja::Error> {
-    let draw = |hash: &str| -> Result<Vec<(String, File)>, minijinja::Error> {
-        let ctx = super::to_value(&context(fleet, hash));
-        OUTPUTS.iter().map(|o| o.render(env, ctx.clone(), "")).collect()
-    };
-    let hash = image_hash(&draw("")?, &super::header(fleet));
-    let files = draw(&hash)?;
+    let ctx = super::to_value(&context(fleet, HASH_PLACEHOLDER));
+    let mut files = OUTPUTS.iter().map(|o| o.render(env, ctx.clone(), "")).collect::<Result<Vec<_>, _>>()?;
+    let hash = image_hash(&files, &super::header(fleet));
+    for (_, file) in &mut files {
+        if file.contents.contains(HASH_PLACEHOLDER) {
+            file.contents = file.contents.replace(HASH_PLACEHOLDER, &hash);
+        }
+    }
     Ok((files, hash))
 }
 

@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use super::{File, Output, to_value};
 use crate::model::{self, Capacity, Fleet, Pool, Scaling, Topology};
-use crate::quote::hcl_string;
+use crate::quote::{hcl_key, hcl_string};
 use crate::settings;
 
 /// The fleet's files, rendered with the whole [`Context`].
@@ -70,8 +70,8 @@ pub struct Context {
     pub vpc_id: String,
     /// Subnets every group spreads across, in spec order.
     pub subnet_ids: Vec<String>,
-    /// The provider's default tags: the spec's tags and `runnergen:fleet`.
-    pub default_tags: Vec<Tag>,
+    /// The provider's default tags: the spec's tags and `runnergen:fleet`, as HCL map entries.
+    pub default_tag_lines: Vec<String>,
     /// How the AMI data sources find the image Packer baked from this render.
     pub ami: Ami,
     /// The fleet's one security group.
@@ -169,8 +169,9 @@ pub struct PoolContext {
     pub detailed_monitoring: bool,
     pub policy: Policy,
     /// Tags on the group (propagated at launch) and on the launch template's instances, volumes
-    /// and network interfaces.
+    /// and network interfaces; the latter as HCL map entries.
     pub tags: Vec<Tag>,
+    pub tag_lines: Vec<String>,
     pub schedule: Option<ScheduleContext>,
 }
 
@@ -240,7 +241,7 @@ impl Context {
             region: fleet.region.clone(),
             vpc_id: fleet.vpc_id.clone(),
             subnet_ids: fleet.subnet_ids.clone(),
-            default_tags: tags(default_tags),
+            default_tag_lines: tag_lines(&default_tags),
             ami: Ami {
                 image_tag: model::AMI_TAG_IMAGE,
                 image: image_hash.to_owned(),
@@ -272,8 +273,13 @@ impl Context {
 }
 
 /// A tag map as the templates print it: sorted by key.
-fn tags(map: BTreeMap<String, String>) -> Vec<Tag> {
-    map.into_iter().map(|(key, value)| Tag { key, value }).collect()
+fn tags(map: &BTreeMap<String, String>) -> Vec<Tag> {
+    map.iter().map(|(key, value)| Tag { key: key.clone(), value: value.clone() }).collect()
+}
+
+/// A tag map's entries as HCL lines, `"key" = "value"` (aligned later, with the file).
+fn tag_lines(map: &BTreeMap<String, String>) -> Vec<String> {
+    map.iter().map(|(key, value)| format!("{} = {}", hcl_key(key), hcl_string(value))).collect()
 }
 
 /// HTTPS to anywhere: GitLab, the AWS APIs (SSM, CloudWatch, Auto Scaling, Session Manager) and
@@ -389,7 +395,8 @@ fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
         user_data_file: format!("user-data/{}.sh", pool.name),
         detailed_monitoring: matches!(pool.scaling, Scaling::CpuPercent(_)),
         policy,
-        tags: tags(tag_map),
+        tags: tags(&tag_map),
+        tag_lines: tag_lines(&tag_map),
         schedule: pool.schedule.as_ref().map(|s| schedule_context(pool, s)),
     })
 }
@@ -443,9 +450,12 @@ pub fn render(fleet: &Fleet, image_hash: &str, env: &Environment) -> Result<Vec<
     if ctx.pools.iter().any(|p| p.schedule.is_some()) {
         files.push(SCHEDULES.render(env, value.clone(), "")?);
     }
-    for (pool, p) in fleet.pools.iter().zip(&ctx.pools) {
+    // Each pool's files, on every core: rendering is pure, and the plan sorts them.
+    let pools = value.get_attr("pools")?;
+    let render_pool = |i: usize| -> Result<Vec<(String, File)>, Error> {
+        let pool = &fleet.pools[i];
         let pool_ctx = context! {
-            p => to_value(p),
+            p => pools.get_item(&minijinja::Value::from(i))?,
             settings => settings::render(&settings::for_pool(fleet, pool)),
             settings_dir => parent_dir(settings::PATH),
             settings_path => settings::PATH,
@@ -455,9 +465,20 @@ pub fn render(fleet: &Fleet, image_hash: &str, env: &Environment) -> Result<Vec<
             stop_timeout_seconds => pool.drain_timeout_seconds(),
             ..value.clone()
         };
-        for output in templates(pool.topology).files {
-            files.push(output.render(env, pool_ctx.clone(), &pool.name)?);
-        }
+        templates(pool.topology).files.iter().map(|o| o.render(env, pool_ctx.clone(), &pool.name)).collect()
+    };
+    let workers = std::thread::available_parallelism().map_or(1, usize::from).min(fleet.pools.len().max(1));
+    let results: Vec<Result<Vec<(String, File)>, Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let render_pool = &render_pool;
+                scope.spawn(move || (w..fleet.pools.len()).step_by(workers).map(render_pool).collect::<Vec<_>>())
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    });
+    for result in results {
+        files.extend(result?);
     }
     Ok(files)
 }

@@ -68,21 +68,21 @@ source "amazon-ebs" "runner" {
     "owner"           = "build-infra@example.com"
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "nightly"
-    "runnergen:image" = "61e3eb5d7cd49181"
+    "runnergen:image" = "706759bb5498be9f"
   }
   run_tags = {
     "environment"     = "ci"
     "owner"           = "build-infra@example.com"
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "nightly"
-    "runnergen:image" = "61e3eb5d7cd49181"
+    "runnergen:image" = "706759bb5498be9f"
   }
   snapshot_tags = {
     "environment"     = "ci"
     "owner"           = "build-infra@example.com"
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "nightly"
-    "runnergen:image" = "61e3eb5d7cd49181"
+    "runnergen:image" = "706759bb5498be9f"
   }
 }
 

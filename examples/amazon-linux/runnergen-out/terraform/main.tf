@@ -22,7 +22,7 @@ data "aws_ami_ids" "runner" {
 
   filter {
     name   = "tag:runnergen:image"
-    values = ["61e3eb5d7cd49181"]
+    values = ["706759bb5498be9f"]
   }
 
   filter {
@@ -43,7 +43,7 @@ data "aws_ami_ids" "runner" {
   lifecycle {
     postcondition {
       condition     = length(self.ids) > 0
-      error_message = "No AMI of fleet nightly has runnergen:image = 61e3eb5d7cd49181, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
+      error_message = "No AMI of fleet nightly has runnergen:image = 706759bb5498be9f, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
     }
   }
 }

@@ -66,17 +66,17 @@ source "amazon-ebs" "runner" {
   tags = {
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "tiny-ci"
-    "runnergen:image" = "3d480736a77f1aa2"
+    "runnergen:image" = "ee114e221d8eef41"
   }
   run_tags = {
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "tiny-ci"
-    "runnergen:image" = "3d480736a77f1aa2"
+    "runnergen:image" = "ee114e221d8eef41"
   }
   snapshot_tags = {
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "tiny-ci"
-    "runnergen:image" = "3d480736a77f1aa2"
+    "runnergen:image" = "ee114e221d8eef41"
   }
 }
 

@@ -22,7 +22,7 @@ data "aws_ami_ids" "runner" {
 
   filter {
     name   = "tag:runnergen:image"
-    values = ["3d480736a77f1aa2"]
+    values = ["ee114e221d8eef41"]
   }
 
   filter {
@@ -43,7 +43,7 @@ data "aws_ami_ids" "runner" {
   lifecycle {
     postcondition {
       condition     = length(self.ids) > 0
-      error_message = "No AMI of fleet tiny-ci has runnergen:image = 3d480736a77f1aa2, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
+      error_message = "No AMI of fleet tiny-ci has runnergen:image = ee114e221d8eef41, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
     }
   }
 }

@@ -22,7 +22,7 @@ data "aws_ami_ids" "runner" {
 
   filter {
     name   = "tag:runnergen:image"
-    values = ["0bd611a3415314ca"]
+    values = ["e673bb80af272a5c"]
   }
 
   filter {
@@ -43,7 +43,7 @@ data "aws_ami_ids" "runner" {
   lifecycle {
     postcondition {
       condition     = length(self.ids) > 0
-      error_message = "No AMI of fleet acme-ci has runnergen:image = 0bd611a3415314ca, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
+      error_message = "No AMI of fleet acme-ci has runnergen:image = e673bb80af272a5c, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
     }
   }
 }
