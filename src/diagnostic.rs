@@ -64,6 +64,16 @@ impl SpecPath {
     pub fn of(keys: &[&str]) -> Self {
         SpecPath(keys.iter().map(|k| Seg::Key((*k).to_owned())).collect())
     }
+    /// The path as JSON-pointer segments: keys, and indexes as numbers.
+    pub fn segments(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .map(|seg| match seg {
+                Seg::Key(k) => k.clone(),
+                Seg::Index(i) => i.to_string(),
+            })
+            .collect()
+    }
     /// Whether one path leads to or through the other.
     pub fn overlaps(&self, other: &SpecPath) -> bool {
         let n = self.0.len().min(other.0.len());

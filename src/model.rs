@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use crate::spec::{Arch, ClockTime, Executor, Os, PullPolicy, Version, VolumeType, Weekday};
+pub use crate::spec::{Arch, ClockTime, Duration, Executor, Os, PullPolicy, Topology, Version, VolumeType, Weekday};
 
 #[derive(Debug, Clone)]
 pub struct Fleet {
@@ -34,6 +34,8 @@ pub struct Image {
     pub arch: Arch,
     pub runner_version: Version,
     pub aws_cli_version: String,
+    /// The fleeting AWS plugin baked into the runner AMI, when some pool is an autoscaler.
+    pub fleeting_plugin_version: Option<Version>,
     pub build_instance_type: String,
     pub volume_gb: u32,
     pub volume_type: VolumeType,
@@ -72,31 +74,77 @@ impl Partition {
     }
 }
 
-/// How a pool runs its jobs. Each kind has its own templates in each target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Topology {
-    /// Each instance of the pool's group is a runner and runs jobs itself.
-    Instance,
-}
-
 #[derive(Debug, Clone)]
 pub struct Pool {
     pub name: String,
-    pub topology: Topology,
-    /// `{fleet}-{pool}`: the name of the pool's group, launch template, role and instance profile.
+    /// `{fleet}-{pool}`: the name of an instance pool's group, launch template, role and instance
+    /// profile, and the prefix of an autoscaler pool's.
     pub id: String,
     pub executor: Executor,
+    pub token_parameter: String,
+    pub job_timeout_minutes: u32,
+    /// Present exactly when `executor` is docker.
+    pub docker: Option<Docker>,
+    /// What the pool's topology adds.
+    pub kind: Kind,
+}
+
+/// How a pool runs its jobs; each topology has its own templates in each target.
+#[derive(Debug, Clone)]
+pub enum Kind {
+    Instance(Instances),
+    Autoscaler(Autoscaler),
+}
+
+/// A pool whose instances are runners: one Auto Scaling group of them.
+#[derive(Debug, Clone)]
+pub struct Instances {
     pub instance_types: Vec<String>,
     pub spot: bool,
     pub capacity: Capacity,
     pub concurrent: u32,
-    pub token_parameter: String,
-    pub job_timeout_minutes: u32,
     pub volume_gb: u32,
-    /// Present exactly when `executor` is docker.
-    pub docker: Option<Docker>,
     pub scaling: Scaling,
-    pub schedule: Option<Schedule>,
+    pub schedule: Option<Schedule<Capacity>>,
+}
+
+/// A pool of one manager instance, a runner with the docker-autoscaler (or instance) executor,
+/// and a group of worker instances it starts and removes by the jobs it takes.
+#[derive(Debug, Clone)]
+pub struct Autoscaler {
+    /// On-demand, always.
+    pub manager_instance_type: String,
+    pub workers: Workers,
+    /// Warm job slots outside every window.
+    pub idle: Idle,
+    pub schedule: Option<Schedule<Idle>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Workers {
+    pub instance_types: Vec<String>,
+    pub spot: bool,
+    /// The worker group's maximum size.
+    pub max_instances: u32,
+    /// Jobs one worker runs at once.
+    pub capacity_per_instance: u32,
+    /// Jobs a worker runs before it is removed; 0 = unlimited.
+    pub max_use_count: u32,
+    pub volume_gb: u32,
+}
+
+/// Job slots kept ready, and how long an unused worker stays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Idle {
+    pub count: u32,
+    pub time: Duration,
+}
+
+impl Autoscaler {
+    /// Jobs the manager runs at once: every worker full.
+    pub fn concurrent(&self) -> u32 {
+        self.workers.max_instances * self.workers.capacity_per_instance
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -122,23 +170,25 @@ pub enum Scaling {
     CpuPercent(u32),
 }
 
+/// Windows of the week, each with its own setting: an instance pool's capacity, an autoscaler
+/// pool's idle job slots.
 #[derive(Debug, Clone)]
-pub struct Schedule {
-    /// The IANA time zone AWS receives: canonical names (`Etc/UTC` for the spec's `UTC`).
+pub struct Schedule<T> {
+    /// The IANA time zone AWS and the runner receive: canonical names (`Etc/UTC` for `UTC`).
     pub time_zone: String,
-    pub windows: Vec<Window>,
+    pub windows: Vec<Window<T>>,
 }
 
 #[derive(Debug, Clone)]
-pub struct Window {
+pub struct Window<T> {
     /// Days the window starts on, Monday first.
     pub days: Vec<Weekday>,
     pub from: ClockTime,
     pub to: ClockTime,
-    pub capacity: Capacity,
+    pub setting: T,
 }
 
-impl Window {
+impl<T> Window<T> {
     /// A window whose end is not after its start ends on the following day.
     pub fn crosses_midnight(&self) -> bool {
         self.to <= self.from
@@ -178,6 +228,11 @@ pub const BUSY_METRIC_DIMENSION: &str = "AutoScalingGroupName";
 pub const AMI_TAG_FLEET: &str = "runnergen:fleet";
 pub const AMI_TAG_ARCH: &str = "runnergen:arch";
 pub const AMI_TAG_IMAGE: &str = "runnergen:image";
+/// With autoscaler pools one bake makes two AMIs of one image definition, told apart by this tag:
+/// [`ROLE_RUNNER`] (runners and managers) or [`ROLE_WORKER`].
+pub const AMI_TAG_ROLE: &str = "runnergen:role";
+pub const ROLE_RUNNER: &str = "runner";
+pub const ROLE_WORKER: &str = "worker";
 
 /// Heartbeat timeout of every group's terminating lifecycle hook: AWS's maximum, and fixed for
 /// every pool, since changing it replaces the group (groups made by earlier runnergen releases
@@ -207,24 +262,85 @@ impl Fleet {
         Partition::of_region(&self.region).unwrap_or(Partition::Aws)
     }
 
+    /// Whether the runner AMI needs Docker: some instance pool runs docker jobs on its instances.
     pub fn uses_docker(&self) -> bool {
-        self.pools.iter().any(|p| p.executor == Executor::Docker)
+        self.pools.iter().any(|p| p.executor == Executor::Docker && p.topology() == Topology::Instance)
+    }
+
+    /// The pools of one topology.
+    pub fn autoscalers(&self) -> impl Iterator<Item = (&Pool, &Autoscaler)> {
+        self.pools.iter().filter_map(|p| match &p.kind {
+            Kind::Autoscaler(a) => Some((p, a)),
+            Kind::Instance(_) => None,
+        })
+    }
+
+    /// Whether a worker AMI is baked: some pool is an autoscaler.
+    pub fn has_workers(&self) -> bool {
+        self.autoscalers().next().is_some()
+    }
+
+    /// The worker AMI's name before the build timestamp.
+    pub fn worker_ami_name_prefix(&self) -> String {
+        format!("{}-worker", self.name)
     }
 }
 
 impl Pool {
-    /// Name of the group's terminating lifecycle hook, which the instance completes.
+    pub fn topology(&self) -> Topology {
+        match self.kind {
+            Kind::Instance(_) => Topology::Instance,
+            Kind::Autoscaler(_) => Topology::Autoscaler,
+        }
+    }
+
+    /// The group whose instances are runners: the pool's group, or an autoscaler's manager group.
+    pub fn runner_group(&self) -> String {
+        match self.kind {
+            Kind::Instance(_) => self.id.clone(),
+            Kind::Autoscaler(_) => format!("{}-manager", self.id),
+        }
+    }
+
+    /// An autoscaler pool's worker group.
+    pub fn worker_group(&self) -> String {
+        format!("{}-workers", self.id)
+    }
+
+    /// The executor the runner registers with: the pool's own on an instance pool; on an
+    /// autoscaler's manager, `docker-autoscaler` for docker jobs and `instance` for shell jobs.
+    pub fn runner_executor(&self) -> &'static str {
+        match (&self.kind, self.executor) {
+            (Kind::Instance(_), Executor::Docker) => "docker",
+            (Kind::Instance(_), Executor::Shell) => "shell",
+            (Kind::Autoscaler(_), Executor::Docker) => "docker-autoscaler",
+            (Kind::Autoscaler(_), Executor::Shell) => "instance",
+        }
+    }
+
+    /// Jobs a runner instance of the pool runs at once.
+    pub fn concurrent(&self) -> u32 {
+        match &self.kind {
+            Kind::Instance(i) => i.concurrent,
+            Kind::Autoscaler(a) => a.concurrent(),
+        }
+    }
+
+    /// Name of the runner group's terminating lifecycle hook, which the instance completes.
     pub fn lifecycle_hook_name(&self) -> String {
-        format!("{}-drain", self.id)
+        format!("{}-drain", self.runner_group())
     }
     /// How long stopping an instance may take: the longest job, then unregistering. The runner
     /// unit's stop timeout, set at boot by user data.
     pub fn drain_timeout_seconds(&self) -> u32 {
         self.job_timeout_minutes * 60 + STOP_MARGIN_SECONDS
     }
-    /// Name of the pool's IAM role (AWS allows 64 characters).
+    /// Name of the IAM role of the pool's runner instances (AWS allows 64 characters).
     pub fn role_name(&self) -> String {
-        format!("{}-runner", self.id)
+        match self.kind {
+            Kind::Instance(_) => format!("{}-runner", self.id),
+            Kind::Autoscaler(_) => format!("{}-manager", self.id),
+        }
     }
 }
 
@@ -244,27 +360,81 @@ pub struct Action {
 impl Action {
     /// The 5-field cron expression AWS takes (`minute hour day month weekday`, 0 = Sunday).
     pub fn recurrence(&self) -> String {
-        let mut numbers: Vec<usize> = self.days.iter().map(|d| (d.index() + 1) % 7).collect();
-        numbers.sort_unstable();
-        let mut parts: Vec<String> = Vec::new();
-        let mut i = 0;
-        while i < numbers.len() {
-            let mut j = i;
-            while j + 1 < numbers.len() && numbers[j + 1] == numbers[j] + 1 {
-                j += 1;
-            }
-            if j - i >= 2 {
-                parts.push(format!("{}-{}", numbers[i], numbers[j]));
-            } else {
-                parts.extend(numbers[i..=j].iter().map(usize::to_string));
-            }
-            i = j + 1;
-        }
-        format!("{} {} * * {}", self.at.minute(), self.at.hour(), parts.join(","))
+        format!("{} {} * * {}", self.at.minute(), self.at.hour(), cron_days(&self.days))
     }
 }
 
-impl Schedule {
+/// Days as a cron day-of-week field (0 = Sunday), with runs of three or more as ranges: `1-5`,
+/// `0,6`.
+pub fn cron_days(days: &[Weekday]) -> String {
+    let mut numbers: Vec<usize> = days.iter().map(|d| (d.index() + 1) % 7).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < numbers.len() {
+        let mut j = i;
+        while j + 1 < numbers.len() && numbers[j + 1] == numbers[j] + 1 {
+            j += 1;
+        }
+        if j - i >= 2 {
+            parts.push(format!("{}-{}", numbers[i], numbers[j]));
+        } else {
+            parts.extend(numbers[i..=j].iter().map(usize::to_string));
+        }
+        i = j + 1;
+    }
+    parts.join(",")
+}
+
+impl<T> Window<T> {
+    /// The periods of this window as 5-field cron expressions (`minute hour * * weekday`), each
+    /// naming every minute in it, as the runner's autoscaler policies take them: a partial first
+    /// hour, the whole hours, a partial last hour, and for a window that crosses midnight the
+    /// same again on the following days.
+    pub fn periods(&self) -> Vec<String> {
+        let day = |d: &Weekday| *d;
+        let next = |d: &Weekday| d.next();
+        let mut periods = Vec::new();
+        let from = u32::from(self.from.0);
+        let to = u32::from(self.to.0);
+        if self.crosses_midnight() {
+            minute_ranges(from, 24 * 60, &cron_days(&self.days.iter().map(day).collect::<Vec<_>>()), &mut periods);
+            minute_ranges(0, to, &cron_days(&self.days.iter().map(next).collect::<Vec<_>>()), &mut periods);
+        } else {
+            minute_ranges(from, to, &cron_days(&self.days), &mut periods);
+        }
+        periods
+    }
+}
+
+/// The minutes from `start` to `end` (exclusive) of one day, as cron expressions on `days`.
+fn minute_ranges(start: u32, end: u32, days: &str, out: &mut Vec<String>) {
+    let mut at = start;
+    while at < end {
+        let (hour, minute) = (at / 60, at % 60);
+        if minute == 0 && end - at >= 60 {
+            // Whole hours up to the last one that ends within the range.
+            let last = (end / 60).saturating_sub(1);
+            let hours = if last > hour { format!("{hour}-{last}") } else { hour.to_string() };
+            out.push(format!("* {hours} * * {days}"));
+            at = (last + 1) * 60;
+        } else {
+            let stop = end.min((hour + 1) * 60);
+            let minutes = if stop - at == 60 {
+                "*".to_owned()
+            } else if stop - at == 1 {
+                minute.to_string()
+            } else {
+                format!("{minute}-{}", stop - 1 - hour * 60)
+            };
+            out.push(format!("{minutes} {hour} * * {days}"));
+            at = stop;
+        }
+    }
+}
+
+impl Schedule<Capacity> {
     /// The scheduled actions of these windows: each window's start sets its capacity; its end
     /// (the next day for a window that crosses midnight) restores `base`, except on days when
     /// another window starts at that very minute, where only the start runs (AWS runs two
@@ -272,7 +442,7 @@ impl Schedule {
     pub fn actions(&self, base: Capacity) -> Vec<Action> {
         let mut actions = Vec::new();
         for (i, w) in self.windows.iter().enumerate() {
-            actions.push(Action { window: i, starts: true, days: w.days.clone(), at: w.from, capacity: w.capacity });
+            actions.push(Action { window: i, starts: true, days: w.days.clone(), at: w.from, capacity: w.setting });
         }
         for (i, w) in self.windows.iter().enumerate() {
             let days: Vec<Weekday> = w

@@ -63,6 +63,41 @@ pub fn systemd_text(text: &str) -> String {
     comment_text(text).replace('%', "%%")
 }
 
+/// One quoted systemd value, such as an `Environment=` assignment: C-style escapes in double
+/// quotes (systemd.syntax(7)), `%` specifiers escaped, control characters as `\x` escapes.
+pub fn systemd_quoted(text: &str) -> String {
+    double_quoted(text, |c| match c {
+        '%' => Some("%%".to_owned()),
+        c if c.is_ascii_control() => Some(format!("\\x{:02x}", c as u32)),
+        _ => None,
+    })
+}
+
+/// A TOML basic string (toml.io, v1.0.0): `"` and `\` escaped, control characters as `\u`.
+pub fn toml_string(text: &str) -> String {
+    double_quoted(text, |c| c.is_control().then(|| format!("\\u{:04X}", c as u32)))
+}
+
+/// `text` in double quotes with `"` and `\` escaped by a backslash, and each character that
+/// `escape` has another spelling for spelled so.
+fn double_quoted(text: &str, escape: impl Fn(char) -> Option<String>) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => match escape(c) {
+                Some(spelled) => out.push_str(&spelled),
+                None => out.push(c),
+            },
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Free text for a comment in any target language: one line, every control character replaced.
 pub fn comment_text(text: &str) -> String {
     text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
@@ -121,6 +156,12 @@ mod tests {
         assert_eq!(hcl_key("team"), "\"team\"");
         assert_eq!(hcl_key("टीम"), r#""\u091f\u0940\u092e""#);
         assert_eq!(hcl_key("a\"😀${x}"), r#""a\"\U0001f600$${x}""#);
+    }
+
+    #[test]
+    fn systemd_values_are_one_quoted_word() {
+        assert_eq!(systemd_quoted("AWS_REGION=eu-central-1"), r#""AWS_REGION=eu-central-1""#);
+        assert_eq!(systemd_quoted("a\"b\\c%d\ne"), r#""a\"b\\c%%d\x0ae""#);
     }
 
     #[test]

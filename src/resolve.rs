@@ -2,7 +2,9 @@
 //! computing what AWS will receive (canonical time zones, normalised tags). Pure: no I/O and no
 //! errors; the rules of stage 4 then check the model.
 
-use crate::model::{self, Arch, Capacity, Fleet, Scaling, VolumeType};
+use crate::model::{
+    self, Arch, Autoscaler, Capacity, Duration, Fleet, Idle, Instances, Kind, Scaling, Topology, VolumeType, Workers,
+};
 use crate::spec::{self, Executor, PullPolicy};
 
 /// Defaults, each safe and cheap. The schema documents the same values.
@@ -12,68 +14,103 @@ pub const DEFAULT_JOB_TIMEOUT_MINUTES: u32 = 60;
 pub const DEFAULT_BUSY_PERCENT: u32 = 70;
 pub const DEFAULT_DOCKER_IMAGE: &str = "alpine:3.20";
 pub const DEFAULT_TIME_ZONE: &str = "UTC";
+/// How long an unused worker stays, 10 minutes.
+pub const DEFAULT_IDLE_SECONDS: u32 = 600;
 /// AWS CLI 2.36.7: tagged in aws/aws-cli on 2026-07-23.
 pub const DEFAULT_AWS_CLI_VERSION: &str = "2.36.7";
 
 pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
     let image_volume_gb = spec.image.volume_gb.unwrap_or(DEFAULT_VOLUME_GB);
+    let arch = spec.image.arch;
+    let small = |x86: &str, arm: &str| match arch {
+        Arch::X86_64 => x86.to_owned(),
+        Arch::Arm64 => arm.to_owned(),
+    };
     let image = model::Image {
-        build_instance_type: spec.image.build_instance_type.unwrap_or_else(|| {
-            match spec.image.arch {
-                Arch::X86_64 => "t3.medium",
-                Arch::Arm64 => "t4g.medium",
-            }
-            .to_owned()
-        }),
+        build_instance_type: spec.image.build_instance_type.unwrap_or_else(|| small("t3.medium", "t4g.medium")),
         os: spec.image.os,
-        arch: spec.image.arch,
+        arch,
         runner_version: spec.image.runner_version,
         aws_cli_version: spec.image.aws_cli_version.unwrap_or_else(|| DEFAULT_AWS_CLI_VERSION.to_owned()),
+        fleeting_plugin_version: spec.image.fleeting_plugin_version,
         volume_gb: image_volume_gb,
         volume_type: spec.image.volume_type.unwrap_or(VolumeType::Gp3),
     };
     let pools = spec
         .pools
         .into_iter()
-        .map(|pool| model::Pool {
-            id: format!("{}-{}", spec.name, pool.name),
-            docker: (pool.executor == Executor::Docker).then(|| {
-                let docker = pool.docker.unwrap_or(spec::Docker {
-                    image: None,
-                    privileged: None,
-                    pull_policy: None,
-                    volumes: None,
-                });
-                model::Docker {
-                    image: docker.image.unwrap_or_else(|| DEFAULT_DOCKER_IMAGE.to_owned()),
-                    privileged: docker.privileged.unwrap_or(false),
-                    pull_policy: docker.pull_policy.unwrap_or(PullPolicy::Always),
-                    volumes: docker.volumes.unwrap_or_default(),
+        .map(|pool| {
+            let kind = match pool.topology.unwrap_or(Topology::Instance) {
+                Topology::Instance => Kind::Instance(Instances {
+                    instance_types: pool.instance_types.unwrap_or_default(),
+                    spot: pool.spot.unwrap_or(false),
+                    capacity: capacity(pool.capacity.unwrap_or(spec::Capacity { min: 0, max: 0, desired: None })),
+                    concurrent: pool.concurrent.unwrap_or(DEFAULT_CONCURRENT),
+                    volume_gb: pool.volume_gb.unwrap_or(image_volume_gb),
+                    scaling: match pool.scaling {
+                        Some(spec::Scaling { cpu_percent: Some(cpu), .. }) => Scaling::CpuPercent(cpu),
+                        Some(spec::Scaling { busy_percent: Some(busy), .. }) => Scaling::BusyPercent(busy),
+                        _ => Scaling::BusyPercent(DEFAULT_BUSY_PERCENT),
+                    },
+                    schedule: pool.schedule.map(|s| {
+                        schedule(s, |w| {
+                            capacity(w.capacity.unwrap_or(spec::Capacity { min: 0, max: 0, desired: None }))
+                        })
+                    }),
+                }),
+                Topology::Autoscaler => {
+                    let workers = pool.workers.unwrap_or(spec::Workers {
+                        instance_types: Vec::new(),
+                        spot: None,
+                        max_instances: 1,
+                        capacity_per_instance: None,
+                        max_use_count: None,
+                        volume_gb: None,
+                    });
+                    let base = idle(pool.idle.as_ref(), Idle { count: 0, time: Duration(DEFAULT_IDLE_SECONDS) });
+                    Kind::Autoscaler(Autoscaler {
+                        manager_instance_type: pool
+                            .manager
+                            .and_then(|m| m.instance_type)
+                            .unwrap_or_else(|| small("t3.small", "t4g.small")),
+                        workers: Workers {
+                            instance_types: workers.instance_types,
+                            spot: workers.spot.unwrap_or(false),
+                            max_instances: workers.max_instances,
+                            capacity_per_instance: workers.capacity_per_instance.unwrap_or(1),
+                            max_use_count: workers.max_use_count.unwrap_or(1),
+                            volume_gb: workers.volume_gb.unwrap_or(image_volume_gb),
+                        },
+                        idle: base,
+                        // A window's idle time defaults to the pool's.
+                        schedule: pool
+                            .schedule
+                            .map(|s| schedule(s, |w| idle(w.idle.as_ref(), Idle { count: 0, time: base.time }))),
+                    })
                 }
-            }),
-            scaling: match pool.scaling {
-                Some(spec::Scaling { cpu_percent: Some(cpu), .. }) => Scaling::CpuPercent(cpu),
-                Some(spec::Scaling { busy_percent: Some(busy), .. }) => Scaling::BusyPercent(busy),
-                _ => Scaling::BusyPercent(DEFAULT_BUSY_PERCENT),
-            },
-            schedule: pool.schedule.map(|s| model::Schedule {
-                time_zone: aws_time_zone(s.time_zone.as_deref().unwrap_or(DEFAULT_TIME_ZONE)).to_owned(),
-                windows: s
-                    .windows
-                    .into_iter()
-                    .map(|w| model::Window { days: w.days.0, from: w.from, to: w.to, capacity: capacity(w.capacity) })
-                    .collect(),
-            }),
-            name: pool.name,
-            topology: model::Topology::Instance,
-            executor: pool.executor,
-            instance_types: pool.instance_types,
-            spot: pool.spot.unwrap_or(false),
-            capacity: capacity(pool.capacity),
-            concurrent: pool.concurrent.unwrap_or(DEFAULT_CONCURRENT),
-            token_parameter: pool.token_parameter,
-            job_timeout_minutes: pool.job_timeout_minutes.unwrap_or(DEFAULT_JOB_TIMEOUT_MINUTES),
-            volume_gb: pool.volume_gb.unwrap_or(image_volume_gb),
+            };
+            model::Pool {
+                id: format!("{}-{}", spec.name, pool.name),
+                docker: (pool.executor == Executor::Docker).then(|| {
+                    let docker = pool.docker.unwrap_or(spec::Docker {
+                        image: None,
+                        privileged: None,
+                        pull_policy: None,
+                        volumes: None,
+                    });
+                    model::Docker {
+                        image: docker.image.unwrap_or_else(|| DEFAULT_DOCKER_IMAGE.to_owned()),
+                        privileged: docker.privileged.unwrap_or(false),
+                        pull_policy: docker.pull_policy.unwrap_or(PullPolicy::Always),
+                        volumes: docker.volumes.unwrap_or_default(),
+                    }
+                }),
+                name: pool.name,
+                executor: pool.executor,
+                token_parameter: pool.token_parameter,
+                job_timeout_minutes: pool.job_timeout_minutes.unwrap_or(DEFAULT_JOB_TIMEOUT_MINUTES),
+                kind,
+            }
         })
         .collect();
     Fleet {
@@ -89,6 +126,26 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
         image,
         pools,
         name: spec.name,
+    }
+}
+
+/// A schedule with its time zone for AWS and each window's own setting.
+fn schedule<T>(written: spec::Schedule, setting: impl Fn(&spec::Window) -> T) -> model::Schedule<T> {
+    model::Schedule {
+        time_zone: aws_time_zone(written.time_zone.as_deref().unwrap_or(DEFAULT_TIME_ZONE)).to_owned(),
+        windows: written
+            .windows
+            .iter()
+            .map(|w| model::Window { days: w.days.0.clone(), from: w.from, to: w.to, setting: setting(w) })
+            .collect(),
+    }
+}
+
+/// Idle job slots as written, over what is not written.
+fn idle(written: Option<&spec::Idle>, default: Idle) -> Idle {
+    match written {
+        Some(i) => Idle { count: i.count, time: i.time.unwrap_or(default.time) },
+        None => default,
     }
 }
 

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use crate::diagnostic::{Finding, Mark, SpecPath};
-use crate::model::{Arch, Capacity, Fleet, Partition, Pool, Schedule};
+use crate::model::{Arch, Autoscaler, Capacity, Fleet, Idle, Instances, Kind, Partition, Pool, Schedule, Topology};
 
 /// AWS limits the generated names and schedules must respect. Scheduled actions: "Quotas for
 /// Auto Scaling resources and groups" (EC2 Auto Scaling user guide), a fixed quota of 125 per group.
@@ -25,6 +25,10 @@ pub mod limits {
 /// The oldest gitlab-runner runnergen bakes: 17.0 brought FF_DISABLE_AUTOMATIC_TOKEN_ROTATION,
 /// without which the first instance to rotate the pool's shared token locks out the others.
 const MIN_RUNNER: (u32, u32) = (17, 0);
+
+/// The oldest gitlab-runner an autoscaler pool runs on: `fleeting install` arrived in 16.11, and
+/// 17.2 fixed the autoscaler's instance churn (gitlab-runner CHANGELOG, 17.2.0).
+const MIN_AUTOSCALER_RUNNER: (u32, u32) = (17, 2);
 
 /// Volumes that hand jobs the Docker daemon, and with it root on the instance.
 const DOCKER_SOCKETS: [&str; 2] = ["/var/run/docker.sock", "/run/docker.sock"];
@@ -111,6 +115,34 @@ pub fn check(fleet: &Fleet, poisoned: &[SpecPath]) -> Vec<Finding> {
             );
         }
     });
+    let plugin = root().key("image").key("fleeting_plugin_version");
+    for (i, pool) in fleet.pools.iter().enumerate() {
+        if pool.topology() != Topology::Autoscaler {
+            continue;
+        }
+        let topology = pool_path(i).key("topology");
+        rules.rule(&[&runner, &topology], |out| {
+            if !fleet.image.runner_version.at_least(MIN_AUTOSCALER_RUNNER) {
+                out.push(
+                    Finding::new(runner.clone(), format!("gitlab-runner {} is too old for an autoscaler pool", fleet.image.runner_version), "too old")
+                        .related(topology.clone(), Mark::Value, "this pool is an autoscaler")
+                        .help("expected 17.2.0 or later, such as 19.3.0: `gitlab-runner fleeting install` arrived in 16.11, and 17.2 fixed the autoscaler's instance churn; 19.2 also stops it pruning busy workers when the token rotates"),
+                );
+            }
+        });
+        rules.rule(&[&plugin, &topology], |out| {
+            if fleet.image.fleeting_plugin_version.is_none() {
+                out.push(
+                    Finding::new(root().key("image"), "`image` is missing the key `fleeting_plugin_version`", "add `fleeting_plugin_version:` here")
+                        .mark(Mark::KeyOrFirst)
+                        .related(topology.clone(), Mark::Value, "this pool is an autoscaler")
+                        .help("an autoscaler pool's manager runs the fleeting AWS plugin, baked into the runner AMI: write its exact version, such as `fleeting_plugin_version: 1.0.0`"),
+                );
+            }
+        });
+        // One finding for the fleet is enough.
+        break;
+    }
     rules.rule(&[&build, &arch], |out| {
         check_instance_type(&fleet.image.build_instance_type, fleet.image.arch, &build, out);
     });
@@ -168,8 +200,6 @@ pub fn warnings(fleet: &Fleet) -> Vec<Finding> {
 fn check_pool(rules: &mut Rules, fleet: &Fleet, i: usize, pool: &Pool, fleet_name: &SpecPath, arch: &SpecPath) {
     let at = pool_path(i);
     let name = at.key("name");
-    let capacity = at.key("capacity");
-    let schedule = at.key("schedule");
     rules.rule(&[fleet_name, &name], |out| {
         let role = pool.role_name();
         if role.len() > limits::ROLE_NAME {
@@ -187,31 +217,12 @@ fn check_pool(rules: &mut Rules, fleet: &Fleet, i: usize, pool: &Pool, fleet_nam
             );
         }
     });
-    for (j, t) in pool.instance_types.iter().enumerate() {
-        let path = at.key("instance_types").index(j);
-        rules.rule(&[&path, arch], |out| check_instance_type(t, fleet.image.arch, &path, out));
-    }
-    rules.rule(&[&capacity], |out| check_capacity(&pool.capacity, &capacity, "`capacity`", out));
     let token = at.key("token_parameter");
     rules.rule(&[&token], |out| {
         if let Err(why) = check_ssm_name(&pool.token_parameter) {
             out.push(
                 Finding::new(token.clone(), format!("`{}` is not a valid SSM parameter name: {why}", pool.token_parameter), "here")
                     .help("expected a path such as /fleet/pool/runner-token: segments of letters, digits, _ . -, at most 15 levels, not starting with aws or ssm"),
-            );
-        }
-    });
-    let volume = at.key("volume_gb");
-    let image_volume = root().key("image").key("volume_gb");
-    rules.rule(&[&volume, &image_volume], |out| {
-        if pool.volume_gb < fleet.image.volume_gb {
-            out.push(
-                Finding::new(
-                    volume.clone(),
-                    format!("`volume_gb` {} is smaller than the AMI's {} GiB", pool.volume_gb, fleet.image.volume_gb),
-                    "too small",
-                )
-                .help("an instance's root volume can only be as large as its AMI's or larger"),
             );
         }
     });
@@ -237,22 +248,106 @@ fn check_pool(rules: &mut Rules, fleet: &Fleet, i: usize, pool: &Pool, fleet_nam
             });
         }
     }
-    if let Some(s) = &pool.schedule {
-        check_schedule(rules, &schedule, &capacity, pool, s);
+    match &pool.kind {
+        Kind::Instance(instances) => check_instances(rules, fleet, &at, instances, arch),
+        Kind::Autoscaler(autoscaler) => check_autoscaler(rules, fleet, &at, autoscaler, arch),
     }
-    // Demand scaling measures running instances: from zero only a schedule starts one.
-    rules.rule(&[&capacity, &schedule], |out| {
-        let some_window_starts_one = pool.schedule.iter().flat_map(|s| &s.windows).any(|w| w.capacity.min >= 1);
-        if pool.capacity.min == 0 && !some_window_starts_one {
+}
+
+fn check_volume(rules: &mut Rules, fleet: &Fleet, volume: &SpecPath, gb: u32) {
+    let image_volume = root().key("image").key("volume_gb");
+    rules.rule(&[volume, &image_volume], |out| {
+        if gb < fleet.image.volume_gb {
             out.push(
-                Finding::new(capacity.key("min"), "this pool can never start an instance", "min 0, and no window starts one")
-                    .help("with no instance there is no busy-slot or CPU metric, so demand scaling never starts the first one: set `capacity.min` to at least 1, or add a schedule window with `min` of at least 1 for the hours jobs arrive"),
+                Finding::new(
+                    volume.clone(),
+                    format!("`volume_gb` {gb} is smaller than the AMI's {} GiB", fleet.image.volume_gb),
+                    "too small",
+                )
+                .help("an instance's root volume can only be as large as its AMI's or larger"),
             );
         }
     });
 }
 
-fn check_schedule(rules: &mut Rules, at: &SpecPath, capacity: &SpecPath, pool: &Pool, schedule: &Schedule) {
+fn check_instances(rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool: &Instances, arch: &SpecPath) {
+    let capacity = at.key("capacity");
+    let schedule = at.key("schedule");
+    for (j, t) in pool.instance_types.iter().enumerate() {
+        let path = at.key("instance_types").index(j);
+        rules.rule(&[&path, arch], |out| check_instance_type(t, fleet.image.arch, &path, out));
+    }
+    rules.rule(&[&capacity], |out| check_capacity(&pool.capacity, &capacity, "`capacity`", out));
+    check_volume(rules, fleet, &at.key("volume_gb"), pool.volume_gb);
+    if let Some(s) = &pool.schedule {
+        check_schedule(rules, &schedule, s);
+        let windows = schedule.key("windows");
+        for (j, w) in s.windows.iter().enumerate() {
+            let here = windows.index(j).key("capacity");
+            rules.rule(&[&here], |out| check_capacity(&w.setting, &here, "the window's `capacity`", out));
+        }
+        rules.rule(&[&windows, &capacity], |out| {
+            let actions = s.actions(pool.capacity).len();
+            if actions > limits::SCHEDULED_ACTIONS_PER_GROUP {
+                out.push(
+                    Finding::new(windows.clone(), format!("these windows need {actions} scheduled actions"), "too many windows")
+                        .help(format!("AWS allows {} scheduled actions per Auto Scaling group; merge windows that share times into one with several days", limits::SCHEDULED_ACTIONS_PER_GROUP)),
+                );
+            }
+        });
+    }
+    // Demand scaling measures running instances: from zero only a schedule starts one.
+    rules.rule(&[&capacity, &schedule], |out| {
+        let some_window_starts_one = pool.schedule.iter().flat_map(|s| &s.windows).any(|w| w.setting.min >= 1);
+        if pool.capacity.min == 0 && !some_window_starts_one {
+            out.push(
+                Finding::new(capacity.key("min"), "this pool can never start an instance", "min 0, and no window starts one")
+                    .help("with no instance there is no busy-slot or CPU metric, so demand scaling never starts the first one: set `capacity.min` to at least 1, add a schedule window with `min` of at least 1 for the hours jobs arrive, or make it an autoscaler pool (`topology: autoscaler`), which starts a worker per job"),
+            );
+        }
+    });
+}
+
+fn check_autoscaler(rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool: &Autoscaler, arch: &SpecPath) {
+    let workers = at.key("workers");
+    let manager_type = at.key("manager").key("instance_type");
+    rules.rule(&[&manager_type, arch], |out| {
+        check_instance_type(&pool.manager_instance_type, fleet.image.arch, &manager_type, out);
+    });
+    for (j, t) in pool.workers.instance_types.iter().enumerate() {
+        let path = workers.key("instance_types").index(j);
+        rules.rule(&[&path, arch], |out| check_instance_type(t, fleet.image.arch, &path, out));
+    }
+    check_volume(rules, fleet, &workers.key("volume_gb"), pool.workers.volume_gb);
+    let slots = pool.concurrent();
+    let check_idle = |idle: &Idle, path: &SpecPath, out: &mut Vec<Finding>| {
+        if idle.count > slots {
+            out.push(
+                Finding::new(
+                    path.key("count"),
+                    format!("{} idle job slots, but the workers have {slots} in all", idle.count),
+                    "more than the workers hold",
+                )
+                .help(format!(
+                    "`idle.count` counts job slots: at most `workers.max_instances` × `workers.capacity_per_instance` ({} × {} = {slots})",
+                    pool.workers.max_instances, pool.workers.capacity_per_instance
+                )),
+            );
+        }
+    };
+    let idle = at.key("idle");
+    rules.rule(&[&idle, &workers], |out| check_idle(&pool.idle, &idle, out));
+    if let Some(s) = &pool.schedule {
+        let schedule = at.key("schedule");
+        check_schedule(rules, &schedule, s);
+        for (j, w) in s.windows.iter().enumerate() {
+            let here = schedule.key("windows").index(j).key("idle");
+            rules.rule(&[&here, &workers], |out| check_idle(&w.setting, &here, out));
+        }
+    }
+}
+
+fn check_schedule<T>(rules: &mut Rules, at: &SpecPath, schedule: &Schedule<T>) {
     let zone = at.key("time_zone");
     rules.rule(&[&zone], |out| {
         let tz = &schedule.time_zone;
@@ -275,11 +370,10 @@ fn check_schedule(rules: &mut Rules, at: &SpecPath, capacity: &SpecPath, pool: &
     let windows = at.key("windows");
     for (j, w) in schedule.windows.iter().enumerate() {
         let here = windows.index(j);
-        rules.rule(&[&here], |out| {
-            check_capacity(&w.capacity, &here.key("capacity"), "the window's `capacity`", out);
+        rules.rule(&[&here.key("from"), &here.key("to")], |out| {
             if w.from == w.to {
                 out.push(Finding::new(here.key("to"), "the window ends when it starts", "same as `from`").help(
-                    "a window lasts from `from` to `to`: give it a length, or set the pool's base capacity instead",
+                    "a window lasts from `from` to `to`: give it a length, or change the pool's base setting instead",
                 ));
             }
         });
@@ -300,15 +394,6 @@ fn check_schedule(rules: &mut Rules, at: &SpecPath, capacity: &SpecPath, pool: &
                     );
                 }
             }
-        }
-    });
-    rules.rule(&[&windows, capacity], |out| {
-        let actions = schedule.actions(pool.capacity).len();
-        if actions > limits::SCHEDULED_ACTIONS_PER_GROUP {
-            out.push(
-                Finding::new(windows.clone(), format!("these windows need {actions} scheduled actions"), "too many windows")
-                    .help(format!("AWS allows {} scheduled actions per Auto Scaling group; merge windows that share times into one with several days", limits::SCHEDULED_ACTIONS_PER_GROUP)),
-            );
         }
     });
 }

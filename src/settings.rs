@@ -20,6 +20,13 @@ pub const RUNNER_UNIT: &str = "runnergen-runner.service";
 pub const LIFECYCLE_UNIT: &str = "runnergen-lifecycle.service";
 pub const METRICS_TIMER: &str = "runnergen-metrics.timer";
 pub const START_UNITS: &[&str] = &[RUNNER_UNIT, LIFECYCLE_UNIT, METRICS_TIMER];
+/// What an autoscaler pool's manager starts: its group does not scale, so no metric.
+pub const MANAGER_START_UNITS: &[&str] = &[RUNNER_UNIT, LIFECYCLE_UNIT];
+
+/// Where an autoscaler pool's user data writes the manager's `[runners.autoscaler]`, which the
+/// register hook merges into config.toml. Only managers have it: the manager gate and the metric
+/// timer key on it.
+pub const AUTOSCALER_CONFIG: &str = "/etc/runnergen/autoscaler.toml";
 
 /// One key of the settings file: its name and its value for a pool.
 pub struct Setting {
@@ -43,10 +50,11 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "RUNNERGEN_GITLAB_URL", value: |f, _| word(&f.gitlab_url) },
     // SSM SecureString parameter holding the glrt- token.
     Setting { key: "RUNNERGEN_TOKEN_PARAMETER", value: |_, p| word(&p.token_parameter) },
-    // Docker or shell.
-    Setting { key: "RUNNERGEN_EXECUTOR", value: |_, p| word(spelling(p.executor)) },
+    // The runner's executor: docker or shell on an instance pool, docker-autoscaler or instance
+    // on an autoscaler pool's manager.
+    Setting { key: "RUNNERGEN_EXECUTOR", value: |_, p| word(p.runner_executor()) },
     // Jobs this instance runs at once.
-    Setting { key: "RUNNERGEN_CONCURRENT", value: |_, p| word(p.concurrent.to_string()) },
+    Setting { key: "RUNNERGEN_CONCURRENT", value: |_, p| word(p.concurrent().to_string()) },
     // Longest job; how long a drain waits.
     Setting {
         key: "RUNNERGEN_JOB_TIMEOUT_SECONDS",
@@ -69,8 +77,8 @@ pub const SETTINGS: &[Setting] = &[
         key: "RUNNERGEN_DOCKER_VOLUMES",
         value: |_, p| Value::List(p.docker.as_ref().map(|d| d.volumes.clone()).unwrap_or_default()),
     },
-    // The pool's Auto Scaling group.
-    Setting { key: "RUNNERGEN_ASG_NAME", value: |_, p| word(&p.id) },
+    // The Auto Scaling group of the runner instances: the pool's group, or its manager group.
+    Setting { key: "RUNNERGEN_ASG_NAME", value: |_, p| word(p.runner_group()) },
     // The group's terminating lifecycle hook.
     Setting { key: "RUNNERGEN_LIFECYCLE_HOOK", value: |_, p| word(p.lifecycle_hook_name()) },
     // CloudWatch namespace of the pool's busy-slot metric.

@@ -47,10 +47,36 @@ fn validator() -> Result<&'static jsonschema::Validator, String> {
         .map_err(Clone::clone)
 }
 
-/// Keys a pool may hold only together with a setting of another key, and what to write instead.
-/// (key, setting key, values the key requires, help)
-const EXCLUSIVE_KEYS: &[(&str, &str, &[&str], &str)] =
-    &[("docker", "executor", &["docker"], "remove `docker:` or set `executor: docker`")];
+/// A pool's keys that its topology rules out, with what to write instead.
+const NOT_FOR_AUTOSCALER: &[(&str, &str)] = &[
+    (
+        "capacity",
+        "an autoscaler pool has one manager, and its workers follow the jobs: set `workers.max_instances`, and `idle` for warm job slots",
+    ),
+    (
+        "concurrent",
+        "set `workers.capacity_per_instance`: the manager runs max_instances x capacity_per_instance jobs at once",
+    ),
+    ("scaling", "the manager starts workers for the jobs it takes; there is nothing to scale on: remove `scaling`"),
+    (
+        "instance_types",
+        "write the workers' types as `workers: {instance_types: [...]}` and the manager's as `manager.instance_type`",
+    ),
+    ("spot", "write `workers.spot`; the manager is always on-demand"),
+    ("volume_gb", "write `workers.volume_gb`"),
+];
+const NOT_FOR_INSTANCE: &[(&str, &str)] = &[
+    ("manager", "it is for `topology: autoscaler` pools: remove it, or add `topology: autoscaler`"),
+    ("workers", "it is for `topology: autoscaler` pools: remove it, or add `topology: autoscaler`"),
+    ("idle", "it is for `topology: autoscaler` pools: remove it, or add `topology: autoscaler`"),
+];
+/// What each topology requires: (key, help).
+const AUTOSCALER_NEEDS: &[(&str, &str)] =
+    &[("workers", "an autoscaler pool needs `workers: {instance_types: [...], max_instances: N}`")];
+const INSTANCE_NEEDS: &[(&str, &str)] = &[
+    ("instance_types", "an instance pool needs `instance_types`, such as [m7g.large]"),
+    ("capacity", "an instance pool needs `capacity: {min, max}`, its group's size outside every window"),
+];
 
 pub fn shape(root: &Node) -> Shaped {
     let json = root.to_json();
@@ -68,6 +94,10 @@ pub fn shape(root: &Node) -> Shaped {
     let mut findings = text_findings(root);
     let mut poisoned = Vec::new();
     let mut repaired = json.clone();
+    let keyed = topology_keys(&mut repaired, &mut poisoned);
+    let clean_keys = keyed.is_empty();
+    findings.extend(keyed);
+    let json = repaired.clone();
     let errors: Vec<(Vec<String>, ValidationErrorKind)> = validator.iter_errors(&json).map(parts).collect();
     for (path, kind) in &errors {
         findings.extend(schema_finding(&json, path, kind));
@@ -75,9 +105,7 @@ pub fn shape(root: &Node) -> Shaped {
     for (path, kind) in &errors {
         repair(&mut repaired, path, kind, &mut poisoned);
     }
-    let excluded = exclusive_keys(&mut repaired);
-    let clean = errors.is_empty() && excluded.is_empty();
-    findings.extend(excluded);
+    let clean = errors.is_empty() && clean_keys;
     // The placeholders fit their own schema; what else they upset is repaired, unreported.
     for _ in 0..4 {
         if clean {
@@ -103,7 +131,16 @@ pub fn shape(root: &Node) -> Shaped {
         match serde_path_to_error::deserialize::<_, Spec>(repaired.clone()) {
             Ok(spec) => return Shaped { spec: Some(spec), findings, poisoned },
             Err(e) => {
-                let path: Vec<String> = e.path().iter().map(|s| s.to_string()).collect();
+                let path: Vec<String> = e
+                    .path()
+                    .iter()
+                    .map(|s| match s {
+                        serde_path_to_error::Segment::Seq { index } => index.to_string(),
+                        serde_path_to_error::Segment::Map { key } => key.clone(),
+                        serde_path_to_error::Segment::Enum { variant } => variant.clone(),
+                        serde_path_to_error::Segment::Unknown => "?".to_owned(),
+                    })
+                    .collect();
                 let spec_path = spec_path(&repaired, &path);
                 let message = e.inner().to_string();
                 findings.push(Finding::new(
@@ -238,30 +275,111 @@ fn placeholder(schema: &'static Value) -> Value {
     }
 }
 
-/// A pool's keys that its other settings rule out (`docker` on a shell pool): reported, removed.
-fn exclusive_keys(json: &mut Value) -> Vec<Finding> {
+/// A pool's keys that its topology or executor rules out, and those its topology requires:
+/// reported, then removed or given a placeholder (its path poisoned), before the schema sees them.
+fn topology_keys(json: &mut Value, poisoned: &mut Vec<SpecPath>) -> Vec<Finding> {
     let mut findings = Vec::new();
     let Some(Value::Array(pools)) = json.get_mut("pools") else { return findings };
     for (i, pool) in pools.iter_mut().enumerate() {
+        let at = SpecPath::root().key("pools").index(i);
         let Some(map) = pool.as_object_mut() else { continue };
-        for (key, setting, allowed, help) in EXCLUSIVE_KEYS {
-            let value = map.get(*setting).and_then(Value::as_str).map(str::to_owned);
-            if map.contains_key(*key) && value.as_deref().is_some_and(|v| !allowed.contains(&v)) {
-                let at = SpecPath::root().key("pools").index(i);
+        let topology = match map.get("topology") {
+            None => "instance",
+            Some(Value::String(t)) if t == "instance" || t == "autoscaler" => t.as_str(),
+            // The schema reports it; nothing here can tell what the pool is.
+            Some(_) => continue,
+        }
+        .to_owned();
+        let (ruled_out, needs, window_key, window_not, window_help) = if topology == "autoscaler" {
+            (
+                NOT_FOR_AUTOSCALER,
+                AUTOSCALER_NEEDS,
+                "idle",
+                "capacity",
+                "an autoscaler pool's window sets `idle: {count, time}`: its warm job slots",
+            )
+        } else {
+            (
+                NOT_FOR_INSTANCE,
+                INSTANCE_NEEDS,
+                "capacity",
+                "idle",
+                "an instance pool's window sets `capacity: {min, max}`",
+            )
+        };
+        for (key, help) in ruled_out {
+            if map.remove(*key).is_some() {
                 findings.push(
                     Finding::new(
                         at.key(key),
-                        format!("`{key}` settings on a pool with `{setting}: {}`", value.unwrap_or_default()),
-                        format!("not used with this {setting}"),
+                        format!("`{key}` is not for a pool with `topology: {topology}`"),
+                        format!("not used by an {topology} pool"),
                     )
                     .mark(Mark::Key)
                     .help(*help),
                 );
-                map.remove(*key);
             }
+        }
+        if map.get("executor").and_then(Value::as_str) == Some("shell") && map.remove("docker").is_some() {
+            findings.push(
+                Finding::new(
+                    at.key("docker"),
+                    "`docker` settings on a pool with `executor: shell`",
+                    "not used with this executor",
+                )
+                .mark(Mark::Key)
+                .help("remove `docker:` or set `executor: docker`"),
+            );
+        }
+        for (key, help) in needs {
+            require(map, &at, key, help, &mut findings, poisoned);
+        }
+        let Some(Value::Array(windows)) = map.get_mut("schedule").and_then(|s| s.get_mut("windows")) else { continue };
+        for (j, window) in windows.iter_mut().enumerate() {
+            let here = at.key("schedule").key("windows").index(j);
+            let Some(w) = window.as_object_mut() else { continue };
+            if w.remove(window_not).is_some() {
+                findings.push(
+                    Finding::new(
+                        here.key(window_not),
+                        format!("`{window_not}` is not for a window of an {topology} pool"),
+                        "not used here",
+                    )
+                    .mark(Mark::Key)
+                    .help(window_help),
+                );
+            }
+            require(w, &here, window_key, window_help, &mut findings, poisoned);
         }
     }
     findings
+}
+
+/// A key a topology requires: when `map` (at `at`) lacks it, a finding, a placeholder from the
+/// schema in its place, and its path poisoned.
+fn require(
+    map: &mut serde_json::Map<String, Value>,
+    at: &SpecPath,
+    key: &str,
+    help: &str,
+    findings: &mut Vec<Finding>,
+    poisoned: &mut Vec<SpecPath>,
+) {
+    if map.contains_key(key) {
+        return;
+    }
+    findings.push(
+        Finding::new(
+            at.clone(),
+            format!("{} is missing the required key `{key}`", at.describe()),
+            format!("add `{key}:` here"),
+        )
+        .mark(Mark::KeyOrFirst)
+        .help(help),
+    );
+    let path = at.key(key).segments();
+    map.insert(key.to_owned(), schema_at(&path).map(placeholder).unwrap_or(Value::Null));
+    poisoned.push(at.key(key));
 }
 
 /// A wrong or missing `version` makes every other message noise: reported alone.

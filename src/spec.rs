@@ -47,6 +47,7 @@ pub struct Image {
     pub arch: Arch,
     pub runner_version: Version,
     pub aws_cli_version: Option<String>,
+    pub fleeting_plugin_version: Option<Version>,
     pub build_instance_type: Option<String>,
     pub volume_gb: Option<u32>,
     pub volume_type: Option<VolumeType>,
@@ -77,6 +78,17 @@ pub enum VolumeType {
     Gp2,
 }
 
+impl Os {
+    /// The base image's default user: Packer's SSH user, and the user an autoscaler's manager
+    /// connects to its workers as.
+    pub fn default_user(self) -> &'static str {
+        match self {
+            Os::Ubuntu2204 | Os::Ubuntu2404 => "ubuntu",
+            Os::AmazonLinux2023 => "ec2-user",
+        }
+    }
+}
+
 impl Arch {
     /// The name the spec, EC2 and the AMI tags use.
     pub fn name(self) -> String {
@@ -95,10 +107,13 @@ impl VolumeType {
 #[serde(deny_unknown_fields)]
 pub struct Pool {
     pub name: String,
+    pub topology: Option<Topology>,
     pub executor: Executor,
-    pub instance_types: Vec<String>,
+    /// Instance pools only (shaping refuses them on autoscaler pools, and puts a placeholder
+    /// where an instance pool lacks one).
+    pub instance_types: Option<Vec<String>>,
     pub spot: Option<bool>,
-    pub capacity: Capacity,
+    pub capacity: Option<Capacity>,
     pub concurrent: Option<u32>,
     pub token_parameter: String,
     pub job_timeout_minutes: Option<u32>,
@@ -106,6 +121,100 @@ pub struct Pool {
     pub docker: Option<Docker>,
     pub scaling: Option<Scaling>,
     pub schedule: Option<Schedule>,
+    /// Autoscaler pools only.
+    pub manager: Option<Manager>,
+    pub workers: Option<Workers>,
+    pub idle: Option<Idle>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Topology {
+    /// Each instance of the pool's group is a runner.
+    Instance,
+    /// A manager instance runs the docker-autoscaler (or instance) executor, which starts a
+    /// worker instance per job in a group of its own.
+    Autoscaler,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manager {
+    pub instance_type: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workers {
+    pub instance_types: Vec<String>,
+    pub spot: Option<bool>,
+    pub max_instances: u32,
+    pub capacity_per_instance: Option<u32>,
+    pub max_use_count: Option<u32>,
+    pub volume_gb: Option<u32>,
+}
+
+/// Warm job slots: how many, and how long an unused worker lives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Idle {
+    pub count: u32,
+    pub time: Option<Duration>,
+}
+
+/// A length of time as Go writes it (`10m`, `1h30m`, `45s`), kept in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Duration(pub u32);
+
+impl TryFrom<String> for Duration {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        let bad =
+            || format!("`{text}` is not a duration; expected hours, minutes and seconds such as 10m, 1h30m or 45s");
+        let mut total: u64 = 0;
+        let mut number = String::new();
+        let mut units = Vec::new();
+        for c in text.chars() {
+            if c.is_ascii_digit() {
+                number.push(c);
+                continue;
+            }
+            let factor = match c {
+                'h' => 3600,
+                'm' => 60,
+                's' => 1,
+                _ => return Err(bad()),
+            };
+            if number.is_empty() || units.contains(&c) || number.len() > 6 {
+                return Err(bad());
+            }
+            units.push(c);
+            total += number.parse::<u64>().map_err(|_| bad())? * factor;
+            number.clear();
+        }
+        if !number.is_empty() || units.is_empty() || total > u64::from(u32::MAX) {
+            return Err(bad());
+        }
+        if total == 0 {
+            return Err(format!("`{text}` is no time at all; expected at least 1s, such as 10m"));
+        }
+        Ok(Duration(total as u32))
+    }
+}
+
+impl std::fmt::Display for Duration {
+    /// Go's own form, which the runner parses: `1h30m0s`, `10m0s`, `45s`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (h, m, s) = (self.0 / 3600, self.0 / 60 % 60, self.0 % 60);
+        if h > 0 {
+            write!(f, "{h}h{m}m{s}s")
+        } else if m > 0 {
+            write!(f, "{m}m{s}s")
+        } else {
+            write!(f, "{s}s")
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -160,7 +269,10 @@ pub struct Window {
     pub days: Days,
     pub from: ClockTime,
     pub to: ClockTime,
-    pub capacity: Capacity,
+    /// An instance pool's window.
+    pub capacity: Option<Capacity>,
+    /// An autoscaler pool's window.
+    pub idle: Option<Idle>,
 }
 
 /// The days a window starts on, Monday first, without repeats.

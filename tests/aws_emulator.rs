@@ -98,6 +98,30 @@ impl Emulator {
         common::run(&mut cmd)
     }
 
+    /// A launch template and an Auto Scaling group of `desired` instances, both named `name`.
+    fn group(&self, name: &str, instance_type: &str, desired: u32) {
+        let image = self.aws(&["ec2", "describe-images", "--owners", "amazon", "--query", "Images[0].ImageId"]);
+        let subnet = self.aws(&["ec2", "describe-subnets", "--query", "Subnets[0].SubnetId"]);
+        let data = format!("{{\"ImageId\":\"{image}\",\"InstanceType\":\"{instance_type}\"}}");
+        self.aws(&["ec2", "create-launch-template", "--launch-template-name", name, "--launch-template-data", &data]);
+        self.aws(&[
+            "autoscaling",
+            "create-auto-scaling-group",
+            "--auto-scaling-group-name",
+            name,
+            "--launch-template",
+            &format!("LaunchTemplateName={name}"),
+            "--min-size",
+            "0",
+            "--max-size",
+            "2",
+            "--desired-capacity",
+            &desired.to_string(),
+            "--vpc-zone-identifier",
+            &subnet,
+        ]);
+    }
+
     /// The lifecycle actions the stand-in accepted, each as its form fields.
     fn lifecycle_actions(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.log)
@@ -125,20 +149,27 @@ fn string(body: &Body, key: &str) -> String {
     }
 }
 
-#[test]
-fn the_helpers_drive_real_aws_apis_as_the_terraform_expects() {
-    let spec = crate::lifecycle::example("multi-pool");
+/// The emulator, a helper world for the spec's first pool whose helpers call the real AWS CLI
+/// against it, and that pool's rendered Terraform.
+fn start(spec: &std::path::Path) -> (Emulator, World, Body) {
     let emulator = Emulator::start();
-    let world = World::with(&spec, 0, Aws::Real(emulator.env.clone()));
+    let world = World::with(spec, 0, Aws::Real(emulator.env.clone()));
     // The helpers' PATH puts the stand-ins first: the real CLI goes there too.
     std::os::unix::fs::symlink(emulator.bin.join("aws"), world.path("bin/aws")).expect("link the AWS CLI");
-
-    // What the pool's Terraform creates, as written there.
     let pool = &world.fleet.pools[world.pool];
-    let tf: Body = hcl::from_str(
+    let tf = hcl::from_str(
         &std::fs::read_to_string(world.path(&format!("terraform/pool-{}.tf", pool.name))).expect("pool tf"),
     )
     .expect("HCL");
+    (emulator, world, tf)
+}
+
+#[test]
+fn the_helpers_drive_real_aws_apis_as_the_terraform_expects() {
+    let spec = crate::lifecycle::example("multi-pool");
+    let (emulator, world, tf) = start(&spec);
+    // What the pool's Terraform creates, as written there.
+    let pool = &world.fleet.pools[world.pool];
     let group = block(&tf, "resource", &["aws_autoscaling_group", &pool.name]).body();
     let group_name = string(group, "name");
     let hook = inner(group, "initial_lifecycle_hook");
@@ -160,32 +191,7 @@ fn the_helpers_drive_real_aws_apis_as_the_terraform_expects() {
         "--value",
         TOKEN,
     ]);
-    let image = emulator.aws(&["ec2", "describe-images", "--owners", "amazon", "--query", "Images[0].ImageId"]);
-    let subnet = emulator.aws(&["ec2", "describe-subnets", "--query", "Subnets[0].SubnetId"]);
-    emulator.aws(&[
-        "ec2",
-        "create-launch-template",
-        "--launch-template-name",
-        &group_name,
-        "--launch-template-data",
-        &format!("{{\"ImageId\":\"{image}\",\"InstanceType\":\"m7g.large\"}}"),
-    ]);
-    emulator.aws(&[
-        "autoscaling",
-        "create-auto-scaling-group",
-        "--auto-scaling-group-name",
-        &group_name,
-        "--launch-template",
-        &format!("LaunchTemplateName={group_name}"),
-        "--min-size",
-        "0",
-        "--max-size",
-        "2",
-        "--desired-capacity",
-        "1",
-        "--vpc-zone-identifier",
-        &subnet,
-    ]);
+    emulator.group(&group_name, "m7g.large", 1);
     emulator.aws(&[
         "autoscaling",
         "put-lifecycle-hook",
@@ -294,4 +300,49 @@ fn the_helpers_drive_real_aws_apis_as_the_terraform_expects() {
     ]);
     assert!(!refused.status.success(), "a lifecycle action for an unknown hook was accepted");
     assert_eq!(emulator.lifecycle_actions().len(), actions.len());
+}
+
+/// The manager gate's listing of its group, with the real AWS CLI against moto: it waits while
+/// another instance of the manager group is alive and starts once it is alone.
+#[test]
+fn the_manager_gate_reads_a_real_group_listing() {
+    let spec = crate::lifecycle::example("autoscaler");
+    let (emulator, world, tf) = start(&spec);
+    let pool = &world.fleet.pools[world.pool];
+    let group_name =
+        string(block(&tf, "resource", &["aws_autoscaling_group", &format!("{}_manager", pool.name)]).body(), "name");
+
+    // A manager group caught mid-replacement: two instances.
+    emulator.group(&group_name, "t4g.small", 2);
+    let listed = emulator.aws(&[
+        "autoscaling",
+        "describe-auto-scaling-instances",
+        "--query",
+        "AutoScalingInstances[].InstanceId",
+    ]);
+    let ids: Vec<&str> = listed.split_whitespace().collect();
+    assert_eq!(ids.len(), 2, "{listed}");
+    let (this, other) = (ids[0], ids[1]);
+    world.set("imds/latest/meta-data/instance-id", this);
+
+    let (ok, out) = world.run("runnergen-manager-gate", &[("RUNNERGEN_TEST_GATE_LIMIT_SECONDS", "2")]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("waiting for the other manager of {group_name} to finish draining: {other} InService")),
+        "{out}"
+    );
+    assert!(!out.contains(&format!("{this} ")), "the gate waited for itself: {out}");
+    assert!(out.contains("starting the runner anyway"), "{out}");
+
+    // The other one leaves: this one starts at once.
+    emulator.aws(&[
+        "autoscaling",
+        "terminate-instance-in-auto-scaling-group",
+        "--instance-id",
+        other,
+        "--should-decrement-desired-capacity",
+    ]);
+    let (ok, out) = world.run("runnergen-manager-gate", &[]);
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("no other manager of {group_name} is alive")), "{out}");
 }

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+use runnergen::model::Kind;
 use serde_json::Value;
 
 use crate::common;
@@ -526,13 +527,20 @@ fn text_fields(fleet: &mut runnergen::Fleet) -> Vec<&mut String> {
     fields.extend(fleet.ebs_kms_key_arn.iter_mut());
     for pool in &mut fleet.pools {
         fields.push(&mut pool.token_parameter);
-        fields.extend(pool.instance_types.iter_mut());
         if let Some(docker) = &mut pool.docker {
             fields.push(&mut docker.image);
             fields.extend(docker.volumes.iter_mut());
         }
-        if let Some(schedule) = &mut pool.schedule {
-            fields.push(&mut schedule.time_zone);
+        match &mut pool.kind {
+            Kind::Instance(i) => {
+                fields.extend(i.instance_types.iter_mut());
+                fields.extend(i.schedule.iter_mut().map(|s| &mut s.time_zone));
+            }
+            Kind::Autoscaler(a) => {
+                fields.push(&mut a.manager_instance_type);
+                fields.extend(a.workers.instance_types.iter_mut());
+                fields.extend(a.schedule.iter_mut().map(|s| &mut s.time_zone));
+            }
         }
     }
     fields

@@ -2,6 +2,7 @@
 //! check the output with the real external tools are in `tools.rs` (`--features tool-tests`),
 //! which `scripts/test`, and so CI, always runs.
 
+mod autoscaler;
 mod common;
 mod examples;
 mod schedule;

@@ -73,6 +73,11 @@ impl World {
         }
         let settings = runnergen::settings::render(&runnergen::settings::for_pool(&fleet, &fleet.pools[pool]));
         std::fs::write(world_dir.join("runner.env"), settings).expect("write settings");
+        // A manager's autoscaler settings, as its user data writes them.
+        if let runnergen::model::Kind::Autoscaler(a) = &fleet.pools[pool].kind {
+            let toml = runnergen::render::autoscaler_config::render(&fleet, &fleet.pools[pool], a);
+            std::fs::write(world_dir.join("autoscaler.toml"), toml).expect("write autoscaler settings");
+        }
         std::fs::write(world_dir.join("standin/token"), format!("{TOKEN}\n")).expect("write token");
         std::fs::write(world_dir.join("imds/latest/meta-data/instance-id"), INSTANCE_ID).expect("write");
         std::fs::write(world_dir.join("imds/latest/meta-data/autoscaling/target-lifecycle-state"), "InService")
@@ -110,6 +115,7 @@ impl World {
         cmd.env("PATH", path)
             .env("RUNNERGEN_TEST_SETTINGS_FILE", self.path("runner.env"))
             .env("RUNNERGEN_TEST_CONFIG_DIR", self.path("config"))
+            .env("RUNNERGEN_TEST_AUTOSCALER_CONFIG", self.path("autoscaler.toml"))
             .env("RUNNERGEN_TEST_RUN_DIR", self.path("run"))
             .env("RUNNERGEN_TEST_IMDS_URL", format!("http://127.0.0.1:{}", self.port))
             .env("RUNNERGEN_TEST_METRICS_URL", format!("http://127.0.0.1:{}/metrics", self.port))
@@ -423,6 +429,28 @@ fn only_an_instance_that_is_capacity_publishes_the_metric() {
     assert_eq!(published(&world), 1);
 }
 
+/// Runs a pool's rendered user data against a folder instead of `/` (paths rewritten, systemctl a
+/// stand-in that logs to `calls.log` there) and returns that folder.
+fn run_user_data(rendered: &Path, pool: &str) -> tempfile::TempDir {
+    let user_data =
+        std::fs::read_to_string(rendered.join(format!("terraform/user-data/{pool}.sh"))).expect("user data");
+    let root = tempfile::tempdir().expect("a temp dir");
+    let script = user_data.replace("/etc/", &format!("{}/etc/", root.path().display()));
+    let bin = root.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    std::fs::copy(common::root().join("tests/standins/systemctl"), bin.join("systemctl")).expect("copy");
+    let out = common::tool("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default()))
+        .env("STANDIN_LOG", root.path().join("calls.log"))
+        .env("STANDIN_DIR", root.path())
+        .output()
+        .expect("bash runs");
+    common::assert_success(&out, "user data");
+    root
+}
+
 #[test]
 fn user_data_gives_the_runner_the_pools_stop_timeout() {
     // The image is shared by every pool; each pool's stop timeout (its longest job, then
@@ -431,23 +459,7 @@ fn user_data_gives_the_runner_the_pools_stop_timeout() {
     let fleet = runnergen::load_fleet(&spec).expect("loads");
     let dir = common::render_to_temp(&spec);
     for (pool, expected) in fleet.pools.iter().zip([90 * 60 + 300, 60 * 60 + 300]) {
-        let user_data = std::fs::read_to_string(dir.path().join(format!("terraform/user-data/{}.sh", pool.name)))
-            .expect("user data");
-        let root = tempfile::tempdir().expect("a temp dir");
-        // Run it against a folder instead of /: paths rewritten, systemctl a stand-in.
-        let script = user_data.replace("/etc/", &format!("{}/etc/", root.path().display()));
-        let bin = root.path().join("bin");
-        std::fs::create_dir_all(&bin).expect("mkdir");
-        std::fs::copy(common::root().join("tests/standins/systemctl"), bin.join("systemctl")).expect("copy");
-        let out = common::tool("bash")
-            .arg("-c")
-            .arg(&script)
-            .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default()))
-            .env("STANDIN_LOG", root.path().join("calls.log"))
-            .env("STANDIN_DIR", root.path())
-            .output()
-            .expect("bash runs");
-        common::assert_success(&out, "user data");
+        let root = run_user_data(dir.path(), &pool.name);
         let dropin = std::fs::read_to_string(
             root.path().join("etc/systemd/system/runnergen-runner.service.d/50-stop-timeout.conf"),
         )
@@ -463,4 +475,103 @@ fn user_data_gives_the_runner_the_pools_stop_timeout() {
         let settings = std::fs::read_to_string(root.path().join("etc/runnergen/runner.env")).expect("settings");
         assert_eq!(settings, runnergen::settings::render(&runnergen::settings::for_pool(&fleet, pool)));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// An autoscaler pool's manager: registration with its autoscaler settings, and the boot gate.
+
+#[test]
+fn a_manager_registers_with_its_autoscaler_settings_after_finding_its_plugin() {
+    let world = World::new("autoscaler", 0);
+    let (ok, out) = world.run("runnergen-register", &[]);
+    assert!(ok, "{out}");
+    let (ok, out) = world.run("runnergen-register", &[]);
+    assert!(ok, "{out}");
+    let calls = world.calls();
+    let settings = world.path("autoscaler.toml").display().to_string();
+    // The plugin is checked on every start, before anything else; registration happens once.
+    assert_eq!(count(&calls, &format!("gitlab-runner fleeting -c {settings} list")), 2, "{calls:#?}");
+    assert!(position(&calls, "gitlab-runner fleeting") < position(&calls, "gitlab-runner register"));
+    assert_eq!(count(&calls, "gitlab-runner register"), 1, "{calls:#?}");
+    let register = &calls[position(&calls, "gitlab-runner register")];
+    for arg in [
+        "--executor docker-autoscaler",
+        &format!("--template-config {settings}"),
+        "--limit 20",
+        "--feature-flags FF_DISABLE_AUTOMATIC_TOKEN_ROTATION:true",
+        "--docker-image alpine:3.20",
+        "--name acme-ci-build-i-0123456789abcdef0",
+    ] {
+        assert!(register.contains(arg), "{arg} missing: {register}");
+    }
+    // Jobs at once: every worker full.
+    assert!(world.config().contains("concurrent = 20\n"), "{}", world.config());
+}
+
+#[test]
+fn a_manager_without_its_plugin_never_registers() {
+    let world = World::new("autoscaler", 0);
+    world.set("standin/plugin-missing", "");
+    let (ok, out) = world.run("runnergen-register", &[]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("the fleeting plugin of"), "{out}");
+    let calls = world.calls();
+    assert_eq!(count(&calls, "gitlab-runner register"), 0, "{calls:#?}");
+    assert_eq!(count(&calls, "aws ssm get-parameter"), 0, "{calls:#?}");
+}
+
+#[test]
+fn a_new_manager_waits_while_its_predecessor_drains() {
+    let world = World::new("autoscaler", 0);
+    // The predecessor drains (its hook holds it), then is gone; this instance is listed throughout.
+    world.set("standin/asg-instances.1", &format!("i-0old\tTerminating:Wait\n{INSTANCE_ID}\tPending\n"));
+    world.set("standin/asg-instances.2", &format!("i-0old\tTerminating:Wait\n{INSTANCE_ID}\tPending\n"));
+    world.set("standin/asg-instances", &format!("i-0old\tTerminating:Proceed\n{INSTANCE_ID}\tPending\n"));
+    let (ok, out) = world.run("runnergen-manager-gate", &[]);
+    assert!(ok, "{out}");
+    assert_eq!(out.matches("waiting for the other manager").count(), 2, "{out}");
+    assert!(out.contains("i-0old Terminating:Wait"), "{out}");
+    assert!(out.contains("no other manager of acme-ci-build-manager is alive"), "{out}");
+    let calls = world.calls();
+    assert_eq!(count(&calls, "aws autoscaling describe-auto-scaling-groups"), 3, "{calls:#?}");
+    let describe = &calls[position(&calls, "aws autoscaling describe-auto-scaling-groups")];
+    assert!(describe.contains("--auto-scaling-group-names acme-ci-build-manager"), "{describe}");
+    assert!(describe.contains("--region eu-central-1"), "{describe}");
+}
+
+#[test]
+fn a_manager_alone_in_its_group_starts_at_once() {
+    let world = World::new("autoscaler", 0);
+    world.set("standin/asg-instances", &format!("{INSTANCE_ID}\tPending:Wait\ni-0gone\tTerminated\n"));
+    let (ok, out) = world.run("runnergen-manager-gate", &[]);
+    assert!(ok, "{out}");
+    assert!(!out.contains("waiting"), "{out}");
+    assert_eq!(count(&world.calls(), "aws autoscaling describe-auto-scaling-groups"), 1);
+}
+
+#[test]
+fn the_gate_stops_waiting_after_its_bound_and_says_why() {
+    let world = World::new("autoscaler", 0);
+    world.set("standin/asg-instances", &format!("i-0hung\tTerminating:Wait\n{INSTANCE_ID}\tPending\n"));
+    let (ok, out) = world.run("runnergen-manager-gate", &[("RUNNERGEN_TEST_GATE_LIMIT_SECONDS", "4")]);
+    assert!(ok, "the gate never fails the runner's start: {out}");
+    assert!(out.contains("starting the runner anyway"), "{out}");
+    assert!(out.contains("hung or gone"), "{out}");
+    assert_eq!(count(&world.calls(), "aws autoscaling describe-auto-scaling-groups"), 5);
+}
+
+#[test]
+fn a_managers_user_data_writes_its_autoscaler_settings_and_starts_no_metric() {
+    let spec = example("autoscaler");
+    let fleet = runnergen::load_fleet(&spec).expect("loads");
+    let dir = common::render_to_temp(&spec);
+    let (pool, autoscaler) = fleet.autoscalers().next().expect("an autoscaler pool");
+    let root = run_user_data(dir.path(), &pool.name);
+    let written = std::fs::read_to_string(root.path().join("etc/runnergen/autoscaler.toml")).expect("written");
+    assert_eq!(written, runnergen::render::autoscaler_config::render(&fleet, pool, autoscaler));
+    let calls = std::fs::read_to_string(root.path().join("calls.log")).expect("calls");
+    assert_eq!(
+        calls,
+        "systemctl daemon-reload\nsystemctl start --no-block runnergen-runner.service runnergen-lifecycle.service\n"
+    );
 }

@@ -6,19 +6,33 @@ use std::path::{Path, PathBuf};
 
 use crate::common::{self, assert_success};
 
-pub const SCRIPTS: &[&str] = &[
+const SCRIPTS: &[&str] = &[
     "packer/gitlab-runner-provision.sh",
     "packer/files/runnergen-register",
     "packer/files/runnergen-lifecycle",
     "packer/files/runnergen-metrics",
 ];
-pub const UNITS: &[&str] = &[
+const UNITS: &[&str] = &[
     "packer/files/runnergen-runner.service",
     "packer/files/runnergen-lifecycle.service",
     "packer/files/runnergen-metrics.service",
     "packer/files/runnergen-metrics.timer",
     "packer/files/runnergen-firewall.service",
 ];
+/// What a fleet with autoscaler pools adds: the worker AMI's provision script, the manager gate.
+const WORKER_SCRIPTS: &[&str] = &["packer/worker-provision.sh", "packer/files/runnergen-manager-gate"];
+const WORKER_UNITS: &[&str] = &["packer/files/runnergen-manager-gate.service"];
+
+/// The scripts and units a fleet's Packer target has.
+fn scripts_and_units(spec: &Path) -> (Vec<&'static str>, Vec<&'static str>) {
+    let fleet = runnergen::load_fleet(spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
+    let (mut scripts, mut units) = (SCRIPTS.to_vec(), UNITS.to_vec());
+    if fleet.has_workers() {
+        scripts.extend(WORKER_SCRIPTS);
+        units.extend(WORKER_UNITS);
+    }
+    (scripts, units)
+}
 /// Installed as they are: the jobs' firewall rules, and AWS's key for the AWS CLI.
 const DATA: &[&str] = &["packer/files/jobs-firewall.nft", "packer/files/aws-cli.asc"];
 
@@ -30,7 +44,8 @@ fn plan(spec: &Path) -> runnergen::render::Plan {
 /// Specs that take the branches the examples do not: Ubuntu 22.04 with shell pools only (no
 /// Docker), gp2, a runner before the helper-images package, tags with spaces and non-ASCII
 /// letters, GovCloud with a customer-managed key; Amazon Linux on arm64 in China with a
-/// privileged docker pool and another AWS CLI.
+/// privileged docker pool and another AWS CLI; Amazon Linux with only an autoscaler pool of
+/// shell jobs (the instance executor: gitlab-runner on the workers, more SSH sessions).
 const VARIANTS: &[(&str, &str)] = &[
     (
         "jammy-shell",
@@ -49,6 +64,14 @@ const VARIANTS: &[(&str, &str)] = &[
          os: amazon-linux-2023\n  arch: arm64\n  runner_version: 17.7.0\n  aws_cli_version: 2.30.1\npools:\n  - name: dind\n    \
          executor: docker\n    instance_types: [c7g.large]\n    capacity: {min: 1, max: 5}\n    concurrent: 3\n    \
          token_parameter: /al2023/dind/token\n    docker: {image: \"docker:27\", privileged: true, volumes: [/cache, \"/certs/client\"]}\n",
+    ),
+    (
+        "al2023-autoscaler",
+        "version: 1\nname: al2023-as\naws:\n  region: us-east-1\n  vpc_id: vpc-0123456789abcdef0\n  \
+         subnet_ids: [subnet-0123456789abcdef0]\ngitlab:\n  url: https://gitlab.example.org:8443\nimage:\n  \
+         os: amazon-linux-2023\n  arch: x86_64\n  runner_version: 18.4.0\n  fleeting_plugin_version: 1.0.2\npools:\n  \
+         - name: vm\n    topology: autoscaler\n    executor: shell\n    token_parameter: /al2023-as/vm/token\n    \
+         workers: {instance_types: [c7i.large, m7i.large], max_instances: 50, capacity_per_instance: 8, max_use_count: 0}\n",
     ),
 ];
 
@@ -71,9 +94,10 @@ fn renders_the_contracted_files_the_same_every_time() {
     for (name, spec) in specs {
         let first = plan(&spec);
         assert_eq!(first, plan(&spec), "{name}: two renders differ");
-        for path in ["packer/gitlab-runner.pkr.hcl"].iter().chain(SCRIPTS).chain(UNITS).chain(DATA) {
+        let (scripts, units) = scripts_and_units(&spec);
+        for path in ["packer/gitlab-runner.pkr.hcl"].iter().chain(&scripts).chain(&units).chain(DATA) {
             let file = first.get(*path).unwrap_or_else(|| panic!("{name}: {path} is not rendered"));
-            assert_eq!(file.executable, SCRIPTS.contains(path), "{name}: {path} executable bit");
+            assert_eq!(file.executable, scripts.contains(path), "{name}: {path} executable bit");
             if path.ends_with(".asc") {
                 continue;
             }
@@ -90,7 +114,7 @@ fn renders_the_contracted_files_the_same_every_time() {
             }
         }
         let packer_files = first.keys().filter(|p| p.starts_with("packer/")).count();
-        assert_eq!(packer_files, 1 + SCRIPTS.len() + UNITS.len() + DATA.len(), "{name}: unexpected packer files");
+        assert_eq!(packer_files, 1 + scripts.len() + units.len() + DATA.len(), "{name}: unexpected packer files");
     }
 }
 
@@ -101,7 +125,7 @@ fn shellcheck_finds_nothing() {
         let dir = common::render_to_temp(&spec);
         let out = common::tool("shellcheck")
             .args(["--severity=style", "--shell=bash", "--format=gcc"])
-            .args(SCRIPTS.iter().map(|s| dir.path().join(s)))
+            .args(scripts_and_units(&spec).0.iter().map(|s| dir.path().join(s)))
             .output()
             .expect("shellcheck runs");
         assert_success(&out, &format!("{name}: shellcheck"));
@@ -121,7 +145,7 @@ fn bash_parses_every_script() {
     let (_dir, specs) = specs();
     for (name, spec) in specs {
         let dir = common::render_to_temp(&spec);
-        for script in SCRIPTS {
+        for script in scripts_and_units(&spec).0 {
             let out = common::tool("bash").arg("-n").arg(dir.path().join(script)).output().expect("bash runs");
             assert_success(&out, &format!("{name}: bash -n {script}"));
         }
@@ -144,7 +168,8 @@ fn systemd_analyze_verifies_every_unit() {
         std::fs::create_dir_all(root.path().join("usr/bin")).expect("mkdir");
         // The system's own units (sysinit.target, network-online.target, ...) that ours refer to.
         copy_tree(Path::new("/usr/lib/systemd/system"), &root.path().join("usr/lib/systemd/system"));
-        for script in &SCRIPTS[1..] {
+        let (scripts, units) = scripts_and_units(&spec);
+        for script in scripts.iter().filter(|s| s.starts_with("packer/files/")) {
             let file = Path::new(script).file_name().expect("a name");
             std::fs::copy(dir.path().join(script), helpers_dir.join(file)).expect("copy helper");
         }
@@ -152,7 +177,7 @@ fn systemd_analyze_verifies_every_unit() {
             .expect("copy gitlab-runner");
         std::fs::create_dir_all(root.path().join("usr/sbin")).expect("mkdir");
         std::fs::copy(common::tool_path("nft"), root.path().join("usr/sbin/nft")).expect("copy nft");
-        for unit in UNITS {
+        for unit in &units {
             let file = Path::new(unit).file_name().expect("a name");
             std::fs::copy(dir.path().join(unit), units_dir.join(file)).expect("copy unit");
         }
@@ -160,7 +185,7 @@ fn systemd_analyze_verifies_every_unit() {
             .arg("verify")
             .arg(format!("--root={}", root.path().display()))
             .arg("--man=no")
-            .args(UNITS.iter().map(|u| units_dir.join(Path::new(u).file_name().expect("a name"))))
+            .args(units.iter().map(|u| units_dir.join(Path::new(u).file_name().expect("a name"))))
             .env("SYSTEMD_LOG_LEVEL", "notice")
             .output()
             .expect("systemd-analyze runs");
@@ -209,7 +234,16 @@ fn packer_1_6_6_validates_the_template_without_newer_syntax() {
         let text = std::fs::read_to_string(&template).expect("read");
         let older = without_newer_syntax(&text);
         assert!(!older.contains("required_plugins {") && !older.contains("imds_support ="), "{name}");
-        assert_eq!(text.lines().count() - older.lines().count(), 15, "{name}: removed more or less than expected");
+        // The packer block (8 lines), and in each source imds_support, the temporary security group
+        // setting and metadata_options (7).
+        let sources = text.matches("\nsource \"amazon-ebs\"").count();
+        let fleet = runnergen::load_fleet(&spec).expect("loads");
+        assert_eq!(sources, if fleet.has_workers() { 2 } else { 1 }, "{name}");
+        assert_eq!(
+            text.lines().count() - older.lines().count(),
+            8 + 7 * sources,
+            "{name}: removed more or less than expected"
+        );
         std::fs::write(&template, older).expect("write");
         let out = common::tool("packer")
             .arg("validate")
@@ -303,9 +337,9 @@ fn the_ami_is_found_by_fleet_and_arch_tags_and_is_locked_down() {
         assert!(provision.contains(&format!("runner_version={}", fleet.image.runner_version)), "{name}");
         assert!(!provision.contains("latest"), "{name}: the provision script mentions `latest`");
         assert_eq!(
-            provision.contains("configure_docker"),
+            provision.contains("\n  configure_docker\n"),
             fleet.uses_docker(),
-            "{name}: docker only when a pool uses it"
+            "{name}: docker only when an instance pool uses it"
         );
         let unit = plan(&spec)["packer/files/runnergen-runner.service"].contents.clone();
         // The image's own stop timeout fits the default job; user data sets each pool's.
@@ -317,5 +351,62 @@ fn the_ami_is_found_by_fleet_and_arch_tags_and_is_locked_down() {
         );
         assert!(unit.contains("KillSignal=SIGQUIT\n"), "{name}");
         assert!(unit.contains(&format!("ConditionPathExists={}\n", runnergen::settings::PATH)), "{name}");
+    }
+}
+
+/// With autoscaler pools one `packer build` bakes two AMIs of one image definition, the runner's
+/// and the workers', told apart by their role tag, which Terraform filters on; without, one AMI
+/// and no role.
+#[test]
+fn an_autoscaler_fleet_bakes_a_worker_image_told_apart_by_its_role() {
+    let (_dir, specs) = specs();
+    for (name, spec) in specs {
+        let fleet = runnergen::load_fleet(&spec).expect("loads");
+        let plan = plan(&spec);
+        let body: hcl::Body = hcl::from_str(&plan["packer/gitlab-runner.pkr.hcl"].contents).expect("HCL");
+        let sources: Vec<&hcl::Block> = body.blocks().filter(|b| b.identifier() == "source").collect();
+        let builds: Vec<&hcl::Block> = body.blocks().filter(|b| b.identifier() == "build").collect();
+        let tags = |b: &hcl::Block| {
+            b.body().attributes().find(|a| a.key() == "tags").map(|a| a.expr().to_string()).expect("tags")
+        };
+        let role = |role: &str| format!("\"{}\" = \"{role}\"", runnergen::model::AMI_TAG_ROLE);
+        if !fleet.has_workers() {
+            assert_eq!((sources.len(), builds.len()), (1, 1), "{name}");
+            assert!(!tags(sources[0]).contains(runnergen::model::AMI_TAG_ROLE), "{name}");
+            assert!(!plan.contains_key("packer/worker-provision.sh"), "{name}");
+            continue;
+        }
+        assert_eq!((sources.len(), builds.len()), (2, 2), "{name}");
+        assert_eq!(sources[1].labels()[1].as_str(), "worker");
+        assert!(tags(sources[0]).contains(&role("runner")), "{name}");
+        assert!(tags(sources[1]).contains(&role("worker")), "{name}");
+        let image = format!("\"{}\" = \"", runnergen::model::AMI_TAG_IMAGE);
+        let hash = |t: String| t.split(&image).nth(1).and_then(|r| r.split('"').next()).map(str::to_owned);
+        assert_eq!(hash(tags(sources[0])), hash(tags(sources[1])), "{name}: one image definition");
+        let ami_name =
+            sources[1].body().attributes().find(|a| a.key() == "ami_name").expect("ami_name").expr().to_string();
+        assert!(ami_name.contains(&fleet.worker_ami_name_prefix()), "{name}: {ami_name}");
+        // The worker build runs its own script only: none of the runner's units reach it.
+        let worker_build = builds[1].body();
+        let provisioners: Vec<&hcl::Block> =
+            worker_build.blocks().filter(|b| b.identifier() == "provisioner").collect();
+        assert_eq!(provisioners.len(), 1, "{name}");
+        assert_eq!(provisioners[0].labels()[0].as_str(), "shell");
+        let script =
+            provisioners[0].body().attributes().find(|a| a.key() == "script").expect("script").expr().to_string();
+        assert!(script.ends_with("/worker-provision.sh\""), "{script}");
+        let worker = &plan["packer/worker-provision.sh"].contents;
+        for unit in ["runnergen-runner", "runnergen-lifecycle", "gitlab-runner register", "config.toml\n"] {
+            assert!(!worker.contains(unit), "{name}: the worker image mentions {unit}");
+        }
+        assert!(worker.contains("truncate -s 0 /etc/machine-id"), "{name}");
+        // Terraform picks each by its role.
+        let dir = common::render_to_temp(&spec);
+        let main = std::fs::read_to_string(dir.path().join("terraform/main.tf")).expect("main.tf");
+        for (label, role) in [("runner", "runner"), ("worker", "worker")] {
+            let block = main.split(&format!("data \"aws_ami_ids\" \"{label}\" {{")).nth(1).expect("the data source");
+            let block = block.split("\n}\n").next().expect("its body");
+            assert!(block.contains(&format!("values = [\"{role}\"]")), "{name}: {label}\n{block}");
+        }
     }
 }

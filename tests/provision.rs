@@ -167,3 +167,124 @@ fn the_bake_stops_on_a_key_or_signature_that_is_not_the_published_one() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+// ---------------------------------------------------------------------------------------------
+// With autoscaler pools: the plugin in the runner image, and the worker image's checks.
+
+/// Runs `call` after the definitions of a rendered provision script (its `main "$@"` line cut),
+/// with executables `standins` (name, bash body) first on PATH. Returns the output and the
+/// folder, which the stand-ins may write to (`$WORK`).
+fn run_with(script: &str, standins: &[(&str, &str)], call: &str) -> (Output, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    for (name, body) in standins {
+        let path = bin.join(name);
+        std::fs::write(&path, format!("#!/usr/bin/env bash\n{body}\n")).expect("write stand-in");
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    }
+    let definitions = script.strip_suffix("main \"$@\"\n").expect("ends by calling main");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let out = common::run(
+        common::tool("bash")
+            .arg("-c")
+            .arg(format!("{definitions}\n{call}\n"))
+            .env("PATH", path)
+            .env("WORK", dir.path())
+            .env("TMPDIR", dir.path()),
+    );
+    (out, dir)
+}
+
+fn rendered(example: &str, path: &str) -> String {
+    let spec = common::root().join("examples").join(example).join("fleet.yaml");
+    let fleet = runnergen::load_fleet(&spec).expect("loads");
+    runnergen::render_fleet(&fleet).expect("renders")[path].contents.clone()
+}
+
+/// A stand-in gitlab-runner for `fleeting -c FILE install|list`: logs the call, the plugin path
+/// it was given and the throwaway config's text; `list` fails when $WORK/missing exists.
+const FLEETING_STANDIN: &str = r#"printf '%s FLEETING_PLUGIN_PATH=%s\n' "$*" "${FLEETING_PLUGIN_PATH:-}" >>"$WORK/calls"
+cat "$3" >>"$WORK/configs"
+if [[ $4 == list && -e $WORK/missing ]]; then echo "plugin not found" >&2; exit 1; fi"#;
+
+#[test]
+fn the_runner_image_holds_the_pinned_plugin_where_the_runner_looks() {
+    let script = rendered("autoscaler", "packer/gitlab-runner-provision.sh");
+    // `install -d` of the plugin folder is recorded, not done, on this machine.
+    let install = ("install", r#"printf 'install %s\n' "$*" >>"$WORK/calls""#);
+    let (out, dir) = run_with(&script, &[("gitlab-runner", FLEETING_STANDIN), install], "install_fleeting_plugin");
+    common::assert_success(&out, "install_fleeting_plugin");
+    let calls = std::fs::read_to_string(dir.path().join("calls")).expect("calls");
+    let path = "/usr/local/lib/gitlab-runner/fleeting";
+    // (The script's own first lines install its throwaway gpg home.)
+    let lines: Vec<&str> = calls.lines().filter(|l| !l.contains("/gnupg")).collect();
+    assert_eq!(lines.len(), 3, "{calls}");
+    assert_eq!(lines[0], format!("install -d -m 0755 {path}"));
+    assert!(
+        lines[1].starts_with("fleeting -c ") && lines[1].ends_with(&format!(" install FLEETING_PLUGIN_PATH={path}")),
+        "{calls}"
+    );
+    assert!(
+        lines[2].starts_with("fleeting -c ") && lines[2].ends_with(&format!(" list FLEETING_PLUGIN_PATH={path}")),
+        "{calls}"
+    );
+    // The throwaway config lists only the pinned plugin, and does not stay behind.
+    let configs = std::fs::read_to_string(dir.path().join("configs")).expect("configs");
+    let stub = "[[runners]]\n  [runners.autoscaler]\n    plugin = \"aws:1.0.0\"\n";
+    assert_eq!(configs, format!("{stub}{stub}"));
+    let stub_path = lines[1].split(' ').nth(2).expect("the config's path");
+    assert!(!Path::new(stub_path).exists(), "{stub_path} was left behind");
+
+    // The runner looks where the bake put it.
+    let unit = rendered("autoscaler", "packer/files/runnergen-runner.service");
+    assert!(unit.contains(&format!("Environment=\"FLEETING_PLUGIN_PATH={path}\"\n")), "{unit}");
+    assert!(unit.contains("Environment=\"AWS_REGION=eu-central-1\"\n"), "{unit}");
+
+    // A plugin that `fleeting list` does not find stops the bake.
+    let (out, _dir) = run_with(
+        &script,
+        &[("gitlab-runner", FLEETING_STANDIN), install],
+        "touch \"$WORK/missing\"; install_fleeting_plugin",
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("gitlab-runner fleeting list does not find aws:1.0.0"));
+}
+
+#[test]
+fn the_worker_image_is_checked_for_instance_connect_however_its_package_wires_it() {
+    let script = rendered("autoscaler", "packer/worker-provision.sh");
+    // The user that sshd runs the command as exists (unless $WORK/no-user); the command is an
+    // executable in $WORK.
+    let id = ("id", r#"[[ $1 == ec2-instance-connect && ! -e $WORK/no-user ]]"#);
+    let check = |sshd: &str, systemctl: &str, setup: &str| {
+        let command =
+            "printf '#!/bin/sh\\n' >\"$WORK/eic_run_authorized_keys\"; chmod +x \"$WORK/eic_run_authorized_keys\"";
+        run_with(
+            &script,
+            &[("sshd", sshd), ("systemctl", systemctl), id],
+            &format!("{command}\n{setup}\ncheck_instance_connect"),
+        )
+    };
+    // Amazon Linux: in sshd's own configuration (sshd -T).
+    let (out, _dir) = check(r#"echo "authorizedkeyscommand $WORK/eic_run_authorized_keys %u %f""#, "exit 1", "");
+    common::assert_success(&out, "wired in sshd_config");
+    // Ubuntu and the upstream deb: in a drop-in of ssh.service's ExecStart.
+    let (out, _dir) = check(
+        "echo 'authorizedkeysfile .ssh/authorized_keys'",
+        r#"echo "ExecStart=/usr/sbin/sshd -D -o \"AuthorizedKeysCommand $WORK/eic_run_authorized_keys %%u %%f\"""#,
+        "",
+    );
+    common::assert_success(&out, "wired in the unit");
+    // Not wired, or its user missing: the bake stops.
+    let (out, _dir) = check("echo 'authorizedkeysfile .ssh/authorized_keys'", "exit 1", "");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not sshd's AuthorizedKeysCommand"));
+    let (out, _dir) = check(
+        r#"echo "authorizedkeyscommand $WORK/eic_run_authorized_keys %u %f""#,
+        "exit 1",
+        "touch \"$WORK/no-user\"",
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ec2-instance-connect is missing"));
+}

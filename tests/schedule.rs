@@ -12,8 +12,8 @@ fn cap(min: u32, max: u32, desired: u32) -> Capacity {
     Capacity { min, max, desired }
 }
 
-fn window(days: &[Weekday], from: ClockTime, to: ClockTime, capacity: Capacity) -> Window {
-    Window { days: days.to_vec(), from, to, capacity }
+fn window(days: &[Weekday], from: ClockTime, to: ClockTime, capacity: Capacity) -> Window<Capacity> {
+    Window { days: days.to_vec(), from, to, setting: capacity }
 }
 
 const BASE: Capacity = Capacity { min: 0, max: 4, desired: 0 };
@@ -92,4 +92,90 @@ fn weekly_ranges_split_at_the_end_of_the_week() {
     let w = window(&[Sun], t(22, 0), t(2, 0), cap(1, 1, 1));
     let week = 7 * 24 * 60;
     assert_eq!(w.weekly_ranges(), vec![(week - 120, week), (0, 120)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// An autoscaler's windows as the runner's policy periods: 5-field cron expressions that name
+// every minute of the window.
+
+fn periods(days: &[Weekday], from: ClockTime, to: ClockTime) -> Vec<String> {
+    window(days, from, to, BASE).periods()
+}
+
+#[test]
+fn whole_hours_are_one_period() {
+    assert_eq!(periods(&[Mon, Tue, Wed, Thu, Fri], t(7, 0), t(19, 0)), ["* 7-18 * * 1-5"]);
+    assert_eq!(periods(&[Wed], t(9, 0), t(10, 0)), ["* 9 * * 3"]);
+}
+
+#[test]
+fn minute_offsets_get_partial_hours_of_their_own() {
+    assert_eq!(periods(&[Mon, Tue, Wed, Thu, Fri], t(7, 30), t(19, 0)), ["30-59 7 * * 1-5", "* 8-18 * * 1-5"]);
+    assert_eq!(
+        periods(&[Mon, Tue, Wed, Thu, Fri], t(7, 30), t(19, 45)),
+        ["30-59 7 * * 1-5", "* 8-18 * * 1-5", "0-44 19 * * 1-5"]
+    );
+    assert_eq!(periods(&[Mon], t(10, 15), t(10, 45)), ["15-44 10 * * 1"]);
+    assert_eq!(periods(&[Mon], t(10, 15), t(10, 16)), ["15 10 * * 1"]);
+    assert_eq!(periods(&[Mon], t(10, 15), t(11, 5)), ["15-59 10 * * 1", "0-4 11 * * 1"]);
+}
+
+#[test]
+fn a_window_across_midnight_continues_on_the_following_days() {
+    assert_eq!(periods(&[Fri], t(22, 30), t(6, 15)), ["30-59 22 * * 5", "* 23 * * 5", "* 0-5 * * 6", "0-14 6 * * 6"]);
+    // Sunday is 0 in cron, and the day after Sunday is Monday.
+    assert_eq!(periods(&[Sat, Sun], t(23, 0), t(1, 0)), ["* 23 * * 0,6", "* 0 * * 0,1"]);
+    // Ending at midnight is the end of the day, not a window into the next.
+    assert_eq!(periods(&[Mon, Tue, Wed, Thu, Fri], t(18, 0), t(0, 0)), ["* 18-23 * * 1-5"]);
+}
+
+/// Whether `minute hour * * weekdays` names minute `m` of the week (0 = Monday 00:00).
+fn cron_matches(period: &str, m: u32) -> bool {
+    let fields: Vec<&str> = period.split(' ').collect();
+    assert_eq!(fields.len(), 5, "{period}");
+    assert_eq!((fields[2], fields[3]), ("*", "*"), "{period}");
+    let number = |text: &str| text.parse::<u32>().unwrap_or_else(|_| panic!("{period}: `{text}` is not a number"));
+    let matches = |field: &str, value: u32| {
+        field == "*"
+            || field.split(',').any(|part| match part.split_once('-') {
+                Some((a, b)) => (number(a)..=number(b)).contains(&value),
+                None => number(part) == value,
+            })
+    };
+    let (day, minute_of_day) = (m / (24 * 60), m % (24 * 60));
+    matches(fields[0], minute_of_day % 60)
+        && matches(fields[1], minute_of_day / 60)
+        && matches(fields[4], (day + 1) % 7)
+}
+
+/// Over every minute of the week, the periods name exactly the minutes the window covers, for
+/// windows starting and ending at every quarter hour on a few day sets.
+#[test]
+fn periods_cover_exactly_the_window() {
+    let day_sets: [&[Weekday]; 4] = [&[Mon, Tue, Wed, Thu, Fri], &[Sun], &[Sat, Sun], &[Mon, Wed, Fri]];
+    for days in day_sets {
+        for from in (0..24 * 60).step_by(135) {
+            for to in (0..24 * 60).step_by(165) {
+                let (from, to) = (ClockTime(from), ClockTime(to));
+                if from == to {
+                    continue;
+                }
+                let w = window(days, from, to, BASE);
+                let periods = w.periods();
+                // The window by hand: starts on its days at `from`, lasts until `to` (the next day
+                // when `to` is not after `from`).
+                let length = (u32::from(to.0) + 24 * 60 - u32::from(from.0)) % (24 * 60);
+                let covered = |m: u32| {
+                    days.iter().any(|d| {
+                        let start = d.index() as u32 * 24 * 60 + u32::from(from.0);
+                        (m + 7 * 24 * 60 - start) % (7 * 24 * 60) < length
+                    })
+                };
+                for m in 0..7 * 24 * 60 {
+                    let named = periods.iter().any(|p| cron_matches(p, m));
+                    assert_eq!(named, covered(m), "{days:?} {from:?}-{to:?} minute {m}: {periods:?}");
+                }
+            }
+        }
+    }
 }

@@ -101,7 +101,7 @@ version: 1
 name: every-key
 aws: {region: eu-west-1, vpc_id: vpc-01234567, subnet_ids: [subnet-01234567], tags: {a: b}, ebs_kms_key_arn: "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"}
 gitlab: {url: "https://gitlab.example.com"}
-image: {os: ubuntu-22.04, arch: x86_64, runner_version: 17.11.0, aws_cli_version: 2.36.7, build_instance_type: t3.large, volume_gb: 30, volume_type: gp2}
+image: {os: ubuntu-22.04, arch: x86_64, runner_version: 17.11.0, aws_cli_version: 2.36.7, fleeting_plugin_version: 1.0.0, build_instance_type: t3.large, volume_gb: 30, volume_type: gp2}
 pools:
   - name: p
     executor: docker
@@ -118,6 +118,16 @@ pools:
       time_zone: Asia/Tokyo
       windows: [{days: [MON], from: "01:00", to: "02:00", capacity: {min: 1, max: 2, desired: 1}}]
   - {name: q, executor: shell, instance_types: [t3.small], capacity: {min: 1, max: 1}, token_parameter: /q, scaling: {busy_percent: 50}}
+  - name: r
+    topology: autoscaler
+    executor: docker
+    token_parameter: /r/token
+    manager: {instance_type: t3.small}
+    workers: {instance_types: [c7i.large], spot: true, max_instances: 4, capacity_per_instance: 2, max_use_count: 0, volume_gb: 30}
+    idle: {count: 1, time: 5m}
+    schedule:
+      time_zone: Europe/Berlin
+      windows: [{days: [MON], from: "08:30", to: "17:00", idle: {count: 2, time: 1h30m}}]
 "#;
 
 #[derive(Debug, Clone)]

@@ -2,6 +2,7 @@
 //! templates are embedded in the binary and see only the per-target context their module
 //! builds from the resolved model.
 
+pub mod autoscaler_config;
 pub mod hcl_format;
 pub mod packer;
 pub mod terraform;
@@ -31,6 +32,8 @@ pub type Plan = BTreeMap<String, File>;
 pub const TEMPLATES: &[(&str, &str)] = &templates![
     "packer/gitlab-runner.pkr.hcl.j2",
     "packer/gitlab-runner-provision.sh.j2",
+    "packer/worker-provision.sh.j2",
+    "packer/_provision.sh.j2",
     "packer/files/_base.sh.j2",
     "packer/files/_settings.sh.j2",
     "packer/files/_imds.sh.j2",
@@ -38,6 +41,8 @@ pub const TEMPLATES: &[(&str, &str)] = &templates![
     "packer/files/_unregister.sh.j2",
     "packer/files/_leaving.sh.j2",
     "packer/files/register.j2",
+    "packer/files/manager-gate.j2",
+    "packer/files/manager-gate.service.j2",
     "packer/files/lifecycle.j2",
     "packer/files/metrics.j2",
     "packer/files/runner.service.j2",
@@ -47,6 +52,8 @@ pub const TEMPLATES: &[(&str, &str)] = &templates![
     "packer/files/firewall.service.j2",
     "packer/files/jobs-firewall.nft.j2",
     "packer/files/aws-cli.asc",
+    "terraform/_macros.tf.j2",
+    "terraform/_runner_policy.tf.j2",
     "terraform/iam.tf.j2",
     "terraform/main.tf.j2",
     "terraform/outputs.tf.j2",
@@ -54,7 +61,10 @@ pub const TEMPLATES: &[(&str, &str)] = &templates![
     "terraform/instance/iam.tf.j2",
     "terraform/instance/outputs.tf.j2",
     "terraform/instance/pool.tf.j2",
-    "terraform/instance/user-data.sh.j2",
+    "terraform/user-data.sh.j2",
+    "terraform/autoscaler/iam.tf.j2",
+    "terraform/autoscaler/outputs.tf.j2",
+    "terraform/autoscaler/pool.tf.j2",
     "terraform/versions.tf.j2",
 ];
 
@@ -132,6 +142,8 @@ fn environment(fleet: &Fleet) -> Result<Environment<'static>, minijinja::Error> 
     env.add_filter("hcl_in_string", |s: &str| quote::hcl_in_string(s));
     env.add_filter("sh", |s: &str| quote::shell_word(s));
     env.add_filter("systemd_text", |s: &str| quote::systemd_text(s));
+    env.add_filter("systemd_quoted", |s: &str| quote::systemd_quoted(s));
+    env.add_filter("toml", |s: &str| quote::toml_string(s));
     env.add_filter("comment", |s: &str| quote::comment_text(s));
     env.add_global("header", header(fleet));
     Ok(env)

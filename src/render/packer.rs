@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use super::{File, Output};
 use crate::model::{
-    AMI_TAG_ARCH, AMI_TAG_FLEET, AMI_TAG_IMAGE, Arch, BUSY_METRIC, BUSY_METRIC_DIMENSION, Fleet,
-    HEARTBEAT_INTERVAL_SECONDS, Os, Partition, STOP_MARGIN_SECONDS, VolumeType,
+    AMI_TAG_ARCH, AMI_TAG_FLEET, AMI_TAG_IMAGE, AMI_TAG_ROLE, Arch, BUSY_METRIC, BUSY_METRIC_DIMENSION, Executor,
+    Fleet, HEARTBEAT_INTERVAL_SECONDS, Os, Partition, ROLE_RUNNER, ROLE_WORKER, STOP_MARGIN_SECONDS, VolumeType,
 };
 use crate::settings;
 
@@ -44,10 +44,20 @@ struct Helpers {
     register: &'static str,
     lifecycle: &'static str,
     metrics: &'static str,
+    gate: &'static str,
 }
 
-const HELPERS: Helpers =
-    Helpers { register: "runnergen-register", lifecycle: "runnergen-lifecycle", metrics: "runnergen-metrics" };
+const HELPERS: Helpers = Helpers {
+    register: "runnergen-register",
+    lifecycle: "runnergen-lifecycle",
+    metrics: "runnergen-metrics",
+    gate: "runnergen-manager-gate",
+};
+
+/// Where the runner AMI holds the fleeting plugin: `FLEETING_PLUGIN_PATH` at bake and at run time.
+const FLEETING_PLUGIN_PATH: &str = "/usr/local/lib/gitlab-runner/fleeting";
+/// How long past its predecessor's longest possible drain a new manager still waits for it.
+const GATE_MARGIN_SECONDS: u32 = 600;
 
 /// The unit names, from the settings contract (user data starts the first three).
 #[derive(Debug, Serialize)]
@@ -59,6 +69,8 @@ struct Units {
     metrics_service: &'static str,
     /// The oneshot service that loads the jobs' firewall before the runner starts.
     firewall: &'static str,
+    /// The oneshot service that holds a manager's runner back while its predecessor drains.
+    gate: &'static str,
 }
 
 const UNITS: Units = Units {
@@ -67,6 +79,7 @@ const UNITS: Units = Units {
     metrics_timer: settings::METRICS_TIMER,
     metrics_service: "runnergen-metrics.service",
     firewall: "runnergen-firewall.service",
+    gate: "runnergen-manager-gate.service",
 };
 
 /// A file installed as it is, not run: name under `files/` and path on the instance.
@@ -176,10 +189,35 @@ struct Context {
     unit_files: Vec<&'static str>,
     /// Units enabled in the image.
     enabled_units: Vec<&'static str>,
+    /// With autoscaler pools: the plugin reference (`aws:X.Y.Z`) baked into the runner AMI, and
+    /// where.
+    fleeting_plugin: Option<String>,
+    fleeting_plugin_path: &'static str,
+    /// The manager's autoscaler settings, written by user data (a manager has them, nothing else).
+    autoscaler_config_path: &'static str,
+    /// How long past the longest drain a new manager waits for its predecessor.
+    gate_margin_seconds: u32,
+    /// With autoscaler pools, the worker AMI.
+    worker: Option<WorkerImage>,
 }
 
-/// The base image: (OS name, family, apt codename, ssh user, AMI name pattern, root device).
-fn base_image(os: Os, arch: Arch) -> (&'static str, &'static str, &'static str, &'static str, String, &'static str) {
+/// The worker AMI: what its source and provision script need.
+#[derive(Debug, Serialize)]
+struct WorkerImage {
+    ami_name_prefix: String,
+    ami_description: String,
+    tags: BTreeMap<String, String>,
+    /// The user the managers connect as.
+    username: &'static str,
+    /// Whether some autoscaler pool runs shell jobs (the instance executor): their workers need
+    /// gitlab-runner and git.
+    gitlab_runner: bool,
+    /// sshd's MaxSessions for those jobs, when above OpenSSH's default of 10.
+    max_sessions: Option<u32>,
+}
+
+/// The base image: (OS name, family, apt codename, AMI name pattern, root device).
+fn base_image(os: Os, arch: Arch) -> (&'static str, &'static str, &'static str, String, &'static str) {
     let deb_arch = match arch {
         Arch::X86_64 => "amd64",
         Arch::Arm64 => "arm64",
@@ -190,7 +228,6 @@ fn base_image(os: Os, arch: Arch) -> (&'static str, &'static str, &'static str, 
             "Ubuntu 22.04",
             "ubuntu",
             "jammy",
-            "ubuntu",
             format!("ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-{deb_arch}-server-*"),
             "/dev/sda1",
         ),
@@ -198,7 +235,6 @@ fn base_image(os: Os, arch: Arch) -> (&'static str, &'static str, &'static str, 
             "Ubuntu 24.04",
             "ubuntu",
             "noble",
-            "ubuntu",
             format!("ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-{deb_arch}-server-*"),
             "/dev/sda1",
         ),
@@ -208,7 +244,6 @@ fn base_image(os: Os, arch: Arch) -> (&'static str, &'static str, &'static str, 
             "Amazon Linux 2023",
             "amazon-linux",
             "",
-            "ec2-user",
             format!("al2023-ami-2023.*-kernel-6.12-{}", arch.name()),
             "/dev/xvda",
         ),
@@ -234,13 +269,39 @@ fn base_image_owner(os: Os, partition: Partition) -> (&'static str, &'static str
 fn context(fleet: &Fleet, image_hash: &str) -> Context {
     let image = &fleet.image;
     let arch = image.arch.name();
-    let (os_name, os_family, codename, ssh_username, source_ami_name, root_device) = base_image(image.os, image.arch);
+    let (os_name, os_family, codename, source_ami_name, root_device) = base_image(image.os, image.arch);
     let partition = fleet.partition();
     let (source_ami_owner, source_ami_owner_source) = base_image_owner(image.os, partition);
     let mut tags = fleet.tags.clone();
     tags.insert(AMI_TAG_FLEET.to_owned(), fleet.name.clone());
     tags.insert(AMI_TAG_ARCH.to_owned(), arch.clone());
     tags.insert(AMI_TAG_IMAGE.to_owned(), image_hash.to_owned());
+    let worker = fleet.has_workers().then(|| {
+        let mut worker_tags = tags.clone();
+        worker_tags.insert(AMI_TAG_ROLE.to_owned(), ROLE_WORKER.to_owned());
+        let shell = fleet.autoscalers().filter(|(p, _)| p.executor == Executor::Shell);
+        let sessions = shell.map(|(_, a)| 2 * a.workers.capacity_per_instance).max();
+        WorkerImage {
+            ami_name_prefix: fleet.worker_ami_name_prefix(),
+            ami_description: format!("Autoscaler workers for the runnergen fleet {} ({os_name}, {arch})", fleet.name),
+            tags: worker_tags,
+            username: image.os.default_user(),
+            gitlab_runner: sessions.is_some(),
+            max_sessions: sessions.filter(|n| *n > OPENSSH_MAX_SESSIONS),
+        }
+    });
+    if worker.is_some() {
+        tags.insert(AMI_TAG_ROLE.to_owned(), ROLE_RUNNER.to_owned());
+    }
+    let mut helper_files = vec![HELPERS.register, HELPERS.lifecycle, HELPERS.metrics];
+    let mut unit_files =
+        vec![UNITS.runner, UNITS.lifecycle, UNITS.metrics_service, UNITS.metrics_timer, UNITS.firewall];
+    let mut enabled_units = ENABLED_UNITS.to_vec();
+    if worker.is_some() {
+        helper_files.push(HELPERS.gate);
+        unit_files.push(UNITS.gate);
+        enabled_units.push(UNITS.gate);
+    }
     let register_attempts: u32 = 6;
     Context {
         fleet: fleet.name.clone(),
@@ -262,7 +323,7 @@ fn context(fleet: &Fleet, image_hash: &str) -> Context {
         os_name,
         os_family,
         codename,
-        ssh_username,
+        ssh_username: image.os.default_user(),
         source_ami_name,
         source_ami_owner,
         source_ami_owner_source,
@@ -294,16 +355,31 @@ fn context(fleet: &Fleet, image_hash: &str) -> Context {
         upload_dir: UPLOAD_DIR,
         job_user: "gitlab-runner",
         firewall_rules: FIREWALL_RULES,
-        helper_files: vec![HELPERS.register, HELPERS.lifecycle, HELPERS.metrics],
+        helper_files,
         data_files: vec![FIREWALL_RULES],
-        unit_files: vec![UNITS.runner, UNITS.lifecycle, UNITS.metrics_service, UNITS.metrics_timer, UNITS.firewall],
-        enabled_units: ENABLED_UNITS.to_vec(),
+        unit_files,
+        enabled_units,
+        fleeting_plugin: image.fleeting_plugin_version.filter(|_| worker.is_some()).map(|v| format!("aws:{v}")),
+        fleeting_plugin_path: FLEETING_PLUGIN_PATH,
+        autoscaler_config_path: settings::AUTOSCALER_CONFIG,
+        gate_margin_seconds: GATE_MARGIN_SECONDS,
+        worker,
     }
 }
 
 /// The units enabled in the image: the ones user data starts, and the firewall the runner needs.
 const ENABLED_UNITS: [&str; 4] =
     [settings::RUNNER_UNIT, settings::LIFECYCLE_UNIT, settings::METRICS_TIMER, UNITS.firewall];
+
+/// OpenSSH's default MaxSessions.
+const OPENSSH_MAX_SESSIONS: u32 = 10;
+
+/// The files of the target with autoscaler pools.
+const WORKER_OUTPUTS: &[Output] = &[
+    Output::script("packer/worker-provision.sh.j2", "packer/worker-provision.sh"),
+    Output::script("packer/files/manager-gate.j2", "packer/files/runnergen-manager-gate"),
+    Output::file("packer/files/manager-gate.service.j2", "packer/files/runnergen-manager-gate.service"),
+];
 
 /// Every file of the target.
 const OUTPUTS: &[Output] = &[
@@ -329,7 +405,8 @@ const HASH_PLACEHOLDER: &str = "@@image-hash@@@@";
 /// The template's own text holds the hash, so the hash covers it with a placeholder there.
 pub fn render(fleet: &Fleet, env: &Environment) -> Result<(Vec<(String, File)>, String), minijinja::Error> {
     let ctx = super::to_value(&context(fleet, HASH_PLACEHOLDER));
-    let mut files = OUTPUTS.iter().map(|o| o.render(env, ctx.clone(), "")).collect::<Result<Vec<_>, _>>()?;
+    let outputs = OUTPUTS.iter().chain(if fleet.has_workers() { WORKER_OUTPUTS } else { &[] });
+    let mut files = outputs.map(|o| o.render(env, ctx.clone(), "")).collect::<Result<Vec<_>, _>>()?;
     let hash = image_hash(&files, &super::header(fleet));
     for (_, file) in &mut files {
         if file.contents.contains(HASH_PLACEHOLDER) {

@@ -20,8 +20,8 @@ use std::collections::BTreeMap;
 use minijinja::{Environment, Error, ErrorKind, context};
 use serde::Serialize;
 
-use super::{File, Output, to_value};
-use crate::model::{self, Capacity, Fleet, Pool, Scaling, Topology};
+use super::{File, Output, autoscaler_config, to_value};
+use crate::model::{self, Capacity, Fleet, Instances, Kind, Pool, Scaling, Topology};
 use crate::quote::{hcl_key, hcl_string};
 use crate::settings;
 
@@ -47,15 +47,25 @@ struct TopologyTemplates {
 const INSTANCE: TopologyTemplates = TopologyTemplates {
     files: &[
         Output::file("terraform/instance/pool.tf.j2", "terraform/pool-{pool}.tf"),
-        Output::file("terraform/instance/user-data.sh.j2", "terraform/user-data/{pool}.sh"),
+        Output::file("terraform/user-data.sh.j2", "terraform/user-data/{pool}.sh"),
     ],
     iam: "terraform/instance/iam.tf.j2",
     outputs: "terraform/instance/outputs.tf.j2",
 };
 
+const AUTOSCALER: TopologyTemplates = TopologyTemplates {
+    files: &[
+        Output::file("terraform/autoscaler/pool.tf.j2", "terraform/pool-{pool}.tf"),
+        Output::file("terraform/user-data.sh.j2", "terraform/user-data/{pool}.sh"),
+    ],
+    iam: "terraform/autoscaler/iam.tf.j2",
+    outputs: "terraform/autoscaler/outputs.tf.j2",
+};
+
 fn templates(topology: Topology) -> &'static TopologyTemplates {
     match topology {
         Topology::Instance => &INSTANCE,
+        Topology::Autoscaler => &AUTOSCALER,
     }
 }
 
@@ -74,10 +84,14 @@ pub struct Context {
     pub default_tag_lines: Vec<String>,
     /// How the AMI data sources find the image Packer baked from this render.
     pub ami: Ami,
-    /// The fleet's one security group.
+    /// Whether some pool is an instance pool: they share the fleet's security group.
+    pub instance_pools: bool,
+    /// The instance pools' security group.
     pub security_group: SecurityGroup,
-    /// Its egress rules, one resource each; there is no ingress.
+    /// Its egress rules, one resource each; there is no ingress. Autoscaler workers get the same.
     pub egress: Vec<EgressRule>,
+    /// An autoscaler manager's egress to the internet: HTTPS (and GitLab's port), no HTTP.
+    pub manager_egress: Vec<EgressRule>,
     /// Terraform labels of the egress rules, which every group depends on.
     pub egress_labels: Vec<String>,
     /// Customer-managed KMS key of the instances' volumes, when the spec names one.
@@ -108,6 +122,10 @@ pub struct Ami {
     pub fleet: String,
     /// The AMI's `architecture` (`x86_64` or `arm64`).
     pub arch: String,
+    /// With autoscaler pools, Packer also bakes a worker AMI from the same definition: this tag
+    /// ([`model::AMI_TAG_ROLE`]) tells the two apart.
+    pub role_tag: Option<&'static str>,
+    pub missing_worker_message: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -134,21 +152,43 @@ pub struct PoolContext {
     /// Terraform label of every resource of the pool (the pool name, which the schema keeps to
     /// `[a-z0-9-]`, checked again here).
     pub label: String,
-    /// `{fleet}-{pool}`: the launch template and instance profile name.
+    /// `{fleet}-{pool}`: an instance pool's launch template and instance profile name, and an
+    /// autoscaler pool's prefix.
     pub id: String,
-    /// The Auto Scaling group's name (also the busy metric's dimension value).
+    /// The group of runner instances: the pool's group, or an autoscaler pool's manager group.
+    /// For an instance pool also the busy metric's dimension value.
     pub group_name: String,
     pub role_name: String,
     /// The fragments of iam.tf and outputs.tf for the pool's topology.
     pub iam_template: &'static str,
     pub outputs_template: &'static str,
-    /// Name of the terminating lifecycle hook.
+    /// Name of the runner group's terminating lifecycle hook.
     pub hook_name: String,
-    /// How long deleting the group may take: every instance drains first.
+    /// How long deleting the runner group may take: every instance drains first.
     pub delete_timeout_minutes: u32,
+    pub token_parameter: String,
+    /// `gp3` or `gp2`.
+    pub volume_type: String,
+    /// Path of the pool's user data script, relative to the module.
+    pub user_data_file: String,
+    /// Tags on the runner group (propagated at launch) and on its launch template's instances,
+    /// volumes and network interfaces; the latter as HCL map entries.
+    pub tags: Vec<Tag>,
+    pub tag_lines: Vec<String>,
+    /// An instance pool's scheduled actions.
+    pub schedule: Option<ScheduleContext>,
+    /// What the topology adds; its templates read these fields as the pool's own.
+    #[serde(flatten)]
+    pub instance: Option<InstanceContext>,
+    #[serde(flatten)]
+    pub autoscaler: Option<AutoscalerContext>,
+}
+
+/// An instance pool's group, demand scaling and launch template.
+#[derive(Debug, Serialize)]
+pub struct InstanceContext {
     /// CloudWatch namespace of the pool's busy-slot metric.
     pub metric_namespace: String,
-    pub token_parameter: String,
     /// The launch template's own instance type: set only when there is no mixed policy.
     pub launch_template_instance_type: Option<String>,
     /// The mixed instances policy, when the pool is spot or has several types.
@@ -161,18 +201,44 @@ pub struct PoolContext {
     pub ignore_changes: Vec<&'static str>,
     pub ignore_reason: &'static str,
     pub volume_gb: u32,
-    /// `gp3` or `gp2`.
-    pub volume_type: String,
-    /// Path of the pool's user data script, relative to the module.
-    pub user_data_file: String,
     /// One-minute instance metrics, for CPU scaling.
     pub detailed_monitoring: bool,
     pub policy: Policy,
-    /// Tags on the group (propagated at launch) and on the launch template's instances, volumes
-    /// and network interfaces; the latter as HCL map entries.
+}
+
+/// An autoscaler pool: its manager group of one, its worker group and their security groups.
+#[derive(Debug, Serialize)]
+pub struct AutoscalerContext {
+    pub manager: Manager,
+    pub workers: WorkersContext,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Manager {
+    /// Its instance type, on-demand.
+    pub instance_type: String,
+    /// Its root volume: the runner AMI's size.
+    pub volume_gb: u32,
+    /// Its security group's name and description.
+    pub security_group: SecurityGroup,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WorkersContext {
+    /// The worker group's name, which the manager's plugin and IAM policy name.
+    pub group_name: String,
+    /// The launch template's name.
+    pub launch_template: String,
+    pub security_group: SecurityGroup,
+    /// The group's maximum size; the manager never asks for more.
+    pub max_instances: u32,
+    pub launch_template_instance_type: Option<String>,
+    pub mixed: Option<Mixed>,
+    pub volume_gb: u32,
+    /// The OS user the manager connects as (the base image's default user).
+    pub username: &'static str,
     pub tags: Vec<Tag>,
     pub tag_lines: Vec<String>,
-    pub schedule: Option<ScheduleContext>,
 }
 
 #[derive(Debug, Serialize)]
@@ -236,6 +302,14 @@ impl Context {
         let mut default_tags = fleet.tags.clone();
         default_tags.insert(FLEET_TAG.to_owned(), fleet.name.clone());
         let egress = egress_rules(&fleet.gitlab_url);
+        let missing = |what: &str| {
+            format!(
+                "No {what} of fleet {} has {} = {image_hash}, the image this render defines. Bake it first: \
+                 cd ../packer && packer init . && packer build .",
+                fleet.name,
+                model::AMI_TAG_IMAGE
+            )
+        };
         Ok(Context {
             fleet: fleet.name.clone(),
             region: fleet.region.clone(),
@@ -245,16 +319,14 @@ impl Context {
             ami: Ami {
                 image_tag: model::AMI_TAG_IMAGE,
                 image: image_hash.to_owned(),
-                missing_message: format!(
-                    "No AMI of fleet {} has {} = {image_hash}, the image this render defines. Bake it first: \
-                     cd ../packer && packer init . && packer build .",
-                    fleet.name,
-                    model::AMI_TAG_IMAGE
-                ),
+                missing_message: missing(if fleet.has_workers() { "runner AMI" } else { "AMI" }),
                 fleet_tag: model::AMI_TAG_FLEET,
                 fleet: fleet.name.clone(),
                 arch: fleet.image.arch.name().to_owned(),
+                role_tag: fleet.has_workers().then_some(model::AMI_TAG_ROLE),
+                missing_worker_message: missing("worker AMI"),
             },
+            instance_pools: fleet.pools.iter().any(|p| p.topology() == Topology::Instance),
             security_group: SecurityGroup {
                 name: format!("{}-runners", fleet.name),
                 description: format!(
@@ -263,6 +335,7 @@ impl Context {
                 ),
             },
             egress_labels: egress.iter().map(|r| r.label.clone()).collect(),
+            manager_egress: egress_rules(&fleet.gitlab_url).into_iter().filter(|r| r.port != 80).collect(),
             egress,
             ebs_kms_key_arn: fleet.ebs_kms_key_arn.clone(),
             hook_heartbeat_timeout_seconds: model::HOOK_HEARTBEAT_TIMEOUT_SECONDS,
@@ -321,12 +394,86 @@ fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
             format!("pool name `{}` cannot label Terraform resources", pool.name),
         ));
     }
-    let mut tag_map = fleet.tags.clone();
-    tag_map.insert("Name".to_owned(), pool.id.clone());
-    tag_map.insert(FLEET_TAG.to_owned(), fleet.name.clone());
-    tag_map.insert(POOL_TAG.to_owned(), pool.name.clone());
-    let mixed = (pool.spot || pool.instance_types.len() > 1).then(|| Mixed {
-        distribution: if pool.spot {
+    let pool_tags = |name: String| {
+        let mut map = fleet.tags.clone();
+        map.insert("Name".to_owned(), name);
+        map.insert(FLEET_TAG.to_owned(), fleet.name.clone());
+        map.insert(POOL_TAG.to_owned(), pool.name.clone());
+        map
+    };
+    let tag_map = pool_tags(pool.runner_group());
+    let (instance, autoscaler, schedule) = match &pool.kind {
+        Kind::Instance(i) => {
+            (Some(instance_context(fleet, pool, i)), None, i.schedule.as_ref().map(|s| schedule_context(pool, i, s)))
+        }
+        Kind::Autoscaler(a) => {
+            let worker_tags = pool_tags(format!("{}-worker", pool.id));
+            let mixed = mixed(a.workers.spot, &a.workers.instance_types);
+            let context = AutoscalerContext {
+                manager: Manager {
+                    instance_type: a.manager_instance_type.clone(),
+                    volume_gb: fleet.image.volume_gb,
+                    security_group: SecurityGroup {
+                        name: pool.runner_group(),
+                        description: format!(
+                            "Manager of autoscaler pool {} in fleet {}: no ingress; egress to HTTPS (and GitLab) and SSH to its workers",
+                            pool.name, fleet.name
+                        ),
+                    },
+                },
+                workers: WorkersContext {
+                    group_name: pool.worker_group(),
+                    launch_template: pool.worker_group(),
+                    security_group: SecurityGroup {
+                        name: pool.worker_group(),
+                        description: format!(
+                            "Workers of autoscaler pool {} in fleet {}: SSH from its manager only; egress to HTTPS, HTTP (and GitLab)",
+                            pool.name, fleet.name
+                        ),
+                    },
+                    max_instances: a.workers.max_instances,
+                    launch_template_instance_type: if mixed.is_some() {
+                        None
+                    } else {
+                        a.workers.instance_types.first().cloned()
+                    },
+                    mixed,
+                    volume_gb: a.workers.volume_gb,
+                    username: fleet.image.os.default_user(),
+                    tags: tags(&worker_tags),
+                    tag_lines: tag_lines(&worker_tags),
+                },
+            };
+            (None, Some(context), None)
+        }
+    };
+    let templates = templates(pool.topology());
+    Ok(PoolContext {
+        name: pool.name.clone(),
+        label: pool.name.clone(),
+        id: pool.id.clone(),
+        group_name: pool.runner_group(),
+        role_name: pool.role_name(),
+        iam_template: templates.iam,
+        outputs_template: templates.outputs,
+        hook_name: pool.lifecycle_hook_name(),
+        delete_timeout_minutes: pool.drain_timeout_seconds().div_ceil(60) + DELETE_MARGIN_MINUTES,
+        token_parameter: pool.token_parameter.clone(),
+        volume_type: fleet.image.volume_type.name().to_owned(),
+        user_data_file: format!("user-data/{}.sh", pool.name),
+        tags: tags(&tag_map),
+        tag_lines: tag_lines(&tag_map),
+        schedule,
+        instance,
+        autoscaler,
+    })
+}
+
+/// A mixed instances policy, for spot or for several instance types: spot at the best price and
+/// capacity, or on-demand in the order written.
+fn mixed(spot: bool, instance_types: &[String]) -> Option<Mixed> {
+    (spot || instance_types.len() > 1).then(|| Mixed {
+        distribution: if spot {
             vec![
                 ("on_demand_base_capacity", "0".to_owned()),
                 ("on_demand_percentage_above_base_capacity", "0".to_owned()),
@@ -339,9 +486,13 @@ fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
                 ("on_demand_allocation_strategy", hcl_string("prioritized")),
             ]
         },
-        instance_types: pool.instance_types.clone(),
-    });
-    let (ignore_changes, ignore_reason) = if pool.schedule.is_some() {
+        instance_types: instance_types.to_vec(),
+    })
+}
+
+fn instance_context(fleet: &Fleet, pool: &Pool, i: &Instances) -> InstanceContext {
+    let mixed = mixed(i.spot, &i.instance_types);
+    let (ignore_changes, ignore_reason) = if i.schedule.is_some() {
         (
             vec!["min_size", "max_size", "desired_capacity"],
             "Scheduled actions own the sizes and scaling the desired capacity: apply never resets them.",
@@ -349,7 +500,7 @@ fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
     } else {
         (vec!["desired_capacity"], "Demand scaling owns the desired capacity: apply never resets it.")
     };
-    let policy = match pool.scaling {
+    let policy = match i.scaling {
         Scaling::BusyPercent(target) => Policy {
             name: format!("{}-busy-slots", pool.id),
             comment: vec![
@@ -371,39 +522,23 @@ fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
             metric: None,
         },
     };
-    let templates = templates(pool.topology);
-    Ok(PoolContext {
-        name: pool.name.clone(),
-        label: pool.name.clone(),
-        id: pool.id.clone(),
-        group_name: pool.id.clone(),
-        role_name: pool.role_name(),
-        iam_template: templates.iam,
-        outputs_template: templates.outputs,
-        hook_name: pool.lifecycle_hook_name(),
-        delete_timeout_minutes: pool.drain_timeout_seconds().div_ceil(60) + DELETE_MARGIN_MINUTES,
+    InstanceContext {
         metric_namespace: fleet.metric_namespace(pool),
-        token_parameter: pool.token_parameter.clone(),
-        launch_template_instance_type: if mixed.is_some() { None } else { pool.instance_types.first().cloned() },
+        launch_template_instance_type: if mixed.is_some() { None } else { i.instance_types.first().cloned() },
         mixed,
-        capacity_rebalance: pool.spot,
-        capacity: pool.capacity,
+        capacity_rebalance: i.spot,
+        capacity: i.capacity,
         ignore_changes,
         ignore_reason,
-        volume_gb: pool.volume_gb,
-        volume_type: fleet.image.volume_type.name().to_owned(),
-        user_data_file: format!("user-data/{}.sh", pool.name),
-        detailed_monitoring: matches!(pool.scaling, Scaling::CpuPercent(_)),
+        volume_gb: i.volume_gb,
+        detailed_monitoring: matches!(i.scaling, Scaling::CpuPercent(_)),
         policy,
-        tags: tags(&tag_map),
-        tag_lines: tag_lines(&tag_map),
-        schedule: pool.schedule.as_ref().map(|s| schedule_context(pool, s)),
-    })
+    }
 }
 
-fn schedule_context(pool: &Pool, schedule: &model::Schedule) -> ScheduleContext {
+fn schedule_context(pool: &Pool, instances: &Instances, schedule: &model::Schedule<Capacity>) -> ScheduleContext {
     let actions = schedule
-        .actions(pool.capacity)
+        .actions(instances.capacity)
         .into_iter()
         .map(|a| {
             let window = &schedule.windows[a.window];
@@ -454,18 +589,24 @@ pub fn render(fleet: &Fleet, image_hash: &str, env: &Environment) -> Result<Vec<
     let pools = value.get_attr("pools")?;
     let render_pool = |i: usize| -> Result<Vec<(String, File)>, Error> {
         let pool = &fleet.pools[i];
+        let (units, autoscaler_config) = match &pool.kind {
+            Kind::Instance(_) => (settings::START_UNITS, None),
+            Kind::Autoscaler(a) => (settings::MANAGER_START_UNITS, Some(autoscaler_config::render(fleet, pool, a))),
+        };
         let pool_ctx = context! {
             p => pools.get_item(&minijinja::Value::from(i))?,
             settings => settings::render(&settings::for_pool(fleet, pool)),
             settings_dir => parent_dir(settings::PATH),
             settings_path => settings::PATH,
-            units => to_value(settings::START_UNITS),
+            autoscaler_config,
+            autoscaler_config_path => settings::AUTOSCALER_CONFIG,
+            units => to_value(units),
             dropin_dir => parent_dir(settings::STOP_TIMEOUT_DROPIN),
             dropin_path => settings::STOP_TIMEOUT_DROPIN,
             stop_timeout_seconds => pool.drain_timeout_seconds(),
             ..value.clone()
         };
-        templates(pool.topology).files.iter().map(|o| o.render(env, pool_ctx.clone(), &pool.name)).collect()
+        templates(pool.topology()).files.iter().map(|o| o.render(env, pool_ctx.clone(), &pool.name)).collect()
     };
     let workers = std::thread::available_parallelism().map_or(1, usize::from).min(fleet.pools.len().max(1));
     let results: Vec<Result<Vec<(String, File)>, Error>> = std::thread::scope(|scope| {

@@ -31,13 +31,8 @@ export DEBIAN_FRONTEND=noninteractive
 export GITLAB_RUNNER_DISABLE_SKEL=true
 
 runner_version=19.3.0
-aws_cli_version=2.36.7
-upload_dir=/tmp/files
-helpers_dir=/usr/local/lib/runnergen
 repo_key_url=https://packages.gitlab.com/gpgkey/gpg.key
 repo_key_fingerprint=F6403F6544A38863DAA0B6E03F01618A51312F3F
-aws_cli_url=https://awscli.amazonaws.com/awscli-exe-linux-x86_64-$aws_cli_version.zip
-aws_cli_key_fingerprint=FB5DB77FD5C118B80511ADA8A6310ACC4672475C
 
 log() {
   printf 'provision: %s\n' "$*" >&2
@@ -82,9 +77,14 @@ apt_get() {
   apt-get -o DPkg::Lock::Timeout=600 "$@"
 }
 
-install_packages() {
+# Installs packages $@ from the distribution, after refreshing its package lists.
+install_base_packages() {
   apt_get update -q
-  apt_get install -y -q --no-install-recommends ca-certificates curl gnupg unzip nftables
+  apt_get install -y -q --no-install-recommends ca-certificates curl gnupg "$@"
+}
+
+# Installs exactly gitlab-runner $runner_version from GitLab's repository, held there.
+install_gitlab_runner() {
   fetch_key "$repo_key_url" "$repo_key_fingerprint" "$workdir/gitlab.asc"
   gpg --batch --yes --dearmor -o "$workdir/gitlab.gpg" "$workdir/gitlab.asc"
   install -D -m 0644 "$workdir/gitlab.gpg" /usr/share/keyrings/runner_gitlab-runner-archive-keyring.gpg
@@ -96,9 +96,15 @@ install_packages() {
   apt_get install -y -q --allow-downgrades \
     "gitlab-runner=$runner_version-1" "gitlab-runner-helper-images=$runner_version-1"
   apt-mark hold gitlab-runner gitlab-runner-helper-images
+}
+
+install_docker() {
   apt_get install -y -q docker.io
   # A new docker.io, containerd or runc would restart the daemon under running jobs.
   apt-mark hold docker.io containerd runc
+}
+
+clean_packages() {
   apt_get clean
 }
 
@@ -108,6 +114,41 @@ disable_automatic_updates() {
     'APT::Periodic::Unattended-Upgrade "0";' >/etc/apt/apt.conf.d/99-runnergen-no-periodic
   systemctl disable --now apt-daily.timer apt-daily-upgrade.timer >/dev/null 2>&1 || log "no apt timers to stop"
   systemctl mask apt-daily.timer apt-daily-upgrade.timer apt-daily.service apt-daily-upgrade.service
+}
+
+check_gitlab_runner() {
+  local installed
+  installed=$(gitlab-runner --version | awk '$1 == "Version:" { print $2 }')
+  [[ $installed == "$runner_version" ]] || die "gitlab-runner $installed is installed, not $runner_version"
+}
+
+# live-restore keeps job containers running if the daemon ever restarts.
+configure_docker() {
+  install -d -m 0755 /etc/docker
+  printf '%s\n' '{' '  "live-restore": true' '}' >/etc/docker/daemon.json
+  systemctl enable docker.service
+}
+
+# The package installs and starts its own gitlab-runner.service; runnergen's units (or none)
+# replace it.
+silence_stock_service() {
+  systemctl disable --now gitlab-runner.service >/dev/null 2>&1 || log "no stock gitlab-runner.service to stop"
+  rm -f /etc/systemd/system/gitlab-runner.service
+  systemctl daemon-reload
+  systemctl mask gitlab-runner.service
+}
+
+aws_cli_version=2.36.7
+upload_dir=/tmp/files
+helpers_dir=/usr/local/lib/runnergen
+aws_cli_url=https://awscli.amazonaws.com/awscli-exe-linux-x86_64-$aws_cli_version.zip
+aws_cli_key_fingerprint=FB5DB77FD5C118B80511ADA8A6310ACC4672475C
+
+install_packages() {
+  install_base_packages unzip nftables
+  install_gitlab_runner
+  install_docker
+  clean_packages
 }
 
 # The AWS CLI the helpers call, at one exact version on every OS, verified against AWS's signing
@@ -130,21 +171,6 @@ install_aws_cli() {
   installed=$(/usr/local/bin/aws --version 2>&1)
   [[ $installed == "aws-cli/$aws_cli_version "* ]] || die "the AWS CLI reports $installed, not $aws_cli_version"
   log "AWS CLI $aws_cli_version installed, signature verified"
-}
-
-# live-restore keeps job containers running if the daemon ever restarts.
-configure_docker() {
-  install -d -m 0755 /etc/docker
-  printf '%s\n' '{' '  "live-restore": true' '}' >/etc/docker/daemon.json
-  systemctl enable docker.service
-}
-
-# The package installs and starts its own gitlab-runner.service; ours replaces it.
-silence_stock_service() {
-  systemctl disable --now gitlab-runner.service >/dev/null 2>&1 || log "no stock gitlab-runner.service to stop"
-  rm -f /etc/systemd/system/gitlab-runner.service
-  systemctl daemon-reload
-  systemctl mask gitlab-runner.service
 }
 
 install_runnergen() {
@@ -175,9 +201,7 @@ clean_identity() {
 main() {
   wait_for_first_boot
   install_packages
-  local installed
-  installed=$(gitlab-runner --version | awk '$1 == "Version:" { print $2 }')
-  [[ $installed == "$runner_version" ]] || die "gitlab-runner $installed is installed, not $runner_version"
+  check_gitlab_runner
   install_aws_cli
   configure_docker
   disable_automatic_updates

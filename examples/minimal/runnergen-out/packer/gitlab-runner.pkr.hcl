@@ -66,17 +66,17 @@ source "amazon-ebs" "runner" {
   tags = {
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "tiny-ci"
-    "runnergen:image" = "ee114e221d8eef41"
+    "runnergen:image" = "656dfdbe4d91dff4"
   }
   run_tags = {
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "tiny-ci"
-    "runnergen:image" = "ee114e221d8eef41"
+    "runnergen:image" = "656dfdbe4d91dff4"
   }
   snapshot_tags = {
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "tiny-ci"
-    "runnergen:image" = "ee114e221d8eef41"
+    "runnergen:image" = "656dfdbe4d91dff4"
   }
 }
 

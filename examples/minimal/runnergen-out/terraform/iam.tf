@@ -2,9 +2,10 @@
 #
 # One role a pool, least privilege: read that pool's token parameter (and decrypt it, only
 # through SSM), complete lifecycle actions of that pool's group only, publish metrics only to
-# that pool's namespace, and what the Session Manager agent needs. No wildcard action, and no
-# wildcard resource except where the action has no resource-level permissions:
-# cloudwatch:PutMetricData (held to the namespace by its condition) and the ssmmessages channels.
+# that pool's namespace (instance pools), size only that pool's worker group (autoscaler pools'
+# managers), and what the Session Manager agent needs. No wildcard action, and no wildcard
+# resource except where the action has no resource-level permissions: cloudwatch:PutMetricData
+# (held to the namespace by its condition), the ssmmessages channels and the Describe calls.
 # The role is the runner's, not the jobs': the instances' metadata service is one hop away and
 # firewalled from jobs, so jobs that need AWS use GitLab's OIDC ID tokens instead.
 
@@ -68,18 +69,6 @@ data "aws_iam_policy_document" "docker" {
     resources = ["arn:${local.partition}:autoscaling:us-east-1:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/tiny-ci-docker"]
   }
 
-  statement {
-    sid       = "PublishBusySlotMetric"
-    actions   = ["cloudwatch:PutMetricData"]
-    resources = ["*"]
-
-    condition {
-      test     = "StringEquals"
-      variable = "cloudwatch:namespace"
-      values   = ["runnergen/tiny-ci/docker"]
-    }
-  }
-
   # Session Manager, an operator's shell without SSH or any open port: the agent's own calls
   # only. Not the managed AmazonSSMManagedInstanceCore policy, which also allows
   # ssm:GetParameter on every parameter and so every pool's token.
@@ -93,6 +82,18 @@ data "aws_iam_policy_document" "docker" {
     sid       = "SessionManagerChannels"
     actions   = ["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"]
     resources = ["*"]
+  }
+
+  statement {
+    sid       = "PublishBusySlotMetric"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = ["runnergen/tiny-ci/docker"]
+    }
   }
 }
 

@@ -67,21 +67,21 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "acme-ci"
-    "runnergen:image" = "e673bb80af272a5c"
+    "runnergen:image" = "822ccb4237baa3b6"
     "team"            = "platform"
   }
   run_tags = {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "acme-ci"
-    "runnergen:image" = "e673bb80af272a5c"
+    "runnergen:image" = "822ccb4237baa3b6"
     "team"            = "platform"
   }
   snapshot_tags = {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "acme-ci"
-    "runnergen:image" = "e673bb80af272a5c"
+    "runnergen:image" = "822ccb4237baa3b6"
     "team"            = "platform"
   }
 }

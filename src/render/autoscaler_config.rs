@@ -1,0 +1,73 @@
+//! The `[[runners]]` template an autoscaler pool's manager registers with
+//! (`gitlab-runner register --template-config`): its `[runners.autoscaler]` section, written at
+//! boot by the pool's user data. Keys and their meaning: gitlab-runner common/config.go
+//! (`AutoscalerConfig`, `ConnectorConfig`, `AutoscalerPolicyConfig`) and
+//! docs/configuration/advanced-configuration.md ("The [runners.autoscaler] section").
+
+use crate::model::{Autoscaler, Executor, Fleet, Idle, Pool};
+use crate::quote::{comment_text, toml_string};
+
+/// The manager's runner waits this long for a new worker's Docker daemon before the runner
+/// gives the worker up.
+const DOCKER_READY_SECONDS: u32 = 300;
+
+/// The template's text. Every string is a TOML basic string; numbers are numbers.
+pub fn render(fleet: &Fleet, pool: &Pool, autoscaler: &Autoscaler) -> String {
+    let workers = &autoscaler.workers;
+    let plugin = fleet.image.fleeting_plugin_version.map(|v| format!("aws:{v}")).unwrap_or_default();
+    let mut out = String::new();
+    let mut line = |text: String| {
+        out.push_str(&text);
+        out.push('\n');
+    };
+    line(format!("# The autoscaler of pool {}, merged into config.toml at registration.", comment_text(&pool.name)));
+    line("[[runners]]".into());
+    line("  [runners.autoscaler]".into());
+    // The image's plugin, at the version baked: found locally, never downloaded at boot.
+    line(format!("    plugin = {}", toml_string(&plugin)));
+    line(format!("    capacity_per_instance = {}", workers.capacity_per_instance));
+    line(format!("    max_use_count = {}", workers.max_use_count));
+    line(format!("    max_instances = {}", workers.max_instances));
+    // A manager that stops (a drain, a replacement) removes its workers: nobody else would.
+    line("    delete_instances_on_shutdown = true".into());
+    if pool.executor == Executor::Docker {
+        line(format!(
+            "    instance_ready_command = {}",
+            toml_string(&format!(
+                "timeout {DOCKER_READY_SECONDS} sh -c 'until docker info >/dev/null 2>&1; do sleep 2; done'"
+            ))
+        ));
+    }
+    line(String::new());
+    // The worker group, and its region set here: a plugin without one exits (fleeting plugin aws
+    // issue 27).
+    line("    [runners.autoscaler.plugin_config]".into());
+    line(format!("      name = {}", toml_string(&pool.worker_group())));
+    line(format!("      region = {}", toml_string(&fleet.region)));
+    line(String::new());
+    // SSH to the worker's private address as the image's user, with a key made for each
+    // connection and pushed through EC2 Instance Connect (use_static_credentials = false).
+    line("    [runners.autoscaler.connector_config]".into());
+    line(format!("      username = {}", toml_string(fleet.image.os.default_user())));
+    line("      use_external_addr = false".into());
+    line("      use_static_credentials = false".into());
+    // The last matching policy wins: the catch-all first, then each window.
+    let zone = autoscaler.schedule.as_ref().map(|s| s.time_zone.as_str());
+    policy(&mut line, &["* * * * *".to_owned()], zone, autoscaler.idle);
+    for window in autoscaler.schedule.iter().flat_map(|s| &s.windows) {
+        policy(&mut line, &window.periods(), zone, window.setting);
+    }
+    out
+}
+
+fn policy(line: &mut impl FnMut(String), periods: &[String], zone: Option<&str>, idle: Idle) {
+    line(String::new());
+    line("    [[runners.autoscaler.policy]]".into());
+    let periods: Vec<String> = periods.iter().map(|p| toml_string(p)).collect();
+    line(format!("      periods = [{}]", periods.join(", ")));
+    if let Some(zone) = zone {
+        line(format!("      timezone = {}", toml_string(zone)));
+    }
+    line(format!("      idle_count = {}", idle.count));
+    line(format!("      idle_time = {}", toml_string(&idle.time.to_string())));
+}

@@ -1,0 +1,122 @@
+//! The boot-time autoscaler settings of an autoscaler pool's manager (the `[[runners]]` template
+//! its user data writes and registration merges into config.toml), rendered from specs and read
+//! back as TOML.
+
+use runnergen::model::Kind;
+
+fn config(spec: &str) -> (runnergen::Fleet, toml::Table) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("fleet.yaml");
+    std::fs::write(&path, spec).expect("write spec");
+    let fleet = runnergen::load_fleet(&path).unwrap_or_else(|e| panic!("{}", e.render(false)));
+    let table = parse(&fleet);
+    (fleet, table)
+}
+
+fn parse(fleet: &runnergen::Fleet) -> toml::Table {
+    let (pool, autoscaler) = fleet.autoscalers().next().expect("an autoscaler pool");
+    let text = runnergen::render::autoscaler_config::render(fleet, pool, autoscaler);
+    text.parse::<toml::Table>().unwrap_or_else(|e| panic!("not TOML: {e}\n{text}"))
+}
+
+/// The one `[runners.autoscaler]` table.
+fn autoscaler(table: &toml::Table) -> &toml::Table {
+    let runners = table["runners"].as_array().expect("[[runners]]");
+    assert_eq!(runners.len(), 1, "a template holds exactly one runner (gitlab-runner register)");
+    assert_eq!(table.len(), 1, "no global settings in a template: {table:?}");
+    runners[0]["autoscaler"].as_table().expect("[runners.autoscaler]")
+}
+
+const HEAD: &str = "version: 1\nname: acme-ci\naws:\n  region: eu-central-1\n  vpc_id: vpc-0a1b2c3d4e5f60718\n  \
+                    subnet_ids: [subnet-0a1b2c3d4e5f60718]\ngitlab:\n  url: https://gitlab.example.com\nimage:\n  \
+                    os: ubuntu-24.04\n  arch: arm64\n  runner_version: 19.3.0\n  fleeting_plugin_version: 1.0.0\n";
+
+#[test]
+fn the_example_managers_settings_are_toml_of_the_expected_shape() {
+    let spec = std::fs::read_to_string(crate::common::root().join("examples/autoscaler/fleet.yaml")).expect("example");
+    let (_, table) = config(&spec);
+    let a = autoscaler(&table);
+    assert_eq!(a["plugin"].as_str(), Some("aws:1.0.0"));
+    assert_eq!(a["capacity_per_instance"].as_integer(), Some(1));
+    assert_eq!(a["max_use_count"].as_integer(), Some(1));
+    assert_eq!(a["max_instances"].as_integer(), Some(20));
+    assert_eq!(a["delete_instances_on_shutdown"].as_bool(), Some(true));
+    assert!(a["instance_ready_command"].as_str().expect("a ready command").contains("docker info"));
+    let plugin = a["plugin_config"].as_table().expect("plugin_config");
+    assert_eq!(plugin["name"].as_str(), Some("acme-ci-build-workers"));
+    assert_eq!(plugin["region"].as_str(), Some("eu-central-1"));
+    let connector = a["connector_config"].as_table().expect("connector_config");
+    assert_eq!(connector["username"].as_str(), Some("ubuntu"));
+    assert_eq!(connector["use_external_addr"].as_bool(), Some(false));
+    assert_eq!(connector["use_static_credentials"].as_bool(), Some(false));
+    assert!(!connector.contains_key("key_path") && !connector.contains_key("password"));
+    let policies = a["policy"].as_array().expect("[[runners.autoscaler.policy]]");
+    assert_eq!(policies.len(), 2);
+    // The catch-all first: the last matching policy wins.
+    let base = policies[0].as_table().expect("a table");
+    assert_eq!(strings(&base["periods"]), ["* * * * *"]);
+    assert_eq!((base["idle_count"].as_integer(), base["idle_time"].as_str()), (Some(0), Some("10m0s")));
+    let office = policies[1].as_table().expect("a table");
+    assert_eq!(strings(&office["periods"]), ["* 7-18 * * 1-5"]);
+    assert_eq!(office["timezone"].as_str(), Some("Europe/Berlin"));
+    assert_eq!((office["idle_count"].as_integer(), office["idle_time"].as_str()), (Some(2), Some("30m0s")));
+}
+
+#[test]
+fn windows_become_policies_in_order_with_minutes_and_midnight() {
+    let spec = format!(
+        "{HEAD}pools:\n  - name: vm\n    topology: autoscaler\n    executor: shell\n    token_parameter: /a/vm\n    \
+         workers: {{instance_types: [c7g.large], max_instances: 4, capacity_per_instance: 2, max_use_count: 0}}\n    \
+         idle: {{count: 1, time: 1h30m}}\n    schedule:\n      windows:\n        \
+         - {{days: MON-FRI, from: \"07:30\", to: \"18:00\", idle: {{count: 4}}}}\n        \
+         - {{days: SAT, from: \"22:00\", to: \"02:15\", idle: {{count: 2, time: 45s}}}}\n"
+    );
+    let (_, table) = config(&spec);
+    let a = autoscaler(&table);
+    assert_eq!(a["capacity_per_instance"].as_integer(), Some(2));
+    assert_eq!(a["max_use_count"].as_integer(), Some(0));
+    // The instance executor has no Docker to wait for.
+    assert!(!a.contains_key("instance_ready_command"));
+    let policies = a["policy"].as_array().expect("policies");
+    let periods: Vec<Vec<String>> = policies.iter().map(|p| strings(&p["periods"])).collect();
+    assert_eq!(
+        periods,
+        [
+            vec!["* * * * *"],
+            vec!["30-59 7 * * 1-5", "* 8-17 * * 1-5"],
+            vec!["* 22-23 * * 6", "* 0-1 * * 0", "0-14 2 * * 0"],
+        ]
+    );
+    let zones: Vec<Option<&str>> = policies.iter().map(|p| p["timezone"].as_str()).collect();
+    assert_eq!(zones, [Some("Etc/UTC"); 3], "UTC is written canonically");
+    let idle: Vec<(i64, &str)> = policies
+        .iter()
+        .map(|p| (p["idle_count"].as_integer().expect("count"), p["idle_time"].as_str().expect("time")))
+        .collect();
+    // A window's idle time defaults to the pool's.
+    assert_eq!(idle, [(1, "1h30m0s"), (4, "1h30m0s"), (2, "45s")]);
+}
+
+#[test]
+fn hostile_values_stay_toml_strings() {
+    let spec = std::fs::read_to_string(crate::common::root().join("examples/autoscaler/fleet.yaml")).expect("example");
+    let (mut fleet, _) = config(&spec);
+    // Past validation, straight into the model: quotes, backslashes, a line break, a bracket.
+    let region = "eu\"central\\1\n[runners]\u{7f}";
+    fleet.region = region.to_owned();
+    for pool in &mut fleet.pools {
+        if let Kind::Autoscaler(a) = &mut pool.kind
+            && let Some(s) = &mut a.schedule
+        {
+            s.time_zone = "Europe/\"Berlin\"\t".to_owned();
+        }
+    }
+    let table = parse(&fleet);
+    let a = autoscaler(&table);
+    assert_eq!(a["plugin_config"]["region"].as_str(), Some(region));
+    assert_eq!(a["policy"][1]["timezone"].as_str(), Some("Europe/\"Berlin\"\t"));
+}
+
+fn strings(value: &toml::Value) -> Vec<String> {
+    value.as_array().expect("an array").iter().map(|v| v.as_str().expect("a string").to_owned()).collect()
+}
