@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use crate::spec::{Arch, ClockTime, Duration, Executor, Os, PullPolicy, Topology, Version, VolumeType, Weekday};
+pub use crate::spec::{
+    Arch, ClockTime, Duration, Executor, Os, PullPolicy, RunnerMode, Scope, Topology, Version, VolumeType, Weekday,
+};
 
 #[derive(Debug, Clone)]
 pub struct Fleet {
@@ -21,6 +23,8 @@ pub struct Fleet {
     /// The tags as written, for the rules that point at them.
     pub tags_written: Vec<(String, String)>,
     pub gitlab_url: String,
+    /// Who creates the pools' runners in GitLab and puts their tokens into SSM.
+    pub runners: RunnerMode,
     /// Customer-managed KMS key for the AMI's snapshot and every instance volume; `None` uses
     /// the account's default EBS key.
     pub ebs_kms_key_arn: Option<String>,
@@ -85,8 +89,27 @@ pub struct Pool {
     pub job_timeout_minutes: u32,
     /// Present exactly when `executor` is docker.
     pub docker: Option<Docker>,
+    /// The pool's runner in GitLab, when runnergen's Terraform creates it.
+    pub runner: Option<Runner>,
     /// What the pool's topology adds.
     pub kind: Kind,
+}
+
+/// A pool's runner in GitLab (`gitlab_user_runner`), every default applied.
+#[derive(Debug, Clone)]
+pub struct Runner {
+    pub scope: Scope,
+    pub group_id: Option<u64>,
+    pub project_id: Option<u64>,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub run_untagged: bool,
+    pub locked: bool,
+    /// Protected branches and tags only.
+    pub protected: bool,
+    /// Seconds.
+    pub maximum_timeout: u32,
+    pub paused: bool,
 }
 
 /// How a pool runs its jobs; each topology has its own templates in each target.

@@ -89,8 +89,25 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
                     })
                 }
             };
+            let job_timeout_minutes = pool.job_timeout_minutes.unwrap_or(DEFAULT_JOB_TIMEOUT_MINUTES);
+            let runner = pool.runner.map(|r| {
+                let tags = r.tags.unwrap_or_default();
+                model::Runner {
+                    scope: r.scope,
+                    group_id: r.group_id,
+                    project_id: r.project_id,
+                    description: r.description.unwrap_or_else(|| format!("{} {}", spec.name, pool.name)),
+                    run_untagged: r.run_untagged.unwrap_or(tags.is_empty()),
+                    tags,
+                    locked: r.locked.unwrap_or(true),
+                    protected: r.protected.unwrap_or(false),
+                    maximum_timeout: r.maximum_timeout.unwrap_or(job_timeout_minutes * 60),
+                    paused: r.paused.unwrap_or(false),
+                }
+            });
             model::Pool {
                 id: format!("{}-{}", spec.name, pool.name),
+                runner,
                 docker: (pool.executor == Executor::Docker).then(|| {
                     let docker = pool.docker.unwrap_or(spec::Docker {
                         image: None,
@@ -108,7 +125,7 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
                 name: pool.name,
                 executor: pool.executor,
                 token_parameter: pool.token_parameter,
-                job_timeout_minutes: pool.job_timeout_minutes.unwrap_or(DEFAULT_JOB_TIMEOUT_MINUTES),
+                job_timeout_minutes,
                 kind,
             }
         })
@@ -123,6 +140,7 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
         tags_written: spec.aws.tags.unwrap_or_default().into_iter().collect(),
         ebs_kms_key_arn: spec.aws.ebs_kms_key_arn,
         gitlab_url: spec.gitlab.url.trim_end_matches('/').to_owned(),
+        runners: spec.gitlab.runners.unwrap_or(model::RunnerMode::External),
         image,
         pools,
         name: spec.name,

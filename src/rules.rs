@@ -7,7 +7,10 @@
 use std::collections::HashMap;
 
 use crate::diagnostic::{Finding, Mark, SpecPath};
-use crate::model::{Arch, Autoscaler, Capacity, Fleet, Idle, Instances, Kind, Partition, Pool, Schedule, Topology};
+use crate::model::{
+    Arch, Autoscaler, Capacity, Fleet, Idle, Instances, Kind, Partition, Pool, RunnerMode, Schedule, Scope, Topology,
+};
+use crate::spec::spelling;
 
 /// AWS limits the generated names and schedules must respect. Scheduled actions: "Quotas for
 /// Auto Scaling resources and groups" (EC2 Auto Scaling user guide), a fixed quota of 125 per group.
@@ -248,10 +251,125 @@ fn check_pool(rules: &mut Rules, fleet: &Fleet, i: usize, pool: &Pool, fleet_nam
             });
         }
     }
+    check_runner(rules, fleet, &at, pool);
     match &pool.kind {
         Kind::Instance(instances) => check_instances(rules, fleet, &at, instances, arch),
         Kind::Autoscaler(autoscaler) => check_autoscaler(rules, fleet, &at, autoscaler, arch),
     }
+}
+
+/// GitLab's limits on a runner's tags (app/models/ci/runner.rb `TAG_LIST_MAX_LENGTH`,
+/// app/models/ci/tag.rb): at most 50, each 1 to 255 characters. The API splits each tag at
+/// commas and strips spaces (lib/api/validations/types/comma_separated_to_array.rb), so a tag
+/// with either would come back as another and never match the plan.
+const MAX_TAG_LENGTH: usize = 255;
+
+/// The pool's runner in GitLab, when runnergen's Terraform creates it.
+fn check_runner(rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool: &Pool) {
+    let mode = root().key("gitlab").key("runners");
+    let here = at.key("runner");
+    rules.rule(&[&mode, &here], |out| match (fleet.runners, &pool.runner) {
+        (RunnerMode::External, Some(_)) => out.push(
+            Finding::new(here.clone(), "`runner` is for runners that runnergen's Terraform creates", "not used")
+                .mark(Mark::Key)
+                .help("set `gitlab.runners: terraform` to have the runner created, or remove `runner:` and put the runner's token into SSM yourself"),
+        ),
+        (RunnerMode::Terraform, None) => out.push(
+            Finding::new(at.clone(), format!("{} is missing the required key `runner`", at.describe()), "add `runner:` here")
+                .mark(Mark::KeyOrFirst)
+                .related(mode.clone(), Mark::Value, "runnergen's Terraform creates the runners")
+                .help("with `gitlab.runners: terraform` every pool says where its runner belongs, such as `runner: {scope: group, group_id: 1234}`"),
+        ),
+        _ => {}
+    });
+    let Some(runner) = &pool.runner else { return };
+    let scope = here.key("scope");
+    let (group, project) = (here.key("group_id"), here.key("project_id"));
+    rules.rule(&[&scope, &group, &project], |out| {
+        let wanted = match runner.scope {
+            Scope::Instance => (false, false),
+            Scope::Group => (true, false),
+            Scope::Project => (false, true),
+        };
+        for (path, key, has, wants) in [
+            (&group, "group_id", runner.group_id.is_some(), wanted.0),
+            (&project, "project_id", runner.project_id.is_some(), wanted.1),
+        ] {
+            let spelled = spelling(runner.scope);
+            if has && !wants {
+                out.push(
+                    Finding::new(path.clone(), format!("`{key}` does not go with `scope: {spelled}`"), "not used with this scope")
+                        .mark(Mark::Key)
+                        .related(scope.clone(), Mark::Value, "the runner's scope")
+                        .help("a group runner has `group_id`, a project runner `project_id`, an instance runner neither"),
+                );
+            } else if wants && !has {
+                out.push(
+                    Finding::new(scope.clone(), format!("a runner with `scope: {spelled}` needs `{key}`"), format!("add `{key}:` beside it"))
+                        .help(format!("write the ID of the {} the runner belongs to, such as `{key}: 1234`; GitLab shows it on the {} page", &key[..key.len() - 3], &key[..key.len() - 3])),
+                );
+            }
+        }
+    });
+    let tags = here.key("tags");
+    let untagged = here.key("run_untagged");
+    rules.rule(&[&tags, &untagged], |out| {
+        if runner.tags.is_empty() && !runner.run_untagged {
+            out.push(
+                Finding::new(untagged.clone(), "a runner without tags that takes no untagged jobs never gets a job", "with no `tags`")
+                    .help("give the runner `tags`, or let it take untagged jobs (`run_untagged: true`); GitLab refuses the runner otherwise"),
+            );
+        }
+    });
+    for (j, tag) in runner.tags.iter().enumerate() {
+        let path = tags.index(j);
+        rules.rule(&[&path], |out| {
+            let why = if tag.is_empty() {
+                Some("it is empty".to_owned())
+            } else if tag.contains(',') {
+                Some("GitLab splits tags at commas".to_owned())
+            } else if tag.trim() != tag {
+                Some("GitLab strips the spaces around a tag".to_owned())
+            } else if tag.chars().count() > MAX_TAG_LENGTH {
+                Some(format!("it is longer than GitLab's {MAX_TAG_LENGTH} characters"))
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                let message =
+                    if tag.is_empty() { "GitLab would not keep an empty tag".to_owned() } else { format!("GitLab would not keep the tag `{tag}`: {why}") };
+                out.push(
+                    Finding::new(path.clone(), message, "this tag")
+                        .help("a tag is 1 to 255 characters without commas or surrounding spaces, such as `docker` or `arm64`; the runner's tags would otherwise differ from the plan on every apply"),
+                );
+            }
+        });
+        rules.rule(&[&tags], |out| {
+            if let Some(first) = runner.tags[..j].iter().position(|t| t == tag) {
+                out.push(
+                    Finding::new(path.clone(), format!("the tag `{tag}` is written twice"), "second time")
+                        .related(tags.index(first), Mark::Value, "first time")
+                        .help("a runner's tags are a set: write each once"),
+                );
+            }
+        });
+    }
+    let timeout = here.key("maximum_timeout");
+    let job = at.key("job_timeout_minutes");
+    rules.rule(&[&timeout, &job], |out| {
+        let job_seconds = pool.job_timeout_minutes * 60;
+        if runner.maximum_timeout < job_seconds {
+            out.push(
+                Finding::new(
+                    timeout.clone(),
+                    format!("the runner stops jobs after {} s, before the pool's job timeout of {job_seconds} s", runner.maximum_timeout),
+                    "shorter than the pool's jobs",
+                )
+                .related(job.clone(), Mark::Value, "the pool's job timeout")
+                .help("the pool drains for `job_timeout_minutes` before an instance leaves: set `maximum_timeout` to at least that many seconds, or leave it out (it defaults to the pool's job timeout)"),
+            );
+        }
+    });
 }
 
 fn check_volume(rules: &mut Rules, fleet: &Fleet, volume: &SpecPath, gb: u32) {

@@ -38,6 +38,41 @@ pub struct Aws {
 #[serde(deny_unknown_fields)]
 pub struct Gitlab {
     pub url: String,
+    pub runners: Option<RunnerMode>,
+}
+
+/// Who creates each pool's runner in GitLab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunnerMode {
+    /// The user, by hand: the token is already in SSM.
+    External,
+    /// runnergen's Terraform, with the gitlabhq/gitlab provider.
+    Terraform,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Runner {
+    pub scope: Scope,
+    pub group_id: Option<u64>,
+    pub project_id: Option<u64>,
+    pub description: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub run_untagged: Option<bool>,
+    pub locked: Option<bool>,
+    pub protected: Option<bool>,
+    pub maximum_timeout: Option<u32>,
+    pub paused: Option<bool>,
+}
+
+/// Where a runner belongs in GitLab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Instance,
+    Group,
+    Project,
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,6 +160,8 @@ pub struct Pool {
     pub manager: Option<Manager>,
     pub workers: Option<Workers>,
     pub idle: Option<Idle>,
+    /// With `gitlab.runners: terraform` only.
+    pub runner: Option<Runner>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

@@ -29,8 +29,8 @@ use crate::common;
 /// What rendered HCL may refer to and call: anything else came from a spec value. (The sizes
 /// are the attribute names in the groups' `ignore_changes`.)
 const HCL_ROOTS: &[&str] = &["data", "desired_capacity", "local", "max_size", "min_size", "path", "self", "source"];
-const HCL_ROOT_PREFIXES: &[&str] = &["aws_"];
-const HCL_FUNCTIONS: &[&str] = &["filebase64", "formatdate", "join", "length", "timestamp"];
+const HCL_ROOT_PREFIXES: &[&str] = &["aws_", "gitlab_"];
+const HCL_FUNCTIONS: &[&str] = &["filebase64", "formatdate", "join", "length", "parseint", "timestamp"];
 
 fn seeds() -> Vec<Value> {
     common::examples()
@@ -530,6 +530,10 @@ fn text_fields(fleet: &mut runnergen::Fleet) -> Vec<&mut String> {
         if let Some(docker) = &mut pool.docker {
             fields.push(&mut docker.image);
             fields.extend(docker.volumes.iter_mut());
+        }
+        if let Some(runner) = &mut pool.runner {
+            fields.push(&mut runner.description);
+            fields.extend(runner.tags.iter_mut());
         }
         match &mut pool.kind {
             Kind::Instance(i) => {

@@ -100,7 +100,7 @@ const EVERY_KEY: &str = r#"
 version: 1
 name: every-key
 aws: {region: eu-west-1, vpc_id: vpc-01234567, subnet_ids: [subnet-01234567], tags: {a: b}, ebs_kms_key_arn: "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"}
-gitlab: {url: "https://gitlab.example.com"}
+gitlab: {url: "https://gitlab.example.com", runners: terraform}
 image: {os: ubuntu-22.04, arch: x86_64, runner_version: 17.11.0, aws_cli_version: 2.36.7, fleeting_plugin_version: 1.0.0, build_instance_type: t3.large, volume_gb: 30, volume_type: gp2}
 pools:
   - name: p
@@ -114,6 +114,7 @@ pools:
     volume_gb: 40
     docker: {image: alpine, privileged: true, pull_policy: never, volumes: [/cache]}
     scaling: {cpu_percent: 50}
+    runner: {scope: group, group_id: 7, project_id: 8, description: d, tags: [a], run_untagged: false, locked: false, protected: true, maximum_timeout: 3600, paused: true}
     schedule:
       time_zone: Asia/Tokyo
       windows: [{days: [MON], from: "01:00", to: "02:00", capacity: {min: 1, max: 2, desired: 1}}]

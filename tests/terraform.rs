@@ -44,7 +44,12 @@ fn every_example_is_parsed_by_hcl_and_already_in_fmt_form() {
 
 #[test]
 fn every_example_passes_checkov_with_skips_explained() {
-    for (name, spec) in common::examples() {
+    // The examples, and a spec whose runner tokens use the account's SSM key.
+    let extra = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(extra.path().join("fleet.yaml"), RUNNERS_SPEC).expect("write the spec");
+    let specs =
+        common::examples().into_iter().chain([("runners-without-a-key".to_owned(), extra.path().join("fleet.yaml"))]);
+    for (name, spec) in specs {
         let dir = common::render_to_temp(&spec);
         let out = common::run(common::tool("checkov").arg("-d").arg(dir.path().join("terraform")).args([
             "--framework",
@@ -68,9 +73,10 @@ fn every_example_passes_checkov_with_skips_explained() {
             .collect();
         assert_eq!(failed, 0, "{name}: checkov failed checks:\n{}", failures.join("\n"));
         assert!(passed >= 30, "{name}: checkov passed only {passed} checks; did it read the files?");
-        // The only skip, with its reason in the generated file: checkov's port-22 check does not
-        // read referenced_security_group_id, the one source of an autoscaler's worker SSH rule.
-        let skipped: Vec<(String, String, String)> = report["results"]["skipped_checks"]
+        // The only skips, each with its reason in the generated file: checkov's port-22 check
+        // does not read referenced_security_group_id, the one source of an autoscaler's worker
+        // SSH rule; a runner token without a fleet key is encrypted with the account's SSM key.
+        let mut skipped: Vec<(String, String, String)> = report["results"]["skipped_checks"]
             .as_array()
             .expect("a list of skipped checks")
             .iter()
@@ -84,17 +90,27 @@ fn every_example_passes_checkov_with_skips_explained() {
             })
             .collect();
         let fleet = runnergen::load_fleet(&spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
-        let mut expected: Vec<String> = fleet
+        let mut expected: Vec<(String, String, &str)> = fleet
             .autoscalers()
-            .map(|(p, _)| format!("aws_vpc_security_group_ingress_rule.{}_workers_ssh", p.name))
+            .map(|(p, _)| {
+                (
+                    "CKV_AWS_24".to_owned(),
+                    format!("aws_vpc_security_group_ingress_rule.{}_workers_ssh", p.name),
+                    "referenced_security_group_id",
+                )
+            })
             .collect();
-        let mut skipped_resources: Vec<String> = skipped.iter().map(|(_, r, _)| r.clone()).collect();
+        if fleet.ebs_kms_key_arn.is_none() {
+            for p in fleet.pools.iter().filter(|p| p.runner.is_some()) {
+                expected.push(("CKV_AWS_337".to_owned(), format!("aws_ssm_parameter.{}_token", p.name), "aws/ssm key"));
+            }
+        }
+        skipped.sort();
         expected.sort();
-        skipped_resources.sort();
-        assert_eq!(skipped_resources, expected, "{name}: {skipped:#?}");
-        for (check, resource, reason) in &skipped {
-            assert_eq!(check, "CKV_AWS_24", "{name}: {resource}");
-            assert!(reason.contains("referenced_security_group_id"), "{name}: {resource} skipped without its reason");
+        assert_eq!(skipped.len(), expected.len(), "{name}: {skipped:#?}");
+        for ((check, resource, reason), (want_check, want_resource, because)) in skipped.iter().zip(&expected) {
+            assert_eq!((check, resource), (want_check, want_resource), "{name}");
+            assert!(reason.contains(because), "{name}: {resource} skipped without its reason: {reason}");
         }
         assert!(out.status.success(), "{name}: checkov exited with {}", out.status);
     }
@@ -918,17 +934,25 @@ fn tag_keys_in_any_script_stay_canonical() {
     assert!(keys.iter().any(|k| k.contains("टीम")), "{keys:?}");
 }
 
-/// Every resource, data source and provider block of every example uses only arguments and
-/// blocks the hashicorp/aws provider has, and every argument it requires: checked against the
-/// provider's schema (scripts/test extracts it from the prebuilt CDK for Terraform bindings,
-/// whose version names the provider version).
-#[test]
-fn every_example_matches_the_aws_provider_schema() {
-    let path = common::root().join("target/tools/aws-provider-schema.json");
+/// A provider's argument schema, as scripts/test extracts it (tools/provider_schema.py).
+fn provider_schema(name: &str) -> serde_json::Value {
+    let path = common::root().join(format!("target/tools/{name}-provider-schema.json"));
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e}; run the tests through scripts/test, which makes it", path.display()));
-    let schema: serde_json::Value = serde_json::from_str(&text).expect("the schema is JSON");
-    assert!(schema["resource"]["aws_autoscaling_group"]["launch_template"]["block"].is_object());
+    serde_json::from_str(&text).expect("the schema is JSON")
+}
+
+/// Every resource, data source and provider block of every example uses only arguments and
+/// blocks its provider (hashicorp/aws, gitlabhq/gitlab) has, and every argument it requires:
+/// checked against the providers' schemas (scripts/test extracts them from the prebuilt CDK for
+/// Terraform bindings, whose versions name the provider versions).
+#[test]
+fn every_example_matches_the_provider_schemas() {
+    let schemas: BTreeMap<&str, serde_json::Value> =
+        ["aws", "gitlab"].into_iter().map(|p| (p, provider_schema(p))).collect();
+    assert!(schemas["aws"]["resource"]["aws_autoscaling_group"]["launch_template"]["block"].is_object());
+    assert!(schemas["gitlab"]["resource"]["gitlab_user_runner"]["runner_type"]["required"] == true);
+    let mut gitlab_blocks = 0;
     for (name, spec) in common::examples() {
         let dir = common::render_to_temp(&spec);
         let mut checked = 0;
@@ -937,10 +961,11 @@ fn every_example_matches_the_aws_provider_schema() {
             let file = file.file_name().expect("a name").to_string_lossy().into_owned();
             for block in body.blocks() {
                 let labels: Vec<&str> = block.labels().iter().map(|l| l.as_str()).collect();
+                let provider = |ty: &str| ty.split('_').next().unwrap_or_default().to_owned();
                 let args = match (block.identifier(), labels.as_slice()) {
-                    ("resource", [ty, _]) => &schema["resource"][ty],
-                    ("data", [ty, _]) => &schema["data"][ty],
-                    ("provider", ["aws"]) => &schema["provider"],
+                    ("resource", [ty, _]) => &schemas[provider(ty).as_str()]["resource"][ty],
+                    ("data", [ty, _]) => &schemas[provider(ty).as_str()]["data"][ty],
+                    ("provider", [p]) => &schemas[p]["provider"],
                     ("terraform" | "locals" | "output", _) => continue,
                     (other, _) => panic!("{name}/{file}: unexpected block {other} {labels:?}"),
                 };
@@ -948,19 +973,19 @@ fn every_example_matches_the_aws_provider_schema() {
                 assert!(args.is_object(), "{at}: the provider has no such {}", block.identifier());
                 check_arguments(block.body(), args, &at, true);
                 checked += 1;
+                gitlab_blocks += usize::from(labels.first().is_some_and(|l| l.starts_with("gitlab")));
             }
         }
         assert!(checked >= 10, "{name}: only {checked} blocks checked");
     }
+    assert!(gitlab_blocks >= 3, "no example creates runners in GitLab");
 }
 
 /// The check fails on what the provider would refuse: a misspelt argument, a block written as an
 /// attribute, a missing required argument, a block inside a block that has none.
 #[test]
 fn the_provider_schema_check_fails_on_what_the_provider_refuses() {
-    let path = common::root().join("target/tools/aws-provider-schema.json");
-    let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("scripts/test makes it")).expect("JSON");
+    let schema = provider_schema("aws");
     let group = &schema["resource"]["aws_autoscaling_group"];
     let ok = "max_size = 1\nmin_size = 0\ninstance_maintenance_policy {\n  min_healthy_percentage = 0\n  max_healthy_percentage = 100\n}\n";
     check_arguments(&hcl::from_str(ok).expect("HCL"), group, "ok", true);
@@ -1249,4 +1274,177 @@ fn the_manager_role_is_held_to_its_own_workers() {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runners created by Terraform (`gitlab.runners: terraform`).
+
+const RUNNERS_SPEC: &str = r#"
+version: 1
+name: rt
+aws:
+  region: eu-west-1
+  vpc_id: vpc-0123456789abcdef0
+  subnet_ids: [subnet-0123456789abcdef0]
+gitlab:
+  url: https://gitlab.example.com/gitlab
+  runners: terraform
+image:
+  os: ubuntu-24.04
+  arch: x86_64
+  runner_version: 19.3.0
+pools:
+  - name: shared
+    executor: docker
+    instance_types: [t3.large]
+    capacity: {min: 1, max: 2}
+    token_parameter: /rt/shared/token
+    runner: {scope: instance}
+  - name: team
+    executor: docker
+    instance_types: [t3.large]
+    capacity: {min: 1, max: 2}
+    token_parameter: /rt/team/token
+    job_timeout_minutes: 20
+    runner: {scope: group, group_id: 42, description: "team \"builds\" ${x}", tags: [docker, linux], paused: true}
+  - name: release
+    executor: shell
+    instance_types: [t3.small]
+    capacity: {min: 1, max: 1}
+    token_parameter: /rt/release/token
+    runner: {scope: project, project_id: 7, tags: [release], run_untagged: true, locked: false, protected: true, maximum_timeout: 7200}
+"#;
+
+/// Each scope's runner with the spec's settings, its token written to the pool's parameter
+/// through the write-only argument, re-created before it is destroyed, and tied to the pool's
+/// launch template and group.
+#[test]
+fn runners_are_created_with_their_settings_for_every_scope() {
+    let files = render_spec(RUNNERS_SPEC);
+    let gitlab = &files["gitlab.tf"];
+    let provider = labeled_one(gitlab, "provider", "gitlab").body();
+    assert_eq!(string(provider, "base_url"), "https://gitlab.example.com/gitlab/api/v4/");
+    assert!(provider.attributes().all(|a| a.key() != "token"), "the provider token belongs in GITLAB_TOKEN");
+    let versions = &files["versions.tf"];
+    let terraform = versions.blocks().find(|b| b.identifier() == "terraform").expect("terraform block");
+    assert_eq!(string(terraform.body(), "required_version"), ">= 1.11.0");
+    let providers = block(terraform.body(), "required_providers").body();
+    let gitlab_provider = attr(providers, "gitlab").to_string();
+    assert!(gitlab_provider.contains("gitlabhq/gitlab") && gitlab_provider.contains("~> 18.6"), "{gitlab_provider}");
+
+    let expected = [
+        ("shared", "instance_type", None, None, "rt shared", vec![], true, true, "not_protected", 3600, false),
+        (
+            "team",
+            "group_type",
+            Some(42),
+            None,
+            "team \"builds\" ${x}",
+            vec!["docker", "linux"],
+            false,
+            true,
+            "not_protected",
+            1200,
+            true,
+        ),
+        (
+            "release",
+            "project_type",
+            None,
+            Some(7),
+            "rt release",
+            vec!["release"],
+            true,
+            false,
+            "ref_protected",
+            7200,
+            false,
+        ),
+    ];
+    for (p, ty, group, project, description, tags, untagged, locked, access, timeout, paused) in expected {
+        let r = resource(gitlab, "gitlab_user_runner", p).body();
+        assert_eq!(string(r, "runner_type"), ty, "{p}");
+        let id = |key: &str| r.attributes().find(|a| a.key() == key).map(|a| a.expr().to_string());
+        assert_eq!(id("group_id"), group.map(|g: i64| g.to_string()), "{p}");
+        assert_eq!(id("project_id"), project.map(|g: i64| g.to_string()), "{p}");
+        assert_eq!(string(r, "description"), description, "{p}");
+        assert_eq!(strings(r, "tag_list"), tags, "{p}");
+        for (key, value) in [("untagged", untagged), ("locked", locked), ("paused", paused)] {
+            assert_eq!(attr(r, key).to_string(), value.to_string(), "{p}: {key}");
+        }
+        assert_eq!(string(r, "access_level"), access, "{p}");
+        assert_eq!(number(r, "maximum_timeout"), timeout, "{p}");
+        assert_eq!(attr(block(r, "lifecycle").body(), "create_before_destroy").to_string(), "true", "{p}");
+
+        let parameter = resource(gitlab, "aws_ssm_parameter", &format!("{p}_token")).body();
+        assert_eq!(string(parameter, "name"), format!("/rt/{p}/token"));
+        assert_eq!(string(parameter, "type"), "SecureString");
+        assert_eq!(attr(parameter, "value_wo").to_string(), format!("gitlab_user_runner.{p}.token"));
+        assert!(attr(parameter, "value_wo_version").to_string().contains(&format!("gitlab_user_runner.{p}.id")));
+        assert!(parameter.attributes().all(|a| a.key() != "value" && a.key() != "insecure_value"), "{p}");
+        assert!(parameter.attributes().all(|a| a.key() != "key_id"), "{p}: no fleet key, the account's");
+
+        // A new runner makes a new launch template version, after its token is in SSM.
+        let pool = &files[&format!("pool-{p}.tf")];
+        let template = resource(pool, "aws_launch_template", p).body();
+        let instance_tags = template
+            .blocks()
+            .find(|b| b.identifier() == "tag_specifications" && string(b.body(), "resource_type") == "instance")
+            .map(|b| attr(b.body(), "tags").to_string())
+            .expect("instance tags");
+        assert!(instance_tags.contains(&format!("gitlab_user_runner.{p}.id")), "{instance_tags}");
+        let depends = attr(resource(pool, "aws_autoscaling_group", p).body(), "depends_on").to_string();
+        assert!(depends.contains(&format!("aws_ssm_parameter.{p}_token")), "{depends}");
+        let output = labeled_one(&files["outputs.tf"], "output", &format!("{p}_runner_id"));
+        assert_eq!(attr(output.body(), "value").to_string(), format!("gitlab_user_runner.{p}.id"));
+    }
+    // No output, anywhere, hands out a token.
+    for b in files["outputs.tf"].blocks() {
+        assert!(!attr(b.body(), "value").to_string().contains(".token"), "an output shows a token");
+    }
+}
+
+/// External mode (the default) has no GitLab provider and no runner resources at all.
+#[test]
+fn external_mode_creates_nothing_in_gitlab() {
+    for (name, spec) in common::examples() {
+        let fleet = runnergen::load_fleet(&spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
+        let dir = common::render_to_temp(&spec);
+        let terraform_mode = fleet.runners == runnergen::model::RunnerMode::Terraform;
+        assert_eq!(dir.path().join("terraform/gitlab.tf").exists(), terraform_mode, "{name}");
+        if terraform_mode {
+            continue;
+        }
+        for file in tf_files(dir.path()) {
+            let text = std::fs::read_to_string(&file).expect("read");
+            assert!(!text.contains("gitlab_user_runner") && !text.contains("gitlabhq/gitlab"), "{}", file.display());
+        }
+    }
+}
+
+/// The provider's token comes from the environment when Terraform runs: rendering never reads
+/// it, and it reaches no file.
+#[test]
+fn the_gitlab_token_never_reaches_a_file() {
+    let spec = common::root().join("examples/gitlab-runners/fleet.yaml");
+    let out = tempfile::tempdir().expect("a temp dir");
+    let sentinel = "glpat-SENTINEL-never-in-a-file";
+    let run = common::run(
+        common::runnergen()
+            .args(["render", "--out"])
+            .arg(out.path())
+            .arg(&spec)
+            .env("GITLAB_TOKEN", sentinel)
+            .env("TF_VAR_gitlab_token", sentinel),
+    );
+    common::assert_success(&run, "render");
+    let mut files = 0;
+    for entry in
+        walkdir::WalkDir::new(out.path()).into_iter().filter_map(Result::ok).filter(|e| e.file_type().is_file())
+    {
+        let text = std::fs::read_to_string(entry.path()).expect("read");
+        assert!(!text.contains(sentinel) && !text.contains("glpat-"), "{}", entry.path().display());
+        files += 1;
+    }
+    assert!(files > 20, "{files}");
 }

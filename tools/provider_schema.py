@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Extracts the argument schema of the hashicorp/aws provider from the jsii assembly of the
-prebuilt CDK for Terraform bindings (@cdktf/provider-aws, whose README names the provider version
-it was generated from) into a small JSON file the tests read.
+"""Extracts the argument schema of a Terraform provider (hashicorp/aws, gitlabhq/gitlab) from the
+jsii assembly of its prebuilt CDK for Terraform bindings (@cdktf/provider-aws,
+@cdktf/provider-gitlab, whose READMEs name the provider version they were generated from) into a
+small JSON file the tests read.
 
 For every resource, data source and the provider itself: each argument by its Terraform name
 (the anchor of its registry link), whether it is required, and, for a nested block, the block's
@@ -58,11 +59,11 @@ def main():
     with open(f"{package}/.jsii", encoding="utf-8") as f:
         types = json.load(f)["types"]
     with open(f"{package}/README.md", encoding="utf-8") as f:
-        version = re.search(r"hashicorp/aws provider version ([0-9.]+)", f.read()).group(1)
-    schema = {"provider_version": version, "resource": {}, "data": {}, "provider": {}}
+        source, version = re.search(r"([a-z]+/[a-z]+) provider version ([0-9.]+)", f.read()).groups()
+    schema = {"provider": {}, "provider_source": source, "provider_version": version, "resource": {}, "data": {}}
     # Each resource, data source and the provider is a class whose docs link its registry page,
     # with its arguments in the interface of the same name and `Config`.
-    represents = re.compile(r"/docs(?:/(resources|data-sources)/[a-z0-9_]+)? (aws[a-z0-9_]*)\}")
+    represents = re.compile(r"/docs(?:/(resources|data-sources)/[a-z0-9_]+)? ([a-z][a-z0-9_]*)\}")
     for fqn, t in types.items():
         config = fqn + "Config"
         match = represents.search(t.get("docs", {}).get("summary", ""))

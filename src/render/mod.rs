@@ -54,6 +54,7 @@ pub const TEMPLATES: &[(&str, &str)] = &templates![
     "packer/files/aws-cli.asc",
     "terraform/_macros.tf.j2",
     "terraform/_runner_policy.tf.j2",
+    "terraform/gitlab.tf.j2",
     "terraform/iam.tf.j2",
     "terraform/main.tf.j2",
     "terraform/outputs.tf.j2",

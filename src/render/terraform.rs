@@ -24,6 +24,7 @@ use super::{File, Output, autoscaler_config, to_value};
 use crate::model::{self, Capacity, Fleet, Instances, Kind, Pool, Scaling, Topology};
 use crate::quote::{hcl_key, hcl_string};
 use crate::settings;
+use crate::spec::spelling;
 
 /// The fleet's files, rendered with the whole [`Context`].
 const FLEET_OUTPUTS: &[Output] = &[
@@ -32,6 +33,12 @@ const FLEET_OUTPUTS: &[Output] = &[
     Output::file("terraform/iam.tf.j2", "terraform/iam.tf"),
     Output::file("terraform/outputs.tf.j2", "terraform/outputs.tf"),
 ];
+
+/// Rendered when runnergen's Terraform creates the runners.
+const GITLAB: Output = Output::file("terraform/gitlab.tf.j2", "terraform/gitlab.tf");
+
+/// The gitlabhq/gitlab provider's major version: the argument schema the tests check is 18.6.1's.
+const GITLAB_PROVIDER_VERSION: &str = "~> 18.6";
 
 /// Rendered when some pool has a schedule.
 const SCHEDULES: Output = Output::file("terraform/schedules.tf.j2", "terraform/schedules.tf");
@@ -102,6 +109,32 @@ pub struct Context {
     pub heartbeat_interval_seconds: u32,
     /// Every pool, in spec order.
     pub pools: Vec<PoolContext>,
+    /// When runnergen's Terraform creates the runners in GitLab.
+    pub runners: Option<Runners>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Runners {
+    pub provider_version: &'static str,
+    /// The GitLab API's address, as the provider takes it.
+    pub base_url: String,
+}
+
+/// A pool's `gitlab_user_runner`.
+#[derive(Debug, Serialize)]
+pub struct RunnerContext {
+    /// `instance_type`, `group_type` or `project_type`.
+    pub runner_type: String,
+    pub group_id: Option<u64>,
+    pub project_id: Option<u64>,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub untagged: bool,
+    pub locked: bool,
+    /// `not_protected` or `ref_protected`.
+    pub access_level: &'static str,
+    pub maximum_timeout: u32,
+    pub paused: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -177,6 +210,8 @@ pub struct PoolContext {
     pub tag_lines: Vec<String>,
     /// An instance pool's scheduled actions.
     pub schedule: Option<ScheduleContext>,
+    /// The pool's runner in GitLab, when runnergen's Terraform creates it.
+    pub runner: Option<RunnerContext>,
     /// What the topology adds; its templates read these fields as the pool's own.
     #[serde(flatten)]
     pub instance: Option<InstanceContext>,
@@ -341,6 +376,10 @@ impl Context {
             hook_heartbeat_timeout_seconds: model::HOOK_HEARTBEAT_TIMEOUT_SECONDS,
             heartbeat_interval_seconds: model::HEARTBEAT_INTERVAL_SECONDS,
             pools: fleet.pools.iter().map(|p| pool_context(fleet, p)).collect::<Result<_, _>>()?,
+            runners: (fleet.runners == model::RunnerMode::Terraform).then(|| Runners {
+                provider_version: GITLAB_PROVIDER_VERSION,
+                base_url: format!("{}/api/v4/", fleet.gitlab_url),
+            }),
         })
     }
 }
@@ -464,6 +503,18 @@ fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
         tags: tags(&tag_map),
         tag_lines: tag_lines(&tag_map),
         schedule,
+        runner: pool.runner.as_ref().map(|r| RunnerContext {
+            runner_type: format!("{}_type", spelling(r.scope)),
+            group_id: r.group_id,
+            project_id: r.project_id,
+            description: r.description.clone(),
+            tags: r.tags.clone(),
+            untagged: r.run_untagged,
+            locked: r.locked,
+            access_level: if r.protected { "ref_protected" } else { "not_protected" },
+            maximum_timeout: r.maximum_timeout,
+            paused: r.paused,
+        }),
         instance,
         autoscaler,
     })
@@ -584,6 +635,9 @@ pub fn render(fleet: &Fleet, image_hash: &str, env: &Environment) -> Result<Vec<
     }
     if ctx.pools.iter().any(|p| p.schedule.is_some()) {
         files.push(SCHEDULES.render(env, value.clone(), "")?);
+    }
+    if ctx.runners.is_some() {
+        files.push(GITLAB.render(env, value.clone(), "")?);
     }
     // Each pool's files, on every core: rendering is pure, and the plan sorts them.
     let pools = value.get_attr("pools")?;
