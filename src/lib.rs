@@ -5,7 +5,8 @@
 //! ([`yaml`]), [`shape`] checks it against the schema and runnergen's types, [`resolve`] applies
 //! every default into the [`model`], [`rules`] checks what a schema cannot say over that model,
 //! [`render`] turns the model into an in-memory plan of files, [`diff`] compares that plan with
-//! the output folder, and [`write`](mod@write) applies the difference. Problems found before
+//! the output folder, and [`write`](mod@write) applies the difference. [`plan`] adds up a
+//! fleet's week in instance-hours (and cost) instead of rendering it. Problems found before
 //! rendering name spec paths; [`diagnostic::locate`] turns them into spans of the YAML at the end.
 
 pub mod diagnostic;
@@ -13,6 +14,7 @@ pub mod diff;
 pub mod load;
 pub mod manifest;
 pub mod model;
+pub mod plan;
 pub mod quote;
 pub mod render;
 pub mod resolve;

@@ -16,7 +16,7 @@ use runnergen::write;
     name = "runnergen",
     version,
     about = "Compile one YAML fleet spec into the Packer and Terraform of a self-scaling GitLab Runner fleet on AWS.",
-    after_help = "Example:\n  runnergen validate fleet.yaml\n  runnergen render fleet.yaml\n  runnergen diff fleet.yaml"
+    after_help = "Example:\n  runnergen validate fleet.yaml\n  runnergen render fleet.yaml\n  runnergen diff fleet.yaml\n  runnergen plan fleet.yaml"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -66,9 +66,40 @@ enum Command {
         #[arg(long)]
         stat: bool,
     },
+    /// Add up the fleet's week: instance-hours (and cost) per pool and in total, with a heatmap.
+    ///
+    /// Writes nothing unless asked (`--svg`). Exit status: 0, or 2 on any error.
+    #[command(
+        after_help = "Example:\n  runnergen plan fleet.yaml\n  runnergen plan fleet.yaml --prices prices.yaml --format json\n  git show origin/main:fleet.yaml > /tmp/base.yaml && runnergen plan fleet.yaml --baseline /tmp/base.yaml\n  runnergen plan fleet.yaml --svg week.svg"
+    )]
+    Plan {
+        /// The fleet spec (YAML).
+        spec: PathBuf,
+        /// `text` (a table and a heatmap per pool) or `json`.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Hourly prices per instance type (YAML: `currency`, `instance_types`); adds the cost.
+        #[arg(long, value_name = "FILE")]
+        prices: Option<PathBuf>,
+        /// Another version of the spec: its figures too, and the change from it.
+        #[arg(long, value_name = "OLD.yaml")]
+        baseline: Option<PathBuf>,
+        /// Also write the week as an SVG chart to this file.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+        /// Colour the heatmaps: `auto` on a terminal unless NO_COLOR is set.
+        #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+        color: ColorChoice,
+    },
     /// Print the fleet spec's JSON Schema.
     #[command(after_help = "Example:\n  runnergen schema > fleet.schema.json")]
     Schema,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -153,6 +184,35 @@ fn run(cli: Cli) -> Result<u8, Error> {
             let text = if stat { diff::stat(&set, style) } else { diff::full_diff(&set, style) };
             print_out(&text)?;
             Ok(if set.changes.is_empty() { 0 } else { 1 })
+        }
+        Command::Plan { spec, format, prices, baseline, svg, color } => {
+            let fleet = load(&spec)?;
+            let prices = match &prices {
+                Some(path) => Some(runnergen::plan::Prices::parse(&runnergen::load::load(path)?)?),
+                None => None,
+            };
+            let price_error = |message| Error::Price { message };
+            let plan = runnergen::plan::Plan::new(&fleet, prices.as_ref()).map_err(price_error)?;
+            let before = match &baseline {
+                Some(path) => Some(runnergen::plan::Plan::new(&load(path)?, prices.as_ref()).map_err(price_error)?),
+                None => None,
+            };
+            if let Some(path) = &svg {
+                std::fs::write(path, runnergen::plan::svg::render(&plan)).map_err(|source| Error::Write {
+                    path: runnergen::diagnostic::printable(&path.display().to_string()),
+                    source,
+                })?;
+            }
+            let text = match format {
+                Format::Json => runnergen::plan::json::render(&plan, before.as_ref()),
+                Format::Text => {
+                    let name = baseline.as_ref().map(|p| runnergen::diagnostic::printable(&p.display().to_string()));
+                    let baseline = before.as_ref().zip(name.as_deref());
+                    runnergen::plan::text::render(&plan, baseline, color.enabled(std::io::stdout().is_terminal()))
+                }
+            };
+            print_out(&text)?;
+            Ok(0)
         }
         Command::Schema => {
             print!("{}", runnergen::shape::SCHEMA);

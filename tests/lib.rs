@@ -5,6 +5,7 @@
 mod autoscaler;
 mod common;
 mod examples;
+mod plan;
 mod schedule;
 mod spec_errors;
 mod write_and_diff;

@@ -1,7 +1,8 @@
 //! The tests that check the output with the real tools and run the helpers against stand-ins,
 //! emulators and network namespaces: shellcheck, bash, systemd-analyze, HashiCorp's HCL parser,
-//! packer, checkov, nft, gpg, moto and the AWS CLI. `scripts/test` installs them and runs these
-//! (`cargo test --features tool-tests`); a missing tool fails a test, never skips it.
+//! packer, checkov, the providers' schemas, nft, gpg, moto, the AWS CLI and rsvg-convert.
+//! `scripts/test` installs them and runs these (`cargo test --features tool-tests`); a missing
+//! tool fails a test, never skips it.
 
 mod aws_emulator;
 mod common;
@@ -9,6 +10,7 @@ mod firewall;
 mod fuzz;
 mod lifecycle;
 mod packer;
+mod plan_svg;
 mod provision;
 mod terminal;
 mod terraform;

@@ -1,0 +1,88 @@
+//! `runnergen plan --format json`: the week's figures, in hours (and the price list's currency).
+//!
+//! ```json
+//! {"fleet": "acme-ci", "week_hours": 168,
+//!  "pools": [{"name": "docker", "topology": "instance",
+//!             "instance_hours": {"min": 60.0, "desired": 120.0, "max": 1680.0},
+//!             "always_on_max_hours": 1680.0}],
+//!  "total": {"instance_hours": {"min": 228.0, "desired": 288.0, "max": 1848.0}, "always_on_max_hours": 1848.0}}
+//! ```
+
+use serde_json::{Map, Value, json};
+
+use super::{Delta, Hours, Plan};
+use crate::spec::spelling;
+
+/// The plan as JSON, with its baseline and the change from it when given.
+pub fn render(plan: &Plan, baseline: Option<&Plan>) -> String {
+    let mut out = figures(plan);
+    if let Some(before) = baseline {
+        out.insert("baseline".into(), Value::Object(figures(before)));
+        let delta = Delta::new(plan, before);
+        let pools: Vec<Value> = delta
+            .pools
+            .iter()
+            .map(|(name, now, then)| json!({"name": name, "instance_hours": hours(&(*now - *then))}))
+            .collect();
+        let mut total = Map::new();
+        total.insert("instance_hours".into(), hours(&delta.total));
+        if let Some(cost) = delta.cost {
+            total.insert("cost_per_week".into(), hours(&cost));
+        }
+        out.insert("delta".into(), json!({"pools": pools, "total": total}));
+    }
+    let mut text = serde_json::to_string_pretty(&Value::Object(out)).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+fn figures(plan: &Plan) -> Map<String, Value> {
+    let currency = plan.currency.as_ref();
+    let pools: Vec<Value> = plan
+        .pools
+        .iter()
+        .map(|p| {
+            let mut pool = Map::new();
+            pool.insert("name".into(), json!(p.name));
+            pool.insert("topology".into(), json!(spelling(p.topology)));
+            pool.insert("instance_hours".into(), hours(&p.instance_hours));
+            pool.insert("always_on_max_hours".into(), number(p.always_on_max_hours));
+            pool.insert("time_zone".into(), json!(p.time_zone));
+            if let Some(a) = &p.autoscaler {
+                pool.insert("manager_hours".into(), number(a.manager));
+                pool.insert(
+                    "worker_hours".into(),
+                    json!({"floor": number(a.worker_floor), "ceiling": number(a.worker_ceiling)}),
+                );
+            }
+            if let (Some(cost), Some(currency)) = (&p.cost, currency) {
+                pool.insert("cost_per_week".into(), hours(cost));
+                pool.insert("currency".into(), json!(currency));
+            }
+            Value::Object(pool)
+        })
+        .collect();
+    let mut total = Map::new();
+    total.insert("instance_hours".into(), hours(&plan.total.instance_hours));
+    total.insert("always_on_max_hours".into(), number(plan.total.always_on_max_hours));
+    if let (Some(cost), Some(currency)) = (&plan.total.cost, currency) {
+        total.insert("cost_per_week".into(), hours(cost));
+        total.insert("currency".into(), json!(currency));
+    }
+    let mut out = Map::new();
+    out.insert("fleet".into(), json!(plan.fleet));
+    out.insert("week_hours".into(), json!(168));
+    out.insert("pools".into(), Value::Array(pools));
+    out.insert("total".into(), Value::Object(total));
+    out
+}
+
+fn hours(h: &Hours) -> Value {
+    json!({"min": number(h.min), "desired": number(h.desired), "max": number(h.max)})
+}
+
+/// A float rounded to 4 decimals, so that sums print without binary noise.
+fn number(x: f64) -> Value {
+    let rounded = (x * 10_000.0).round() / 10_000.0;
+    serde_json::Number::from_f64(if rounded == 0.0 { 0.0 } else { rounded }).map_or(Value::Null, Value::Number)
+}

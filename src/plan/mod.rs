@@ -1,0 +1,260 @@
+//! `runnergen plan`: what a fleet's schedules add up to over one week, before anything is
+//! applied. Pure: computed from the resolved [`Fleet`] (and a price list), printed by the
+//! [`text`], [`json`] and [`svg`] views.
+//!
+//! Each pool's week is its own local week (Monday 00:00 to Sunday 24:00 in its schedule's time
+//! zone, 168 hours), as a list of [`Segment`]s over which the capacity in force is constant: a
+//! window's capacity while it runs, the pool's base capacity otherwise. A window whose end is not
+//! after its start ends the next day, and Sunday's window runs into Monday.
+
+pub mod json;
+pub mod prices;
+pub mod svg;
+pub mod text;
+
+use crate::model::{Autoscaler, Capacity, Fleet, Instances, Kind, Pool, Schedule, Topology, Window};
+pub use prices::Prices;
+
+/// Minutes in a week, and hours.
+pub const WEEK_MINUTES: u32 = 7 * 24 * 60;
+pub const WEEK_HOURS: f64 = 168.0;
+
+/// A stretch of the week, `start..end` in minutes after Monday 00:00, over which `value` holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment<T> {
+    pub start: u32,
+    pub end: u32,
+    pub value: T,
+}
+
+/// Instance-hours over the week at the floor, as planned and at the ceiling.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Hours {
+    pub min: f64,
+    pub desired: f64,
+    pub max: f64,
+}
+
+impl std::ops::Add for Hours {
+    type Output = Hours;
+    fn add(self, o: Hours) -> Hours {
+        Hours { min: self.min + o.min, desired: self.desired + o.desired, max: self.max + o.max }
+    }
+}
+
+impl std::ops::Sub for Hours {
+    type Output = Hours;
+    fn sub(self, o: Hours) -> Hours {
+        Hours { min: self.min - o.min, desired: self.desired - o.desired, max: self.max - o.max }
+    }
+}
+
+/// An autoscaler pool's week: its manager, always on, and its workers between the warm ones the
+/// idle slots in force keep and `max_instances`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AutoscalerHours {
+    pub manager: f64,
+    pub worker_floor: f64,
+    pub worker_ceiling: f64,
+}
+
+/// One pool's week.
+#[derive(Debug, Clone)]
+pub struct PoolPlan {
+    pub name: String,
+    pub topology: Topology,
+    /// The schedule's time zone, when the pool has one: its week is local to it.
+    pub time_zone: Option<String>,
+    /// Instances in force (min, desired, max) over the pool's local week.
+    pub week: Vec<Segment<Capacity>>,
+    pub instance_hours: Hours,
+    /// Base `max` all week: the pool at its ceiling and never scaled down.
+    pub always_on_max_hours: f64,
+    pub autoscaler: Option<AutoscalerHours>,
+    /// With prices: the week's cost at the floor, as planned and at the ceiling.
+    pub cost: Option<Hours>,
+}
+
+/// The fleet's week.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub fleet: String,
+    pub pools: Vec<PoolPlan>,
+    pub total: Total,
+    pub currency: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Total {
+    pub instance_hours: Hours,
+    pub always_on_max_hours: f64,
+    pub cost: Option<Hours>,
+}
+
+impl Plan {
+    /// The week of every pool. With prices, also their cost; an instance type without a price is
+    /// an error that names it and the pool.
+    pub fn new(fleet: &Fleet, prices: Option<&Prices>) -> Result<Plan, String> {
+        let pools = fleet.pools.iter().map(|p| pool_plan(p, prices)).collect::<Result<Vec<_>, _>>()?;
+        let total = Total {
+            instance_hours: pools.iter().fold(Hours::default(), |sum, p| sum + p.instance_hours),
+            always_on_max_hours: pools.iter().map(|p| p.always_on_max_hours).sum(),
+            cost: prices.map(|_| pools.iter().filter_map(|p| p.cost).fold(Hours::default(), |sum, c| sum + c)),
+        };
+        Ok(Plan { fleet: fleet.name.clone(), pools, total, currency: prices.map(|p| p.currency.clone()) })
+    }
+}
+
+/// Desired instance-hours as a share of always-on at the ceiling, in percent.
+pub fn share(hours: &Hours, always_on_max: f64) -> f64 {
+    if always_on_max > 0.0 { 100.0 * hours.desired / always_on_max } else { 0.0 }
+}
+
+fn pool_plan(pool: &Pool, prices: Option<&Prices>) -> Result<PoolPlan, String> {
+    match &pool.kind {
+        Kind::Instance(i) => instance_plan(pool, i, prices),
+        Kind::Autoscaler(a) => autoscaler_plan(pool, a, prices),
+    }
+}
+
+fn instance_plan(pool: &Pool, i: &Instances, prices: Option<&Prices>) -> Result<PoolPlan, String> {
+    let week = match &i.schedule {
+        Some(s) => segments(i.capacity, s, |c| *c),
+        None => vec![Segment { start: 0, end: WEEK_MINUTES, value: i.capacity }],
+    };
+    let instance_hours = integral(&week);
+    let cost = match prices {
+        Some(prices) => {
+            let first = i.instance_types.first().map_or("", String::as_str);
+            let price = prices.hourly(first, i.spot, &pool.name)?;
+            Some(scale(instance_hours, price))
+        }
+        None => None,
+    };
+    Ok(PoolPlan {
+        name: pool.name.clone(),
+        topology: Topology::Instance,
+        time_zone: i.schedule.as_ref().map(|s| s.time_zone.clone()),
+        week,
+        instance_hours,
+        always_on_max_hours: f64::from(i.capacity.max) * WEEK_HOURS,
+        autoscaler: None,
+        cost,
+    })
+}
+
+fn autoscaler_plan(pool: &Pool, a: &Autoscaler, prices: Option<&Prices>) -> Result<PoolPlan, String> {
+    let per = a.workers.capacity_per_instance.max(1);
+    // One manager, and the workers that keep the idle slots in force warm; at most every worker.
+    let in_force = |count: u32| {
+        let floor = 1 + count.div_ceil(per);
+        Capacity { min: floor, desired: floor, max: 1 + a.workers.max_instances }
+    };
+    let week = match &a.schedule {
+        Some(s) => segments(in_force(a.idle.count), s, |idle| in_force(idle.count)),
+        None => vec![Segment { start: 0, end: WEEK_MINUTES, value: in_force(a.idle.count) }],
+    };
+    let instance_hours = integral(&week);
+    let hours = AutoscalerHours {
+        manager: WEEK_HOURS,
+        worker_floor: instance_hours.min - WEEK_HOURS,
+        worker_ceiling: instance_hours.max - WEEK_HOURS,
+    };
+    let cost = match prices {
+        Some(prices) => {
+            let manager = prices.hourly(&a.manager_instance_type, false, &pool.name)?;
+            let first = a.workers.instance_types.first().map_or("", String::as_str);
+            let worker = prices.hourly(first, a.workers.spot, &pool.name)?;
+            let floor = hours.manager * manager + hours.worker_floor * worker;
+            Some(Hours { min: floor, desired: floor, max: hours.manager * manager + hours.worker_ceiling * worker })
+        }
+        None => None,
+    };
+    Ok(PoolPlan {
+        name: pool.name.clone(),
+        topology: Topology::Autoscaler,
+        time_zone: a.schedule.as_ref().map(|s| s.time_zone.clone()),
+        week,
+        instance_hours,
+        always_on_max_hours: f64::from(1 + a.workers.max_instances) * WEEK_HOURS,
+        autoscaler: Some(hours),
+        cost,
+    })
+}
+
+/// The week as segments of constant capacity: each window's own while it runs (counting a
+/// window that crosses midnight into the next day, and Sunday's into Monday), `base` otherwise.
+pub fn segments<S, T: Copy + PartialEq>(base: T, schedule: &Schedule<S>, value: impl Fn(&S) -> T) -> Vec<Segment<T>> {
+    let ranges: Vec<((u32, u32), &Window<S>)> =
+        schedule.windows.iter().flat_map(|w| w.weekly_ranges().into_iter().map(move |r| (r, w))).collect();
+    let mut cuts: Vec<u32> = ranges.iter().flat_map(|((a, b), _)| [*a, *b]).chain([0, WEEK_MINUTES]).collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut out: Vec<Segment<T>> = Vec::new();
+    for pair in cuts.windows(2) {
+        let (start, end) = (pair[0], pair[1]);
+        // Windows never overlap (validation refuses it): at most one runs here.
+        let v = ranges.iter().find(|((a, b), _)| *a <= start && start < *b).map_or(base, |(_, w)| value(&w.setting));
+        match out.last_mut() {
+            Some(last) if last.value == v => last.end = end,
+            _ => out.push(Segment { start, end, value: v }),
+        }
+    }
+    out
+}
+
+/// Instance-hours of a week of segments.
+pub fn integral(week: &[Segment<Capacity>]) -> Hours {
+    let mut minutes = [0u64; 3];
+    for s in week {
+        let length = u64::from(s.end - s.start);
+        minutes[0] += length * u64::from(s.value.min);
+        minutes[1] += length * u64::from(s.value.desired);
+        minutes[2] += length * u64::from(s.value.max);
+    }
+    let hours = |m: u64| m as f64 / 60.0;
+    Hours { min: hours(minutes[0]), desired: hours(minutes[1]), max: hours(minutes[2]) }
+}
+
+fn scale(h: Hours, price: f64) -> Hours {
+    Hours { min: h.min * price, desired: h.desired * price, max: h.max * price }
+}
+
+/// What a baseline spec's week was, and what changed, pool by pool (by name) and in total.
+#[derive(Debug, Clone)]
+pub struct Delta {
+    /// (pool, its hours now, its hours in the baseline): a pool only one side has counts as zero
+    /// on the other.
+    pub pools: Vec<(String, Hours, Hours)>,
+    pub total: Hours,
+    pub cost: Option<Hours>,
+}
+
+impl Delta {
+    pub fn new(now: &Plan, before: &Plan) -> Delta {
+        let mut names: Vec<&str> = now.pools.iter().map(|p| p.name.as_str()).collect();
+        for p in &before.pools {
+            if !names.contains(&p.name.as_str()) {
+                names.push(&p.name);
+            }
+        }
+        let hours = |plan: &Plan, name: &str| {
+            plan.pools.iter().find(|p| p.name == name).map_or(Hours::default(), |p| p.instance_hours)
+        };
+        Delta {
+            pools: names.iter().map(|n| ((*n).to_owned(), hours(now, n), hours(before, n))).collect(),
+            total: now.total.instance_hours - before.total.instance_hours,
+            cost: now.total.cost.zip(before.total.cost).map(|(a, b)| a - b),
+        }
+    }
+}
+
+/// Days of the week as plan views print them.
+pub const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+/// The capacity in force at a minute of the week.
+pub fn at(week: &[Segment<Capacity>], minute: u32) -> Capacity {
+    week.iter()
+        .find(|s| s.start <= minute && minute < s.end)
+        .map_or(Capacity { min: 0, max: 0, desired: 0 }, |s| s.value)
+}

@@ -1,0 +1,100 @@
+//! The price list `runnergen plan --prices` reads: the user's own hourly prices per instance type.
+//! No price table comes with runnergen: prices change by region and over time, and a discount
+//! is the user's to apply.
+//!
+//! ```yaml
+//! currency: USD
+//! instance_types:
+//!   m7g.large: {on_demand: 0.0816, spot: 0.0327}
+//!   t4g.small: {on_demand: 0.0168}
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::Error;
+use crate::diagnostic::{Finding, Seg, SpecPath};
+use crate::load::Source;
+
+#[derive(Debug, Clone)]
+pub struct Prices {
+    pub currency: String,
+    /// The file, as diagnostics name it.
+    pub file: String,
+    types: BTreeMap<String, Price>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Price {
+    on_demand: f64,
+    spot: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    currency: String,
+    instance_types: BTreeMap<String, Price>,
+}
+
+impl Prices {
+    /// Reads a parsed price file; every problem located in it.
+    pub fn parse(source: &Source) -> Result<Prices, Error> {
+        let json = source.root.to_json();
+        let file: File = serde_path_to_error::deserialize(json).map_err(|e| {
+            let path = SpecPath(
+                e.path()
+                    .iter()
+                    .filter_map(|s| match s {
+                        serde_path_to_error::Segment::Map { key } => Some(Seg::Key(key.clone())),
+                        serde_path_to_error::Segment::Seq { index } => Some(Seg::Index(*index)),
+                        _ => None,
+                    })
+                    .collect(),
+            );
+            let finding = Finding::new(path, format!("not a price list: {}", e.inner()), "here").help(
+                "expected `currency: USD` and `instance_types:` mapping each instance type to `{on_demand: PRICE, spot: PRICE}` (spot optional), prices per hour",
+            );
+            source.error(crate::diagnostic::locate(&source.root, vec![finding]))
+        })?;
+        let mut findings = Vec::new();
+        let currency = file.currency.trim();
+        if currency.is_empty() || currency.chars().count() > 8 || currency.chars().any(char::is_control) {
+            findings.push(
+                Finding::new(SpecPath::root().key("currency"), "the currency is not a short name", "here")
+                    .help("expected a currency code or symbol of 1 to 8 characters, such as USD or EUR"),
+            );
+        }
+        for (name, price) in &file.instance_types {
+            for (key, value) in [("on_demand", Some(price.on_demand)), ("spot", price.spot)] {
+                if value.is_some_and(|v| !v.is_finite() || v < 0.0) {
+                    findings.push(
+                        Finding::new(
+                            SpecPath::root().key("instance_types").key(name).key(key),
+                            "a price is a number of 0 or more",
+                            "here",
+                        )
+                        .help("expected the hourly price, such as 0.0816"),
+                    );
+                }
+            }
+        }
+        if !findings.is_empty() {
+            return Err(source.error(crate::diagnostic::locate(&source.root, findings)));
+        }
+        Ok(Prices { currency: currency.to_owned(), file: source.name.clone(), types: file.instance_types })
+    }
+
+    /// The hourly price of an instance type: spot when asked for and listed, else on-demand.
+    pub fn hourly(&self, instance_type: &str, spot: bool, pool: &str) -> Result<f64, String> {
+        let price = self.types.get(instance_type).ok_or_else(|| {
+            format!(
+                "{} has no price for `{instance_type}`, which pool `{pool}` runs on; add `{instance_type}: {{on_demand: PRICE}}` under `instance_types`",
+                self.file
+            )
+        })?;
+        Ok(if spot { price.spot.unwrap_or(price.on_demand) } else { price.on_demand })
+    }
+}

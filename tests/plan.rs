@@ -1,0 +1,246 @@
+//! `runnergen plan`: the week's integral on small specs whose figures are worked out by hand
+//! here, the JSON of every example and the text of one pinned, prices and baselines, and the
+//! command's errors.
+
+use std::path::{Path, PathBuf};
+
+use runnergen::plan::{Hours, Plan};
+
+use crate::common;
+
+const HEAD: &str = "version: 1\nname: wk\naws:\n  region: eu-west-1\n  vpc_id: vpc-0123456789abcdef0\n  \
+                    subnet_ids: [subnet-0123456789abcdef0]\ngitlab:\n  url: https://gitlab.example.com\nimage:\n  \
+                    os: ubuntu-24.04\n  arch: x86_64\n  runner_version: 19.3.0\n  fleeting_plugin_version: 1.0.0\npools:\n";
+
+/// A pool of base capacity `base` and the given windows (YAML flow mappings).
+fn pool(base: &str, windows: &[&str]) -> String {
+    let mut text = format!(
+        "  - name: p\n    executor: shell\n    instance_types: [t3.small]\n    capacity: {base}\n    \
+         token_parameter: /wk/p\n    scaling: {{cpu_percent: 50}}\n"
+    );
+    if !windows.is_empty() {
+        text.push_str("    schedule:\n      time_zone: Europe/Berlin\n      windows:\n");
+        for w in windows {
+            text.push_str(&format!("        - {w}\n"));
+        }
+    }
+    text
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+fn plan_of(pools: &str) -> Plan {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let spec = write(dir.path(), "fleet.yaml", &format!("{HEAD}{pools}"));
+    let fleet = runnergen::load_fleet(&spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
+    Plan::new(&fleet, None).expect("plans")
+}
+
+fn hours(min: f64, desired: f64, max: f64) -> Hours {
+    Hours { min, desired, max }
+}
+
+#[test]
+fn a_pool_without_a_schedule_has_its_base_all_week() {
+    let plan = plan_of(&pool("{min: 1, max: 4, desired: 2}", &[]));
+    assert_eq!(plan.pools[0].instance_hours, hours(168.0, 336.0, 672.0));
+    assert_eq!(plan.pools[0].always_on_max_hours, 672.0);
+    assert_eq!(plan.total.instance_hours, hours(168.0, 336.0, 672.0));
+}
+
+#[test]
+fn several_windows_on_different_days_add_up() {
+    // Base 0; MON 08:00-12:00 at 2 (4 h), WED and FRI 13:30-14:00 at 4 (2 x 0.5 h).
+    let plan = plan_of(&pool(
+        "{min: 0, max: 1}",
+        &[
+            r#"{days: MON, from: "08:00", to: "12:00", capacity: {min: 2, max: 3}}"#,
+            r#"{days: [WED, FRI], from: "13:30", to: "14:00", capacity: {min: 4, max: 4}}"#,
+        ],
+    ));
+    // min = desired: 2 x 4 + 4 x 1 = 12; max: 3 x 4 + 4 x 1 + 1 x (168 - 5) = 179.
+    assert_eq!(plan.pools[0].instance_hours, hours(12.0, 12.0, 179.0));
+    assert_eq!(plan.pools[0].always_on_max_hours, 168.0);
+}
+
+#[test]
+fn a_window_across_midnight_runs_into_the_next_day() {
+    // MON-FRI 22:00-06:00 at 2 over base 1: 8 h a night, 5 nights, 1 more instance.
+    let plan = plan_of(&pool(
+        "{min: 1, max: 1}",
+        &[r#"{days: MON-FRI, from: "22:00", to: "06:00", capacity: {min: 2, max: 2}}"#],
+    ));
+    assert_eq!(plan.pools[0].instance_hours, hours(208.0, 208.0, 208.0));
+    // The last night ends on Saturday morning.
+    let week = &plan.pools[0].week;
+    let saturday = |h: u32| runnergen::plan::at(week, (5 * 24 + h) * 60).desired;
+    assert_eq!((saturday(5), saturday(6)), (2, 1));
+}
+
+#[test]
+fn a_sunday_night_window_wraps_into_monday() {
+    // SUN 20:00-04:00 at 3 over base 0: Sunday 20:00-24:00 and Monday 00:00-04:00.
+    let plan =
+        plan_of(&pool("{min: 0, max: 1}", &[r#"{days: SUN, from: "20:00", to: "04:00", capacity: {min: 3, max: 3}}"#]));
+    assert_eq!(plan.pools[0].instance_hours.desired, 24.0);
+    let week = &plan.pools[0].week;
+    assert_eq!(runnergen::plan::at(week, 3 * 60).desired, 3, "Monday 03:00");
+    assert_eq!(runnergen::plan::at(week, 4 * 60).desired, 0, "Monday 04:00");
+    assert_eq!(runnergen::plan::at(week, 6 * 24 * 60 + 20 * 60).desired, 3, "Sunday 20:00");
+}
+
+#[test]
+fn adjacent_windows_hand_over_without_a_gap() {
+    // MON-FRI 07:00-12:00 at 2, then 12:00-19:00 at 3; base 0: 5 x (2 x 5 + 3 x 7) = 155.
+    let plan = plan_of(&pool(
+        "{min: 0, max: 1}",
+        &[
+            r#"{days: MON-FRI, from: "07:00", to: "12:00", capacity: {min: 2, max: 4}}"#,
+            r#"{days: MON-FRI, from: "12:00", to: "19:00", capacity: {min: 3, max: 4}}"#,
+        ],
+    ));
+    assert_eq!(plan.pools[0].instance_hours.desired, 155.0);
+    let week = &plan.pools[0].week;
+    assert_eq!(runnergen::plan::at(week, 12 * 60 - 1).desired, 2);
+    assert_eq!(runnergen::plan::at(week, 12 * 60).desired, 3);
+    // A window at 0 over a base of 1 takes the pool to 0 only while it runs: 168 - 2 x 23.
+    let plan = plan_of(&pool(
+        "{min: 1, max: 1}",
+        &[r#"{days: SAT-SUN, from: "00:00", to: "23:00", capacity: {min: 0, max: 0}}"#],
+    ));
+    assert_eq!(plan.pools[0].instance_hours.desired, 122.0);
+}
+
+#[test]
+fn an_autoscaler_pool_counts_its_manager_and_its_warm_workers() {
+    // A manager all week; idle 3 slots on workers of 2 (2 workers) MON 09:00-17:00, else 0;
+    // 10 workers at most.
+    let text = "  - name: a\n    topology: autoscaler\n    executor: docker\n    token_parameter: /wk/a\n    \
+                workers: {instance_types: [c7i.large], max_instances: 10, capacity_per_instance: 2}\n    \
+                schedule:\n      windows:\n        - {days: MON, from: \"09:00\", to: \"17:00\", idle: {count: 3}}\n";
+    let plan = plan_of(text);
+    let p = &plan.pools[0];
+    let a = p.autoscaler.expect("autoscaler hours");
+    assert_eq!((a.manager, a.worker_floor, a.worker_ceiling), (168.0, 16.0, 1680.0));
+    assert_eq!(p.instance_hours, hours(184.0, 184.0, 1848.0));
+    assert_eq!(p.always_on_max_hours, 1848.0);
+}
+
+#[test]
+fn prices_give_each_pool_and_the_fleet_a_weekly_cost() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let prices = write(
+        dir.path(),
+        "prices.yaml",
+        "currency: EUR\ninstance_types:\n  m7g.large: {on_demand: 0.1, spot: 0.04}\n  m6g.large: {on_demand: 0.09}\n  \
+         t4g.medium: {on_demand: 0.05}\n",
+    );
+    let spec = common::root().join("examples/multi-pool/fleet.yaml");
+    let out = common::run(common::runnergen().args(["plan", "--format", "json", "--prices"]).arg(&prices).arg(&spec));
+    common::assert_success(&out, "plan --prices");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    // docker: spot, priced at its first type's spot price; shell: on-demand.
+    let docker = &json["pools"][0];
+    assert_eq!(docker["currency"], "EUR");
+    assert_eq!(docker["cost_per_week"]["desired"].as_f64(), Some(120.0 * 0.04));
+    assert_eq!(docker["cost_per_week"]["max"].as_f64(), Some(1680.0 * 0.04));
+    assert_eq!(json["pools"][1]["cost_per_week"]["desired"].as_f64(), Some(168.0 * 0.05));
+    assert_eq!(json["total"]["cost_per_week"]["desired"].as_f64(), Some(4.8 + 8.4));
+
+    // A type without a price names itself, the pool and the file.
+    let partial = write(dir.path(), "partial.yaml", "currency: EUR\ninstance_types:\n  m7g.large: {on_demand: 0.1}\n");
+    let out = common::run(common::runnergen().args(["plan", "--prices"]).arg(&partial).arg(&spec));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("has no price for `t4g.medium`, which pool `shell` runs on"), "{stderr}");
+    assert!(stderr.contains("partial.yaml"), "{stderr}");
+
+    // A price list that is not one is located like a spec.
+    let bad = write(dir.path(), "bad.yaml", "currency: EUR\ninstance_types:\n  m7g.large: {on_demand: cheap}\n");
+    let out = common::run(common::runnergen().args(["plan", "--prices"]).arg(&bad).arg(&spec));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.yaml:3:"), "{stderr}");
+    assert!(stderr.contains("not a price list"), "{stderr}");
+}
+
+#[test]
+fn a_baseline_shows_what_a_change_adds() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let base = std::fs::read_to_string(common::root().join("examples/multi-pool/fleet.yaml")).expect("read");
+    let wider = base.replace("to: \"19:00\"", "to: \"21:00\"");
+    assert_ne!(base, wider);
+    let old = write(dir.path(), "old.yaml", &base);
+    let new = write(dir.path(), "new.yaml", &wider);
+    let out = common::run(common::runnergen().args(["plan", "--format", "json", "--baseline"]).arg(&old).arg(&new));
+    common::assert_success(&out, "plan --baseline");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    // Two more hours a weekday at min 1 / desired 2 / max 10 instead of the base 0 / 0 / 10.
+    assert_eq!(json["delta"]["pools"][0]["name"], "docker");
+    assert_eq!(json["delta"]["pools"][0]["instance_hours"]["min"].as_f64(), Some(10.0));
+    assert_eq!(json["delta"]["pools"][0]["instance_hours"]["desired"].as_f64(), Some(20.0));
+    assert_eq!(json["delta"]["pools"][0]["instance_hours"]["max"].as_f64(), Some(0.0));
+    assert_eq!(json["delta"]["total"]["instance_hours"]["desired"].as_f64(), Some(20.0));
+    assert_eq!(json["baseline"]["total"]["instance_hours"]["desired"].as_f64(), Some(288.0));
+    let out = common::run(common::runnergen().args(["plan", "--color", "never", "--baseline"]).arg(&old).arg(&new));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Change from "), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("docker") && l.contains("+10.0") && l.contains("+20.0")), "{text}");
+}
+
+#[test]
+fn every_examples_json_is_pinned() {
+    for (name, spec) in common::examples() {
+        let out = common::run(common::runnergen().args(["plan", "--format", "json"]).arg(&spec));
+        common::assert_success(&out, &format!("plan {name}"));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(json["week_hours"], 168);
+        insta::assert_snapshot!(format!("plan-json-{name}"), String::from_utf8_lossy(&out.stdout));
+    }
+}
+
+#[test]
+fn the_multi_pool_text_is_pinned() {
+    let spec = common::root().join("examples/multi-pool/fleet.yaml");
+    let out = common::run(common::runnergen().args(["plan", "--color", "never"]).arg(&spec));
+    common::assert_success(&out, "plan");
+    insta::assert_snapshot!("plan-text-multi-pool", String::from_utf8_lossy(&out.stdout));
+    // Colour is only escape codes around the same characters.
+    let coloured = common::run(common::runnergen().args(["plan", "--color", "always"]).arg(&spec));
+    let stripped =
+        String::from_utf8_lossy(&coloured.stdout).replace("\x1b[2m", "").replace("\x1b[32m", "").replace("\x1b[0m", "");
+    assert_eq!(stripped, String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn plan_fails_like_validate_on_a_bad_spec() {
+    let spec = common::root().join("tests/spec_errors/overlapping-windows.yaml");
+    let plan = common::run(common::runnergen().arg("plan").arg(&spec));
+    let validate = common::run(common::runnergen().arg("validate").arg(&spec));
+    assert_eq!(plan.status.code(), Some(2));
+    assert_eq!(plan.stderr, validate.stderr);
+    assert!(plan.stdout.is_empty());
+}
+
+/// The README shows what `plan` prints for examples/multi-pool, and the chart it draws.
+#[test]
+fn the_readme_shows_what_plan_prints() {
+    let spec = common::root().join("examples/multi-pool/fleet.yaml");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let svg = dir.path().join("week.svg");
+    let out = common::run(common::runnergen().args(["plan", "--color", "never", "--svg"]).arg(&svg).arg(&spec));
+    common::assert_success(&out, "plan");
+    let readme = std::fs::read_to_string(common::root().join("README.md")).expect("README");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(readme.contains(&format!("```text\n{text}```")), "README.md shows other figures than:\n{text}");
+    let committed = std::fs::read_to_string(common::root().join("docs/plan-multi-pool.svg")).expect("the chart");
+    assert_eq!(
+        committed,
+        std::fs::read_to_string(&svg).expect("drawn"),
+        "docs/plan-multi-pool.svg is not what plan draws"
+    );
+}
