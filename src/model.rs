@@ -30,6 +30,28 @@ pub struct Fleet {
     pub ebs_kms_key_arn: Option<String>,
     pub image: Image,
     pub pools: Vec<Pool>,
+    /// The runners' distributed cache in S3, when the spec has one.
+    pub cache: Option<Cache>,
+    /// Shipping the instances' journals to CloudWatch Logs, when the spec asks for it.
+    pub logs: Option<Logs>,
+}
+
+/// The runners' distributed cache.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    /// The bucket's name: runnergen's own (`created`) or one that exists.
+    pub bucket: String,
+    pub created: bool,
+    /// Days until objects expire, for a bucket runnergen creates; `None` for an existing one,
+    /// whose owner decides.
+    pub expiration_days: Option<u32>,
+    /// All pools under one prefix instead of each under its own.
+    pub shared: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Logs {
+    pub retention_days: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -303,6 +325,17 @@ impl Fleet {
         self.autoscalers().next().is_some()
     }
 
+    /// The cache prefix of a pool's objects: its name, or `shared` for every pool.
+    pub fn cache_path(&self, pool: &Pool) -> Option<String> {
+        let cache = self.cache.as_ref().filter(|_| pool.uses_cache())?;
+        Some(if cache.shared { "shared".to_owned() } else { pool.name.clone() })
+    }
+
+    /// The log group of a pool's instances.
+    pub fn log_group(&self, pool: &Pool) -> String {
+        format!("/runnergen/{}/{}", self.name, pool.name)
+    }
+
     /// The worker AMI's name before the build timestamp.
     pub fn worker_ami_name_prefix(&self) -> String {
         format!("{}-worker", self.name)
@@ -310,6 +343,12 @@ impl Fleet {
 }
 
 impl Pool {
+    /// Whether the pool's runner uses the distributed cache: docker jobs, on instances or on
+    /// autoscaler workers, and the instance executor's jobs on autoscaler workers.
+    pub fn uses_cache(&self) -> bool {
+        self.executor == Executor::Docker || matches!(self.kind, Kind::Autoscaler(_))
+    }
+
     pub fn topology(&self) -> Topology {
         match self.kind {
             Kind::Instance(_) => Topology::Instance,

@@ -14,6 +14,9 @@ pub const DEFAULT_JOB_TIMEOUT_MINUTES: u32 = 60;
 pub const DEFAULT_BUSY_PERCENT: u32 = 70;
 pub const DEFAULT_DOCKER_IMAGE: &str = "alpine:3.20";
 pub const DEFAULT_TIME_ZONE: &str = "UTC";
+/// Days cached objects live in a bucket runnergen creates, and days CloudWatch keeps the logs.
+pub const DEFAULT_CACHE_EXPIRATION_DAYS: u32 = 14;
+pub const DEFAULT_LOG_RETENTION_DAYS: u32 = 30;
 /// How long an unused worker stays, 10 minutes.
 pub const DEFAULT_IDLE_SECONDS: u32 = 600;
 /// AWS CLI 2.36.7: tagged in aws/aws-cli on 2026-07-23.
@@ -130,6 +133,23 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
             }
         })
         .collect();
+    let cache = spec.cache.map(|c| {
+        let created = c.bucket == "create";
+        model::Cache {
+            bucket: if created {
+                created_bucket_name(&spec.name, &spec.aws.region, &spec.aws.vpc_id)
+            } else {
+                c.bucket
+            },
+            created,
+            expiration_days: if created {
+                Some(c.expiration_days.unwrap_or(DEFAULT_CACHE_EXPIRATION_DAYS))
+            } else {
+                c.expiration_days
+            },
+            shared: c.shared.unwrap_or(false),
+        }
+    });
     Fleet {
         spec_file: spec_file.to_owned(),
         region: spec.aws.region,
@@ -141,6 +161,8 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
         ebs_kms_key_arn: spec.aws.ebs_kms_key_arn,
         gitlab_url: spec.gitlab.url.trim_end_matches('/').to_owned(),
         runners: spec.gitlab.runners.unwrap_or(model::RunnerMode::External),
+        cache,
+        logs: spec.logs.map(|l| model::Logs { retention_days: l.retention_days.unwrap_or(DEFAULT_LOG_RETENTION_DAYS) }),
         image,
         pools,
         name: spec.name,
@@ -157,6 +179,15 @@ fn schedule<T>(written: spec::Schedule, setting: impl Fn(&spec::Window) -> T) ->
             .map(|w| model::Window { days: w.days.0.clone(), from: w.from, to: w.to, setting: setting(w) })
             .collect(),
     }
+}
+
+/// The name of the cache bucket runnergen creates: the fleet's name and a suffix from the fleet,
+/// its region and its VPC, so that it is the same on every render and differs between fleets.
+fn created_bucket_name(fleet: &str, region: &str, vpc: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{fleet}/{region}/{vpc}").as_bytes());
+    let suffix: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("{fleet}-cache-{suffix}")
 }
 
 /// Idle job slots as written, over what is not written.

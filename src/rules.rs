@@ -160,6 +160,7 @@ pub fn check(fleet: &Fleet, poisoned: &[SpecPath]) -> Vec<Finding> {
     });
     rules.rule(&[&tags], |out| check_tags(fleet, &tags, out));
 
+    check_cache_and_logs(&mut rules, fleet);
     let names = root().key("pools");
     rules.rule(&[&names], |out| {
         let mut seen: HashMap<&str, usize> = HashMap::new();
@@ -186,6 +187,13 @@ pub fn check(fleet: &Fleet, poisoned: &[SpecPath]) -> Vec<Finding> {
 /// What is valid but probably not what the user wants, located like problems.
 pub fn warnings(fleet: &Fleet) -> Vec<Finding> {
     let mut out = Vec::new();
+    if fleet.cache.is_some() && !fleet.pools.iter().any(Pool::uses_cache) {
+        out.push(
+            Finding::new(root().key("cache"), "no pool of this fleet uses the cache", "unused")
+                .mark(Mark::Key)
+                .help("the distributed cache serves docker pools and autoscaler pools; an instance pool of shell jobs keeps its cache on the instance: remove `cache:` or add such a pool"),
+        );
+    }
     for (i, pool) in fleet.pools.iter().enumerate() {
         for (j, volume) in pool.docker.iter().flat_map(|d| &d.volumes).enumerate() {
             let host = volume.split(':').next().unwrap_or_default();
@@ -256,6 +264,92 @@ fn check_pool(rules: &mut Rules, fleet: &Fleet, i: usize, pool: &Pool, fleet_nam
         Kind::Instance(instances) => check_instances(rules, fleet, &at, instances, arch),
         Kind::Autoscaler(autoscaler) => check_autoscaler(rules, fleet, &at, autoscaler, arch),
     }
+}
+
+/// The retention periods CloudWatch Logs accepts, in days (PutRetentionPolicy, retentionInDays).
+pub const LOG_RETENTION_DAYS: [u32; 22] =
+    [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
+fn check_cache_and_logs(rules: &mut Rules, fleet: &Fleet) {
+    if let Some(cache) = &fleet.cache {
+        let bucket = root().key("cache").key("bucket");
+        let name = root().key("name");
+        rules.rule(&[&bucket, &name], |out| {
+            if let Err(why) = check_bucket_name(&cache.bucket) {
+                let (at, message) = if cache.created {
+                    (name.clone(), format!("the cache bucket's name `{}` would not be a valid S3 bucket name: {why}", cache.bucket))
+                } else {
+                    (bucket.clone(), format!("`{}` is not a valid S3 bucket name: {why}", cache.bucket))
+                };
+                out.push(Finding::new(at, message, "here").help(
+                    "S3 bucket names are 3 to 63 lowercase letters, digits, dots and hyphens, start and end with a letter or digit, have no two dots in a row, are not an IP address and do not start with xn-- or sthree-",
+                ));
+            }
+        });
+        let expiration = root().key("cache").key("expiration_days");
+        rules.rule(&[&bucket, &expiration], |out| {
+            if !cache.created && cache.expiration_days.is_some() {
+                out.push(
+                    Finding::new(expiration.clone(), "`expiration_days` is for a bucket runnergen creates", "not used")
+                        .mark(Mark::Key)
+                        .related(bucket.clone(), Mark::Value, "an existing bucket")
+                        .help("an existing bucket keeps its own lifecycle rules: set the expiry there, or write `bucket: create`"),
+                );
+            }
+        });
+    }
+    if let Some(logs) = &fleet.logs {
+        let retention = root().key("logs").key("retention_days");
+        rules.rule(&[&retention], |out| {
+            if !LOG_RETENTION_DAYS.contains(&logs.retention_days) {
+                let nearest =
+                    LOG_RETENTION_DAYS.iter().min_by_key(|d| d.abs_diff(logs.retention_days)).copied().unwrap_or(30);
+                out.push(
+                    Finding::new(
+                        retention.clone(),
+                        format!("CloudWatch Logs does not keep events for {} days", logs.retention_days),
+                        "not a retention CloudWatch accepts",
+                    )
+                    .help(format!(
+                        "expected one of {}; the nearest is {nearest}",
+                        LOG_RETENTION_DAYS.map(|d| d.to_string()).join(", ")
+                    )),
+                );
+            }
+        });
+    }
+}
+
+/// S3's rules for a general purpose bucket's name ("Bucket naming rules", Amazon S3 user guide).
+fn check_bucket_name(name: &str) -> Result<(), String> {
+    let chars_ok = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    if !(3..=63).contains(&name.len()) {
+        return Err(format!("it has {} characters", name.len()));
+    }
+    if !chars_ok {
+        return Err("only lowercase letters, digits, dots and hyphens are allowed".into());
+    }
+    let edge = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if !edge(name.as_bytes().first()) || !edge(name.as_bytes().last()) {
+        return Err("it must start and end with a letter or digit".into());
+    }
+    if name.contains("..") {
+        return Err("it has two dots in a row".into());
+    }
+    if name.split('.').count() == 4 && name.split('.').all(|p| p.parse::<u8>().is_ok()) {
+        return Err("it looks like an IP address".into());
+    }
+    for prefix in ["xn--", "sthree-", "amzn-s3-demo-"] {
+        if name.starts_with(prefix) {
+            return Err(format!("it starts with the reserved `{prefix}`"));
+        }
+    }
+    for suffix in ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"] {
+        if name.ends_with(suffix) {
+            return Err(format!("it ends with the reserved `{suffix}`"));
+        }
+    }
+    Ok(())
 }
 
 /// GitLab's limits on a runner's tags (app/models/ci/runner.rb `TAG_LIST_MAX_LENGTH`,

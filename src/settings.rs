@@ -23,6 +23,14 @@ pub const START_UNITS: &[&str] = &[RUNNER_UNIT, LIFECYCLE_UNIT, METRICS_TIMER];
 /// What an autoscaler pool's manager starts: its group does not scale, so no metric.
 pub const MANAGER_START_UNITS: &[&str] = &[RUNNER_UNIT, LIFECYCLE_UNIT];
 
+/// With `logs`: where user data writes the CloudWatch agent's configuration, which it then hands
+/// to the agent (`amazon-cloudwatch-agent-ctl -a fetch-config`).
+pub const CLOUDWATCH_AGENT_CONFIG: &str = "/etc/runnergen/cloudwatch-agent.json";
+
+/// Where an instance pool's user data writes its runner's `[runners.cache]` (with a cache), which
+/// the register hook merges into config.toml.
+pub const RUNNER_TEMPLATE: &str = "/etc/runnergen/runner-template.toml";
+
 /// Where an autoscaler pool's user data writes the manager's `[runners.autoscaler]`, which the
 /// register hook merges into config.toml. Only managers have it: the manager gate and the metric
 /// timer key on it.

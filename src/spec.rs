@@ -22,6 +22,23 @@ pub struct Spec {
     pub gitlab: Gitlab,
     pub image: Image,
     pub pools: Vec<Pool>,
+    pub cache: Option<Cache>,
+    pub logs: Option<Logs>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cache {
+    /// `create`, or an existing bucket's name.
+    pub bucket: String,
+    pub expiration_days: Option<u32>,
+    pub shared: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Logs {
+    pub retention_days: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -15,7 +15,8 @@ fn config(spec: &str) -> (runnergen::Fleet, toml::Table) {
 
 fn parse(fleet: &runnergen::Fleet) -> toml::Table {
     let (pool, autoscaler) = fleet.autoscalers().next().expect("an autoscaler pool");
-    let text = runnergen::render::autoscaler_config::render(fleet, pool, autoscaler);
+    let _ = autoscaler;
+    let text = runnergen::render::runner_template::render(fleet, pool).expect("a template");
     text.parse::<toml::Table>().unwrap_or_else(|e| panic!("not TOML: {e}\n{text}"))
 }
 
@@ -119,4 +120,51 @@ fn hostile_values_stay_toml_strings() {
 
 fn strings(value: &toml::Value) -> Vec<String> {
     value.as_array().expect("an array").iter().map(|v| v.as_str().expect("a string").to_owned()).collect()
+}
+
+/// The distributed cache's section at boot: S3 in the fleet's region with the role's own
+/// credentials, the pool's prefix (or the shared one), no keys; beside an autoscaler's section
+/// on a manager; none for a pool of shell jobs on instances.
+#[test]
+fn the_cache_section_at_boot_is_toml_of_the_expected_shape() {
+    let spec = std::fs::read_to_string(crate::common::root().join("examples/multi-pool/fleet.yaml")).expect("example");
+    for shared in [false, true] {
+        let text = spec.replace("  expiration_days: 14\n", &format!("  expiration_days: 14\n  shared: {shared}\n"));
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("fleet.yaml");
+        std::fs::write(&path, text).expect("write");
+        let fleet = runnergen::load_fleet(&path).unwrap_or_else(|e| panic!("{}", e.render(false)));
+        let docker = &fleet.pools[0];
+        let table = runnergen::render::runner_template::render(&fleet, docker)
+            .expect("a template")
+            .parse::<toml::Table>()
+            .expect("TOML");
+        let runners = table["runners"].as_array().expect("[[runners]]");
+        assert_eq!(runners.len(), 1);
+        let cache = runners[0]["cache"].as_table().expect("[runners.cache]");
+        assert_eq!(cache["Type"].as_str(), Some("s3"));
+        assert_eq!(cache["Path"].as_str(), Some(if shared { "shared" } else { "docker" }));
+        assert_eq!(cache["Shared"].as_bool(), Some(shared));
+        let s3 = cache["s3"].as_table().expect("[runners.cache.s3]");
+        assert_eq!(s3["BucketName"].as_str(), fleet.cache.as_ref().map(|c| c.bucket.as_str()));
+        assert_eq!(s3["BucketLocation"].as_str(), Some("eu-central-1"));
+        assert_eq!(s3["AuthenticationType"].as_str(), Some("iam"));
+        for secret in ["AccessKey", "SecretKey", "SessionToken", "ServerAddress"] {
+            assert!(!s3.contains_key(secret), "{secret}");
+        }
+        // The shell pool keeps its cache on its instance.
+        assert_eq!(runnergen::render::runner_template::render(&fleet, &fleet.pools[1]), None);
+    }
+    // A manager's template holds both sections in one [[runners]] entry.
+    let spec = std::fs::read_to_string(crate::common::root().join("examples/autoscaler/fleet.yaml")).expect("example");
+    let (fleet, _) = config(&format!("{spec}cache: {{bucket: acme-ci-shared-cache}}\n"));
+    let (pool, _) = fleet.autoscalers().next().expect("an autoscaler pool");
+    let table = runnergen::render::runner_template::render(&fleet, pool)
+        .expect("a template")
+        .parse::<toml::Table>()
+        .expect("TOML");
+    let runner = &table["runners"][0];
+    assert_eq!(runner["cache"]["Path"].as_str(), Some("build"));
+    assert_eq!(runner["cache"]["s3"]["BucketName"].as_str(), Some("acme-ci-shared-cache"));
+    assert_eq!(runner["autoscaler"]["plugin"].as_str(), Some("aws:1.0.0"));
 }

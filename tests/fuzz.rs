@@ -525,6 +525,7 @@ fn text_fields(fleet: &mut runnergen::Fleet) -> Vec<&mut String> {
     ];
     fields.extend(fleet.subnet_ids.iter_mut());
     fields.extend(fleet.ebs_kms_key_arn.iter_mut());
+    fields.extend(fleet.cache.iter_mut().map(|c| &mut c.bucket));
     for pool in &mut fleet.pools {
         fields.push(&mut pool.token_parameter);
         if let Some(docker) = &mut pool.docker {

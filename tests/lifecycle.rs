@@ -74,9 +74,8 @@ impl World {
         let settings = runnergen::settings::render(&runnergen::settings::for_pool(&fleet, &fleet.pools[pool]));
         std::fs::write(world_dir.join("runner.env"), settings).expect("write settings");
         // A manager's autoscaler settings, as its user data writes them.
-        if let runnergen::model::Kind::Autoscaler(a) = &fleet.pools[pool].kind {
-            let toml = runnergen::render::autoscaler_config::render(&fleet, &fleet.pools[pool], a);
-            std::fs::write(world_dir.join("autoscaler.toml"), toml).expect("write autoscaler settings");
+        if let Some(toml) = runnergen::render::runner_template::render(&fleet, &fleet.pools[pool]) {
+            std::fs::write(world_dir.join("autoscaler.toml"), toml).expect("write the runner template");
         }
         std::fs::write(world_dir.join("standin/token"), format!("{TOKEN}\n")).expect("write token");
         std::fs::write(world_dir.join("imds/latest/meta-data/instance-id"), INSTANCE_ID).expect("write");
@@ -116,6 +115,7 @@ impl World {
             .env("RUNNERGEN_TEST_SETTINGS_FILE", self.path("runner.env"))
             .env("RUNNERGEN_TEST_CONFIG_DIR", self.path("config"))
             .env("RUNNERGEN_TEST_AUTOSCALER_CONFIG", self.path("autoscaler.toml"))
+            .env("RUNNERGEN_TEST_RUNNER_TEMPLATE", self.path("autoscaler.toml"))
             .env("RUNNERGEN_TEST_RUN_DIR", self.path("run"))
             .env("RUNNERGEN_TEST_IMDS_URL", format!("http://127.0.0.1:{}", self.port))
             .env("RUNNERGEN_TEST_METRICS_URL", format!("http://127.0.0.1:{}/metrics", self.port))
@@ -185,6 +185,8 @@ fn registering_twice_registers_once_without_showing_the_token() {
         "--docker-image alpine:3.20",
         "--docker-pull-policy if-not-present",
         "--docker-volumes /cache",
+        // The pool's [runners.cache], written by user data.
+        &format!("--template-config {}", world.path("autoscaler.toml").display()),
     ] {
         assert!(register.contains(arg), "{arg} missing: {register}");
     }
@@ -568,7 +570,8 @@ fn a_managers_user_data_writes_its_autoscaler_settings_and_starts_no_metric() {
     let (pool, autoscaler) = fleet.autoscalers().next().expect("an autoscaler pool");
     let root = run_user_data(dir.path(), &pool.name);
     let written = std::fs::read_to_string(root.path().join("etc/runnergen/autoscaler.toml")).expect("written");
-    assert_eq!(written, runnergen::render::autoscaler_config::render(&fleet, pool, autoscaler));
+    let _ = autoscaler;
+    assert_eq!(Some(written), runnergen::render::runner_template::render(&fleet, pool));
     let calls = std::fs::read_to_string(root.path().join("calls.log")).expect("calls");
     assert_eq!(
         calls,

@@ -288,3 +288,43 @@ fn the_worker_image_is_checked_for_instance_connect_however_its_package_wires_it
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("ec2-instance-connect is missing"));
 }
+
+/// The CloudWatch agent (fleets with `logs`): only AWS's agent key by its fingerprint, only a
+/// package with a good signature by that key.
+#[test]
+fn the_bake_takes_the_cloudwatch_agent_only_signed_by_aws() {
+    let bake = Bake::new();
+    let real_key = common::root().join("templates/packer/files/aws-cli.asc");
+    let throwaway = bake.dir.path().join("throwaway.asc");
+    let stderr = |out: &Output| String::from_utf8_lossy(&out.stderr).into_owned();
+    let key_url = "https://amazoncloudwatch-agent.s3.amazonaws.com/assets/amazon-cloudwatch-agent.gpg";
+    let package =
+        "https://amazoncloudwatch-agent.s3.amazonaws.com/ubuntu/arm64/1.300071.0b1720/amazon-cloudwatch-agent.deb";
+    let target = format!("{}/agent.deb", bake.dir.path().display());
+    bake.serve(key_url, &throwaway);
+    bake.serve(package, &bake.dir.path().join("awscli.zip"));
+    bake.serve(&format!("{package}.sig"), &bake.dir.path().join("awscli.zip.sig"));
+
+    // Another key at the address: refused before the package is fetched.
+    let out = bake.run(&real_key, &format!("fetch_cloudwatch_agent {target}"));
+    assert!(!out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("the key at {key_url} is not the expected key")), "{}", stderr(&out));
+    assert!(!Path::new(&target).exists());
+
+    // The expected key (here the throwaway one, by its fingerprint) and its signature: accepted.
+    let trusted = format!("cloudwatch_agent_key_fingerprint={}; fetch_cloudwatch_agent {target}", bake.fingerprint);
+    let out = bake.run(&real_key, &trusted);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("CloudWatch agent 1.300071.0b1720 downloaded, signature verified"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A package the signature is not for: refused.
+    std::fs::write(bake.dir.path().join("other.deb"), "not the signed package").expect("write");
+    bake.serve(package, &bake.dir.path().join("other.deb"));
+    let out = bake.run(&real_key, &trusted);
+    assert!(!out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is not AWS's CloudWatch agent key's"), "{}", stderr(&out));
+}

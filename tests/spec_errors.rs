@@ -129,6 +129,8 @@ pools:
     schedule:
       time_zone: Europe/Berlin
       windows: [{days: [MON], from: "08:30", to: "17:00", idle: {count: 2, time: 1h30m}}]
+cache: {bucket: create, expiration_days: 7, shared: true}
+logs: {retention_days: 14}
 "#;
 
 #[derive(Debug, Clone)]
@@ -297,6 +299,26 @@ fn a_docker_socket_volume_is_valid_but_warned_about() {
         assert!(stderr.contains("fleet.yaml:22:"), "{stderr}");
         assert!(!stderr.contains("error"), "{stderr}");
     }
+}
+
+/// A cache on a fleet whose pools cannot use it (shell jobs on instances) is valid, with a located
+/// warning; with a docker pool it is not warned about.
+#[test]
+fn a_cache_no_pool_uses_is_valid_but_warned_about() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let shell = "version: 1\nname: sh\naws: {region: eu-west-1, vpc_id: vpc-0123456789abcdef0, subnet_ids: [subnet-0123456789abcdef0]}\n\
+                 gitlab: {url: https://gitlab.example.com}\nimage: {os: ubuntu-24.04, arch: x86_64, runner_version: 19.3.0}\n\
+                 pools:\n  - {name: s, executor: shell, instance_types: [t3.small], capacity: {min: 1, max: 1}, token_parameter: /sh/s}\n\
+                 cache: {bucket: create}\n";
+    std::fs::write(dir.path().join("fleet.yaml"), shell).expect("write");
+    let out = run(runnergen().arg("validate").arg("fleet.yaml").current_dir(dir.path()));
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8(out.stderr).expect("UTF-8");
+    assert!(stderr.contains("⚠ no pool of this fleet uses the cache"), "{stderr}");
+    assert!(stderr.contains("fleet.yaml:8:1"), "{stderr}");
+    let out = run(runnergen().arg("validate").arg(root().join("examples/multi-pool/fleet.yaml")));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// Diagnostics never panic and always locate the problem, whatever the lines around it hold:

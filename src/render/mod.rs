@@ -2,9 +2,9 @@
 //! templates are embedded in the binary and see only the per-target context their module
 //! builds from the resolved model.
 
-pub mod autoscaler_config;
 pub mod hcl_format;
 pub mod packer;
+pub mod runner_template;
 pub mod terraform;
 
 use std::collections::BTreeMap;
@@ -54,7 +54,9 @@ pub const TEMPLATES: &[(&str, &str)] = &templates![
     "packer/files/aws-cli.asc",
     "terraform/_macros.tf.j2",
     "terraform/_runner_policy.tf.j2",
+    "terraform/cache.tf.j2",
     "terraform/gitlab.tf.j2",
+    "terraform/logs.tf.j2",
     "terraform/iam.tf.j2",
     "terraform/main.tf.j2",
     "terraform/outputs.tf.j2",

@@ -197,9 +197,28 @@ struct Context {
     autoscaler_config_path: &'static str,
     /// How long past the longest drain a new manager waits for its predecessor.
     gate_margin_seconds: u32,
+    /// With a cache: where an instance pool's user data writes its runner's `[runners.cache]`.
+    runner_template_path: Option<&'static str>,
+    /// With `logs`: the Amazon CloudWatch agent to install, which ships the journal.
+    cloudwatch_agent: Option<CloudwatchAgent>,
     /// With autoscaler pools, the worker AMI.
     worker: Option<WorkerImage>,
 }
+
+/// The Amazon CloudWatch agent's package for the image's OS and architecture, at one build.
+#[derive(Debug, Serialize)]
+struct CloudwatchAgent {
+    version: &'static str,
+    /// The package's address under AWS's download bucket: `ubuntu/arm64/BUILD/...deb`.
+    package_path: String,
+    /// `deb` or `rpm`.
+    format: &'static str,
+}
+
+/// The CloudWatch agent build baked with `logs`: 1.300070.0 brought its `journald` input
+/// (aws/amazon-cloudwatch-agent RELEASE_NOTES); 1.300071.0b1720 is the newest build seen installed
+/// with its signature checked.
+const CLOUDWATCH_AGENT_VERSION: &str = "1.300071.0b1720";
 
 /// The worker AMI: what its source and provision script need.
 #[derive(Debug, Serialize)]
@@ -363,6 +382,22 @@ fn context(fleet: &Fleet, image_hash: &str) -> Context {
         fleeting_plugin_path: FLEETING_PLUGIN_PATH,
         autoscaler_config_path: settings::AUTOSCALER_CONFIG,
         gate_margin_seconds: GATE_MARGIN_SECONDS,
+        runner_template_path: fleet.cache.is_some().then_some(settings::RUNNER_TEMPLATE),
+        cloudwatch_agent: fleet.logs.map(|_| {
+            let (os, format) = match image.os {
+                Os::Ubuntu2204 | Os::Ubuntu2404 => ("ubuntu", "deb"),
+                Os::AmazonLinux2023 => ("amazon_linux", "rpm"),
+            };
+            let arch = match image.arch {
+                Arch::X86_64 => "amd64",
+                Arch::Arm64 => "arm64",
+            };
+            CloudwatchAgent {
+                version: CLOUDWATCH_AGENT_VERSION,
+                package_path: format!("{os}/{arch}/{CLOUDWATCH_AGENT_VERSION}/amazon-cloudwatch-agent.{format}"),
+                format,
+            }
+        }),
         worker,
     }
 }

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use minijinja::{Environment, Error, ErrorKind, context};
 use serde::Serialize;
 
-use super::{File, Output, autoscaler_config, to_value};
+use super::{File, Output, runner_template, to_value};
 use crate::model::{self, Capacity, Fleet, Instances, Kind, Pool, Scaling, Topology};
 use crate::quote::{hcl_key, hcl_string};
 use crate::settings;
@@ -36,6 +36,10 @@ const FLEET_OUTPUTS: &[Output] = &[
 
 /// Rendered when runnergen's Terraform creates the runners.
 const GITLAB: Output = Output::file("terraform/gitlab.tf.j2", "terraform/gitlab.tf");
+
+/// Rendered when runnergen creates the cache bucket, and when the journals go to CloudWatch.
+const CACHE: Output = Output::file("terraform/cache.tf.j2", "terraform/cache.tf");
+const LOGS: Output = Output::file("terraform/logs.tf.j2", "terraform/logs.tf");
 
 /// The gitlabhq/gitlab provider's major version: the argument schema the tests check is 18.6.1's.
 const GITLAB_PROVIDER_VERSION: &str = "~> 18.6";
@@ -111,6 +115,19 @@ pub struct Context {
     pub pools: Vec<PoolContext>,
     /// When runnergen's Terraform creates the runners in GitLab.
     pub runners: Option<Runners>,
+    /// The runners' distributed cache, when the spec has one.
+    pub cache: Option<CacheContext>,
+    /// CloudWatch Logs retention, when the spec ships the journals there.
+    pub log_retention_days: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CacheContext {
+    pub bucket: String,
+    /// Whether this module creates the bucket (`cache.tf`).
+    pub created: bool,
+    pub expiration_days: Option<u32>,
+    pub shared: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -212,6 +229,10 @@ pub struct PoolContext {
     pub schedule: Option<ScheduleContext>,
     /// The pool's runner in GitLab, when runnergen's Terraform creates it.
     pub runner: Option<RunnerContext>,
+    /// The pool's prefix in the cache bucket, when its runner uses the cache.
+    pub cache_path: Option<String>,
+    /// The pool's CloudWatch log group, when the journals are shipped.
+    pub log_group: Option<String>,
     /// What the topology adds; its templates read these fields as the pool's own.
     #[serde(flatten)]
     pub instance: Option<InstanceContext>,
@@ -376,6 +397,13 @@ impl Context {
             hook_heartbeat_timeout_seconds: model::HOOK_HEARTBEAT_TIMEOUT_SECONDS,
             heartbeat_interval_seconds: model::HEARTBEAT_INTERVAL_SECONDS,
             pools: fleet.pools.iter().map(|p| pool_context(fleet, p)).collect::<Result<_, _>>()?,
+            cache: fleet.cache.as_ref().map(|c| CacheContext {
+                bucket: c.bucket.clone(),
+                created: c.created,
+                expiration_days: c.expiration_days,
+                shared: c.shared,
+            }),
+            log_retention_days: fleet.logs.map(|l| l.retention_days),
             runners: (fleet.runners == model::RunnerMode::Terraform).then(|| Runners {
                 provider_version: GITLAB_PROVIDER_VERSION,
                 base_url: format!("{}/api/v4/", fleet.gitlab_url),
@@ -515,6 +543,8 @@ fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
             maximum_timeout: r.maximum_timeout,
             paused: r.paused,
         }),
+        cache_path: fleet.cache_path(pool),
+        log_group: fleet.logs.map(|_| fleet.log_group(pool)),
         instance,
         autoscaler,
     })
@@ -639,21 +669,30 @@ pub fn render(fleet: &Fleet, image_hash: &str, env: &Environment) -> Result<Vec<
     if ctx.runners.is_some() {
         files.push(GITLAB.render(env, value.clone(), "")?);
     }
+    if ctx.cache.as_ref().is_some_and(|c| c.created) {
+        files.push(CACHE.render(env, value.clone(), "")?);
+    }
+    if ctx.log_retention_days.is_some() {
+        files.push(LOGS.render(env, value.clone(), "")?);
+    }
     // Each pool's files, on every core: rendering is pure, and the plan sorts them.
     let pools = value.get_attr("pools")?;
     let render_pool = |i: usize| -> Result<Vec<(String, File)>, Error> {
         let pool = &fleet.pools[i];
-        let (units, autoscaler_config) = match &pool.kind {
-            Kind::Instance(_) => (settings::START_UNITS, None),
-            Kind::Autoscaler(a) => (settings::MANAGER_START_UNITS, Some(autoscaler_config::render(fleet, pool, a))),
+        let (units, template_path) = match &pool.kind {
+            Kind::Instance(_) => (settings::START_UNITS, settings::RUNNER_TEMPLATE),
+            Kind::Autoscaler(_) => (settings::MANAGER_START_UNITS, settings::AUTOSCALER_CONFIG),
         };
         let pool_ctx = context! {
             p => pools.get_item(&minijinja::Value::from(i))?,
             settings => settings::render(&settings::for_pool(fleet, pool)),
             settings_dir => parent_dir(settings::PATH),
             settings_path => settings::PATH,
-            autoscaler_config,
-            autoscaler_config_path => settings::AUTOSCALER_CONFIG,
+            manager => pool.topology() == Topology::Autoscaler,
+            runner_template => runner_template::render(fleet, pool),
+            runner_template_path => template_path,
+            cloudwatch_agent_config => fleet.logs.map(|_| cloudwatch_agent_config(fleet, pool)),
+            cloudwatch_agent_config_path => settings::CLOUDWATCH_AGENT_CONFIG,
             units => to_value(units),
             dropin_dir => parent_dir(settings::STOP_TIMEOUT_DROPIN),
             dropin_path => settings::STOP_TIMEOUT_DROPIN,
@@ -676,6 +715,22 @@ pub fn render(fleet: &Fleet, image_hash: &str, env: &Environment) -> Result<Vec<
         files.extend(result?);
     }
     Ok(files)
+}
+
+/// The CloudWatch agent's configuration on a pool's instances: the whole journal, into the pool's
+/// log group, a stream per instance (aws/amazon-cloudwatch-agent translator/config/schema.json,
+/// `logs.logs_collected.journald`). The region is explicit; the group exists (logs.tf), so the
+/// agent needs no right to create it.
+pub fn cloudwatch_agent_config(fleet: &Fleet, pool: &Pool) -> String {
+    let config = serde_json::json!({
+        "agent": {"region": fleet.region},
+        "logs": {"logs_collected": {"journald": {"collect_list": [
+            {"log_group_name": fleet.log_group(pool), "log_stream_name": "{instance_id}"}
+        ]}}}
+    });
+    let mut text = serde_json::to_string(&config).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 fn parent_dir(path: &'static str) -> &'static str {

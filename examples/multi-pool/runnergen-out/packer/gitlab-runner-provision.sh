@@ -8,6 +8,8 @@
 #     key is accepted only with its published fingerprint;
 #   - exactly AWS CLI 2.36.7 from AWS's zip, whose signature must be AWS's CLI key's;
 #   - Docker (some pool uses the docker executor), with live-restore;
+#   - exactly the Amazon CloudWatch agent 1.300071.0b1720 from AWS's package, whose signature must be
+#     AWS's agent key's, to ship the journal (started by user data);
 #   - nftables and runnergen's units and helpers, enabled for the next boot.
 # Fleets get updates by baking a new image, never on running instances: apt's periodic
 # upgrades are switched off, and nothing here refreshes itself.
@@ -173,6 +175,42 @@ install_aws_cli() {
   log "AWS CLI $aws_cli_version installed, signature verified"
 }
 
+# The Amazon CloudWatch agent, which ships each instance's journal to its pool's log group: one
+# exact build from AWS's download bucket, its signature checked against AWS's agent key (accepted
+# only with its published fingerprint), installed from the file (no repository that could upgrade
+# it) and held. Its service is neither enabled nor started here: user data configures and starts
+# it. Sources: Amazon CloudWatch user guide, "Download the CloudWatch agent package" and
+# "Verifying the signature of the CloudWatch agent package" (key fingerprint
+# 9376 16F3 450B 7D80 6CBD 9725 D581 6730 3B78 9C72); aws/amazon-cloudwatch-agent RELEASE_NOTES
+# (the journald input since 1.300070.0).
+cloudwatch_agent_version=1.300071.0b1720
+cloudwatch_agent_url=https://amazoncloudwatch-agent.s3.amazonaws.com/ubuntu/arm64/1.300071.0b1720/amazon-cloudwatch-agent.deb
+cloudwatch_agent_key_url=https://amazoncloudwatch-agent.s3.amazonaws.com/assets/amazon-cloudwatch-agent.gpg
+cloudwatch_agent_key_fingerprint=937616F3450B7D806CBD9725D58167303B789C72
+
+# Downloads the agent's package into $1 and accepts it only with a good signature by AWS's key.
+fetch_cloudwatch_agent() {
+  fetch_key "$cloudwatch_agent_key_url" "$cloudwatch_agent_key_fingerprint" "$workdir/cloudwatch-agent.gpg"
+  gpg --batch --quiet --import "$workdir/cloudwatch-agent.gpg"
+  download "$cloudwatch_agent_url" "$1"
+  download "$cloudwatch_agent_url.sig" "$1.sig"
+  gpg --batch --status-fd 1 --verify "$1.sig" "$1" 2>/dev/null |
+    grep -q "^\[GNUPG:\] VALIDSIG $cloudwatch_agent_key_fingerprint " ||
+    die "the signature of $cloudwatch_agent_url is not AWS's CloudWatch agent key's"
+  log "CloudWatch agent $cloudwatch_agent_version downloaded, signature verified"
+}
+
+install_cloudwatch_agent() {
+  local package=$workdir/amazon-cloudwatch-agent.deb installed
+  fetch_cloudwatch_agent "$package"
+  dpkg -i "$package"
+  apt-mark hold amazon-cloudwatch-agent
+  installed=$(dpkg-query -W -f='${Version}' amazon-cloudwatch-agent)
+  [[ $installed == "$cloudwatch_agent_version-"* ]] || die "the CloudWatch agent $installed is installed, not $cloudwatch_agent_version"
+  systemctl disable --now amazon-cloudwatch-agent.service >/dev/null 2>&1 || true
+  rm -rf /opt/aws/amazon-cloudwatch-agent/logs/state
+}
+
 install_runnergen() {
   install -d -m 0755 "$helpers_dir" /etc/runnergen
   install -m 0755 "$upload_dir/runnergen-register" "$helpers_dir/runnergen-register"
@@ -206,6 +244,7 @@ main() {
   configure_docker
   disable_automatic_updates
   silence_stock_service
+  install_cloudwatch_agent
   install_runnergen
   clean_identity
   log "gitlab-runner $runner_version baked; nothing started, nothing registered"

@@ -84,6 +84,34 @@ data "aws_iam_policy_document" "docker" {
     resources = ["*"]
   }
 
+  # The distributed cache: this pool's prefix only. The runner signs the
+  # URLs its jobs' helpers use with this role (gitlab-runner cache/s3v2, shells/abstract.go).
+  statement {
+    sid       = "UseOwnCachePrefix"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    resources = ["arn:${local.partition}:s3:::acme-ci-cache-3d5a0d4b/docker/*"]
+  }
+
+  statement {
+    sid       = "ListOwnCachePrefix"
+    actions   = ["s3:ListBucket"]
+    resources = ["arn:${local.partition}:s3:::acme-ci-cache-3d5a0d4b"]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["docker/*"]
+    }
+  }
+
+  # The journal, into this pool's log group only: new streams and their events. The group itself
+  # is made by logs.tf.
+  statement {
+    sid       = "ShipJournalToOwnLogGroup"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["arn:${local.partition}:logs:eu-central-1:${local.account_id}:log-group:/runnergen/acme-ci/docker", "arn:${local.partition}:logs:eu-central-1:${local.account_id}:log-group:/runnergen/acme-ci/docker:log-stream:*"]
+  }
+
   statement {
     sid       = "PublishBusySlotMetric"
     actions   = ["cloudwatch:PutMetricData"]
@@ -164,6 +192,14 @@ data "aws_iam_policy_document" "shell" {
     sid       = "SessionManagerChannels"
     actions   = ["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"]
     resources = ["*"]
+  }
+
+  # The journal, into this pool's log group only: new streams and their events. The group itself
+  # is made by logs.tf.
+  statement {
+    sid       = "ShipJournalToOwnLogGroup"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["arn:${local.partition}:logs:eu-central-1:${local.account_id}:log-group:/runnergen/acme-ci/shell", "arn:${local.partition}:logs:eu-central-1:${local.account_id}:log-group:/runnergen/acme-ci/shell:log-stream:*"]
   }
 
   statement {

@@ -30,7 +30,7 @@ RUNNERGEN_SETTINGS
 chmod 0644 "$tmp"
 mv -f "$tmp" /etc/runnergen/runner.env
 tmp=$(mktemp /etc/runnergen/autoscaler.toml.XXXXXX)
-cat >"$tmp" <<'RUNNERGEN_AUTOSCALER'
+cat >"$tmp" <<'RUNNERGEN_TEMPLATE'
 # The autoscaler of pool build, merged into config.toml at registration.
 [[runners]]
   [runners.autoscaler]
@@ -54,7 +54,7 @@ cat >"$tmp" <<'RUNNERGEN_AUTOSCALER'
       periods = ["* * * * *"]
       idle_count = 0
       idle_time = "10m0s"
-RUNNERGEN_AUTOSCALER
+RUNNERGEN_TEMPLATE
 chmod 0644 "$tmp"
 mv -f "$tmp" /etc/runnergen/autoscaler.toml
 # Stopping the runner waits for the pool's longest job, then unregistering: the pool's own value,

@@ -28,6 +28,33 @@ RUNNERGEN_METRIC_NAMESPACE=runnergen/acme-ci/docker
 RUNNERGEN_SETTINGS
 chmod 0644 "$tmp"
 mv -f "$tmp" /etc/runnergen/runner.env
+tmp=$(mktemp /etc/runnergen/runner-template.toml.XXXXXX)
+cat >"$tmp" <<'RUNNERGEN_TEMPLATE'
+# The cache of pool docker, merged into config.toml at registration.
+[[runners]]
+  [runners.cache]
+    Type = "s3"
+    Path = "docker"
+    Shared = false
+    [runners.cache.s3]
+      BucketName = "acme-ci-cache-3d5a0d4b"
+      BucketLocation = "eu-central-1"
+      AuthenticationType = "iam"
+RUNNERGEN_TEMPLATE
+chmod 0644 "$tmp"
+mv -f "$tmp" /etc/runnergen/runner-template.toml
+# The journal (the runner's, its helpers', the system's) goes to the pool's log group, a stream per
+# instance. The agent starts before the runner, so registration is in it; if it cannot start, the
+# runner starts anyway.
+tmp=$(mktemp /etc/runnergen/cloudwatch-agent.json.XXXXXX)
+cat >"$tmp" <<'RUNNERGEN_CLOUDWATCH'
+{"agent":{"region":"eu-central-1"},"logs":{"logs_collected":{"journald":{"collect_list":[{"log_group_name":"/runnergen/acme-ci/docker","log_stream_name":"{instance_id}"}]}}}}
+RUNNERGEN_CLOUDWATCH
+chmod 0644 "$tmp"
+mv -f "$tmp" /etc/runnergen/cloudwatch-agent.json
+timeout 120 /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s \
+  -c file:/etc/runnergen/cloudwatch-agent.json ||
+  echo "runnergen: the CloudWatch agent did not start; the runner starts without it" >&2
 # Stopping the runner waits for the pool's longest job, then unregistering: the pool's own value,
 # set here rather than baked into the image that every pool shares.
 install -d -m 0755 /etc/systemd/system/runnergen-runner.service.d

@@ -1,18 +1,61 @@
-//! The `[[runners]]` template an autoscaler pool's manager registers with
-//! (`gitlab-runner register --template-config`): its `[runners.autoscaler]` section, written at
-//! boot by the pool's user data. Keys and their meaning: gitlab-runner common/config.go
-//! (`AutoscalerConfig`, `ConnectorConfig`, `AutoscalerPolicyConfig`) and
-//! docs/configuration/advanced-configuration.md ("The [runners.autoscaler] section").
+//! The `[[runners]]` template a pool's runner registers with (`gitlab-runner register
+//! --template-config`, which merges one `[[runners]]` entry under what the command line sets),
+//! written at boot by the pool's user data: an autoscaler pool's `[runners.autoscaler]`, and the
+//! distributed cache's `[runners.cache]`. Keys and their meaning: gitlab-runner common/config.go
+//! (`AutoscalerConfig`, `ConnectorConfig`, `AutoscalerPolicyConfig`),
+//! cache/cacheconfig/cacheconfig.go and docs/configuration/advanced-configuration.md ("The
+//! [runners.autoscaler] section", "The [runners.cache] section").
 
-use crate::model::{Autoscaler, Executor, Fleet, Idle, Pool};
+use crate::model::{Autoscaler, Executor, Fleet, Idle, Kind, Pool};
 use crate::quote::{comment_text, toml_string};
 
 /// The manager's runner waits this long for a new worker's Docker daemon before the runner
 /// gives the worker up.
 const DOCKER_READY_SECONDS: u32 = 300;
 
-/// The template's text. Every string is a TOML basic string; numbers are numbers.
-pub fn render(fleet: &Fleet, pool: &Pool, autoscaler: &Autoscaler) -> String {
+/// The pool's template, when its runner needs more than the command line gives: every string a
+/// TOML basic string, numbers as numbers.
+pub fn render(fleet: &Fleet, pool: &Pool) -> Option<String> {
+    let autoscaler = match &pool.kind {
+        Kind::Autoscaler(a) => Some(a),
+        Kind::Instance(_) => None,
+    };
+    let cache = cache(fleet, pool);
+    if autoscaler.is_none() && cache.is_none() {
+        return None;
+    }
+    let what = if autoscaler.is_some() { "The autoscaler" } else { "The cache" };
+    let mut out = format!("# {what} of pool {}, merged into config.toml at registration.\n", comment_text(&pool.name));
+    out.push_str("[[runners]]\n");
+    if let Some(cache) = cache {
+        out.push_str(&cache);
+    }
+    if let Some(a) = autoscaler {
+        out.push_str(&autoscaler_section(fleet, pool, a));
+    }
+    Some(out)
+}
+
+/// `[runners.cache]`: S3 in the fleet's region, the manager's (or instance's) own role signing
+/// the URLs the jobs' helpers use (`AuthenticationType = "iam"`, no keys). `BucketLocation` is
+/// set, so the runner never asks S3 where the bucket is (cache/s3v2/s3.go). `Path` has no
+/// slashes at either end, so the keys are exactly under the prefix the role may use.
+fn cache(fleet: &Fleet, pool: &Pool) -> Option<String> {
+    let cache = fleet.cache.as_ref()?;
+    let path = fleet.cache_path(pool)?;
+    let mut out = String::new();
+    out.push_str("  [runners.cache]\n");
+    out.push_str("    Type = \"s3\"\n");
+    out.push_str(&format!("    Path = {}\n", toml_string(&path)));
+    out.push_str(&format!("    Shared = {}\n", cache.shared));
+    out.push_str("    [runners.cache.s3]\n");
+    out.push_str(&format!("      BucketName = {}\n", toml_string(&cache.bucket)));
+    out.push_str(&format!("      BucketLocation = {}\n", toml_string(&fleet.region)));
+    out.push_str("      AuthenticationType = \"iam\"\n");
+    Some(out)
+}
+
+fn autoscaler_section(fleet: &Fleet, pool: &Pool, autoscaler: &Autoscaler) -> String {
     let workers = &autoscaler.workers;
     let plugin = fleet.image.fleeting_plugin_version.map(|v| format!("aws:{v}")).unwrap_or_default();
     let mut out = String::new();
@@ -20,8 +63,6 @@ pub fn render(fleet: &Fleet, pool: &Pool, autoscaler: &Autoscaler) -> String {
         out.push_str(&text);
         out.push('\n');
     };
-    line(format!("# The autoscaler of pool {}, merged into config.toml at registration.", comment_text(&pool.name)));
-    line("[[runners]]".into());
     line("  [runners.autoscaler]".into());
     // The image's plugin, at the version baked: found locally, never downloaded at boot.
     line(format!("    plugin = {}", toml_string(&plugin)));
