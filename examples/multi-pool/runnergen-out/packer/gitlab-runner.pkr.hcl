@@ -67,21 +67,21 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "acme-ci"
-    "runnergen:image" = "ac8cd000b45f0172"
+    "runnergen:image" = "4b96643b8e924677"
     "team"            = "platform"
   }
   run_tags = {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "acme-ci"
-    "runnergen:image" = "ac8cd000b45f0172"
+    "runnergen:image" = "4b96643b8e924677"
     "team"            = "platform"
   }
   snapshot_tags = {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "acme-ci"
-    "runnergen:image" = "ac8cd000b45f0172"
+    "runnergen:image" = "4b96643b8e924677"
     "team"            = "platform"
   }
 }

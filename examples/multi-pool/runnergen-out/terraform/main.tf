@@ -22,7 +22,7 @@ data "aws_ami_ids" "runner" {
 
   filter {
     name   = "tag:runnergen:image"
-    values = ["ac8cd000b45f0172"]
+    values = ["4b96643b8e924677"]
   }
 
   filter {
@@ -43,7 +43,7 @@ data "aws_ami_ids" "runner" {
   lifecycle {
     postcondition {
       condition     = length(self.ids) > 0
-      error_message = "No AMI of fleet acme-ci has runnergen:image = ac8cd000b45f0172, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
+      error_message = "No AMI of fleet acme-ci has runnergen:image = 4b96643b8e924677, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
     }
   }
 }
