@@ -64,6 +64,19 @@ impl SpecPath {
     pub fn of(keys: &[&str]) -> Self {
         SpecPath(keys.iter().map(|k| Seg::Key((*k).to_owned())).collect())
     }
+    /// The path serde_path_to_error reports a refused value at.
+    pub fn of_serde(path: &serde_path_to_error::Path) -> Self {
+        SpecPath(
+            path.iter()
+                .filter_map(|s| match s {
+                    serde_path_to_error::Segment::Seq { index } => Some(Seg::Index(*index)),
+                    serde_path_to_error::Segment::Map { key } => Some(Seg::Key(key.clone())),
+                    serde_path_to_error::Segment::Enum { variant } => Some(Seg::Key(variant.clone())),
+                    serde_path_to_error::Segment::Unknown => None,
+                })
+                .collect(),
+        )
+    }
     /// The path as JSON-pointer segments: keys, and indexes as numbers.
     pub fn segments(&self) -> Vec<String> {
         self.0

@@ -928,6 +928,29 @@ mod tests {
     }
 
     #[test]
+    fn bucket_names() {
+        for good in ["abc", "acme-ci-cache-3d5a0d4b", "a.b-c.d", &"a".repeat(63)] {
+            assert_eq!(check_bucket_name(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "ab",
+            &"a".repeat(64),
+            "Acme",
+            "a_b",
+            "-ab",
+            "ab-",
+            "a..b",
+            "192.168.5.4",
+            "xn--ab",
+            "sthree-a",
+            "ab-s3alias",
+            "ab--ol-s3",
+        ] {
+            assert!(check_bucket_name(bad).is_err(), "{bad} was accepted");
+        }
+    }
+
+    #[test]
     fn image_references() {
         for good in [
             "alpine",

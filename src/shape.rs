@@ -131,16 +131,7 @@ pub fn shape(root: &Node) -> Shaped {
         match serde_path_to_error::deserialize::<_, Spec>(repaired.clone()) {
             Ok(spec) => return Shaped { spec: Some(spec), findings, poisoned },
             Err(e) => {
-                let path: Vec<String> = e
-                    .path()
-                    .iter()
-                    .map(|s| match s {
-                        serde_path_to_error::Segment::Seq { index } => index.to_string(),
-                        serde_path_to_error::Segment::Map { key } => key.clone(),
-                        serde_path_to_error::Segment::Enum { variant } => variant.clone(),
-                        serde_path_to_error::Segment::Unknown => "?".to_owned(),
-                    })
-                    .collect();
+                let path = SpecPath::of_serde(e.path()).segments();
                 let spec_path = spec_path(&repaired, &path);
                 let message = e.inner().to_string();
                 findings.push(Finding::new(

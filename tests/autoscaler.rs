@@ -14,8 +14,7 @@ fn config(spec: &str) -> (runnergen::Fleet, toml::Table) {
 }
 
 fn parse(fleet: &runnergen::Fleet) -> toml::Table {
-    let (pool, autoscaler) = fleet.autoscalers().next().expect("an autoscaler pool");
-    let _ = autoscaler;
+    let (pool, _) = fleet.autoscalers().next().expect("an autoscaler pool");
     let text = runnergen::render::runner_template::render(fleet, pool).expect("a template");
     text.parse::<toml::Table>().unwrap_or_else(|e| panic!("not TOML: {e}\n{text}"))
 }

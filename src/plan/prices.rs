@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::Error;
-use crate::diagnostic::{Finding, Seg, SpecPath};
+use crate::diagnostic::{Finding, SpecPath};
 use crate::load::Source;
 
 #[derive(Debug, Clone)]
@@ -44,16 +44,7 @@ impl Prices {
     pub fn parse(source: &Source) -> Result<Prices, Error> {
         let json = source.root.to_json();
         let file: File = serde_path_to_error::deserialize(json).map_err(|e| {
-            let path = SpecPath(
-                e.path()
-                    .iter()
-                    .filter_map(|s| match s {
-                        serde_path_to_error::Segment::Map { key } => Some(Seg::Key(key.clone())),
-                        serde_path_to_error::Segment::Seq { index } => Some(Seg::Index(*index)),
-                        _ => None,
-                    })
-                    .collect(),
-            );
+            let path = SpecPath::of_serde(e.path());
             let finding = Finding::new(path, format!("not a price list: {}", e.inner()), "here").help(
                 "expected `currency: USD` and `instance_types:` mapping each instance type to `{on_demand: PRICE, spot: PRICE}` (spot optional), prices per hour",
             );

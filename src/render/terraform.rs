@@ -184,7 +184,7 @@ pub struct SecurityGroup {
     pub description: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct EgressRule {
     /// Terraform resource label.
     pub label: String,
@@ -281,10 +281,9 @@ pub struct Manager {
 
 #[derive(Debug, Serialize)]
 pub struct WorkersContext {
-    /// The worker group's name, which the manager's plugin and IAM policy name.
+    /// The worker group's name, which the manager's plugin and IAM policy name; also its launch
+    /// template's.
     pub group_name: String,
-    /// The launch template's name.
-    pub launch_template: String,
     pub security_group: SecurityGroup,
     /// The group's maximum size; the manager never asks for more.
     pub max_instances: u32,
@@ -391,7 +390,7 @@ impl Context {
                 ),
             },
             egress_labels: egress.iter().map(|r| r.label.clone()).collect(),
-            manager_egress: egress_rules(&fleet.gitlab_url).into_iter().filter(|r| r.port != 80).collect(),
+            manager_egress: egress.iter().filter(|r| r.port != 80).cloned().collect(),
             egress,
             ebs_kms_key_arn: fleet.ebs_kms_key_arn.clone(),
             hook_heartbeat_timeout_seconds: model::HOOK_HEARTBEAT_TIMEOUT_SECONDS,
@@ -475,7 +474,7 @@ fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
         }
         Kind::Autoscaler(a) => {
             let worker_tags = pool_tags(format!("{}-worker", pool.id));
-            let mixed = mixed(a.workers.spot, &a.workers.instance_types);
+            let (mixed, launch_template_instance_type) = instance_choice(a.workers.spot, &a.workers.instance_types);
             let context = AutoscalerContext {
                 manager: Manager {
                     instance_type: a.manager_instance_type.clone(),
@@ -490,7 +489,6 @@ fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
                 },
                 workers: WorkersContext {
                     group_name: pool.worker_group(),
-                    launch_template: pool.worker_group(),
                     security_group: SecurityGroup {
                         name: pool.worker_group(),
                         description: format!(
@@ -499,11 +497,7 @@ fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
                         ),
                     },
                     max_instances: a.workers.max_instances,
-                    launch_template_instance_type: if mixed.is_some() {
-                        None
-                    } else {
-                        a.workers.instance_types.first().cloned()
-                    },
+                    launch_template_instance_type,
                     mixed,
                     volume_gb: a.workers.volume_gb,
                     username: fleet.image.os.default_user(),
@@ -550,10 +544,11 @@ fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
     })
 }
 
-/// A mixed instances policy, for spot or for several instance types: spot at the best price and
-/// capacity, or on-demand in the order written.
-fn mixed(spot: bool, instance_types: &[String]) -> Option<Mixed> {
-    (spot || instance_types.len() > 1).then(|| Mixed {
+/// How a group picks its instance type: a mixed instances policy for spot or for several types
+/// (spot at the best price and capacity, or on-demand in the order written), else the launch
+/// template's one type.
+fn instance_choice(spot: bool, instance_types: &[String]) -> (Option<Mixed>, Option<String>) {
+    let mixed = (spot || instance_types.len() > 1).then(|| Mixed {
         distribution: if spot {
             vec![
                 ("on_demand_base_capacity", "0".to_owned()),
@@ -568,11 +563,13 @@ fn mixed(spot: bool, instance_types: &[String]) -> Option<Mixed> {
             ]
         },
         instance_types: instance_types.to_vec(),
-    })
+    });
+    let single = if mixed.is_some() { None } else { instance_types.first().cloned() };
+    (mixed, single)
 }
 
 fn instance_context(fleet: &Fleet, pool: &Pool, i: &Instances) -> InstanceContext {
-    let mixed = mixed(i.spot, &i.instance_types);
+    let (mixed, launch_template_instance_type) = instance_choice(i.spot, &i.instance_types);
     let (ignore_changes, ignore_reason) = if i.schedule.is_some() {
         (
             vec!["min_size", "max_size", "desired_capacity"],
@@ -605,7 +602,7 @@ fn instance_context(fleet: &Fleet, pool: &Pool, i: &Instances) -> InstanceContex
     };
     InstanceContext {
         metric_namespace: fleet.metric_namespace(pool),
-        launch_template_instance_type: if mixed.is_some() { None } else { i.instance_types.first().cloned() },
+        launch_template_instance_type,
         mixed,
         capacity_rebalance: i.spot,
         capacity: i.capacity,
@@ -720,7 +717,10 @@ pub fn render(fleet: &Fleet, image_hash: &str, env: &Environment) -> Result<Vec<
 /// The CloudWatch agent's configuration on a pool's instances: the whole journal, into the pool's
 /// log group, a stream per instance (aws/amazon-cloudwatch-agent translator/config/schema.json,
 /// `logs.logs_collected.journald`). The region is explicit; the group exists (logs.tf), so the
-/// agent needs no right to create it.
+/// agent needs no right to create it. User data hands it to the agent with
+/// `amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:...`, which validates it,
+/// installs it and (re)starts the agent's unit (packaging/dependencies/amazon-cloudwatch-agent-ctl;
+/// "Start the CloudWatch agent using the command line", Amazon CloudWatch user guide).
 pub fn cloudwatch_agent_config(fleet: &Fleet, pool: &Pool) -> String {
     let config = serde_json::json!({
         "agent": {"region": fleet.region},

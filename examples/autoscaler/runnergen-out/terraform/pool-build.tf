@@ -325,8 +325,10 @@ resource "aws_launch_template" "build_manager" {
 }
 
 # Exactly one manager, on-demand. It is replaced terminate-first (maintenance and refresh at 0 %
-# to 100 %), and a replacement's gate waits until its predecessor has drained: two managers never
-# share the worker group, and a new one never removes the old one's busy workers.
+# to 100 %); as Auto Scaling still launches the replacement while the old instance terminates
+# ("Instance maintenance policies", EC2 Auto Scaling user guide), a replacement's gate waits until
+# its predecessor has drained: two managers never share the worker group, and a new one never
+# removes the old one's busy workers.
 resource "aws_autoscaling_group" "build_manager" {
   name                      = "acme-ci-build-manager"
   vpc_zone_identifier       = ["subnet-0a1b2c3d4e5f60718", "subnet-0f1e2d3c4b5a69788"]

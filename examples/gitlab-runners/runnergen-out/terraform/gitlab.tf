@@ -13,6 +13,7 @@
 # gitlab_user_runner (its token is set only at creation and cannot be imported) and the
 # hashicorp/aws 6.x docs of aws_ssm_parameter (value_wo, value_wo_version).
 
+# base_url: the API's address, ending in a slash (the provider's docs, "base_url").
 provider "gitlab" {
   base_url = "https://gitlab.example.com/api/v4/"
 }

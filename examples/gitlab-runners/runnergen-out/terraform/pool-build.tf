@@ -305,8 +305,10 @@ resource "aws_launch_template" "build_manager" {
 }
 
 # Exactly one manager, on-demand. It is replaced terminate-first (maintenance and refresh at 0 %
-# to 100 %), and a replacement's gate waits until its predecessor has drained: two managers never
-# share the worker group, and a new one never removes the old one's busy workers.
+# to 100 %); as Auto Scaling still launches the replacement while the old instance terminates
+# ("Instance maintenance policies", EC2 Auto Scaling user guide), a replacement's gate waits until
+# its predecessor has drained: two managers never share the worker group, and a new one never
+# removes the old one's busy workers.
 resource "aws_autoscaling_group" "build_manager" {
   name                      = "web-ci-build-manager"
   vpc_zone_identifier       = ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]
