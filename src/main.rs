@@ -173,6 +173,14 @@ fn run(cli: Cli) -> Result<u8, Error> {
             }
             write::apply(&set)?;
             print_out(&write::report(&set))?;
+            let required = runnergen::required_in_gitlab(&fleet);
+            if !required.is_empty() {
+                let mut text = String::from("Required in GitLab:\n");
+                for (n, line) in required.iter().enumerate() {
+                    text.push_str(&format!("  {}. {line}\n", n + 1));
+                }
+                eprint!("{text}");
+            }
             Ok(0)
         }
         Command::Diff { spec, out, color, stat } => {

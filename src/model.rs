@@ -203,6 +203,11 @@ pub struct Capacity {
 pub struct Docker {
     pub image: String,
     pub privileged: bool,
+    /// With `privileged`: the job images that run privileged; empty means every one, as in
+    /// gitlab-runner (`isInAllowedPrivilegedImages`, executors/docker/docker.go).
+    pub allowed_privileged_images: Vec<String>,
+    /// With `privileged`: the service images that run privileged; empty means every one.
+    pub allowed_privileged_services: Vec<String>,
     pub pull_policy: PullPolicy,
     pub volumes: Vec<String>,
 }
@@ -285,10 +290,16 @@ pub const ROLE_WORKER: &str = "worker";
 /// so its drain may last as long as its longest job; one that stops sending them (it hangs, or
 /// died) is terminated this long after its last one.
 pub const HOOK_HEARTBEAT_TIMEOUT_SECONDS: u32 = 7200;
+/// An instance pool's instances are replaced after a week (`max_instance_lifetime`), through the
+/// drain: what jobs leave behind on the disk goes with them.
+pub const MAX_INSTANCE_LIFETIME_SECONDS: u32 = 7 * 24 * 3600;
 pub const HEARTBEAT_INTERVAL_SECONDS: u32 = 300;
 
-/// Seconds an instance may take to stop after its longest job (unregister, shutdown).
-pub const STOP_MARGIN_SECONDS: u32 = 300;
+/// Seconds a drain waits past the pool's job timeout: what gitlab-runner may still do for a job
+/// whose script reached that timeout (its after_script, which has a timeout of its own of 5
+/// minutes, `AfterScriptTimeout` in common/consts.go; then the cache and artifact uploads and
+/// reporting the job to GitLab), and the runner's exit.
+pub const STOP_MARGIN_SECONDS: u32 = 600;
 
 impl Fleet {
     /// The CloudWatch namespace a pool's instances publish to and its scaling policy reads: one

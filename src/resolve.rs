@@ -115,12 +115,16 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
                     let docker = pool.docker.unwrap_or(spec::Docker {
                         image: None,
                         privileged: None,
+                        allowed_privileged_images: None,
+                        allowed_privileged_services: None,
                         pull_policy: None,
                         volumes: None,
                     });
                     model::Docker {
                         image: docker.image.unwrap_or_else(|| DEFAULT_DOCKER_IMAGE.to_owned()),
                         privileged: docker.privileged.unwrap_or(false),
+                        allowed_privileged_images: docker.allowed_privileged_images.unwrap_or_default(),
+                        allowed_privileged_services: docker.allowed_privileged_services.unwrap_or_default(),
                         pull_policy: docker.pull_policy.unwrap_or(PullPolicy::Always),
                         volumes: docker.volumes.unwrap_or_default(),
                     }

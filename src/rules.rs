@@ -8,7 +8,8 @@ use std::collections::HashMap;
 
 use crate::diagnostic::{Finding, Mark, SpecPath};
 use crate::model::{
-    Arch, Autoscaler, Capacity, Fleet, Idle, Instances, Kind, Partition, Pool, RunnerMode, Schedule, Scope, Topology,
+    Arch, Autoscaler, Capacity, Fleet, Idle, Instances, Kind, Partition, Pool, PullPolicy, RunnerMode, Schedule, Scope,
+    Topology,
 };
 use crate::spec::spelling;
 
@@ -195,6 +196,39 @@ pub fn warnings(fleet: &Fleet) -> Vec<Finding> {
         );
     }
     for (i, pool) in fleet.pools.iter().enumerate() {
+        let docker_at = pool_path(i).key("docker");
+        if let Some(docker) = pool.docker.as_ref() {
+            if docker.privileged {
+                let (label, help) = if docker.allowed_privileged_images.is_empty()
+                    || docker.allowed_privileged_services.is_empty()
+                {
+                    (
+                        "every job of this pool is root on its instance",
+                        "a privileged container is root on the host: any job can read the pool's runner token, which is never rotated, and use the instance role, then register runners of its own that receive other projects' jobs and variables. Give such jobs a pool of their own, whose runner serves only projects you trust, and limit privilege to the images that need it with `allowed_privileged_images` and `allowed_privileged_services` (for docker-in-docker: [\"docker:*-dind\"] for both)",
+                    )
+                } else {
+                    (
+                        "jobs that reach a privileged image are root on its instance",
+                        "only the allowed images run privileged, but a job that drives one of them (the dind service's daemon runs privileged containers of the job's choosing) is root on the host: it can read the pool's runner token, which is never rotated, and use the instance role. Keep the pool's runner to projects you trust",
+                    )
+                };
+                out.push(
+                    Finding::new(
+                        docker_at.key("privileged"),
+                        "a privileged pool hands its runner token to its jobs",
+                        label,
+                    )
+                    .help(help),
+                );
+            }
+            let project_runner = pool.runner.as_ref().is_some_and(|r| r.scope == Scope::Project);
+            if docker.pull_policy == PullPolicy::IfNotPresent && !project_runner {
+                out.push(
+                    Finding::new(docker_at.key("pull_policy"), "`if-not-present` serves cached private images to any job", "shared across projects")
+                        .help("a private image one project pulled is used by another project's job on the same instance, without checking that it may pull it (GitLab's runner security guide: never use `if-not-present` on a runner that serves several projects). Use `always`, or give the pool a runner of one project (`runner.scope: project`)"),
+                );
+            }
+        }
         for (j, volume) in pool.docker.iter().flat_map(|d| &d.volumes).enumerate() {
             let host = volume.split(':').next().unwrap_or_default();
             if DOCKER_SOCKETS.contains(&host.trim_end_matches('/')) {
@@ -247,6 +281,22 @@ fn check_pool(rules: &mut Rules, fleet: &Fleet, i: usize, pool: &Pool, fleet_nam
                 );
             }
         });
+        let privileged = at.key("docker").key("privileged");
+        for (key, list) in [
+            ("allowed_privileged_images", &docker.allowed_privileged_images),
+            ("allowed_privileged_services", &docker.allowed_privileged_services),
+        ] {
+            let path = at.key("docker").key(key);
+            rules.rule(&[&path, &privileged], |out| {
+                if !list.is_empty() && !docker.privileged {
+                    out.push(
+                        Finding::new(path.clone(), format!("`{key}` has no effect without `privileged: true`"), "ignored")
+                            .mark(Mark::Key)
+                            .help("gitlab-runner reads its allow-lists only for a privileged pool: set `privileged: true` or remove the list"),
+                    );
+                }
+            });
+        }
         for (j, volume) in docker.volumes.iter().enumerate() {
             let path = at.key("docker").key("volumes").index(j);
             rules.rule(&[&path], |out| {
@@ -451,16 +501,19 @@ fn check_runner(rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool: &Pool) {
     let timeout = here.key("maximum_timeout");
     let job = at.key("job_timeout_minutes");
     rules.rule(&[&timeout, &job], |out| {
+        // GitLab gives a job min(project timeout, runner maximum timeout): only a maximum no longer
+        // than the drain keeps every job inside it (gitlab-runner common/build.go
+        // GetBuildTimeout takes the job payload's RunnerInfo.Timeout).
         let job_seconds = pool.job_timeout_minutes * 60;
-        if runner.maximum_timeout < job_seconds {
+        if runner.maximum_timeout > job_seconds {
             out.push(
                 Finding::new(
                     timeout.clone(),
-                    format!("the runner stops jobs after {} s, before the pool's job timeout of {job_seconds} s", runner.maximum_timeout),
-                    "shorter than the pool's jobs",
+                    format!("the runner lets jobs run {} s, longer than the pool's job timeout of {job_seconds} s", runner.maximum_timeout),
+                    "longer than the drain",
                 )
-                .related(job.clone(), Mark::Value, "the pool's job timeout")
-                .help("the pool drains for `job_timeout_minutes` before an instance leaves: set `maximum_timeout` to at least that many seconds, or leave it out (it defaults to the pool's job timeout)"),
+                .related(job.clone(), Mark::Value, "the drain waits this long")
+                .help("an instance that leaves waits `job_timeout_minutes` for its jobs, then stops them: set `maximum_timeout` to at most that many seconds, or leave it out (it defaults to the pool's job timeout)"),
             );
         }
     });

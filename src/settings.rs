@@ -75,6 +75,15 @@ pub const SETTINGS: &[Setting] = &[
         key: "RUNNERGEN_DOCKER_PRIVILEGED",
         value: |_, p| word(p.docker.as_ref().is_some_and(|d| d.privileged).to_string()),
     },
+    // Bash arrays of the image patterns that may run privileged; empty: every one.
+    Setting {
+        key: "RUNNERGEN_DOCKER_ALLOWED_PRIVILEGED_IMAGES",
+        value: |_, p| Value::List(p.docker.as_ref().map(|d| d.allowed_privileged_images.clone()).unwrap_or_default()),
+    },
+    Setting {
+        key: "RUNNERGEN_DOCKER_ALLOWED_PRIVILEGED_SERVICES",
+        value: |_, p| Value::List(p.docker.as_ref().map(|d| d.allowed_privileged_services.clone()).unwrap_or_default()),
+    },
     // Always, if-not-present or never.
     Setting {
         key: "RUNNERGEN_DOCKER_PULL_POLICY",

@@ -291,6 +291,8 @@ pub struct Capacity {
 pub struct Docker {
     pub image: Option<String>,
     pub privileged: Option<bool>,
+    pub allowed_privileged_images: Option<Vec<String>>,
+    pub allowed_privileged_services: Option<Vec<String>>,
     pub pull_policy: Option<PullPolicy>,
     pub volumes: Option<Vec<String>>,
 }

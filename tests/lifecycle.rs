@@ -3,6 +3,7 @@
 //! `aws_emulator.rs` runs the same helpers with the real AWS CLI against a local AWS emulator.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -109,6 +110,14 @@ impl World {
 
     /// Runs a helper; returns (success, stdout + stderr).
     pub fn run(&self, helper: &str, env: &[(&str, &str)]) -> (bool, String) {
+        let out = self.command(helper, env).output().expect("the helper runs");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!text.contains(TOKEN), "{helper} printed the token:\n{text}");
+        (out.status.success(), text)
+    }
+
+    /// A helper's command line, with the world's environment and then `env`.
+    pub fn command(&self, helper: &str, env: &[(&str, &str)]) -> Command {
         let path = format!("{}:{}", self.path("bin").display(), std::env::var("PATH").unwrap_or_default());
         let mut cmd = Command::new(self.files.join(helper));
         cmd.env("PATH", path)
@@ -131,10 +140,7 @@ impl World {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = cmd.output().expect("the helper runs");
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(!text.contains(TOKEN), "{helper} printed the token:\n{text}");
-        (out.status.success(), text)
+        cmd
     }
 
     pub fn calls(&self) -> Vec<String> {
@@ -183,7 +189,7 @@ fn registering_twice_registers_once_without_showing_the_token() {
         // Instances share the token: none may rotate it away from the others.
         "--feature-flags FF_DISABLE_AUTOMATIC_TOKEN_ROTATION:true",
         "--docker-image alpine:3.20",
-        "--docker-pull-policy if-not-present",
+        "--docker-pull-policy always",
         "--docker-volumes /cache",
         // The pool's [runners.cache], written by user data.
         &format!("--template-config {}", world.path("autoscaler.toml").display()),
@@ -297,7 +303,7 @@ fn a_spot_notice_stops_new_jobs_aborts_the_rest_in_time_and_unregisters() {
     assert!(ok, "{out}");
     let calls = world.calls();
     let quit = position(&calls, "systemctl stop --no-block runnergen-runner.service");
-    let term = position(&calls, "systemctl kill --signal=SIGTERM --kill-whom=main runnergen-runner.service");
+    let term = position(&calls, "main process of runnergen-runner.service got SIGTERM");
     let unregister = position(&calls, "gitlab-runner unregister");
     assert!(quit < term && term < unregister, "{calls:#?}");
     // The grace period passed polling the runner's state: 4 polls, not fewer.
@@ -318,8 +324,53 @@ fn a_spot_notice_stops_new_jobs_aborts_the_rest_in_time_and_unregisters() {
         .run("runnergen-lifecycle", &[("RUNNERGEN_TEST_MAX_POLLS", "3"), ("RUNNERGEN_TEST_SPOT_GRACE_SECONDS", "10")]);
     assert!(ok, "{out}");
     let calls = world.calls();
-    assert_eq!(count(&calls, "systemctl kill"), 0, "{calls:#?}");
+    assert_eq!(count(&calls, "got SIGTERM"), 0, "{calls:#?}");
     assert_eq!(count(&calls, "gitlab-runner unregister"), 1, "{calls:#?}");
+}
+
+#[test]
+fn a_spot_notice_during_a_drain_aborts_unregisters_once_and_completes() {
+    let world = World::new("multi-pool", 0);
+    let (ok, out) = world.run("runnergen-register", &[]);
+    assert!(ok, "{out}");
+    world.lifecycle_state("Terminated");
+    // A job far longer than the two minutes; the notice arrives while the instance drains.
+    world.set("standin/drain-polls", "stuck");
+    world.set("imds/latest/meta-data/spot/instance-action", r#"{"action":"terminate","time":"2026-11-28T13:00:00Z"}"#);
+    let (ok, out) = world.run(
+        "runnergen-lifecycle",
+        &[
+            ("RUNNERGEN_TEST_MAX_POLLS", "3"),
+            ("RUNNERGEN_TEST_SPOT_GRACE_SECONDS", "4"),
+            ("RUNNERGEN_TEST_HEARTBEAT_SECONDS", "100"),
+        ],
+    );
+    assert!(ok, "{out}");
+    let calls = world.calls();
+    let drain = position(&calls, "systemctl stop --no-block runnergen-runner.service");
+    let term = position(&calls, "main process of runnergen-runner.service got SIGTERM");
+    let unregister = position(&calls, "gitlab-runner unregister");
+    let complete = position(&calls, "aws autoscaling complete-lifecycle-action");
+    assert!(drain < term && term < unregister && unregister < complete, "{calls:#?}");
+    assert_eq!(count(&calls, "gitlab-runner unregister"), 1, "one attempt: the reclaim does not wait");
+    assert_eq!(count(&calls, "aws autoscaling complete-lifecycle-action"), 1, "{calls:#?}");
+    assert!(!world.config().contains("[[runners]]"));
+}
+
+#[test]
+fn a_spot_notice_then_the_groups_termination_completes_the_lifecycle_action() {
+    let world = World::new("multi-pool", 0);
+    let (ok, out) = world.run("runnergen-register", &[]);
+    assert!(ok, "{out}");
+    world.set("imds/latest/meta-data/spot/instance-action", r#"{"action":"terminate","time":"2026-11-28T13:00:00Z"}"#);
+    let (ok, out) = world.run("runnergen-lifecycle", &[("RUNNERGEN_TEST_MAX_POLLS", "2")]);
+    assert!(ok, "{out}");
+    assert_eq!(count(&world.calls(), "gitlab-runner unregister"), 1);
+    world.lifecycle_state("Terminated");
+    let (ok, out) = world.run("runnergen-lifecycle", &[("RUNNERGEN_TEST_MAX_POLLS", "2")]);
+    assert!(ok, "{out}");
+    let calls = world.calls();
+    assert_eq!(count(&calls, "aws autoscaling complete-lifecycle-action"), 1, "{calls:#?}");
 }
 
 #[test]
@@ -431,6 +482,108 @@ fn only_an_instance_that_is_capacity_publishes_the_metric() {
     assert_eq!(published(&world), 1);
 }
 
+/// Stopping the runner's unit while registration waits on an endpoint that never answers sends
+/// the hook SIGQUIT (KillSignal= of the unit, to the hook alone): it ends at once, with what it
+/// started, instead of holding the unit in `deactivating` until its stop timeout. The same for
+/// SIGTERM.
+#[test]
+fn registration_stops_at_once_on_sigquit_or_sigterm() {
+    for signal in ["QUIT", "TERM"] {
+        let world = World::new("multi-pool", 0);
+        world.set("standin/ssm-hangs", "");
+        // Its own process group, as systemd gives each unit's processes.
+        let mut child = world
+            .command("runnergen-register", &[])
+            .process_group(0)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let group = child.id();
+        // Wait until the hook waits on SSM.
+        let started = std::time::Instant::now();
+        while !world.calls().iter().any(|c| c.starts_with("aws ssm get-parameter")) {
+            assert!(started.elapsed().as_secs() < 20, "the hook never asked SSM: {:#?}", world.calls());
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let sent = std::time::Instant::now();
+        // To the hook alone, as KillMode=mixed does.
+        assert!(common::run(Command::new("kill").args([format!("-{signal}"), group.to_string()])).status.success());
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(sent.elapsed().as_secs() < 5, "SIG{signal}: the hook is still running after 5 s");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let out = child.wait_with_output().expect("output");
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(!status.success(), "SIG{signal}: {text}");
+        assert!(text.contains(&format!("stopped (SIG{signal}) before the registration finished")), "{text}");
+        // Nothing it started is left a second later: no process of its group.
+        let gone = (0..50).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            !common::run(Command::new("pgrep").args(["-g", &group.to_string()])).status.success()
+        });
+        let left = common::run(Command::new("ps").args(["-o", "pid,stat,args", "-g", &group.to_string()]));
+        assert!(gone, "SIG{signal}: processes left:\n{}", String::from_utf8_lossy(&left.stdout));
+        assert!(!world.config().contains("[[runners]]"));
+        assert!(std::fs::read_dir(world.path("run")).expect("run dir").next().is_none(), "the token file is left");
+    }
+}
+
+/// An instance protects itself from scale-in while it runs a job and lifts the protection when
+/// idle or when its runner is not running; it calls the API only when the protection changes,
+/// and never while it is leaving.
+#[test]
+fn an_instance_is_protected_from_scale_in_only_while_it_runs_a_job() {
+    let world = World::new("multi-pool", 0);
+    let protection = |world: &World| -> Vec<String> {
+        world.calls().into_iter().filter(|c| c.starts_with("aws autoscaling set-instance-protection")).collect()
+    };
+    let call = |flag: &str| {
+        format!(
+            "aws autoscaling set-instance-protection --region eu-central-1 --auto-scaling-group-name acme-ci-docker \
+             --instance-ids i-0123456789abcdef0 {flag}"
+        )
+    };
+    world.set("imds/metrics", METRICS);
+    for _ in 0..2 {
+        let (ok, out) = world.run("runnergen-metrics", &[]);
+        assert!(ok, "{out}");
+    }
+    assert_eq!(protection(&world), [call("--protected-from-scale-in")], "busy twice: one call");
+
+    world.set("imds/metrics", "gitlab_runner_concurrent 4\n");
+    let (ok, out) = world.run("runnergen-metrics", &[]);
+    assert!(ok, "{out}");
+    assert_eq!(protection(&world), [call("--protected-from-scale-in"), call("--no-protected-from-scale-in")]);
+
+    // Busy again, then the runner stops: unprotected, since nothing runs jobs any more.
+    world.set("imds/metrics", METRICS);
+    world.run("runnergen-metrics", &[]);
+    world.set("standin/state-runnergen-runner.service", "failed");
+    let (ok, out) = world.run("runnergen-metrics", &[]);
+    assert!(ok, "{out}");
+    assert_eq!(protection(&world).last(), Some(&call("--no-protected-from-scale-in")), "{out}");
+
+    // Leaving: the group terminates it anyway; no call.
+    world.set("standin/state-runnergen-runner.service", "active");
+    world.set("run/leaving", "");
+    let before = protection(&world).len();
+    let (ok, out) = world.run("runnergen-metrics", &[]);
+    assert!(ok, "{out}");
+    assert_eq!(protection(&world).len(), before, "{out}");
+
+    // After a reboot (/run is empty) the protection is unknown: the next run sets it again.
+    std::fs::remove_file(world.path("run/leaving")).expect("rm");
+    std::fs::remove_file(world.path("run/protected-from-scale-in")).expect("rm");
+    world.set("imds/metrics", "gitlab_runner_concurrent 4\n");
+    world.run("runnergen-metrics", &[]);
+    assert_eq!(protection(&world).len(), before + 1);
+}
+
 /// Runs a pool's rendered user data against a folder instead of `/` (paths rewritten, systemctl a
 /// stand-in that logs to `calls.log` there) and returns that folder.
 fn run_user_data(rendered: &Path, pool: &str) -> tempfile::TempDir {
@@ -460,7 +613,7 @@ fn user_data_gives_the_runner_the_pools_stop_timeout() {
     let spec = example("multi-pool");
     let fleet = runnergen::load_fleet(&spec).expect("loads");
     let dir = common::render_to_temp(&spec);
-    for (pool, expected) in fleet.pools.iter().zip([90 * 60 + 300, 60 * 60 + 300]) {
+    for (pool, expected) in fleet.pools.iter().zip([90 * 60 + 600, 60 * 60 + 600]) {
         let root = run_user_data(dir.path(), &pool.name);
         let dropin = std::fs::read_to_string(
             root.path().join("etc/systemd/system/runnergen-runner.service.d/50-stop-timeout.conf"),

@@ -3,6 +3,7 @@
 //! The helpers' behaviour is in `lifecycle.rs`, the jobs' firewall in `firewall.rs`.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use crate::common::{self, assert_success};
 
@@ -343,7 +344,7 @@ fn the_ami_is_found_by_fleet_and_arch_tags_and_is_locked_down() {
         );
         let unit = plan(&spec)["packer/files/runnergen-runner.service"].contents.clone();
         // The image's own stop timeout fits the default job; user data sets each pool's.
-        assert!(unit.contains("TimeoutStopSec=3900\n"), "{name}");
+        assert!(unit.contains("TimeoutStopSec=4200\n"), "{name}");
         assert!(!unit.contains("ExecStopPost"), "{name}: a stop must not unregister (a reboot is not leaving)");
         assert!(
             unit.contains("Requires=runnergen-firewall.service\n"),
@@ -408,5 +409,28 @@ fn an_autoscaler_fleet_bakes_a_worker_image_told_apart_by_its_role() {
             let block = block.split("\n}\n").next().expect("its body");
             assert!(block.contains(&format!("values = [\"{role}\"]")), "{name}: {label}\n{block}");
         }
+    }
+}
+
+/// Every gitlab-runner command line and every TOML key the output hands gitlab-runner is one the
+/// pinned runner (v19.3.0) knows: runnercheck reads them from the scripts, units and user data
+/// and checks each against a schema built from gitlab-runner's own source, Go field and line.
+/// It is the shared tool beside the project (`shared/tools/runnercheck`), or `$RUNNERCHECK`.
+#[test]
+fn gitlab_runner_knows_every_flag_and_key_of_every_example() {
+    let tool = std::env::var_os("RUNNERCHECK").map(PathBuf::from).unwrap_or_else(|| {
+        common::root().parent().expect("a parent folder").join("shared/tools/runnercheck/runnercheck")
+    });
+    assert!(tool.is_file(), "runnercheck is not at {}; set RUNNERCHECK", tool.display());
+    for (name, spec) in common::examples() {
+        let dir = common::render_to_temp(&spec);
+        let out = common::run(Command::new(common::tool_path("python3")).arg(&tool).arg(dir.path()));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{name}: runnercheck found unknown flags or keys:\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains(" passed, 0 failed"), "{name}: {text}");
     }
 }

@@ -112,7 +112,7 @@ pools:
     token_parameter: /p/token
     job_timeout_minutes: 30
     volume_gb: 40
-    docker: {image: alpine, privileged: true, pull_policy: never, volumes: [/cache]}
+    docker: {image: alpine, privileged: true, allowed_privileged_images: ["docker:*-dind"], allowed_privileged_services: ["docker:*-dind"], pull_policy: never, volumes: [/cache]}
     scaling: {cpu_percent: 50}
     runner: {scope: group, group_id: 7, project_id: 8, description: d, tags: [a], run_untagged: false, locked: false, protected: true, maximum_timeout: 3600, paused: true}
     schedule:
@@ -386,4 +386,68 @@ fn a_clipped_line_keeps_its_column() {
     let column = text.lines().nth(2).expect("line 3").find("nope").expect("nope") + 1;
     assert!(shown.contains(&format!("[clip.yaml:3:{column}]")), "{shown}");
     assert!(shown.contains("…") && shown.contains("vpc_id: nope"), "{shown}");
+}
+
+/// A privileged pool and `if-not-present` on a runner that may serve several projects are valid,
+/// each with a located warning that says what a job can do; `if-not-present` on a runner of one
+/// project created here is not warned about.
+#[test]
+fn privilege_and_shared_image_caches_are_warned_about() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let minimal = std::fs::read_to_string(root().join("examples/minimal/fleet.yaml")).expect("read");
+    let validate = |text: &str| {
+        std::fs::write(dir.path().join("fleet.yaml"), text).expect("write");
+        let out = run(runnergen().arg("validate").arg("fleet.yaml").current_dir(dir.path()));
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stderr).expect("UTF-8")
+    };
+    let privileged =
+        minimal.replace("docker: {image: \"alpine:3.20\"}", "docker: {image: \"alpine:3.20\", privileged: true}");
+    assert_ne!(privileged, minimal);
+    let stderr = validate(&privileged);
+    assert!(stderr.contains("⚠ a privileged pool hands its runner token to its jobs"), "{stderr}");
+    assert!(stderr.contains("every job of this pool is root on its instance"), "{stderr}");
+    assert!(stderr.contains("fleet.yaml:22:"), "{stderr}");
+    assert!(stderr.contains("allowed_privileged_images"), "{stderr}");
+
+    let listed = minimal.replace(
+        "docker: {image: \"alpine:3.20\"}",
+        "docker: {image: \"alpine:3.20\", privileged: true, allowed_privileged_images: [\"docker:*-dind\"], allowed_privileged_services: [\"docker:*-dind\"]}",
+    );
+    let stderr = validate(&listed);
+    assert!(stderr.contains("jobs that reach a privileged image are root on its instance"), "{stderr}");
+
+    let shared = minimal
+        .replace("docker: {image: \"alpine:3.20\"}", "docker: {image: \"alpine:3.20\", pull_policy: if-not-present}");
+    let stderr = validate(&shared);
+    assert!(stderr.contains("⚠ `if-not-present` serves cached private images to any job"), "{stderr}");
+    assert!(!stderr.contains("privileged pool"), "{stderr}");
+
+    let one_project = shared
+        .replace("  url: https://gitlab.com\n", "  url: https://gitlab.com\n  runners: terraform\n")
+        + "    runner: {scope: project, project_id: 7}\n";
+    let stderr = validate(&one_project);
+    assert!(!stderr.contains("if-not-present"), "{stderr}");
+}
+
+/// With runners made by hand, render says what must be set in GitLab: each pool's runner's
+/// maximum job timeout, at most the pool's job timeout (which the drain waits for). With runners
+/// made by runnergen's Terraform, it has nothing to say.
+#[test]
+fn render_says_what_to_set_in_gitlab_for_runners_made_by_hand() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (example, expected) in [
+        (
+            "multi-pool",
+            "Required in GitLab:\n  1. pool docker: set the maximum job timeout of the runner whose token is in /acme-ci/docker/runner-token to 90 minutes (5400 s) or less in GitLab (the runner's Edit page); a longer job is stopped when its instance leaves\n  2. pool shell: set the maximum job timeout of the runner whose token is in /acme-ci/shell/runner-token to 60 minutes (3600 s) or less in GitLab (the runner's Edit page); a longer job is stopped when its instance leaves\n",
+        ),
+        ("gitlab-runners", ""),
+    ] {
+        let out = run(runnergen()
+            .args(["render", "--out"])
+            .arg(dir.path().join(example))
+            .arg(root().join("examples").join(example).join("fleet.yaml")));
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8(out.stderr).expect("UTF-8"), expected, "{example}");
+    }
 }

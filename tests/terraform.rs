@@ -1340,7 +1340,7 @@ pools:
     instance_types: [t3.small]
     capacity: {min: 1, max: 1}
     token_parameter: /rt/release/token
-    runner: {scope: project, project_id: 7, tags: [release], run_untagged: true, locked: false, protected: true, maximum_timeout: 7200}
+    runner: {scope: project, project_id: 7, tags: [release], run_untagged: true, locked: false, protected: true, maximum_timeout: 1800}
 "#;
 
 /// Each scope's runner with the spec's settings, its token written to the pool's parameter
@@ -1385,7 +1385,7 @@ fn runners_are_created_with_their_settings_for_every_scope() {
             true,
             false,
             "ref_protected",
-            7200,
+            1800,
             false,
         ),
     ];

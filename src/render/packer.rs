@@ -27,6 +27,10 @@ const HELPERS_DIR: &str = "/usr/local/lib/runnergen";
 const METRICS_PORT: u16 = 9252;
 /// The first gitlab-runner release whose package needs `gitlab-runner-helper-images` beside it.
 const HELPER_IMAGES_SINCE: (u32, u32) = (17, 7);
+/// The first gitlab-runner release that reports a job its forced shutdown aborts as
+/// `runner_interrupted` (a `SystemInterrupt`, common/build.go); earlier ones, as
+/// `runner_system_failure`.
+const RUNNER_INTERRUPTED_SINCE: (u32, u32) = (19, 1);
 /// config.toml `shutdown_timeout`: how long a forced shutdown (SIGTERM) waits for aborted jobs
 /// to be cleaned up and reported to GitLab before the runner exits.
 const SHUTDOWN_TIMEOUT_SECONDS: u32 = 60;
@@ -112,6 +116,8 @@ struct Context {
     runner_version: String,
     /// Whether that version's package needs `gitlab-runner-helper-images` of the same version.
     helper_images_package: bool,
+    /// The failure reason that version reports for a job its forced shutdown aborts.
+    abort_failure_reason: &'static str,
     /// Exact AWS CLI version to install, such as `2.36.7`.
     aws_cli_version: String,
     /// The CLI's zip names the architecture `x86_64` or `aarch64`.
@@ -334,6 +340,11 @@ fn context(fleet: &Fleet, image_hash: &str) -> Context {
         ),
         runner_version: image.runner_version.to_string(),
         helper_images_package: image.runner_version.at_least(HELPER_IMAGES_SINCE),
+        abort_failure_reason: if image.runner_version.at_least(RUNNER_INTERRUPTED_SINCE) {
+            "runner_interrupted"
+        } else {
+            "runner_system_failure"
+        },
         aws_cli_version: image.aws_cli_version.clone(),
         aws_cli_arch: match image.arch {
             Arch::X86_64 => "x86_64",

@@ -80,11 +80,11 @@ fn autoscaler_section(fleet: &Fleet, pool: &Pool, autoscaler: &Autoscaler) -> St
         ));
     }
     line(String::new());
-    // The worker group, and its region set here: a plugin without one exits (fleeting plugin aws
-    // issue 27).
+    // The worker group. The AWS plugin's config has no `region` (its InstanceGroup's JSON keys are
+    // name, profile, config_file, credentials_file); it takes the region from the AWS SDK's
+    // environment, AWS_REGION in the runner's unit (fleeting plugin aws issue 27).
     line("    [runners.autoscaler.plugin_config]".into());
     line(format!("      name = {}", toml_string(&pool.worker_group())));
-    line(format!("      region = {}", toml_string(&fleet.region)));
     line(String::new());
     // SSH to the worker's private address as the image's user, with a key made for each
     // connection and pushed through EC2 Instance Connect (use_static_credentials = false).

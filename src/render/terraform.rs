@@ -109,6 +109,8 @@ pub struct Context {
     pub ebs_kms_key_arn: Option<String>,
     /// Heartbeat timeout of every drain hook: fixed, since a change would replace the group.
     pub hook_heartbeat_timeout_seconds: u32,
+    /// How long an instance pool's instance lives at most.
+    pub max_instance_lifetime_seconds: u32,
     /// How often a draining instance records a heartbeat.
     pub heartbeat_interval_seconds: u32,
     /// Every pool, in spec order.
@@ -394,6 +396,7 @@ impl Context {
             egress,
             ebs_kms_key_arn: fleet.ebs_kms_key_arn.clone(),
             hook_heartbeat_timeout_seconds: model::HOOK_HEARTBEAT_TIMEOUT_SECONDS,
+            max_instance_lifetime_seconds: model::MAX_INSTANCE_LIFETIME_SECONDS,
             heartbeat_interval_seconds: model::HEARTBEAT_INTERVAL_SECONDS,
             pools: fleet.pools.iter().map(|p| pool_context(fleet, p)).collect::<Result<_, _>>()?,
             cache: fleet.cache.as_ref().map(|c| CacheContext {

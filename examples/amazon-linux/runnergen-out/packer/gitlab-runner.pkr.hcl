@@ -68,21 +68,21 @@ source "amazon-ebs" "runner" {
     "owner"           = "build-infra@example.com"
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "nightly"
-    "runnergen:image" = "38e88ac93af4aae7"
+    "runnergen:image" = "610923713e209bf5"
   }
   run_tags = {
     "environment"     = "ci"
     "owner"           = "build-infra@example.com"
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "nightly"
-    "runnergen:image" = "38e88ac93af4aae7"
+    "runnergen:image" = "610923713e209bf5"
   }
   snapshot_tags = {
     "environment"     = "ci"
     "owner"           = "build-infra@example.com"
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "nightly"
-    "runnergen:image" = "38e88ac93af4aae7"
+    "runnergen:image" = "610923713e209bf5"
   }
 }
 

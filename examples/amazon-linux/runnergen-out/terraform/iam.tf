@@ -84,6 +84,14 @@ data "aws_iam_policy_document" "builds" {
     resources = ["*"]
   }
 
+  # An instance protects itself from scale-in while it runs a job and lifts the protection when
+  # idle, so that scale-in picks idle instances: its own group only.
+  statement {
+    sid       = "ProtectSelfWhileBusy"
+    actions   = ["autoscaling:SetInstanceProtection"]
+    resources = ["arn:${local.partition}:autoscaling:us-west-2:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/nightly-builds"]
+  }
+
   statement {
     sid       = "PublishBusySlotMetric"
     actions   = ["cloudwatch:PutMetricData"]

@@ -87,6 +87,10 @@ resource "aws_autoscaling_group" "builds" {
   capacity_rebalance        = true
   # Instances boot, register and only then take jobs: do not hold `terraform apply` waiting.
   wait_for_capacity_timeout = "0"
+  # A week at most: a long-lived instance collects job containers, volumes, images and build
+  # folders until its disk is full. It is replaced through the drain hook; an instance running a
+  # job protects itself from scale-in, which holds the replacement back until it is idle.
+  max_instance_lifetime = 604800
 
   mixed_instances_policy {
     instances_distribution {
@@ -117,12 +121,16 @@ resource "aws_autoscaling_group" "builds" {
 
   # A new launch template version (a new AMI, changed user data) replaces the instances one by
   # one, launching each replacement before its predecessor drains: capacity never drops.
+  # Instances running a job protect themselves from scale-in; a refresh replaces them too
+  # ("Refresh"), through the drain hook that lets their jobs finish, instead of waiting an hour
+  # for them to be idle and then failing (AWS's default, "Wait").
   instance_refresh {
     strategy = "Rolling"
 
     preferences {
-      min_healthy_percentage = 100
-      max_healthy_percentage = 200
+      min_healthy_percentage       = 100
+      max_healthy_percentage       = 200
+      scale_in_protected_instances = "Refresh"
     }
   }
 
@@ -168,12 +176,12 @@ resource "aws_autoscaling_group" "builds" {
   }
 
   # Instances launched before the role may read the token would fail to register. On removal the
-  # group goes first, so its draining instances keep their role and their way out to GitLab.
+  # group goes first, so its draining instances keep their role, their way out to GitLab.
   depends_on = [aws_iam_role_policy.builds, aws_vpc_security_group_egress_rule.https_ipv4, aws_vpc_security_group_egress_rule.https_ipv6, aws_vpc_security_group_egress_rule.http_ipv4, aws_vpc_security_group_egress_rule.http_ipv6]
 
   # Deleting the group (removing the pool, `terraform destroy`) drains every instance first.
   timeouts {
-    delete = "135m"
+    delete = "140m"
   }
 
   # Scheduled actions own the sizes and scaling the desired capacity: apply never resets them.

@@ -146,7 +146,7 @@ aws_cli_url=https://awscli.amazonaws.com/awscli-exe-linux-aarch64-$aws_cli_versi
 aws_cli_key_fingerprint=FB5DB77FD5C118B80511ADA8A6310ACC4672475C
 
 install_packages() {
-  install_base_packages unzip nftables
+  install_base_packages unzip nftables procps
   install_gitlab_runner
   clean_packages
 }
@@ -208,12 +208,19 @@ install_runnergen() {
 }
 
 # No runner identity and no build access may stay in the image.
+# Each instance is its own runner manager: gitlab-runner derives its system ID from
+# /var/lib/dbus/machine-id before /etc/machine-id (denisbrodbeck/machineid, read by
+# commands/internal/configfile/system_id_state.go). An empty /etc/machine-id is made anew at boot;
+# the dbus copy, where the base image has one as a regular file, would be the same on every
+# instance: it becomes a link to /etc/machine-id.
 clean_identity() {
   rm -f /etc/gitlab-runner/config.toml /etc/gitlab-runner/.runner_system_id \
     /home/gitlab-runner/.runner_system_id /home/gitlab-runner/.gitlab-runner/config.toml \
     /etc/runnergen/runner.env
   rm -rf "$upload_dir"
   truncate -s 0 /etc/machine-id
+  mkdir -p /var/lib/dbus
+  ln -sfn /etc/machine-id /var/lib/dbus/machine-id
 }
 
 main() {

@@ -155,10 +155,13 @@ check_instance_connect() {
   log "EC2 Instance Connect: sshd asks $wired for keys"
 }
 
-# No identity may stay in the image.
+# No identity may stay in the image; the machine ID is made anew on each instance (see the runner
+# image's provision script).
 clean_identity() {
   rm -f /etc/gitlab-runner/config.toml /etc/gitlab-runner/.runner_system_id
   truncate -s 0 /etc/machine-id
+  mkdir -p /var/lib/dbus
+  ln -sfn /etc/machine-id /var/lib/dbus/machine-id
 }
 
 main() {

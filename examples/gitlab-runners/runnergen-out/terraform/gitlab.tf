@@ -58,7 +58,7 @@ resource "gitlab_user_runner" "deploy" {
   untagged        = false
   locked          = true
   access_level    = "ref_protected"
-  maximum_timeout = 3600
+  maximum_timeout = 1200
   paused          = false
 
   lifecycle {

@@ -190,6 +190,14 @@ data "aws_iam_policy_document" "deploy" {
     resources = ["*"]
   }
 
+  # An instance protects itself from scale-in while it runs a job and lifts the protection when
+  # idle, so that scale-in picks idle instances: its own group only.
+  statement {
+    sid       = "ProtectSelfWhileBusy"
+    actions   = ["autoscaling:SetInstanceProtection"]
+    resources = ["arn:${local.partition}:autoscaling:eu-west-1:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/web-ci-deploy"]
+  }
+
   statement {
     sid       = "PublishBusySlotMetric"
     actions   = ["cloudwatch:PutMetricData"]

@@ -375,6 +375,6 @@ resource "aws_autoscaling_group" "build_manager" {
 
   # Deleting the group (removing the pool, `terraform destroy`) drains the manager first.
   timeouts {
-    delete = "65m"
+    delete = "70m"
   }
 }

@@ -66,17 +66,17 @@ source "amazon-ebs" "runner" {
   tags = {
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "tiny-ci"
-    "runnergen:image" = "656dfdbe4d91dff4"
+    "runnergen:image" = "62744440bd3fe724"
   }
   run_tags = {
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "tiny-ci"
-    "runnergen:image" = "656dfdbe4d91dff4"
+    "runnergen:image" = "62744440bd3fe724"
   }
   snapshot_tags = {
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "tiny-ci"
-    "runnergen:image" = "656dfdbe4d91dff4"
+    "runnergen:image" = "62744440bd3fe724"
   }
 }
 

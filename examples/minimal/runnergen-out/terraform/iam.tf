@@ -84,6 +84,14 @@ data "aws_iam_policy_document" "docker" {
     resources = ["*"]
   }
 
+  # An instance protects itself from scale-in while it runs a job and lifts the protection when
+  # idle, so that scale-in picks idle instances: its own group only.
+  statement {
+    sid       = "ProtectSelfWhileBusy"
+    actions   = ["autoscaling:SetInstanceProtection"]
+    resources = ["arn:${local.partition}:autoscaling:us-east-1:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/tiny-ci-docker"]
+  }
+
   statement {
     sid       = "PublishBusySlotMetric"
     actions   = ["cloudwatch:PutMetricData"]

@@ -67,21 +67,21 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "acme-ci"
-    "runnergen:image" = "4b96643b8e924677"
+    "runnergen:image" = "a94797af083e7930"
     "team"            = "platform"
   }
   run_tags = {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "acme-ci"
-    "runnergen:image" = "4b96643b8e924677"
+    "runnergen:image" = "a94797af083e7930"
     "team"            = "platform"
   }
   snapshot_tags = {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "acme-ci"
-    "runnergen:image" = "4b96643b8e924677"
+    "runnergen:image" = "a94797af083e7930"
     "team"            = "platform"
   }
 }

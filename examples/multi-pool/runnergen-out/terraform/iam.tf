@@ -112,6 +112,14 @@ data "aws_iam_policy_document" "docker" {
     resources = ["arn:${local.partition}:logs:eu-central-1:${local.account_id}:log-group:/runnergen/acme-ci/docker", "arn:${local.partition}:logs:eu-central-1:${local.account_id}:log-group:/runnergen/acme-ci/docker:log-stream:*"]
   }
 
+  # An instance protects itself from scale-in while it runs a job and lifts the protection when
+  # idle, so that scale-in picks idle instances: its own group only.
+  statement {
+    sid       = "ProtectSelfWhileBusy"
+    actions   = ["autoscaling:SetInstanceProtection"]
+    resources = ["arn:${local.partition}:autoscaling:eu-central-1:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/acme-ci-docker"]
+  }
+
   statement {
     sid       = "PublishBusySlotMetric"
     actions   = ["cloudwatch:PutMetricData"]
@@ -200,6 +208,14 @@ data "aws_iam_policy_document" "shell" {
     sid       = "ShipJournalToOwnLogGroup"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["arn:${local.partition}:logs:eu-central-1:${local.account_id}:log-group:/runnergen/acme-ci/shell", "arn:${local.partition}:logs:eu-central-1:${local.account_id}:log-group:/runnergen/acme-ci/shell:log-stream:*"]
+  }
+
+  # An instance protects itself from scale-in while it runs a job and lifts the protection when
+  # idle, so that scale-in picks idle instances: its own group only.
+  statement {
+    sid       = "ProtectSelfWhileBusy"
+    actions   = ["autoscaling:SetInstanceProtection"]
+    resources = ["arn:${local.partition}:autoscaling:eu-central-1:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/acme-ci-shell"]
   }
 
   statement {

@@ -22,7 +22,7 @@ data "aws_ami_ids" "runner" {
 
   filter {
     name   = "tag:runnergen:image"
-    values = ["4b96643b8e924677"]
+    values = ["a94797af083e7930"]
   }
 
   filter {
@@ -43,7 +43,7 @@ data "aws_ami_ids" "runner" {
   lifecycle {
     postcondition {
       condition     = length(self.ids) > 0
-      error_message = "No AMI of fleet acme-ci has runnergen:image = 4b96643b8e924677, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
+      error_message = "No AMI of fleet acme-ci has runnergen:image = a94797af083e7930, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
     }
   }
 }

@@ -8,27 +8,6 @@
 set -euo pipefail
 umask 022
 install -d -m 0755 /etc/runnergen
-tmp=$(mktemp /etc/runnergen/runner.env.XXXXXX)
-cat >"$tmp" <<'RUNNERGEN_SETTINGS'
-# runnergen pool settings, read by the gitlab-runner unit's helpers. No secrets here.
-RUNNERGEN_FLEET=acme-ci
-RUNNERGEN_POOL=build
-RUNNERGEN_REGION=eu-central-1
-RUNNERGEN_GITLAB_URL=https://gitlab.example.com
-RUNNERGEN_TOKEN_PARAMETER=/acme-ci/build/runner-token
-RUNNERGEN_EXECUTOR=docker-autoscaler
-RUNNERGEN_CONCURRENT=20
-RUNNERGEN_JOB_TIMEOUT_SECONDS=3600
-RUNNERGEN_DOCKER_IMAGE=alpine:3.20
-RUNNERGEN_DOCKER_PRIVILEGED=false
-RUNNERGEN_DOCKER_PULL_POLICY=always
-RUNNERGEN_DOCKER_VOLUMES=()
-RUNNERGEN_ASG_NAME=acme-ci-build-manager
-RUNNERGEN_LIFECYCLE_HOOK=acme-ci-build-manager-drain
-RUNNERGEN_METRIC_NAMESPACE=runnergen/acme-ci/build
-RUNNERGEN_SETTINGS
-chmod 0644 "$tmp"
-mv -f "$tmp" /etc/runnergen/runner.env
 tmp=$(mktemp /etc/runnergen/autoscaler.toml.XXXXXX)
 cat >"$tmp" <<'RUNNERGEN_TEMPLATE'
 # The autoscaler of pool build, merged into config.toml at registration.
@@ -43,7 +22,6 @@ cat >"$tmp" <<'RUNNERGEN_TEMPLATE'
 
     [runners.autoscaler.plugin_config]
       name = "acme-ci-build-workers"
-      region = "eu-central-1"
 
     [runners.autoscaler.connector_config]
       username = "ubuntu"
@@ -67,7 +45,34 @@ mv -f "$tmp" /etc/runnergen/autoscaler.toml
 # Stopping the runner waits for the pool's longest job, then unregistering: the pool's own value,
 # set here rather than baked into the image that every pool shares.
 install -d -m 0755 /etc/systemd/system/runnergen-runner.service.d
-printf '%s\n' '[Service]' 'TimeoutStopSec=3900' >/etc/systemd/system/runnergen-runner.service.d/50-stop-timeout.conf
+printf '%s\n' '[Service]' 'TimeoutStopSec=4200' >/etc/systemd/system/runnergen-runner.service.d/50-stop-timeout.conf
 systemctl daemon-reload
+# The settings file last, in one rename: the baked units start only once it exists
+# (ConditionPathExists=), and where cloud-init runs user data while the system still boots
+# (Amazon Linux: cloud-final.service is not ordered after multi-user.target), a unit may start
+# the moment it appears; every other file it needs is in place by then.
+tmp=$(mktemp /etc/runnergen/runner.env.XXXXXX)
+cat >"$tmp" <<'RUNNERGEN_SETTINGS'
+# runnergen pool settings, read by the gitlab-runner unit's helpers. No secrets here.
+RUNNERGEN_FLEET=acme-ci
+RUNNERGEN_POOL=build
+RUNNERGEN_REGION=eu-central-1
+RUNNERGEN_GITLAB_URL=https://gitlab.example.com
+RUNNERGEN_TOKEN_PARAMETER=/acme-ci/build/runner-token
+RUNNERGEN_EXECUTOR=docker-autoscaler
+RUNNERGEN_CONCURRENT=20
+RUNNERGEN_JOB_TIMEOUT_SECONDS=3600
+RUNNERGEN_DOCKER_IMAGE=alpine:3.20
+RUNNERGEN_DOCKER_PRIVILEGED=false
+RUNNERGEN_DOCKER_ALLOWED_PRIVILEGED_IMAGES=()
+RUNNERGEN_DOCKER_ALLOWED_PRIVILEGED_SERVICES=()
+RUNNERGEN_DOCKER_PULL_POLICY=always
+RUNNERGEN_DOCKER_VOLUMES=()
+RUNNERGEN_ASG_NAME=acme-ci-build-manager
+RUNNERGEN_LIFECYCLE_HOOK=acme-ci-build-manager-drain
+RUNNERGEN_METRIC_NAMESPACE=runnergen/acme-ci/build
+RUNNERGEN_SETTINGS
+chmod 0644 "$tmp"
+mv -f "$tmp" /etc/runnergen/runner.env
 # --no-block: user data runs inside cloud-init, which units may be ordered after.
 systemctl start --no-block runnergen-runner.service runnergen-lifecycle.service

@@ -7,6 +7,15 @@
 set -euo pipefail
 umask 022
 install -d -m 0755 /etc/runnergen
+# Stopping the runner waits for the pool's longest job, then unregistering: the pool's own value,
+# set here rather than baked into the image that every pool shares.
+install -d -m 0755 /etc/systemd/system/runnergen-runner.service.d
+printf '%s\n' '[Service]' 'TimeoutStopSec=4200' >/etc/systemd/system/runnergen-runner.service.d/50-stop-timeout.conf
+systemctl daemon-reload
+# The settings file last, in one rename: the baked units start only once it exists
+# (ConditionPathExists=), and where cloud-init runs user data while the system still boots
+# (Amazon Linux: cloud-final.service is not ordered after multi-user.target), a unit may start
+# the moment it appears; every other file it needs is in place by then.
 tmp=$(mktemp /etc/runnergen/runner.env.XXXXXX)
 cat >"$tmp" <<'RUNNERGEN_SETTINGS'
 # runnergen pool settings, read by the gitlab-runner unit's helpers. No secrets here.
@@ -20,6 +29,8 @@ RUNNERGEN_CONCURRENT=2
 RUNNERGEN_JOB_TIMEOUT_SECONDS=3600
 RUNNERGEN_DOCKER_IMAGE=alpine:3.20
 RUNNERGEN_DOCKER_PRIVILEGED=false
+RUNNERGEN_DOCKER_ALLOWED_PRIVILEGED_IMAGES=()
+RUNNERGEN_DOCKER_ALLOWED_PRIVILEGED_SERVICES=()
 RUNNERGEN_DOCKER_PULL_POLICY=always
 RUNNERGEN_DOCKER_VOLUMES=()
 RUNNERGEN_ASG_NAME=tiny-ci-docker
@@ -28,10 +39,5 @@ RUNNERGEN_METRIC_NAMESPACE=runnergen/tiny-ci/docker
 RUNNERGEN_SETTINGS
 chmod 0644 "$tmp"
 mv -f "$tmp" /etc/runnergen/runner.env
-# Stopping the runner waits for the pool's longest job, then unregistering: the pool's own value,
-# set here rather than baked into the image that every pool shares.
-install -d -m 0755 /etc/systemd/system/runnergen-runner.service.d
-printf '%s\n' '[Service]' 'TimeoutStopSec=3900' >/etc/systemd/system/runnergen-runner.service.d/50-stop-timeout.conf
-systemctl daemon-reload
 # --no-block: user data runs inside cloud-init, which units may be ordered after.
 systemctl start --no-block runnergen-runner.service runnergen-lifecycle.service runnergen-metrics.timer

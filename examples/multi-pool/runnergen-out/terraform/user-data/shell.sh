@@ -7,27 +7,6 @@
 set -euo pipefail
 umask 022
 install -d -m 0755 /etc/runnergen
-tmp=$(mktemp /etc/runnergen/runner.env.XXXXXX)
-cat >"$tmp" <<'RUNNERGEN_SETTINGS'
-# runnergen pool settings, read by the gitlab-runner unit's helpers. No secrets here.
-RUNNERGEN_FLEET=acme-ci
-RUNNERGEN_POOL=shell
-RUNNERGEN_REGION=eu-central-1
-RUNNERGEN_GITLAB_URL=https://gitlab.example.com
-RUNNERGEN_TOKEN_PARAMETER=/acme-ci/shell/runner-token
-RUNNERGEN_EXECUTOR=shell
-RUNNERGEN_CONCURRENT=1
-RUNNERGEN_JOB_TIMEOUT_SECONDS=3600
-RUNNERGEN_DOCKER_IMAGE=''
-RUNNERGEN_DOCKER_PRIVILEGED=false
-RUNNERGEN_DOCKER_PULL_POLICY=always
-RUNNERGEN_DOCKER_VOLUMES=()
-RUNNERGEN_ASG_NAME=acme-ci-shell
-RUNNERGEN_LIFECYCLE_HOOK=acme-ci-shell-drain
-RUNNERGEN_METRIC_NAMESPACE=runnergen/acme-ci/shell
-RUNNERGEN_SETTINGS
-chmod 0644 "$tmp"
-mv -f "$tmp" /etc/runnergen/runner.env
 # The journal (the runner's, its helpers', the system's) goes to the pool's log group, a stream per
 # instance. The agent starts before the runner, so registration is in it; if it cannot start, the
 # runner starts anyway.
@@ -43,7 +22,34 @@ timeout 120 /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a 
 # Stopping the runner waits for the pool's longest job, then unregistering: the pool's own value,
 # set here rather than baked into the image that every pool shares.
 install -d -m 0755 /etc/systemd/system/runnergen-runner.service.d
-printf '%s\n' '[Service]' 'TimeoutStopSec=3900' >/etc/systemd/system/runnergen-runner.service.d/50-stop-timeout.conf
+printf '%s\n' '[Service]' 'TimeoutStopSec=4200' >/etc/systemd/system/runnergen-runner.service.d/50-stop-timeout.conf
 systemctl daemon-reload
+# The settings file last, in one rename: the baked units start only once it exists
+# (ConditionPathExists=), and where cloud-init runs user data while the system still boots
+# (Amazon Linux: cloud-final.service is not ordered after multi-user.target), a unit may start
+# the moment it appears; every other file it needs is in place by then.
+tmp=$(mktemp /etc/runnergen/runner.env.XXXXXX)
+cat >"$tmp" <<'RUNNERGEN_SETTINGS'
+# runnergen pool settings, read by the gitlab-runner unit's helpers. No secrets here.
+RUNNERGEN_FLEET=acme-ci
+RUNNERGEN_POOL=shell
+RUNNERGEN_REGION=eu-central-1
+RUNNERGEN_GITLAB_URL=https://gitlab.example.com
+RUNNERGEN_TOKEN_PARAMETER=/acme-ci/shell/runner-token
+RUNNERGEN_EXECUTOR=shell
+RUNNERGEN_CONCURRENT=1
+RUNNERGEN_JOB_TIMEOUT_SECONDS=3600
+RUNNERGEN_DOCKER_IMAGE=''
+RUNNERGEN_DOCKER_PRIVILEGED=false
+RUNNERGEN_DOCKER_ALLOWED_PRIVILEGED_IMAGES=()
+RUNNERGEN_DOCKER_ALLOWED_PRIVILEGED_SERVICES=()
+RUNNERGEN_DOCKER_PULL_POLICY=always
+RUNNERGEN_DOCKER_VOLUMES=()
+RUNNERGEN_ASG_NAME=acme-ci-shell
+RUNNERGEN_LIFECYCLE_HOOK=acme-ci-shell-drain
+RUNNERGEN_METRIC_NAMESPACE=runnergen/acme-ci/shell
+RUNNERGEN_SETTINGS
+chmod 0644 "$tmp"
+mv -f "$tmp" /etc/runnergen/runner.env
 # --no-block: user data runs inside cloud-init, which units may be ordered after.
 systemctl start --no-block runnergen-runner.service runnergen-lifecycle.service runnergen-metrics.timer
