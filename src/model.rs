@@ -62,6 +62,8 @@ pub struct Image {
     pub aws_cli_version: String,
     /// The fleeting AWS plugin baked into the runner AMI, when some pool is an autoscaler.
     pub fleeting_plugin_version: Option<Version>,
+    /// The plugin binary's SHA-256, which the bake checks.
+    pub fleeting_plugin_sha256: Option<String>,
     pub build_instance_type: String,
     pub volume_gb: u32,
     pub volume_type: VolumeType,
@@ -175,6 +177,8 @@ pub struct Workers {
     pub capacity_per_instance: u32,
     /// Jobs a worker runs before it is removed; 0 = unlimited.
     pub max_use_count: u32,
+    /// Shell jobs may share a worker (at once or one after another).
+    pub shared: bool,
     pub volume_gb: u32,
 }
 
@@ -295,6 +299,9 @@ pub const HOOK_HEARTBEAT_TIMEOUT_SECONDS: u32 = 7200;
 pub const MAX_INSTANCE_LIFETIME_SECONDS: u32 = 7 * 24 * 3600;
 pub const HEARTBEAT_INTERVAL_SECONDS: u32 = 300;
 
+/// The unprivileged user the worker AMI has for shell jobs on autoscaler pools.
+pub const JOB_USER: &str = "runner-job";
+
 /// Seconds a drain waits past the pool's job timeout: what gitlab-runner may still do for a job
 /// whose script reached that timeout (its after_script, which has a timeout of its own of 5
 /// minutes, `AfterScriptTimeout` in common/consts.go; then the cache and artifact uploads and
@@ -388,6 +395,16 @@ impl Pool {
             (Kind::Instance(_), Executor::Shell) => "shell",
             (Kind::Autoscaler(_), Executor::Docker) => "docker-autoscaler",
             (Kind::Autoscaler(_), Executor::Shell) => "instance",
+        }
+    }
+
+    /// The user an autoscaler pool's manager connects to its workers as: the image's default user
+    /// for docker jobs (it drives the worker's Docker, which is root anyway), and for shell jobs,
+    /// which run as that user, [`JOB_USER`]: no sudo, not in the docker, lxd or adm groups.
+    pub fn worker_user(&self, os: Os) -> &'static str {
+        match self.executor {
+            Executor::Docker => os.default_user(),
+            Executor::Shell => JOB_USER,
         }
     }
 

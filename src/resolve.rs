@@ -36,6 +36,7 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
         runner_version: spec.image.runner_version,
         aws_cli_version: spec.image.aws_cli_version.unwrap_or_else(|| DEFAULT_AWS_CLI_VERSION.to_owned()),
         fleeting_plugin_version: spec.image.fleeting_plugin_version,
+        fleeting_plugin_sha256: spec.image.fleeting_plugin_sha256,
         volume_gb: image_volume_gb,
         volume_type: spec.image.volume_type.unwrap_or(VolumeType::Gp3),
     };
@@ -68,6 +69,7 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
                         max_instances: 1,
                         capacity_per_instance: None,
                         max_use_count: None,
+                        shared: None,
                         volume_gb: None,
                     });
                     let base = idle(pool.idle.as_ref(), Idle { count: 0, time: Duration(DEFAULT_IDLE_SECONDS) });
@@ -82,6 +84,7 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
                             max_instances: workers.max_instances,
                             capacity_per_instance: workers.capacity_per_instance.unwrap_or(1),
                             max_use_count: workers.max_use_count.unwrap_or(1),
+                            shared: workers.shared.unwrap_or(false),
                             volume_gb: workers.volume_gb.unwrap_or(image_volume_gb),
                         },
                         idle: base,

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use crate::diagnostic::{Finding, Mark, SpecPath};
 use crate::model::{
-    Arch, Autoscaler, Capacity, Fleet, Idle, Instances, Kind, Partition, Pool, PullPolicy, RunnerMode, Schedule, Scope,
-    Topology,
+    Arch, Autoscaler, Capacity, Executor, Fleet, Idle, Instances, Kind, Partition, Pool, PullPolicy, RunnerMode,
+    Schedule, Scope, Topology,
 };
 use crate::spec::spelling;
 
@@ -229,6 +229,32 @@ pub fn warnings(fleet: &Fleet) -> Vec<Finding> {
                 );
             }
         }
+        if let Kind::Autoscaler(a) = &pool.kind
+            && pool.executor == Executor::Shell
+            && a.workers.shared
+        {
+            out.push(
+                Finding::new(pool_path(i).key("workers").key("shared"), "shell jobs of this pool share their workers", "shared")
+                    .help("shell jobs run as one user on their worker: a job can read another job's checkout and CI/CD variables, or leave something behind for the next one. Give jobs that do not trust each other a pool without `shared`"),
+            );
+        }
+        if let Kind::Autoscaler(a) = &pool.kind
+            && !fleet.image.runner_version.at_least(crate::render::runner_template::PREEMPTIVE_MODE_SINCE)
+        {
+            let base = (a.idle.count > 0).then(|| pool_path(i).key("idle").key("count"));
+            let windows = a
+                .schedule
+                .iter()
+                .flat_map(|s| s.windows.iter().enumerate())
+                .filter(|(_, w)| w.setting.count > 0)
+                .map(|(j, _)| pool_path(i).key("schedule").key("windows").index(j).key("idle").key("count"));
+            for path in base.into_iter().chain(windows) {
+                out.push(
+                    Finding::new(path, format!("gitlab-runner {} takes a job here only once an idle worker exists", fleet.image.runner_version), "bursts wait for workers")
+                        .help("before 18.1 a policy with warm workers is always preemptive: the manager asks GitLab for a job only when an idle worker is free, so a burst is taken `idle.count` jobs at a time. Pin `image.runner_version` 18.1.0 or later, where runnergen turns that off (`preemptive_mode = false`)"),
+                );
+            }
+        }
         for (j, volume) in pool.docker.iter().flat_map(|d| &d.volumes).enumerate() {
             let host = volume.split(':').next().unwrap_or_default();
             if DOCKER_SOCKETS.contains(&host.trim_end_matches('/')) {
@@ -312,7 +338,7 @@ fn check_pool(rules: &mut Rules, fleet: &Fleet, i: usize, pool: &Pool, fleet_nam
     check_runner(rules, fleet, &at, pool);
     match &pool.kind {
         Kind::Instance(instances) => check_instances(rules, fleet, &at, instances, arch),
-        Kind::Autoscaler(autoscaler) => check_autoscaler(rules, fleet, &at, autoscaler, arch),
+        Kind::Autoscaler(autoscaler) => check_autoscaler(rules, fleet, &at, pool.executor, autoscaler, arch),
     }
 }
 
@@ -573,7 +599,14 @@ fn check_instances(rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool: &Insta
     });
 }
 
-fn check_autoscaler(rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool: &Autoscaler, arch: &SpecPath) {
+fn check_autoscaler(
+    rules: &mut Rules,
+    fleet: &Fleet,
+    at: &SpecPath,
+    executor: Executor,
+    pool: &Autoscaler,
+    arch: &SpecPath,
+) {
     let workers = at.key("workers");
     let manager_type = at.key("manager").key("instance_type");
     rules.rule(&[&manager_type, arch], |out| {
@@ -584,6 +617,25 @@ fn check_autoscaler(rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool: &Auto
         rules.rule(&[&path, arch], |out| check_instance_type(t, fleet.image.arch, &path, out));
     }
     check_volume(rules, fleet, &workers.key("volume_gb"), pool.workers.volume_gb);
+    let capacity = workers.key("capacity_per_instance");
+    let uses = workers.key("max_use_count");
+    let shared = workers.key("shared");
+    rules.rule(&[&capacity, &uses, &shared, &at.key("executor")], |out| {
+        if executor == Executor::Shell && !pool.workers.shared {
+            let w = &pool.workers;
+            let (path, what) = if w.capacity_per_instance > 1 {
+                (capacity.clone(), format!("{} shell jobs at once on one worker", w.capacity_per_instance))
+            } else if w.max_use_count != 1 {
+                (uses.clone(), "shell jobs one after another on one worker".to_owned())
+            } else {
+                return;
+            };
+            out.push(
+                Finding::new(path, format!("{what} would share a machine"), "shared worker")
+                    .help("shell jobs run as one user on their worker: a job can read another project's checkout and variables, or leave something behind for the next job. Keep `capacity_per_instance: 1` and `max_use_count: 1`, or set `workers.shared: true` to accept that for jobs that trust each other"),
+            );
+        }
+    });
     let slots = pool.concurrent();
     let check_idle = |idle: &Idle, path: &SpecPath, out: &mut Vec<Finding>| {
         if idle.count > slots {

@@ -100,6 +100,7 @@ pub struct Image {
     pub runner_version: Version,
     pub aws_cli_version: Option<String>,
     pub fleeting_plugin_version: Option<Version>,
+    pub fleeting_plugin_sha256: Option<String>,
     pub build_instance_type: Option<String>,
     pub volume_gb: Option<u32>,
     pub volume_type: Option<VolumeType>,
@@ -205,6 +206,7 @@ pub struct Workers {
     pub max_instances: u32,
     pub capacity_per_instance: Option<u32>,
     pub max_use_count: Option<u32>,
+    pub shared: Option<bool>,
     pub volume_gb: Option<u32>,
 }
 

@@ -66,7 +66,7 @@ fn the_example_managers_settings_are_toml_of_the_expected_shape() {
 fn windows_become_policies_in_order_with_minutes_and_midnight() {
     let spec = format!(
         "{HEAD}pools:\n  - name: vm\n    topology: autoscaler\n    executor: shell\n    token_parameter: /a/vm\n    \
-         workers: {{instance_types: [c7g.large], max_instances: 4, capacity_per_instance: 2, max_use_count: 0}}\n    \
+         workers: {{instance_types: [c7g.large], max_instances: 4, capacity_per_instance: 2, max_use_count: 0, shared: true}}\n    \
          idle: {{count: 1, time: 1h30m}}\n    schedule:\n      windows:\n        \
          - {{days: MON-FRI, from: \"07:30\", to: \"18:00\", idle: {{count: 4}}}}\n        \
          - {{days: SAT, from: \"22:00\", to: \"02:15\", idle: {{count: 2, time: 45s}}}}\n"
@@ -95,6 +95,12 @@ fn windows_become_policies_in_order_with_minutes_and_midnight() {
         .collect();
     // A window's idle time defaults to the pool's.
     assert_eq!(idle, [(1, "1h30m0s"), (4, "1h30m0s"), (2, "45s")]);
+    // Bursts are taken at once in every policy, warm workers or not.
+    for p in policies {
+        assert_eq!(p["preemptive_mode"].as_bool(), Some(false), "{p:?}");
+    }
+    // Shell jobs run as the worker image's unprivileged user, never the default one.
+    assert_eq!(a["connector_config"]["username"].as_str(), Some("runner-job"));
 }
 
 #[test]

@@ -709,10 +709,78 @@ fn the_gate_stops_waiting_after_its_bound_and_says_why() {
     let world = World::new("autoscaler", 0);
     world.set("standin/asg-instances", &format!("i-0hung\tTerminating:Wait\n{INSTANCE_ID}\tPending\n"));
     let (ok, out) = world.run("runnergen-manager-gate", &[("RUNNERGEN_TEST_GATE_LIMIT_SECONDS", "4")]);
-    assert!(ok, "the gate never fails the runner's start: {out}");
+    assert!(ok, "a predecessor past the bound does not keep the runner from starting: {out}");
     assert!(out.contains("starting the runner anyway"), "{out}");
     assert!(out.contains("hung or gone"), "{out}");
     assert_eq!(count(&world.calls(), "aws autoscaling describe-auto-scaling-groups"), 5);
+}
+
+/// A predecessor that EC2 no longer runs (stopped, impaired and stopped, shutting down) is gone:
+/// no wait for its drain, which nobody will finish.
+#[test]
+fn the_gate_does_not_wait_for_a_predecessor_ec2_no_longer_runs() {
+    let world = World::new("autoscaler", 0);
+    world.set("standin/asg-instances", &format!("i-0old\tTerminating:Wait\n{INSTANCE_ID}\tPending\n"));
+    world.set("standin/ec2-state-i-0old", "stopped");
+    let (ok, out) = world.run("runnergen-manager-gate", &[]);
+    assert!(ok, "{out}");
+    assert!(out.contains("i-0old is not running in EC2 (stopped): gone"), "{out}");
+    assert!(!out.contains("waiting"), "{out}");
+    let calls = world.calls();
+    let ec2 = &calls[position(&calls, "aws ec2 describe-instances")];
+    assert!(ec2.contains("--instance-ids i-0old") && ec2.contains("--region eu-central-1"), "{ec2}");
+
+    // When EC2 cannot be asked, the predecessor counts as alive.
+    let world = World::new("autoscaler", 0);
+    world.set("standin/asg-instances", &format!("i-0old\tTerminating:Wait\n{INSTANCE_ID}\tPending\n"));
+    world.set("standin/ec2-fails", "");
+    let (ok, out) = world.run("runnergen-manager-gate", &[("RUNNERGEN_TEST_GATE_LIMIT_SECONDS", "2")]);
+    assert!(ok, "{out}");
+    assert!(out.contains("counting them as alive") && out.contains("waiting for the other manager"), "{out}");
+}
+
+/// A gated manager that is itself being terminated does not start its runner (the gate fails,
+/// and the runner requires it); its watcher completes the hook.
+#[test]
+fn a_gated_manager_that_is_terminated_itself_never_starts_its_runner() {
+    let world = World::new("autoscaler", 0);
+    world.set("standin/asg-instances", &format!("i-0old\tTerminating:Wait\n{INSTANCE_ID}\tTerminating:Wait\n"));
+    world.lifecycle_state("Terminated");
+    let (ok, out) = world.run("runnergen-manager-gate", &[]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("this manager is being terminated itself"), "{out}");
+    assert_eq!(count(&world.calls(), "aws autoscaling describe-auto-scaling-groups"), 0);
+}
+
+/// The metadata service failing at boot is retried within the gate's bound; one that never
+/// answers keeps the runner from starting, loudly, instead of letting it remove busy workers.
+#[test]
+fn the_gate_retries_the_metadata_service_and_fails_closed() {
+    let world = World::new("autoscaler", 0);
+    world.set("standin/asg-instances", &format!("{INSTANCE_ID}\tPending\n"));
+    let id = world.path("imds/latest/meta-data/instance-id");
+    std::fs::remove_file(&id).expect("rm instance-id");
+    let restore = {
+        let id = id.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(2500));
+            std::fs::write(id, INSTANCE_ID).expect("restore instance-id");
+        })
+    };
+    let (ok, out) = world.run(
+        "runnergen-manager-gate",
+        &[("RUNNERGEN_TEST_POLL_SECONDS", "1"), ("RUNNERGEN_TEST_GATE_LIMIT_SECONDS", "30")],
+    );
+    restore.join().expect("thread");
+    assert!(ok, "{out}");
+    assert!(out.contains("cannot read this instance's id from the metadata service; trying again"), "{out}");
+    assert!(out.contains("no other manager"), "{out}");
+
+    let world = World::new("autoscaler", 0);
+    std::fs::remove_file(world.path("imds/latest/meta-data/instance-id")).expect("rm instance-id");
+    let (ok, out) = world.run("runnergen-manager-gate", &[("RUNNERGEN_TEST_GATE_LIMIT_SECONDS", "3")]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("<3>runnergen-manager-gate: the metadata service did not answer"), "{out}");
 }
 
 #[test]

@@ -72,7 +72,7 @@ const VARIANTS: &[(&str, &str)] = &[
          subnet_ids: [subnet-0123456789abcdef0]\ngitlab:\n  url: https://gitlab.example.org:8443\nimage:\n  \
          os: amazon-linux-2023\n  arch: x86_64\n  runner_version: 18.4.0\n  fleeting_plugin_version: 1.0.2\npools:\n  \
          - name: vm\n    topology: autoscaler\n    executor: shell\n    token_parameter: /al2023-as/vm/token\n    \
-         workers: {instance_types: [c7i.large, m7i.large], max_instances: 50, capacity_per_instance: 8, max_use_count: 0}\n",
+         workers: {instance_types: [c7i.large, m7i.large], max_instances: 50, capacity_per_instance: 8, max_use_count: 0, shared: true}\n",
     ),
 ];
 
@@ -433,4 +433,105 @@ fn gitlab_runner_knows_every_flag_and_key_of_every_example() {
         );
         assert!(text.contains(" passed, 0 failed"), "{name}: {text}");
     }
+}
+
+/// The worker image's user for shell jobs, made by the rendered worker provision script in a
+/// Debian 12 root filesystem (the boot test's, under an overlay, through chroot): a user of its
+/// own with no way to root. A base image that already put it in a privileged group stops the bake.
+#[test]
+fn shell_jobs_on_workers_run_as_a_user_without_root() {
+    let spec = "version: 1\nname: acme-ci\naws: {region: eu-central-1, vpc_id: vpc-0a1b2c3d4e5f60718, subnet_ids: [subnet-0a1b2c3d4e5f60718]}\n\
+                gitlab: {url: https://gitlab.example.com}\n\
+                image: {os: ubuntu-24.04, arch: arm64, runner_version: 19.3.0, fleeting_plugin_version: 1.0.0}\n\
+                pools:\n  - {name: vm, topology: autoscaler, executor: shell, token_parameter: /a/vm, workers: {instance_types: [c7g.large], max_instances: 2}}\n";
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("fleet.yaml"), spec).expect("write");
+    let plan = plan(&dir.path().join("fleet.yaml"));
+    let script = plan["packer/worker-provision.sh"].contents.clone();
+    assert!(script.contains("job_user=runner-job\n"), "{script}");
+    // Everything but the call of main, then the one step.
+    let body = script.strip_suffix("main \"$@\"\n").expect("the script ends by calling main");
+    let rootfs = common::root().join("target/tools/boot-rootfs");
+    assert!(
+        rootfs.join("usr/sbin/useradd").is_file(),
+        "no Debian root filesystem at {}; scripts/test builds it",
+        rootfs.display()
+    );
+    for (setup, expect_ok) in [("", true), ("useradd --create-home --groups sudo runner-job\n", false)] {
+        let overlay = Overlay::new(&rootfs);
+        std::fs::write(overlay.merged.join("root/step.sh"), format!("{body}{setup}configure_job_user\n"))
+            .expect("write");
+        let out = common::run(Command::new("chroot").arg(&overlay.merged).args(["/bin/bash", "/root/step.sh"]));
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.success(), expect_ok, "{setup:?}: {text}");
+        if !expect_ok {
+            assert!(text.contains("runner-job is in the group sudo, which reaches root"), "{text}");
+            continue;
+        }
+        let groups = common::run(Command::new("chroot").arg(&overlay.merged).args(["id", "-nG", "runner-job"]));
+        assert_eq!(String::from_utf8_lossy(&groups.stdout), "runner-job\n", "{text}");
+        let home = overlay.merged.join("home/runner-job");
+        assert!(home.is_dir(), "no home for the builds");
+        let passwd = std::fs::read_to_string(overlay.merged.join("etc/shadow")).expect("shadow");
+        let entry = passwd.lines().find(|l| l.starts_with("runner-job:")).expect("a shadow entry");
+        assert!(entry.split(':').nth(1).is_some_and(|p| p.starts_with('!') || p == "*"), "a password: {entry}");
+    }
+}
+
+/// An overlay on a root filesystem, unmounted and removed when dropped.
+struct Overlay {
+    _dir: tempfile::TempDir,
+    merged: PathBuf,
+}
+
+impl Overlay {
+    fn new(lower: &Path) -> Overlay {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for sub in ["upper", "work", "merged"] {
+            std::fs::create_dir(dir.path().join(sub)).expect("mkdir");
+        }
+        let merged = dir.path().join("merged");
+        let options = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.display(),
+            dir.path().join("upper").display(),
+            dir.path().join("work").display()
+        );
+        let out = common::run(Command::new("mount").args(["-t", "overlay", "overlay", "-o", &options]).arg(&merged));
+        assert_success(&out, "mount the overlay (needs root)");
+        Overlay { _dir: dir, merged }
+    }
+}
+
+impl Drop for Overlay {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.merged).status();
+    }
+}
+
+/// The worker image holds the helper image under the exact name the pinned runner's docker
+/// executor looks for on the worker's daemon (`<arch>-v<version>`, arm64 for aarch64), so that no
+/// job streams it from the manager; a fleet without docker autoscaler pools pulls none.
+#[test]
+fn the_worker_image_holds_the_runners_helper_image() {
+    let script =
+        plan(&common::root().join("examples/autoscaler/fleet.yaml"))["packer/worker-provision.sh"].contents.clone();
+    assert!(
+        script.contains(
+            "  local image=registry.gitlab.com/gitlab-org/gitlab-runner/gitlab-runner-helper:arm64-v19.3.0\n"
+        ),
+        "{script}"
+    );
+    assert!(script.contains("\n  bake_helper_image\n"), "{script}");
+    let x86 = std::fs::read_to_string(common::root().join("examples/autoscaler/fleet.yaml"))
+        .expect("example")
+        .replace("arch: arm64", "arch: x86_64")
+        .replace("t4g.", "t3.")
+        .replace("c7g.", "c7i.")
+        .replace("c6g.", "c6i.");
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("fleet.yaml"), x86).expect("write");
+    let fleet = runnergen::load_fleet(&dir.path().join("fleet.yaml")).unwrap_or_else(|e| panic!("{}", e.render(false)));
+    let script = runnergen::render_fleet(&fleet).expect("renders")["packer/worker-provision.sh"].contents.clone();
+    assert!(script.contains("gitlab-runner-helper:x86_64-v19.3.0\n"), "{script}");
 }

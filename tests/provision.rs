@@ -203,10 +203,15 @@ fn rendered(example: &str, path: &str) -> String {
 }
 
 /// A stand-in gitlab-runner for `fleeting -c FILE install|list`: logs the call, the plugin path
-/// it was given and the throwaway config's text; `list` fails when $WORK/missing exists.
+/// it was given and the throwaway config's text; `install` writes a plugin binary
+/// ($WORK/plugin, holding PLUGIN_BINARY), which `list` names as the real one does, and `list`
+/// fails when $WORK/missing exists.
 const FLEETING_STANDIN: &str = r#"printf '%s FLEETING_PLUGIN_PATH=%s\n' "$*" "${FLEETING_PLUGIN_PATH:-}" >>"$WORK/calls"
 cat "$3" >>"$WORK/configs"
-if [[ $4 == list && -e $WORK/missing ]]; then echo "plugin not found" >&2; exit 1; fi"#;
+if [[ $4 == install ]]; then printf 'fake plugin\n' >"$WORK/plugin"; fi
+if [[ $4 == list && -e $WORK/missing ]]; then echo "plugin not found" >&2; exit 1; fi
+if [[ $4 == list ]]; then echo "runner: , plugin: aws:1.0.0, path: $WORK/plugin"; fi"#;
+const PLUGIN_BINARY: &[u8] = b"fake plugin\n";
 
 #[test]
 fn the_runner_image_holds_the_pinned_plugin_where_the_runner_looks() {
@@ -249,6 +254,48 @@ fn the_runner_image_holds_the_pinned_plugin_where_the_runner_looks() {
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("gitlab-runner fleeting list does not find aws:1.0.0"));
+}
+
+/// Without `image.fleeting_plugin_sha256` the plugin is pinned, and said to be not verified; with
+/// it, the bake stops unless the installed binary has that SHA-256.
+#[test]
+fn the_plugin_is_verified_by_its_sha256_or_said_to_be_unverified() {
+    use sha2::Digest as _;
+    let install = ("install", r#"printf 'install %s\n' "$*" >>"$WORK/calls""#);
+    let standins = [("gitlab-runner", FLEETING_STANDIN), install];
+    let right: String = sha2::Sha256::digest(PLUGIN_BINARY).iter().map(|b| format!("{b:02x}")).collect();
+    let wrong = "0".repeat(64);
+
+    let script = rendered("autoscaler", "packer/gitlab-runner-provision.sh");
+    assert!(script.contains("pinned by version, NOT verified"), "the header claims a check it does not make");
+    let (out, _dir) = run_with(&script, &standins, "install_fleeting_plugin");
+    common::assert_success(&out, "install_fleeting_plugin");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains(&format!("pinned by version, not verified: SHA-256 {right}")), "{log}");
+
+    let example = std::fs::read_to_string(common::root().join("examples/autoscaler/fleet.yaml")).expect("example");
+    for (sha, ok) in [(right.as_str(), true), (wrong.as_str(), false)] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let spec = example.replace(
+            "  fleeting_plugin_version: 1.0.0\n",
+            &format!("  fleeting_plugin_version: 1.0.0\n  fleeting_plugin_sha256: \"{sha}\"\n"),
+        );
+        assert_ne!(spec, example);
+        std::fs::write(dir.path().join("fleet.yaml"), spec).expect("write");
+        let fleet =
+            runnergen::load_fleet(&dir.path().join("fleet.yaml")).unwrap_or_else(|e| panic!("{}", e.render(false)));
+        let script =
+            runnergen::render_fleet(&fleet).expect("renders")["packer/gitlab-runner-provision.sh"].contents.clone();
+        assert!(!script.contains("NOT verified"), "{script}");
+        let (out, _dir) = run_with(&script, &standins, "install_fleeting_plugin");
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.success(), ok, "{log}");
+        if ok {
+            assert!(log.contains(&format!("verified: SHA-256 {right}")), "{log}");
+        } else {
+            assert!(log.contains(&format!("has SHA-256 {right}, not the {wrong}")), "{log}");
+        }
+    }
 }
 
 #[test]

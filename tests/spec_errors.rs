@@ -101,7 +101,7 @@ version: 1
 name: every-key
 aws: {region: eu-west-1, vpc_id: vpc-01234567, subnet_ids: [subnet-01234567], tags: {a: b}, ebs_kms_key_arn: "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"}
 gitlab: {url: "https://gitlab.example.com", runners: terraform}
-image: {os: ubuntu-22.04, arch: x86_64, runner_version: 17.11.0, aws_cli_version: 2.36.7, fleeting_plugin_version: 1.0.0, build_instance_type: t3.large, volume_gb: 30, volume_type: gp2}
+image: {os: ubuntu-22.04, arch: x86_64, runner_version: 17.11.0, aws_cli_version: 2.36.7, fleeting_plugin_version: 1.0.0, fleeting_plugin_sha256: 0f343b0931126a20f133d67c2b018a3b1fbcd7d5a1ba1cbd3a2f1a7c3e5d9b41, build_instance_type: t3.large, volume_gb: 30, volume_type: gp2}
 pools:
   - name: p
     executor: docker
@@ -124,7 +124,7 @@ pools:
     executor: docker
     token_parameter: /r/token
     manager: {instance_type: t3.small}
-    workers: {instance_types: [c7i.large], spot: true, max_instances: 4, capacity_per_instance: 2, max_use_count: 0, volume_gb: 30}
+    workers: {instance_types: [c7i.large], spot: true, max_instances: 4, capacity_per_instance: 2, max_use_count: 0, shared: false, volume_gb: 30}
     idle: {count: 1, time: 5m}
     schedule:
       time_zone: Europe/Berlin

@@ -1280,7 +1280,7 @@ fn the_manager_role_is_held_to_its_own_workers() {
                     .map(|b| (string(b.body(), "variable"), strings(b.body(), "values")))
                     .collect();
                 assert_eq!(
-                    conditions["aws:ResourceTag/aws:autoscaling:groupName"],
+                    conditions["ec2:ResourceTag/aws:autoscaling:groupName"],
                     [pool.worker_group()],
                     "{name}/{p}"
                 );

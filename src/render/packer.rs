@@ -199,6 +199,8 @@ struct Context {
     /// where.
     fleeting_plugin: Option<String>,
     fleeting_plugin_path: &'static str,
+    /// The SHA-256 the installed plugin binary must have, when the spec pins one.
+    fleeting_plugin_sha256: Option<String>,
     /// The manager's autoscaler settings, written by user data (a manager has them, nothing else).
     autoscaler_config_path: &'static str,
     /// How long past the longest drain a new manager waits for its predecessor.
@@ -232,13 +234,30 @@ struct WorkerImage {
     ami_name_prefix: String,
     ami_description: String,
     tags: BTreeMap<String, String>,
-    /// The user the managers connect as.
+    /// The user the managers of docker pools connect as.
     username: &'static str,
+    /// The unprivileged user shell jobs run as, when some autoscaler pool runs shell jobs.
+    job_user: Option<&'static str>,
+    /// The helper image the pinned runner's docker executor looks for on the worker's daemon,
+    /// when some autoscaler pool runs docker jobs.
+    helper_image: Option<String>,
     /// Whether some autoscaler pool runs shell jobs (the instance executor): their workers need
     /// gitlab-runner and git.
     gitlab_runner: bool,
     /// sshd's MaxSessions for those jobs, when above OpenSSH's default of 10.
     max_sessions: Option<u32>,
+}
+
+/// The helper image gitlab-runner's docker executor uses on a Linux daemon of `arch`: the default
+/// (alpine) flavour, tagged `<arch>-v<version>` (helpers/container/helperimage/linux_info.go; the
+/// arch as the daemon reports it, aarch64 named arm64). The executor looks for exactly this name on
+/// the daemon before it transfers or pulls one (`getHelperImage`, executors/docker/docker.go).
+fn helper_image(arch: Arch, version: &str) -> String {
+    let arch = match arch {
+        Arch::X86_64 => "x86_64",
+        Arch::Arm64 => "arm64",
+    };
+    format!("registry.gitlab.com/gitlab-org/gitlab-runner/gitlab-runner-helper:{arch}-v{version}")
 }
 
 /// The base image: (OS name, family, apt codename, AMI name pattern, root device).
@@ -304,6 +323,7 @@ fn context(fleet: &Fleet, image_hash: &str) -> Context {
     let worker = fleet.has_workers().then(|| {
         let mut worker_tags = tags.clone();
         worker_tags.insert(AMI_TAG_ROLE.to_owned(), ROLE_WORKER.to_owned());
+        let docker = fleet.autoscalers().any(|(p, _)| p.executor == Executor::Docker);
         let shell = fleet.autoscalers().filter(|(p, _)| p.executor == Executor::Shell);
         let sessions = shell.map(|(_, a)| 2 * a.workers.capacity_per_instance).max();
         WorkerImage {
@@ -311,6 +331,8 @@ fn context(fleet: &Fleet, image_hash: &str) -> Context {
             ami_description: format!("Autoscaler workers for the runnergen fleet {} ({os_name}, {arch})", fleet.name),
             tags: worker_tags,
             username: image.os.default_user(),
+            job_user: sessions.is_some().then_some(crate::model::JOB_USER),
+            helper_image: docker.then(|| helper_image(image.arch, &image.runner_version.to_string())),
             gitlab_runner: sessions.is_some(),
             max_sessions: sessions.filter(|n| *n > OPENSSH_MAX_SESSIONS),
         }
@@ -391,6 +413,7 @@ fn context(fleet: &Fleet, image_hash: &str) -> Context {
         enabled_units,
         fleeting_plugin: image.fleeting_plugin_version.filter(|_| worker.is_some()).map(|v| format!("aws:{v}")),
         fleeting_plugin_path: FLEETING_PLUGIN_PATH,
+        fleeting_plugin_sha256: image.fleeting_plugin_sha256.clone().filter(|_| worker.is_some()),
         autoscaler_config_path: settings::AUTOSCALER_CONFIG,
         gate_margin_seconds: GATE_MARGIN_SECONDS,
         runner_template_path: fleet.cache.is_some().then_some(settings::RUNNER_TEMPLATE),

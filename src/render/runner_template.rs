@@ -89,19 +89,29 @@ fn autoscaler_section(fleet: &Fleet, pool: &Pool, autoscaler: &Autoscaler) -> St
     // SSH to the worker's private address as the image's user, with a key made for each
     // connection and pushed through EC2 Instance Connect (use_static_credentials = false).
     line("    [runners.autoscaler.connector_config]".into());
-    line(format!("      username = {}", toml_string(fleet.image.os.default_user())));
+    line(format!("      username = {}", toml_string(pool.worker_user(fleet.image.os))));
     line("      use_external_addr = false".into());
     line("      use_static_credentials = false".into());
     // The last matching policy wins: the catch-all first, then each window.
     let zone = autoscaler.schedule.as_ref().map(|s| s.time_zone.as_str());
-    policy(&mut line, &["* * * * *".to_owned()], zone, autoscaler.idle);
+    let preemptive_key = fleet.image.runner_version.at_least(PREEMPTIVE_MODE_SINCE);
+    policy(&mut line, &["* * * * *".to_owned()], zone, autoscaler.idle, preemptive_key);
     for window in autoscaler.schedule.iter().flat_map(|s| &s.windows) {
-        policy(&mut line, &window.periods(), zone, window.setting);
+        policy(&mut line, &window.periods(), zone, window.setting, preemptive_key);
     }
     out
 }
 
-fn policy(line: &mut impl FnMut(String), periods: &[String], zone: Option<&str>, idle: Idle) {
+/// The first gitlab-runner with a policy's `preemptive_mode` key (common/config.go,
+/// `PreemptiveModeEnabled`); before it, a policy with `idle_count > 0` is always preemptive.
+pub const PREEMPTIVE_MODE_SINCE: (u32, u32) = (18, 1);
+
+/// One `[[runners.autoscaler.policy]]`. `preemptive_mode = false` always: unset, gitlab-runner
+/// turns it on wherever `idle_count > 0`, and the manager then asks GitLab for a job only when an
+/// idle worker already exists, so a burst would be taken `idle_count` jobs at a time in the very
+/// hours that keep warm workers. Off, the manager takes jobs first and asks for a worker for each;
+/// the idle workers are still kept and take jobs first.
+fn policy(line: &mut impl FnMut(String), periods: &[String], zone: Option<&str>, idle: Idle, preemptive_key: bool) {
     line(String::new());
     line("    [[runners.autoscaler.policy]]".into());
     let periods: Vec<String> = periods.iter().map(|p| toml_string(p)).collect();
@@ -111,4 +121,7 @@ fn policy(line: &mut impl FnMut(String), periods: &[String], zone: Option<&str>,
     }
     line(format!("      idle_count = {}", idle.count));
     line(format!("      idle_time = {}", toml_string(&idle.time.to_string())));
+    if preemptive_key {
+        line("      preemptive_mode = false".into());
+    }
 }

@@ -292,7 +292,7 @@ pub struct WorkersContext {
     pub launch_template_instance_type: Option<String>,
     pub mixed: Option<Mixed>,
     pub volume_gb: u32,
-    /// The OS user the manager connects as (the base image's default user).
+    /// The OS user the manager connects as (`Pool::worker_user`).
     pub username: &'static str,
     pub tags: Vec<Tag>,
     pub tag_lines: Vec<String>,
@@ -503,7 +503,7 @@ fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
                     launch_template_instance_type,
                     mixed,
                     volume_gb: a.workers.volume_gb,
-                    username: fleet.image.os.default_user(),
+                    username: pool.worker_user(fleet.image.os),
                     tags: tags(&worker_tags),
                     tag_lines: tag_lines(&worker_tags),
                 },

@@ -9,6 +9,10 @@
 #     dial-stdio` over that SSH connection (gitlab-runner docs, executors/docker_autoscaler.md);
 #   - EC2 Instance Connect, checked to be wired into sshd: the manager pushes a fresh key for each
 #     connection, so the image holds no key and no instance needs one;
+#   - gitlab-runner 19.3.0's helper image for this architecture (registry.gitlab.com/gitlab-org/gitlab-runner/gitlab-runner-helper:arm64-v19.3.0),
+#     pulled at bake time: the docker executor uses it from the worker's Docker when it is there,
+#     instead of streaming it from the manager over SSH for every job (getHelperImage in
+#     gitlab-runner executors/docker/docker.go). Pinned by its release tag;
 # Nothing of runnergen runs here: no runner units, no registration, no instance role. The image
 # keeps an empty /etc/machine-id and apt's periodic upgrades are switched off.
 #
@@ -143,6 +147,16 @@ configure_connection_user() {
   command -v dockerd >/dev/null || die "the Docker engine is not installed"
 }
 
+# The helper image the pinned runner's docker executor looks for, under the exact name it looks
+# for, so that each job starts without transferring it.
+bake_helper_image() {
+  local image=registry.gitlab.com/gitlab-org/gitlab-runner/gitlab-runner-helper:arm64-v19.3.0
+  systemctl start docker.service
+  docker pull --quiet "$image" || die "cannot pull the helper image $image"
+  docker image inspect "$image" >/dev/null || die "the helper image $image is not in Docker after the pull"
+  log "helper image $image baked"
+}
+
 # sshd must ask EC2 Instance Connect for keys: its package wires eic_run_authorized_keys in as the
 # AuthorizedKeysCommand, in sshd's configuration or in a drop-in of its unit, depending on the
 # distribution's package.
@@ -169,6 +183,7 @@ main() {
   install_packages
   configure_docker
   configure_connection_user
+  bake_helper_image
   check_instance_connect
   disable_automatic_updates
   clean_identity

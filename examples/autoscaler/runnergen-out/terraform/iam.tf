@@ -53,7 +53,8 @@ data "aws_iam_policy_document" "build_manager" {
   }
 
   # A fresh key for each connection, only into this pool's workers (the group's own tag, which
-  # Auto Scaling sets) and only for the worker image's user.
+  # Auto Scaling sets, in the `ec2:ResourceTag/` form of the plugin's own recommended policy) and
+  # only for the worker image's user.
   statement {
     sid       = "ConnectToOwnWorkers"
     actions   = ["ec2-instance-connect:SendSSHPublicKey"]
@@ -61,7 +62,7 @@ data "aws_iam_policy_document" "build_manager" {
 
     condition {
       test     = "StringEquals"
-      variable = "aws:ResourceTag/aws:autoscaling:groupName"
+      variable = "ec2:ResourceTag/aws:autoscaling:groupName"
       values   = ["acme-ci-build-workers"]
     }
 

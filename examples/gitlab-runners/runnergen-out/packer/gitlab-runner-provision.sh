@@ -3,12 +3,13 @@
 #
 # Provisions the runner AMI of fleet web-ci on Ubuntu 24.04 (x86_64). Packer runs it as
 # root once the file provisioner has uploaded files/ to /tmp/files. Non-interactive and
-# idempotent. It installs, each pinned and verified:
+# idempotent. It installs, each pinned (and verified, but for the fleeting plugin):
 #   - exactly gitlab-runner 19.3.0 from GitLab's package repository, whose signing
 #     key is accepted only with its published fingerprint;
 #   - exactly AWS CLI 2.36.7 from AWS's zip, whose signature must be AWS's CLI key's;
-#   - exactly the fleeting plugin aws:1.0.0 of the autoscaler pools' managers, from GitLab's
-#     registry, found by `gitlab-runner fleeting list`;
+#   - the fleeting plugin aws:1.0.0 of the autoscaler pools' managers, from GitLab's registry,
+#     found by `gitlab-runner fleeting list`: pinned by version, NOT verified (the registry's tag is
+#     all that is checked; set image.fleeting_plugin_sha256 to check the binary);
 #   - nftables and runnergen's units and helpers, enabled for the next boot.
 # Fleets get updates by baking a new image, never on running instances: apt's periodic
 # upgrades are switched off, and nothing here refreshes itself.
@@ -180,13 +181,17 @@ install_aws_cli() {
 # (installer.LookPath in gitlab-runner commands/fleeting/fleeting.go and
 # executors/internal/autoscaler/provider.go), failing when one is missing. Boot needs no registry.
 install_fleeting_plugin() {
-  local plugin=aws:1.0.0 dir=/usr/local/lib/gitlab-runner/fleeting stub=$workdir/fleeting.toml
+  local plugin=aws:1.0.0 dir=/usr/local/lib/gitlab-runner/fleeting stub=$workdir/fleeting.toml listing binary sha256
   printf '%s\n' '[[runners]]' '  [runners.autoscaler]' "    plugin = \"$plugin\"" >"$stub"
   install -d -m 0755 "$dir"
   FLEETING_PLUGIN_PATH=$dir gitlab-runner fleeting -c "$stub" install || die "gitlab-runner fleeting install failed for $plugin"
-  FLEETING_PLUGIN_PATH=$dir gitlab-runner fleeting -c "$stub" list || die "gitlab-runner fleeting list does not find $plugin"
+  listing=$(FLEETING_PLUGIN_PATH=$dir gitlab-runner fleeting -c "$stub" list) || die "gitlab-runner fleeting list does not find $plugin"
   rm -f "$stub"
-  log "fleeting plugin $plugin installed in $dir"
+  # "runner: NAME, plugin: REF, path: PATH" (gitlab-runner commands/fleeting/fleeting.go)
+  binary=$(sed -n 's/^.*, path: //p' <<<"$listing" | head -n 1)
+  [[ -n $binary && -f $binary ]] || die "gitlab-runner fleeting list names no plugin binary: $listing"
+  sha256=$(sha256sum "$binary" | cut -d ' ' -f 1)
+  log "fleeting plugin $plugin installed in $dir, pinned by version, not verified: SHA-256 $sha256 (image.fleeting_plugin_sha256 would check it)"
 }
 
 install_runnergen() {

@@ -33,12 +33,14 @@ cat >"$tmp" <<'RUNNERGEN_TEMPLATE'
       timezone = "Europe/Berlin"
       idle_count = 0
       idle_time = "10m0s"
+      preemptive_mode = false
 
     [[runners.autoscaler.policy]]
       periods = ["* 7-18 * * 1-5"]
       timezone = "Europe/Berlin"
       idle_count = 2
       idle_time = "30m0s"
+      preemptive_mode = false
 RUNNERGEN_TEMPLATE
 chmod 0644 "$tmp"
 mv -f "$tmp" /etc/runnergen/autoscaler.toml

@@ -32,6 +32,7 @@ cat >"$tmp" <<'RUNNERGEN_TEMPLATE'
       periods = ["* * * * *"]
       idle_count = 0
       idle_time = "10m0s"
+      preemptive_mode = false
 RUNNERGEN_TEMPLATE
 chmod 0644 "$tmp"
 mv -f "$tmp" /etc/runnergen/autoscaler.toml
