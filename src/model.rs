@@ -417,6 +417,14 @@ impl Pool {
     }
 
     /// Name of the runner group's terminating lifecycle hook, which the instance completes.
+    /// The SSM parameter (a String, no secret) holding an autoscaler pool's live settings
+    /// (`render::runner_template::live`), which its manager reads.
+    pub fn manager_settings_parameter(&self) -> Option<String> {
+        match self.kind {
+            Kind::Instance(_) => None,
+            Kind::Autoscaler(_) => Some(format!("/runnergen/{}/manager-settings", self.id)),
+        }
+    }
     pub fn lifecycle_hook_name(&self) -> String {
         format!("{}-drain", self.runner_group())
     }

@@ -20,8 +20,14 @@ pub const RUNNER_UNIT: &str = "runnergen-runner.service";
 pub const LIFECYCLE_UNIT: &str = "runnergen-lifecycle.service";
 pub const METRICS_TIMER: &str = "runnergen-metrics.timer";
 pub const START_UNITS: &[&str] = &[RUNNER_UNIT, LIFECYCLE_UNIT, METRICS_TIMER];
-/// What an autoscaler pool's manager starts: its group does not scale, so no metric.
-pub const MANAGER_START_UNITS: &[&str] = &[RUNNER_UNIT, LIFECYCLE_UNIT];
+/// The timer that applies a manager's live settings (`render::runner_template::live`).
+pub const MANAGER_SETTINGS_TIMER: &str = "runnergen-manager-settings.timer";
+/// What an autoscaler pool's manager starts: its group does not scale, so no metric; its live
+/// settings follow their SSM parameter.
+pub const MANAGER_START_UNITS: &[&str] = &[RUNNER_UNIT, LIFECYCLE_UNIT, MANAGER_SETTINGS_TIMER];
+
+/// Where a manager keeps the live settings it last read from their SSM parameter.
+pub const MANAGER_SETTINGS: &str = "/etc/runnergen/manager-settings.toml";
 
 /// With `logs`: where user data writes the CloudWatch agent's configuration, which it then hands
 /// to the agent (`amazon-cloudwatch-agent-ctl -a fetch-config`).
@@ -40,6 +46,10 @@ pub const AUTOSCALER_CONFIG: &str = "/etc/runnergen/autoscaler.toml";
 pub struct Setting {
     pub key: &'static str,
     value: fn(&Fleet, &Pool) -> Value,
+}
+
+fn manager(pool: &Pool) -> bool {
+    pool.manager_settings_parameter().is_some()
 }
 
 fn word(text: impl Into<String>) -> Value {
@@ -68,8 +78,12 @@ pub const SETTINGS: &[Setting] = &[
         key: "RUNNERGEN_JOB_TIMEOUT_SECONDS",
         value: |_, p| word((u64::from(p.job_timeout_minutes) * 60).to_string()),
     },
-    // Default job image (docker executor; empty for shell).
-    Setting { key: "RUNNERGEN_DOCKER_IMAGE", value: |_, p| word(p.docker.as_ref().map_or("", |d| d.image.as_str())) },
+    // Default job image (docker executor; empty for shell, and on a manager, whose live settings
+    // hold it).
+    Setting {
+        key: "RUNNERGEN_DOCKER_IMAGE",
+        value: |_, p| word(p.docker.as_ref().filter(|_| !manager(p)).map_or("", |d| d.image.as_str())),
+    },
     // True or false.
     Setting {
         key: "RUNNERGEN_DOCKER_PRIVILEGED",
@@ -84,10 +98,16 @@ pub const SETTINGS: &[Setting] = &[
         key: "RUNNERGEN_DOCKER_ALLOWED_PRIVILEGED_SERVICES",
         value: |_, p| Value::List(p.docker.as_ref().map(|d| d.allowed_privileged_services.clone()).unwrap_or_default()),
     },
-    // Always, if-not-present or never.
+    // Always, if-not-present or never (on a manager: empty, its live settings hold it).
     Setting {
         key: "RUNNERGEN_DOCKER_PULL_POLICY",
-        value: |_, p| word(p.docker.as_ref().map_or("always".to_owned(), |d| spelling(d.pull_policy))),
+        value: |_, p| {
+            word(if manager(p) {
+                String::new()
+            } else {
+                p.docker.as_ref().map_or("always".to_owned(), |d| spelling(d.pull_policy))
+            })
+        },
     },
     // Bash array of extra job volumes.
     Setting {
@@ -98,6 +118,11 @@ pub const SETTINGS: &[Setting] = &[
     Setting { key: "RUNNERGEN_ASG_NAME", value: |_, p| word(p.runner_group()) },
     // The group's terminating lifecycle hook.
     Setting { key: "RUNNERGEN_LIFECYCLE_HOOK", value: |_, p| word(p.lifecycle_hook_name()) },
+    // An autoscaler pool's SSM parameter of live settings (empty elsewhere).
+    Setting {
+        key: "RUNNERGEN_MANAGER_SETTINGS_PARAMETER",
+        value: |_, p| word(p.manager_settings_parameter().unwrap_or_default()),
+    },
     // CloudWatch namespace of the pool's busy-slot metric.
     Setting { key: "RUNNERGEN_METRIC_NAMESPACE", value: |f, p| word(f.metric_namespace(p)) },
 ];

@@ -15,7 +15,11 @@ fn config(spec: &str) -> (runnergen::Fleet, toml::Table) {
 
 fn parse(fleet: &runnergen::Fleet) -> toml::Table {
     let (pool, _) = fleet.autoscalers().next().expect("an autoscaler pool");
-    let text = runnergen::render::runner_template::render(fleet, pool).expect("a template");
+    // What the manager registers with: user data's template, then the live settings' tables
+    // (their file without the lines through its `[[runners]]`), as the register hook joins them.
+    let live = runnergen::render::runner_template::live(fleet, pool).expect("live settings");
+    let tables = live.split_once("[[runners]]\n").expect("a [[runners]] line").1;
+    let text = runnergen::render::runner_template::render(fleet, pool).expect("a template") + tables;
     text.parse::<toml::Table>().unwrap_or_else(|e| panic!("not TOML: {e}\n{text}"))
 }
 
@@ -172,4 +176,44 @@ fn the_cache_section_at_boot_is_toml_of_the_expected_shape() {
     assert_eq!(runner["cache"]["Path"].as_str(), Some("build"));
     assert_eq!(runner["cache"]["s3"]["BucketName"].as_str(), Some("acme-ci-shared-cache"));
     assert_eq!(runner["autoscaler"]["plugin"].as_str(), Some("aws:1.0.0"));
+}
+
+/// A changed window, idle count or default job image changes only the pool's live settings (their
+/// SSM parameter), never the manager's launch template or user data: the manager is not replaced
+/// and the pool keeps taking jobs. A changed `max_instances` does replace it: gitlab-runner's
+/// taskscaler takes it only when it is made (executors/internal/autoscaler/provider.go, init).
+#[test]
+fn routine_changes_reach_the_manager_without_replacing_it() {
+    let example =
+        std::fs::read_to_string(crate::common::root().join("examples/autoscaler/fleet.yaml")).expect("example");
+    let render = |spec: &str| {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        std::fs::write(dir.path().join("fleet.yaml"), spec).expect("write");
+        let fleet =
+            runnergen::load_fleet(&dir.path().join("fleet.yaml")).unwrap_or_else(|e| panic!("{}", e.render(false)));
+        runnergen::render_fleet(&fleet).expect("renders")
+    };
+    let manager_template = |plan: &runnergen::render::Plan| {
+        let tf = &plan["terraform/pool-build.tf"].contents;
+        let start = tf.find("resource \"aws_launch_template\" \"build_manager\"").expect("the manager's template");
+        let end = start + tf[start..].find("\n}\n").expect("its end");
+        tf[start..end].to_owned()
+    };
+    let before = render(&example);
+    for (what, from, to) in [
+        ("a window", "from: \"07:00\", to: \"19:00\"", "from: \"06:00\", to: \"22:00\""),
+        ("an idle count", "idle: {count: 2, time: 30m}", "idle: {count: 6, time: 30m}"),
+        ("the default image", "docker: {image: \"alpine:3.20\"}", "docker: {image: \"alpine:3.21\"}"),
+    ] {
+        assert!(example.contains(from), "{what}: {from}");
+        let after = render(&example.replace(from, to));
+        assert_eq!(manager_template(&after), manager_template(&before), "{what}");
+        assert_eq!(after["terraform/user-data/build.sh"], before["terraform/user-data/build.sh"], "{what}");
+        assert_ne!(
+            after["terraform/manager-settings/build.toml"], before["terraform/manager-settings/build.toml"],
+            "{what} reaches the live settings"
+        );
+    }
+    let after = render(&example.replace("max_instances: 20", "max_instances: 30"));
+    assert_ne!(after["terraform/user-data/build.sh"], before["terraform/user-data/build.sh"]);
 }

@@ -346,3 +346,86 @@ fn the_manager_gate_reads_a_real_group_listing() {
     assert!(ok, "{out}");
     assert!(out.contains(&format!("no other manager of {group_name} is alive")), "{out}");
 }
+
+/// A manager's live settings with the real AWS CLI against moto: the String parameter Terraform
+/// creates from the module's file is what registration reads, and a changed parameter is what the
+/// live settings' helper applies.
+#[test]
+fn a_manager_reads_its_live_settings_from_a_real_parameter() {
+    let spec = crate::lifecycle::example("autoscaler");
+    let (emulator, world, tf) = start(&spec);
+    let pool = &world.fleet.pools[world.pool];
+    let parameter = block(&tf, "resource", &["aws_ssm_parameter", &format!("{}_manager_settings", pool.name)]).body();
+    let name = string(parameter, "name");
+    assert_eq!(string(parameter, "type"), "String");
+    let file = world.path(&format!("terraform/manager-settings/{}.toml", pool.name));
+    let value = std::fs::read_to_string(&file).expect("the module's file");
+    let put = |path: &std::path::Path| {
+        let value = format!("file://{}", path.display());
+        emulator.aws(&["ssm", "put-parameter", "--name", &name, "--type", "String", "--overwrite", "--value", &value]);
+    };
+    put(&file);
+    emulator.aws(&[
+        "ssm",
+        "put-parameter",
+        "--name",
+        &pool.token_parameter,
+        "--type",
+        "SecureString",
+        "--value",
+        TOKEN,
+    ]);
+
+    let (ok, out) = world.run("runnergen-register", &[]);
+    assert!(ok, "{out}");
+    let read = std::fs::read_to_string(world.path("manager-settings.toml")).expect("read at registration");
+    // The CLI's text output ends the value with a line break of its own.
+    assert_eq!(read.trim_end(), value.trim_end());
+    assert!(world.config().contains("[[runners]]"));
+
+    let changed = world.path("changed.toml");
+    std::fs::write(&changed, value.replace("idle_count = 2", "idle_count = 4")).expect("write");
+    put(&changed);
+    let (ok, out) = world.run("runnergen-manager-settings", &[]);
+    assert!(ok, "{out}");
+    let read = std::fs::read_to_string(world.path("manager-settings.toml")).expect("read again");
+    assert!(read.contains("idle_count = 4"), "{read}");
+    assert!(world.config().contains("idle_count = 4"), "{}", world.config());
+}
+
+/// An instance's scale-in protection with the real AWS CLI against moto: on while it runs a job,
+/// off when idle, as the group itself reports it.
+#[test]
+fn an_instance_sets_its_own_scale_in_protection_on_a_real_group() {
+    let spec = crate::lifecycle::example("multi-pool");
+    let (emulator, world, tf) = start(&spec);
+    let pool = &world.fleet.pools[world.pool];
+    let group_name = string(block(&tf, "resource", &["aws_autoscaling_group", &pool.name]).body(), "name");
+    emulator.group(&group_name, "m7g.large", 1);
+    let id = emulator.aws(&[
+        "autoscaling",
+        "describe-auto-scaling-instances",
+        "--query",
+        "AutoScalingInstances[0].InstanceId",
+    ]);
+    world.set("imds/latest/meta-data/instance-id", &id);
+    let protected = || {
+        emulator.aws(&[
+            "autoscaling",
+            "describe-auto-scaling-instances",
+            "--instance-ids",
+            &id,
+            "--query",
+            "AutoScalingInstances[0].ProtectedFromScaleIn",
+        ])
+    };
+    assert_eq!(protected(), "False");
+    world.set("imds/metrics", "gitlab_runner_jobs{state=\"running\"} 2\n");
+    let (ok, out) = world.run("runnergen-metrics", &[]);
+    assert!(ok, "{out}");
+    assert_eq!(protected(), "True", "{out}");
+    world.set("imds/metrics", "gitlab_runner_concurrent 4\n");
+    let (ok, out) = world.run("runnergen-metrics", &[]);
+    assert!(ok, "{out}");
+    assert_eq!(protected(), "False", "{out}");
+}

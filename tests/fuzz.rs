@@ -30,7 +30,7 @@ use crate::common;
 /// are the attribute names in the groups' `ignore_changes`.)
 const HCL_ROOTS: &[&str] = &["data", "desired_capacity", "local", "max_size", "min_size", "path", "self", "source"];
 const HCL_ROOT_PREFIXES: &[&str] = &["aws_", "gitlab_"];
-const HCL_FUNCTIONS: &[&str] = &["filebase64", "formatdate", "join", "length", "parseint", "timestamp"];
+const HCL_FUNCTIONS: &[&str] = &["file", "filebase64", "formatdate", "join", "length", "parseint", "timestamp"];
 
 fn seeds() -> Vec<Value> {
     common::examples()

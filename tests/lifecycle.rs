@@ -78,6 +78,10 @@ impl World {
         if let Some(toml) = runnergen::render::runner_template::render(&fleet, &fleet.pools[pool]) {
             std::fs::write(world_dir.join("autoscaler.toml"), toml).expect("write the runner template");
         }
+        // A manager's live settings, in their SSM parameter.
+        if let Some(toml) = runnergen::render::runner_template::live(&fleet, &fleet.pools[pool]) {
+            std::fs::write(world_dir.join("standin/manager-settings"), toml).expect("write the live settings");
+        }
         std::fs::write(world_dir.join("standin/token"), format!("{TOKEN}\n")).expect("write token");
         std::fs::write(world_dir.join("imds/latest/meta-data/instance-id"), INSTANCE_ID).expect("write");
         std::fs::write(world_dir.join("imds/latest/meta-data/autoscaling/target-lifecycle-state"), "InService")
@@ -126,6 +130,7 @@ impl World {
             .env("RUNNERGEN_TEST_AUTOSCALER_CONFIG", self.path("autoscaler.toml"))
             .env("RUNNERGEN_TEST_RUNNER_TEMPLATE", self.path("autoscaler.toml"))
             .env("RUNNERGEN_TEST_RUN_DIR", self.path("run"))
+            .env("RUNNERGEN_TEST_MANAGER_SETTINGS", self.path("manager-settings.toml"))
             .env("RUNNERGEN_TEST_IMDS_URL", format!("http://127.0.0.1:{}", self.port))
             .env("RUNNERGEN_TEST_METRICS_URL", format!("http://127.0.0.1:{}/metrics", self.port))
             .env("RUNNERGEN_TEST_RETRY_DELAY_SECONDS", "0")
@@ -521,10 +526,12 @@ fn registration_stops_at_once_on_sigquit_or_sigterm() {
         let text = String::from_utf8_lossy(&out.stderr);
         assert!(!status.success(), "SIG{signal}: {text}");
         assert!(text.contains(&format!("stopped (SIG{signal}) before the registration finished")), "{text}");
-        // Nothing it started is left a second later: no process of its group.
-        let gone = (0..50).any(|_| {
+        // Nothing it started is left a few seconds later: no live process of its group (a
+        // zombie waits for whoever adopted it to reap it).
+        let gone = (0..250).any(|_| {
             std::thread::sleep(std::time::Duration::from_millis(20));
-            !common::run(Command::new("pgrep").args(["-g", &group.to_string()])).status.success()
+            let ps = common::run(Command::new("ps").args(["-o", "stat=", "-g", &group.to_string()]));
+            String::from_utf8_lossy(&ps.stdout).lines().all(|stat| stat.starts_with('Z'))
         });
         let left = common::run(Command::new("ps").args(["-o", "pid,stat,args", "-g", &group.to_string()]));
         assert!(gone, "SIG{signal}: processes left:\n{}", String::from_utf8_lossy(&left.stdout));
@@ -649,9 +656,15 @@ fn a_manager_registers_with_its_autoscaler_settings_after_finding_its_plugin() {
     assert!(position(&calls, "gitlab-runner fleeting") < position(&calls, "gitlab-runner register"));
     assert_eq!(count(&calls, "gitlab-runner register"), 1, "{calls:#?}");
     let register = &calls[position(&calls, "gitlab-runner register")];
+    // Its live settings were read first, from their own parameter.
+    let live = position(
+        &calls,
+        "aws ssm get-parameter --region eu-central-1 --name /runnergen/acme-ci-build/manager-settings",
+    );
+    assert!(live < position(&calls, "gitlab-runner register"), "{calls:#?}");
     for arg in [
         "--executor docker-autoscaler",
-        &format!("--template-config {settings}"),
+        &format!("--template-config {}", world.path("run/registration-template.toml").display()),
         "--limit 20",
         "--feature-flags FF_DISABLE_AUTOMATIC_TOKEN_ROTATION:true",
         "--docker-image alpine:3.20",
@@ -661,6 +674,158 @@ fn a_manager_registers_with_its_autoscaler_settings_after_finding_its_plugin() {
     }
     // Jobs at once: every worker full.
     assert!(world.config().contains("concurrent = 20\n"), "{}", world.config());
+    // One template: user data's autoscaler settings and the live ones, as one [[runners]] entry.
+    let template: toml::Table = std::fs::read_to_string(world.path("standin/registered-template.toml"))
+        .expect("the template register got")
+        .parse()
+        .expect("TOML");
+    let runners = template["runners"].as_array().expect("runners");
+    assert_eq!(runners.len(), 1, "{template:?}");
+    let autoscaler = runners[0]["autoscaler"].as_table().expect("autoscaler");
+    assert_eq!(autoscaler["max_instances"].as_integer(), Some(20));
+    assert_eq!(autoscaler["policy"].as_array().expect("policies").len(), 2);
+    assert_eq!(runners[0]["docker"]["image"].as_str(), Some("alpine:3.20"));
+    // What config.toml now holds, for the live settings' helper.
+    assert_eq!(
+        std::fs::read_to_string(world.path("manager-settings.toml.applied")).expect("applied"),
+        std::fs::read_to_string(world.path("standin/manager-settings")).expect("live")
+    );
+}
+
+/// config.toml as gitlab-runner 19.3.0 writes it for a manager (BurntSushi/toml's layout: tables
+/// of the entry indented, its arrays inline), with the live settings in it and a table after them.
+const MANAGER_CONFIG: &str = r#"concurrent = 20
+check_interval = 3
+shutdown_timeout = 60
+listen_address = "127.0.0.1:9252"
+
+[session_server]
+  session_timeout = 1800
+
+[[runners]]
+  name = "acme-ci-build-i-0123456789abcdef0"
+  url = "https://gitlab.example.com"
+  id = 42
+  token = "glrt-standin-secret-0123456789"
+  executor = "docker-autoscaler"
+  limit = 20
+  [runners.cache]
+    MaxUploadedArchiveSize = 0
+  [runners.docker]
+    tls_verify = false
+    image = "alpine:3.20"
+    privileged = false
+    volumes = ["/cache"]
+    shm_size = 0
+    pull_policy = ["always"]
+  [runners.autoscaler]
+    plugin = "aws:1.0.0"
+    capacity_per_instance = 1
+    max_use_count = 1
+    max_instances = 20
+    delete_instances_on_shutdown = true
+
+    [[runners.autoscaler.policy]]
+      periods = ["* * * * *"]
+      timezone = "Europe/Berlin"
+      idle_count = 0
+      idle_time = "10m0s"
+
+    [[runners.autoscaler.policy]]
+      periods = ["* 7-18 * * 1-5"]
+      timezone = "Europe/Berlin"
+      idle_count = 2
+      idle_time = "30m0s"
+    [runners.autoscaler.plugin_config]
+      name = "acme-ci-build-workers"
+    [runners.autoscaler.connector_config]
+      username = "ubuntu"
+      use_external_addr = false
+  [runners.feature_flags]
+    FF_DISABLE_AUTOMATIC_TOKEN_ROTATION = true
+"#;
+
+/// A changed window, idle count or default image reaches the running manager: the live settings'
+/// helper splices them into config.toml, which gitlab-runner reloads, leaving every other line as
+/// gitlab-runner wrote it; nothing changes while nothing changed, or while the new file would not
+/// load; a second splice adds no blank lines.
+#[test]
+fn live_settings_reach_a_running_manager() {
+    let world = World::new("autoscaler", 0);
+    world.set("config/config.toml", MANAGER_CONFIG);
+    let live = std::fs::read_to_string(world.path("standin/manager-settings")).expect("live");
+    world.set("manager-settings.toml", &live);
+    world.set("manager-settings.toml.applied", &live);
+    let (ok, out) = world.run("runnergen-manager-settings", &[]);
+    assert!(ok, "{out}");
+    assert_eq!(world.config(), MANAGER_CONFIG, "nothing changed, nothing written: {out}");
+
+    let changed = live
+        .replace("* 7-18 * * 1-5", "* 6-21 * * 1-6")
+        .replace("idle_count = 2", "idle_count = 5")
+        .replace("image = \"alpine:3.20\"", "image = \"registry.example.com/ci/base:2\"")
+        .replace("pull_policy = [\"always\"]", "pull_policy = [\"if-not-present\"]");
+    assert_ne!(changed, live);
+    world.set("standin/manager-settings", &changed);
+    let (ok, out) = world.run("runnergen-manager-settings", &[]);
+    assert!(ok, "{out}");
+    assert!(out.contains("applied the live settings of /runnergen/acme-ci-build/manager-settings"), "{out}");
+    let config = world.config();
+    let table: toml::Table = config.parse().unwrap_or_else(|e| panic!("not TOML: {e}\n{config}"));
+    let runner = &table["runners"].as_array().expect("runners")[0];
+    assert_eq!(runner["docker"]["image"].as_str(), Some("registry.example.com/ci/base:2"));
+    assert_eq!(runner["docker"]["pull_policy"].as_array().map(Vec::len), Some(1));
+    assert_eq!(runner["docker"]["pull_policy"][0].as_str(), Some("if-not-present"));
+    assert_eq!(runner["docker"]["volumes"][0].as_str(), Some("/cache"), "the rest of [runners.docker] stays");
+    let policies = runner["autoscaler"]["policy"].as_array().expect("policies");
+    assert_eq!(policies.len(), 2, "{config}");
+    assert_eq!(policies[1]["periods"][0].as_str(), Some("* 6-21 * * 1-6"));
+    assert_eq!(policies[1]["idle_count"].as_integer(), Some(5));
+    assert_eq!(policies[1]["preemptive_mode"].as_bool(), Some(false));
+    assert_eq!(runner["autoscaler"]["max_instances"].as_integer(), Some(20));
+    assert_eq!(runner["autoscaler"]["plugin_config"]["name"].as_str(), Some("acme-ci-build-workers"));
+    assert_eq!(runner["feature_flags"]["FF_DISABLE_AUTOMATIC_TOKEN_ROTATION"].as_bool(), Some(true));
+    assert_eq!(runner["token"].as_str(), Some(TOKEN));
+    assert_eq!(table["concurrent"].as_integer(), Some(20));
+    // Every line gitlab-runner wrote outside the live settings is still there, in order.
+    let kept: Vec<&str> = MANAGER_CONFIG
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take_while(|l| !l.contains("[[runners.autoscaler.policy]]"))
+        .filter(|l| !l.trim_start().starts_with("image =") && !l.trim_start().starts_with("pull_policy ="))
+        .collect();
+    let now: Vec<&str> = config.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut at = 0;
+    for line in &kept {
+        at += now[at..].iter().position(|l| l == line).unwrap_or_else(|| panic!("lost {line:?}:\n{config}")) + 1;
+    }
+    let mode = std::fs::metadata(world.path("config/config.toml")).expect("stat");
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777, 0o600);
+
+    // Another change: the same shape, no blank lines piling up.
+    world.set("standin/manager-settings", &changed.replace("idle_count = 5", "idle_count = 3"));
+    world.run("runnergen-manager-settings", &[]);
+    let again = world.config();
+    assert_eq!(again.matches("\n\n\n").count(), 0, "{again}");
+    assert_eq!(again.lines().count(), config.lines().count(), "{again}");
+
+    // A parameter without a policy, or a result gitlab-runner cannot load, changes nothing.
+    let before = world.config();
+    world.set("standin/manager-settings", "[[runners]]\n");
+    let (ok, _) = world.run("runnergen-manager-settings", &[]);
+    assert!(!ok);
+    world.set("standin/manager-settings", &changed.replace("idle_count = 5", "idle_count = \"many"));
+    let (ok, out) = world.run("runnergen-manager-settings", &[]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("does not load; keeping the settings in force"), "{out}");
+    assert_eq!(world.config(), before);
+
+    // A leaving manager is left alone.
+    world.set("standin/manager-settings", &changed.replace("idle_count = 5", "idle_count = 1"));
+    world.set("run/leaving", "");
+    let (ok, out) = world.run("runnergen-manager-settings", &[]);
+    assert!(ok && out.contains("leaving"), "{out}");
+    assert_eq!(world.config(), before);
 }
 
 #[test]
@@ -795,6 +960,7 @@ fn a_managers_user_data_writes_its_autoscaler_settings_and_starts_no_metric() {
     let calls = std::fs::read_to_string(root.path().join("calls.log")).expect("calls");
     assert_eq!(
         calls,
-        "systemctl daemon-reload\nsystemctl start --no-block runnergen-runner.service runnergen-lifecycle.service\n"
+        "systemctl daemon-reload\nsystemctl start --no-block runnergen-runner.service runnergen-lifecycle.service \
+         runnergen-manager-settings.timer\n"
     );
 }

@@ -21,8 +21,13 @@ const UNITS: &[&str] = &[
     "packer/files/runnergen-firewall.service",
 ];
 /// What a fleet with autoscaler pools adds: the worker AMI's provision script, the manager gate.
-const WORKER_SCRIPTS: &[&str] = &["packer/worker-provision.sh", "packer/files/runnergen-manager-gate"];
-const WORKER_UNITS: &[&str] = &["packer/files/runnergen-manager-gate.service"];
+const WORKER_SCRIPTS: &[&str] =
+    &["packer/worker-provision.sh", "packer/files/runnergen-manager-gate", "packer/files/runnergen-manager-settings"];
+const WORKER_UNITS: &[&str] = &[
+    "packer/files/runnergen-manager-gate.service",
+    "packer/files/runnergen-manager-settings.service",
+    "packer/files/runnergen-manager-settings.timer",
+];
 
 /// The scripts and units a fleet's Packer target has.
 fn scripts_and_units(spec: &Path) -> (Vec<&'static str>, Vec<&'static str>) {

@@ -106,6 +106,16 @@ fn every_example_passes_checkov_with_skips_explained() {
                 expected.push(("CKV_AWS_337".to_owned(), format!("aws_ssm_parameter.{}_token", p.name), "aws/ssm key"));
             }
         }
+        // A manager's live settings are no secret: a String parameter.
+        for p in &fleet.pools {
+            if p.manager_settings_parameter().is_some() {
+                expected.push((
+                    "CKV2_AWS_34".to_owned(),
+                    format!("aws_ssm_parameter.{}_manager_settings", p.name),
+                    "not a secret",
+                ));
+            }
+        }
         // A cache bucket is disposable; its encryption is S3's own without a fleet key.
         if fleet.cache.as_ref().is_some_and(|c| c.created) {
             let bucket = "aws_s3_bucket.cache".to_owned();
@@ -213,8 +223,17 @@ fn roles_read_only_their_own_token_and_have_no_wildcard_action() {
                     assert!(context[0].ends_with(&format!(":parameter{}\"", pool.token_parameter)), "{}", context[0]);
                 }
             }
-            assert_eq!(token_reads.len(), 1, "{name}/{}", pool.name);
-            assert!(token_reads[0].ends_with(&format!(":parameter{}\"", pool.token_parameter)), "{}", token_reads[0]);
+            // Its own token; a manager also its own live settings, nothing else.
+            let mut expected: Vec<String> = vec![format!(":parameter{}\"", pool.token_parameter)];
+            expected.extend(pool.manager_settings_parameter().map(|p| format!(":parameter{p}\"")));
+            assert_eq!(token_reads.len(), expected.len(), "{name}/{}: {token_reads:?}", pool.name);
+            for suffix in &expected {
+                assert!(
+                    token_reads.iter().any(|r| r.ends_with(suffix.as_str())),
+                    "{name}/{}: {token_reads:?}",
+                    pool.name
+                );
+            }
         }
     }
 }

@@ -43,6 +43,10 @@ pub const TEMPLATES: &[(&str, &str)] = &templates![
     "packer/files/register.j2",
     "packer/files/manager-gate.j2",
     "packer/files/manager-gate.service.j2",
+    "packer/files/_manager_settings.sh.j2",
+    "packer/files/manager-settings.j2",
+    "packer/files/manager-settings.service.j2",
+    "packer/files/manager-settings.timer.j2",
     "packer/files/lifecycle.j2",
     "packer/files/metrics.j2",
     "packer/files/runner.service.j2",
@@ -68,6 +72,7 @@ pub const TEMPLATES: &[(&str, &str)] = &templates![
     "terraform/autoscaler/iam.tf.j2",
     "terraform/autoscaler/outputs.tf.j2",
     "terraform/autoscaler/pool.tf.j2",
+    "terraform/autoscaler/manager-settings.toml.j2",
     "terraform/versions.tf.j2",
 ];
 

@@ -49,6 +49,7 @@ struct Helpers {
     lifecycle: &'static str,
     metrics: &'static str,
     gate: &'static str,
+    manager_settings: &'static str,
 }
 
 const HELPERS: Helpers = Helpers {
@@ -56,6 +57,7 @@ const HELPERS: Helpers = Helpers {
     lifecycle: "runnergen-lifecycle",
     metrics: "runnergen-metrics",
     gate: "runnergen-manager-gate",
+    manager_settings: "runnergen-manager-settings",
 };
 
 /// Where the runner AMI holds the fleeting plugin: `FLEETING_PLUGIN_PATH` at bake and at run time.
@@ -75,6 +77,9 @@ struct Units {
     firewall: &'static str,
     /// The oneshot service that holds a manager's runner back while its predecessor drains.
     gate: &'static str,
+    /// A manager's live settings: the timer, and the oneshot service it starts.
+    manager_settings_timer: &'static str,
+    manager_settings_service: &'static str,
 }
 
 const UNITS: Units = Units {
@@ -84,6 +89,8 @@ const UNITS: Units = Units {
     metrics_service: "runnergen-metrics.service",
     firewall: "runnergen-firewall.service",
     gate: "runnergen-manager-gate.service",
+    manager_settings_timer: settings::MANAGER_SETTINGS_TIMER,
+    manager_settings_service: "runnergen-manager-settings.service",
 };
 
 /// A file installed as it is, not run: name under `files/` and path on the instance.
@@ -205,6 +212,8 @@ struct Context {
     autoscaler_config_path: &'static str,
     /// How long past the longest drain a new manager waits for its predecessor.
     gate_margin_seconds: u32,
+    /// Where a manager keeps its live settings.
+    manager_settings_path: &'static str,
     /// With a cache: where an instance pool's user data writes its runner's `[runners.cache]`.
     runner_template_path: Option<&'static str>,
     /// With `logs`: the Amazon CloudWatch agent to install, which ships the journal.
@@ -345,9 +354,9 @@ fn context(fleet: &Fleet, image_hash: &str) -> Context {
         vec![UNITS.runner, UNITS.lifecycle, UNITS.metrics_service, UNITS.metrics_timer, UNITS.firewall];
     let mut enabled_units = ENABLED_UNITS.to_vec();
     if worker.is_some() {
-        helper_files.push(HELPERS.gate);
-        unit_files.push(UNITS.gate);
-        enabled_units.push(UNITS.gate);
+        helper_files.extend([HELPERS.gate, HELPERS.manager_settings]);
+        unit_files.extend([UNITS.gate, UNITS.manager_settings_service, UNITS.manager_settings_timer]);
+        enabled_units.extend([UNITS.gate, UNITS.manager_settings_timer]);
     }
     let register_attempts: u32 = 6;
     Context {
@@ -415,6 +424,7 @@ fn context(fleet: &Fleet, image_hash: &str) -> Context {
         fleeting_plugin_path: FLEETING_PLUGIN_PATH,
         fleeting_plugin_sha256: image.fleeting_plugin_sha256.clone().filter(|_| worker.is_some()),
         autoscaler_config_path: settings::AUTOSCALER_CONFIG,
+        manager_settings_path: settings::MANAGER_SETTINGS,
         gate_margin_seconds: GATE_MARGIN_SECONDS,
         runner_template_path: fleet.cache.is_some().then_some(settings::RUNNER_TEMPLATE),
         cloudwatch_agent: fleet.logs.map(|_| {
@@ -448,6 +458,9 @@ const WORKER_OUTPUTS: &[Output] = &[
     Output::script("packer/worker-provision.sh.j2", "packer/worker-provision.sh"),
     Output::script("packer/files/manager-gate.j2", "packer/files/runnergen-manager-gate"),
     Output::file("packer/files/manager-gate.service.j2", "packer/files/runnergen-manager-gate.service"),
+    Output::script("packer/files/manager-settings.j2", "packer/files/runnergen-manager-settings"),
+    Output::file("packer/files/manager-settings.service.j2", "packer/files/runnergen-manager-settings.service"),
+    Output::file("packer/files/manager-settings.timer.j2", "packer/files/runnergen-manager-settings.timer"),
 ];
 
 /// Every file of the target.

@@ -5,9 +5,15 @@
 //! (`AutoscalerConfig`, `ConnectorConfig`, `AutoscalerPolicyConfig`),
 //! cache/cacheconfig/cacheconfig.go and docs/configuration/advanced-configuration.md ("The
 //! [runners.autoscaler] section", "The [runners.cache] section").
+//!
+//! An autoscaler pool's manager also has [`live`] settings: its policies and its default job
+//! image, which change without a new manager. They are not in its user data (a change there
+//! replaces the manager) but in an SSM parameter the manager reads at registration and every
+//! minute after, splicing a change into its config.toml, which gitlab-runner reloads.
 
 use crate::model::{Autoscaler, Executor, Fleet, Idle, Kind, Pool};
 use crate::quote::{comment_text, toml_string};
+use crate::spec::spelling;
 
 /// The manager's runner waits this long for a new worker's Docker daemon before the runner
 /// gives the worker up.
@@ -92,6 +98,35 @@ fn autoscaler_section(fleet: &Fleet, pool: &Pool, autoscaler: &Autoscaler) -> St
     line(format!("      username = {}", toml_string(pool.worker_user(fleet.image.os))));
     line("      use_external_addr = false".into());
     line("      use_static_credentials = false".into());
+    out
+}
+
+/// An autoscaler pool's live settings, applied on the running manager: its default job image and
+/// pull policy (`[runners.docker]`, docker jobs only) and its policies
+/// (`[[runners.autoscaler.policy]]`). gitlab-runner reloads config.toml when it changes
+/// (commands/multi.go `checkConfig`, every 3 s), new jobs take the reloaded `[runners.docker]`,
+/// and the next job request re-applies the policies (`Acquire` in
+/// executors/internal/autoscaler/provider.go calls `ConfigureSchedule` once the config was
+/// reloaded). Not `max_instances`, `capacity_per_instance` or `max_use_count`: the taskscaler takes
+/// those once, when it is made (`init`, the same file), so they stay in the manager's user data.
+pub fn live(fleet: &Fleet, pool: &Pool) -> Option<String> {
+    let Kind::Autoscaler(autoscaler) = &pool.kind else {
+        return None;
+    };
+    let mut out = format!(
+        "# The live settings of pool {}'s manager: read at registration, and applied to the running\n\
+         # manager within a minute of a change.\n[[runners]]\n",
+        comment_text(&pool.name)
+    );
+    let mut line = |text: String| {
+        out.push_str(&text);
+        out.push('\n');
+    };
+    if let Some(docker) = &pool.docker {
+        line("  [runners.docker]".into());
+        line(format!("    image = {}", toml_string(&docker.image)));
+        line(format!("    pull_policy = [{}]", toml_string(&spelling(docker.pull_policy))));
+    }
     // The last matching policy wins: the catch-all first, then each window.
     let zone = autoscaler.schedule.as_ref().map(|s| s.time_zone.as_str());
     let preemptive_key = fleet.image.runner_version.at_least(PREEMPTIVE_MODE_SINCE);
@@ -99,7 +134,7 @@ fn autoscaler_section(fleet: &Fleet, pool: &Pool, autoscaler: &Autoscaler) -> St
     for window in autoscaler.schedule.iter().flat_map(|s| &s.windows) {
         policy(&mut line, &window.periods(), zone, window.setting, preemptive_key);
     }
-    out
+    Some(out)
 }
 
 /// The first gitlab-runner with a policy's `preemptive_mode` key (common/config.go,

@@ -68,6 +68,7 @@ const AUTOSCALER: TopologyTemplates = TopologyTemplates {
     files: &[
         Output::file("terraform/autoscaler/pool.tf.j2", "terraform/pool-{pool}.tf"),
         Output::file("terraform/user-data.sh.j2", "terraform/user-data/{pool}.sh"),
+        Output::file("terraform/autoscaler/manager-settings.toml.j2", "terraform/manager-settings/{pool}.toml"),
     ],
     iam: "terraform/autoscaler/iam.tf.j2",
     outputs: "terraform/autoscaler/outputs.tf.j2",
@@ -279,6 +280,9 @@ pub struct Manager {
     pub volume_gb: u32,
     /// Its security group's name and description.
     pub security_group: SecurityGroup,
+    /// The SSM parameter of its live settings, and the module's file that holds their value.
+    pub settings_parameter: String,
+    pub settings_file: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -489,6 +493,8 @@ fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
                             pool.name, fleet.name
                         ),
                     },
+                    settings_parameter: pool.manager_settings_parameter().unwrap_or_default(),
+                    settings_file: format!("manager-settings/{}.toml", pool.name),
                 },
                 workers: WorkersContext {
                     group_name: pool.worker_group(),
@@ -690,6 +696,7 @@ pub fn render(fleet: &Fleet, image_hash: &str, env: &Environment) -> Result<Vec<
             settings_path => settings::PATH,
             manager => pool.topology() == Topology::Autoscaler,
             runner_template => runner_template::render(fleet, pool),
+            manager_settings => runner_template::live(fleet, pool),
             runner_template_path => template_path,
             cloudwatch_agent_config => fleet.logs.map(|_| cloudwatch_agent_config(fleet, pool)),
             cloudwatch_agent_config_path => settings::CLOUDWATCH_AGENT_CONFIG,

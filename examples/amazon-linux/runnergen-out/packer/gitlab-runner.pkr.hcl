@@ -68,21 +68,21 @@ source "amazon-ebs" "runner" {
     "owner"           = "build-infra@example.com"
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "nightly"
-    "runnergen:image" = "610923713e209bf5"
+    "runnergen:image" = "6ef340dd5ce3c7bc"
   }
   run_tags = {
     "environment"     = "ci"
     "owner"           = "build-infra@example.com"
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "nightly"
-    "runnergen:image" = "610923713e209bf5"
+    "runnergen:image" = "6ef340dd5ce3c7bc"
   }
   snapshot_tags = {
     "environment"     = "ci"
     "owner"           = "build-infra@example.com"
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "nightly"
-    "runnergen:image" = "610923713e209bf5"
+    "runnergen:image" = "6ef340dd5ce3c7bc"
   }
 }
 

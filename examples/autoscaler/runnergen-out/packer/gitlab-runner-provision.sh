@@ -200,6 +200,7 @@ install_runnergen() {
   install -m 0755 "$upload_dir/runnergen-lifecycle" "$helpers_dir/runnergen-lifecycle"
   install -m 0755 "$upload_dir/runnergen-metrics" "$helpers_dir/runnergen-metrics"
   install -m 0755 "$upload_dir/runnergen-manager-gate" "$helpers_dir/runnergen-manager-gate"
+  install -m 0755 "$upload_dir/runnergen-manager-settings" "$helpers_dir/runnergen-manager-settings"
   install -m 0644 "$upload_dir/jobs-firewall.nft" /etc/runnergen/jobs-firewall.nft
   install -m 0644 "$upload_dir/runnergen-runner.service" "/etc/systemd/system/runnergen-runner.service"
   install -m 0644 "$upload_dir/runnergen-lifecycle.service" "/etc/systemd/system/runnergen-lifecycle.service"
@@ -207,9 +208,11 @@ install_runnergen() {
   install -m 0644 "$upload_dir/runnergen-metrics.timer" "/etc/systemd/system/runnergen-metrics.timer"
   install -m 0644 "$upload_dir/runnergen-firewall.service" "/etc/systemd/system/runnergen-firewall.service"
   install -m 0644 "$upload_dir/runnergen-manager-gate.service" "/etc/systemd/system/runnergen-manager-gate.service"
+  install -m 0644 "$upload_dir/runnergen-manager-settings.service" "/etc/systemd/system/runnergen-manager-settings.service"
+  install -m 0644 "$upload_dir/runnergen-manager-settings.timer" "/etc/systemd/system/runnergen-manager-settings.timer"
   systemctl daemon-reload
   # Enabled for the next boot only; user data starts them once it has written the settings.
-  systemctl enable runnergen-runner.service runnergen-lifecycle.service runnergen-metrics.timer runnergen-firewall.service runnergen-manager-gate.service
+  systemctl enable runnergen-runner.service runnergen-lifecycle.service runnergen-metrics.timer runnergen-firewall.service runnergen-manager-gate.service runnergen-manager-settings.timer
 }
 
 # No runner identity and no build access may stay in the image.

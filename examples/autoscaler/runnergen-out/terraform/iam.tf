@@ -73,6 +73,13 @@ data "aws_iam_policy_document" "build_manager" {
     }
   }
 
+  # Its live settings, which it reads every minute (a String: nothing to decrypt).
+  statement {
+    sid       = "ReadOwnLiveSettings"
+    actions   = ["ssm:GetParameter"]
+    resources = ["arn:${local.partition}:ssm:eu-central-1:${local.account_id}:parameter/runnergen/acme-ci-build/manager-settings"]
+  }
+
   statement {
     sid       = "ReadRunnerToken"
     actions   = ["ssm:GetParameter"]

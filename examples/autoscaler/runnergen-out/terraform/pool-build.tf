@@ -253,6 +253,20 @@ resource "aws_autoscaling_group" "build_workers" {
   }
 }
 
+# The manager's live settings: its default job image and its policies (windows, idle workers). The
+# running manager reads them every minute and applies a change without a restart, so they are
+# not in its user data, where every change would replace the manager and stop the pool taking
+# jobs until the old one has drained. No secret: a String.
+resource "aws_ssm_parameter" "build_manager_settings" {
+  # checkov:skip=CKV2_AWS_34:not a secret: the manager's default job image and autoscaler policies
+  name        = "/runnergen/acme-ci-build/manager-settings"
+  description = "Live settings of the manager of autoscaler pool build in fleet acme-ci"
+  type        = "String"
+  # Standard up to 4 KB, Advanced beyond (a long list of windows), never refused.
+  tier  = "Intelligent-Tiering"
+  value = file("${path.module}/manager-settings/build.toml")
+}
+
 resource "aws_launch_template" "build_manager" {
   name                   = "acme-ci-build-manager"
   description            = "Manager of autoscaler pool build in fleet acme-ci"
@@ -403,7 +417,7 @@ resource "aws_autoscaling_group" "build_manager" {
 
   # Created after its role, its way out and its worker group; removed before them, so a draining
   # manager can still finish jobs and remove its workers.
-  depends_on = [aws_iam_role_policy.build_manager, aws_autoscaling_group.build_workers, aws_vpc_security_group_egress_rule.build_manager_ssh, aws_vpc_security_group_ingress_rule.build_workers_ssh, aws_vpc_security_group_egress_rule.build_manager_https_ipv4, aws_vpc_security_group_egress_rule.build_manager_https_ipv6, aws_vpc_security_group_egress_rule.build_workers_https_ipv4, aws_vpc_security_group_egress_rule.build_workers_https_ipv6, aws_vpc_security_group_egress_rule.build_workers_http_ipv4, aws_vpc_security_group_egress_rule.build_workers_http_ipv6]
+  depends_on = [aws_iam_role_policy.build_manager, aws_autoscaling_group.build_workers, aws_vpc_security_group_egress_rule.build_manager_ssh, aws_vpc_security_group_ingress_rule.build_workers_ssh, aws_vpc_security_group_egress_rule.build_manager_https_ipv4, aws_vpc_security_group_egress_rule.build_manager_https_ipv6, aws_vpc_security_group_egress_rule.build_workers_https_ipv4, aws_vpc_security_group_egress_rule.build_workers_https_ipv6, aws_vpc_security_group_egress_rule.build_workers_http_ipv4, aws_vpc_security_group_egress_rule.build_workers_http_ipv6, aws_ssm_parameter.build_manager_settings]
 
   # Deleting the group (removing the pool, `terraform destroy`) drains the manager first.
   timeouts {

@@ -66,17 +66,17 @@ source "amazon-ebs" "runner" {
   tags = {
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "tiny-ci"
-    "runnergen:image" = "62744440bd3fe724"
+    "runnergen:image" = "fea63a77a50301b0"
   }
   run_tags = {
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "tiny-ci"
-    "runnergen:image" = "62744440bd3fe724"
+    "runnergen:image" = "fea63a77a50301b0"
   }
   snapshot_tags = {
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "tiny-ci"
-    "runnergen:image" = "62744440bd3fe724"
+    "runnergen:image" = "fea63a77a50301b0"
   }
 }
 

@@ -27,20 +27,6 @@ cat >"$tmp" <<'RUNNERGEN_TEMPLATE'
       username = "ubuntu"
       use_external_addr = false
       use_static_credentials = false
-
-    [[runners.autoscaler.policy]]
-      periods = ["* * * * *"]
-      timezone = "Europe/Berlin"
-      idle_count = 0
-      idle_time = "10m0s"
-      preemptive_mode = false
-
-    [[runners.autoscaler.policy]]
-      periods = ["* 7-18 * * 1-5"]
-      timezone = "Europe/Berlin"
-      idle_count = 2
-      idle_time = "30m0s"
-      preemptive_mode = false
 RUNNERGEN_TEMPLATE
 chmod 0644 "$tmp"
 mv -f "$tmp" /etc/runnergen/autoscaler.toml
@@ -64,17 +50,18 @@ RUNNERGEN_TOKEN_PARAMETER=/acme-ci/build/runner-token
 RUNNERGEN_EXECUTOR=docker-autoscaler
 RUNNERGEN_CONCURRENT=20
 RUNNERGEN_JOB_TIMEOUT_SECONDS=3600
-RUNNERGEN_DOCKER_IMAGE=alpine:3.20
+RUNNERGEN_DOCKER_IMAGE=''
 RUNNERGEN_DOCKER_PRIVILEGED=false
 RUNNERGEN_DOCKER_ALLOWED_PRIVILEGED_IMAGES=()
 RUNNERGEN_DOCKER_ALLOWED_PRIVILEGED_SERVICES=()
-RUNNERGEN_DOCKER_PULL_POLICY=always
+RUNNERGEN_DOCKER_PULL_POLICY=''
 RUNNERGEN_DOCKER_VOLUMES=()
 RUNNERGEN_ASG_NAME=acme-ci-build-manager
 RUNNERGEN_LIFECYCLE_HOOK=acme-ci-build-manager-drain
+RUNNERGEN_MANAGER_SETTINGS_PARAMETER=/runnergen/acme-ci-build/manager-settings
 RUNNERGEN_METRIC_NAMESPACE=runnergen/acme-ci/build
 RUNNERGEN_SETTINGS
 chmod 0644 "$tmp"
 mv -f "$tmp" /etc/runnergen/runner.env
 # --no-block: user data runs inside cloud-init, which units may be ordered after.
-systemctl start --no-block runnergen-runner.service runnergen-lifecycle.service
+systemctl start --no-block runnergen-runner.service runnergen-lifecycle.service runnergen-manager-settings.timer

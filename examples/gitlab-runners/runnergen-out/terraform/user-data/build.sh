@@ -27,12 +27,6 @@ cat >"$tmp" <<'RUNNERGEN_TEMPLATE'
       username = "ubuntu"
       use_external_addr = false
       use_static_credentials = false
-
-    [[runners.autoscaler.policy]]
-      periods = ["* * * * *"]
-      idle_count = 0
-      idle_time = "10m0s"
-      preemptive_mode = false
 RUNNERGEN_TEMPLATE
 chmod 0644 "$tmp"
 mv -f "$tmp" /etc/runnergen/autoscaler.toml
@@ -56,17 +50,18 @@ RUNNERGEN_TOKEN_PARAMETER=/web-ci/build/runner-token
 RUNNERGEN_EXECUTOR=docker-autoscaler
 RUNNERGEN_CONCURRENT=10
 RUNNERGEN_JOB_TIMEOUT_SECONDS=2700
-RUNNERGEN_DOCKER_IMAGE=node:22-alpine
+RUNNERGEN_DOCKER_IMAGE=''
 RUNNERGEN_DOCKER_PRIVILEGED=false
 RUNNERGEN_DOCKER_ALLOWED_PRIVILEGED_IMAGES=()
 RUNNERGEN_DOCKER_ALLOWED_PRIVILEGED_SERVICES=()
-RUNNERGEN_DOCKER_PULL_POLICY=always
+RUNNERGEN_DOCKER_PULL_POLICY=''
 RUNNERGEN_DOCKER_VOLUMES=()
 RUNNERGEN_ASG_NAME=web-ci-build-manager
 RUNNERGEN_LIFECYCLE_HOOK=web-ci-build-manager-drain
+RUNNERGEN_MANAGER_SETTINGS_PARAMETER=/runnergen/web-ci-build/manager-settings
 RUNNERGEN_METRIC_NAMESPACE=runnergen/web-ci/build
 RUNNERGEN_SETTINGS
 chmod 0644 "$tmp"
 mv -f "$tmp" /etc/runnergen/runner.env
 # --no-block: user data runs inside cloud-init, which units may be ordered after.
-systemctl start --no-block runnergen-runner.service runnergen-lifecycle.service
+systemctl start --no-block runnergen-runner.service runnergen-lifecycle.service runnergen-manager-settings.timer
