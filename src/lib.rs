@@ -11,6 +11,7 @@
 
 pub mod diagnostic;
 pub mod diff;
+pub mod impact;
 pub mod load;
 pub mod manifest;
 pub mod model;

@@ -49,7 +49,13 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Show what `render` would change, without writing anything.
+    /// Show what `render` would change, without writing anything, and what applying it does to
+    /// running jobs.
+    ///
+    /// After the files' diff, a line per pool whose jobs or job intake an apply touches: instances
+    /// replaced by instance refresh, an autoscaler manager replaced (the pool starts no job until
+    /// the old one has drained), live settings applied without a replacement, a runner made anew
+    /// in GitLab, a pool removed.
     ///
     /// Exit status: 0 when nothing would change, 1 when something would, 2 on any error.
     #[command(after_help = "Example:\n  runnergen diff fleet.yaml\n  runnergen diff fleet.yaml --out deploy/ --stat")]
@@ -189,7 +195,8 @@ fn run(cli: Cli) -> Result<u8, Error> {
             let out = out.unwrap_or_else(|| write::default_out(&spec));
             let set = diff::compare(&plan, &out)?;
             let style = Style { color: color.enabled(std::io::stdout().is_terminal()) };
-            let text = if stat { diff::stat(&set, style) } else { diff::full_diff(&set, style) };
+            let mut text = if stat { diff::stat(&set, style) } else { diff::full_diff(&set, style) };
+            text.push_str(&runnergen::impact::render(&runnergen::impact::impact(&set, &fleet)));
             print_out(&text)?;
             Ok(if set.changes.is_empty() { 0 } else { 1 })
         }

@@ -299,6 +299,9 @@ pub const HOOK_HEARTBEAT_TIMEOUT_SECONDS: u32 = 7200;
 pub const MAX_INSTANCE_LIFETIME_SECONDS: u32 = 7 * 24 * 3600;
 pub const HEARTBEAT_INTERVAL_SECONDS: u32 = 300;
 
+/// How long past its predecessor's longest possible drain a new manager still waits for it.
+pub const GATE_MARGIN_SECONDS: u32 = 600;
+
 /// The unprivileged user the worker AMI has for shell jobs on autoscaler pools.
 pub const JOB_USER: &str = "runner-job";
 

@@ -653,3 +653,86 @@ fn any_spec_file_name_stays_inside_the_header_comment() {
     assert!(err.contains("bad\\nname.yaml:3:1]"), "{err}");
     assert!(!err.contains("bad\nname"), "{err}");
 }
+
+/// After the files' diff, `diff` says what applying the change does to running jobs, pool by pool:
+/// each kind of change, pinned, on copies of the examples rendered first as they are.
+#[test]
+fn diff_says_what_an_apply_does_to_running_jobs() {
+    let cases: &[(&str, &str, &str, &[&str])] = &[
+        (
+            "autoscaler",
+            "from: \"07:00\", to: \"19:00\"",
+            "from: \"06:00\", to: \"19:00\"",
+            &[
+                "pool build: its live settings change (windows, idle workers or default image): the running manager applies them within a minute, without a replacement; no job stops",
+            ],
+        ),
+        (
+            "autoscaler",
+            "max_instances: 20",
+            "max_instances: 30",
+            &[
+                "pool build: its launch template changes: its manager is replaced, and the pool starts no job until the old manager's running jobs have finished (up to 80 minutes); jobs wait in GitLab meanwhile",
+            ],
+        ),
+        (
+            "autoscaler",
+            "    token_parameter: /acme-ci/deploy/runner-token\n",
+            "    token_parameter: /acme-ci/deploy/runner-token\n    job_timeout_minutes: 30\n",
+            &[
+                "pool deploy: its launch template changes: an instance refresh replaces its instances one by one, each replacement in service before an old instance drains; running jobs finish (up to 40 minutes each)",
+            ],
+        ),
+        (
+            "autoscaler",
+            "runner_version: 19.3.0",
+            "runner_version: 19.2.0",
+            &[
+                "pool build: the image changes (after `packer build`): its manager is replaced, and the pool starts no job until the old manager's running jobs have finished (up to 80 minutes); jobs wait in GitLab meanwhile",
+                "pool build: new workers start from the new worker image; workers running jobs keep theirs until they retire",
+                "pool deploy: the image changes (after `packer build`): an instance refresh replaces its instances one by one, each replacement in service before an old instance drains; running jobs finish (up to 70 minutes each)",
+            ],
+        ),
+        (
+            "gitlab-runners",
+            "      project_id: 5678\n",
+            "      project_id: 5679\n",
+            &[
+                "pool deploy: its runner is made anew: an instance refresh replaces its instances one by one, each replacement in service before an old instance drains; running jobs finish (up to 40 minutes each)",
+                "pool deploy: its runner is made anew in GitLab (its scope, group or project changes) and the old one deleted as soon as the new one exists: the old instances stop taking jobs; jobs already running there finish and report with their own job tokens, but those instances cannot remove their runner managers (GitLab drops them after 7 days)",
+            ],
+        ),
+    ];
+    for (example, from, to, expected) in cases {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let spec = std::fs::read_to_string(root().join("examples").join(example).join("fleet.yaml")).expect("example");
+        std::fs::write(dir.path().join("fleet.yaml"), &spec).expect("write");
+        render_ok(dir.path(), &["fleet.yaml"]);
+        let unchanged = cli(dir.path(), &["diff", "fleet.yaml"]);
+        assert!(!stdout(&unchanged).contains("What applying"), "{}", stdout(&unchanged));
+        assert!(spec.contains(from), "{example}: {from:?}");
+        std::fs::write(dir.path().join("fleet.yaml"), spec.replacen(from, to, 1)).expect("write");
+        for args in [&["diff", "fleet.yaml"][..], &["diff", "--stat", "fleet.yaml"]] {
+            let out = cli(dir.path(), args);
+            assert_code(&out, 1, "diff");
+            let text = stdout(&out);
+            let summary = text.split_once("\nWhat applying this does to running jobs:\n").map(|(_, s)| s).unwrap_or("");
+            let lines: Vec<&str> = summary.lines().map(|l| l.trim_start_matches("  - ")).collect();
+            assert_eq!(lines, *expected, "{example}: {from} -> {to}:\n{text}");
+        }
+    }
+
+    // A pool taken out of the spec drains away.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let spec = std::fs::read_to_string(root().join("examples/multi-pool/fleet.yaml")).expect("example");
+    std::fs::write(dir.path().join("fleet.yaml"), &spec).expect("write");
+    render_ok(dir.path(), &["fleet.yaml"]);
+    let start = spec.find("  - name: shell").expect("the shell pool");
+    let end = spec[start..].find("cache:").map(|e| start + e).expect("what follows");
+    std::fs::write(dir.path().join("fleet.yaml"), format!("{}{}", &spec[..start], &spec[end..])).expect("write");
+    let text = stdout(&cli(dir.path(), &["diff", "--stat", "fleet.yaml"]));
+    assert!(
+        text.ends_with("\nWhat applying this does to running jobs:\n  - pool shell: removed: `terraform apply` deletes its group, draining every instance first, and waits for their running jobs\n"),
+        "{text}"
+    );
+}

@@ -14,7 +14,8 @@ use serde::Serialize;
 use super::{File, Output};
 use crate::model::{
     AMI_TAG_ARCH, AMI_TAG_FLEET, AMI_TAG_IMAGE, AMI_TAG_ROLE, Arch, BUSY_METRIC, BUSY_METRIC_DIMENSION, Executor,
-    Fleet, HEARTBEAT_INTERVAL_SECONDS, Os, Partition, ROLE_RUNNER, ROLE_WORKER, STOP_MARGIN_SECONDS, VolumeType,
+    Fleet, GATE_MARGIN_SECONDS, HEARTBEAT_INTERVAL_SECONDS, Os, Partition, ROLE_RUNNER, ROLE_WORKER,
+    STOP_MARGIN_SECONDS, VolumeType,
 };
 use crate::settings;
 
@@ -62,8 +63,6 @@ const HELPERS: Helpers = Helpers {
 
 /// Where the runner AMI holds the fleeting plugin: `FLEETING_PLUGIN_PATH` at bake and at run time.
 const FLEETING_PLUGIN_PATH: &str = "/usr/local/lib/gitlab-runner/fleeting";
-/// How long past its predecessor's longest possible drain a new manager still waits for it.
-const GATE_MARGIN_SECONDS: u32 = 600;
 
 /// The unit names, from the settings contract (user data starts the first three).
 #[derive(Debug, Serialize)]
