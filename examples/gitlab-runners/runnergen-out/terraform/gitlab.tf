@@ -18,9 +18,11 @@ provider "gitlab" {
   base_url = "https://gitlab.example.com/api/v4/"
 }
 
-# Pool "build". A new runner (another scope, group or project) is made before the old one
-# goes, and its token changes the pool's launch template, so the pool's instances are replaced
-# by ones that register with it.
+# Pool "build". A new runner (another scope, group or project) is made first, and its
+# token changes the pool's launch template, so the pool's instances are replaced by ones that
+# register with it. The old runner is deleted right after, while the old instances still drain:
+# they take no new job from then on; jobs they run finish (job updates authenticate with the
+# job's own token). `runnergen diff` says so.
 resource "gitlab_user_runner" "build" {
   runner_type     = "group_type"
   group_id        = 1234
@@ -47,9 +49,11 @@ resource "aws_ssm_parameter" "build_token" {
   value_wo_version = parseint(gitlab_user_runner.build.id, 10)
 }
 
-# Pool "deploy". A new runner (another scope, group or project) is made before the old one
-# goes, and its token changes the pool's launch template, so the pool's instances are replaced
-# by ones that register with it.
+# Pool "deploy". A new runner (another scope, group or project) is made first, and its
+# token changes the pool's launch template, so the pool's instances are replaced by ones that
+# register with it. The old runner is deleted right after, while the old instances still drain:
+# they take no new job from then on; jobs they run finish (job updates authenticate with the
+# job's own token). `runnergen diff` says so.
 resource "gitlab_user_runner" "deploy" {
   runner_type     = "project_type"
   project_id      = 5678
