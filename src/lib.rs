@@ -9,6 +9,7 @@
 //! fleet's week in instance-hours (and cost) instead of rendering it. Problems found before
 //! rendering name spec paths; [`diagnostic::locate`] turns them into spans of the YAML at the end.
 
+pub mod cli;
 pub mod diagnostic;
 pub mod diff;
 pub mod load;

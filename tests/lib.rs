@@ -4,6 +4,7 @@
 
 mod autoscaler;
 mod common;
+mod docs;
 mod examples;
 mod plan;
 mod schedule;
