@@ -32,6 +32,11 @@ pub enum Command {
     /// manifest (`.runnergen-manifest.json`) of what it generated: generated files the spec no
     /// longer produces are removed, files runnergen never generated are never touched, and a
     /// generated file edited by hand stops render unless `--force` is given.
+    ///
+    /// Then prints the steps from here to a running fleet, which it also writes to
+    /// `NEXT-STEPS.md` in the output folder: the runners to create in GitLab and their tokens to
+    /// store in SSM (with the commands), the bake, `terraform apply`, and what an apply in the
+    /// middle of a schedule window does.
     #[command(after_help = "Example:\n  runnergen render fleet.yaml\n  runnergen render fleet.yaml --out deploy/")]
     Render {
         /// The fleet spec (YAML).

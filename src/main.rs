@@ -59,7 +59,15 @@ fn run(cli: Cli) -> Result<u8, Error> {
                 return Err(Error::HandEdited { paths: conflicts.iter().map(|c| c.path().to_owned()).collect() });
             }
             write::apply(&set)?;
-            print_out(&write::report(&set))?;
+            let mut text = write::report(&set);
+            if let Some(steps) = plan.get(runnergen::render::next_steps::OUTPUT.path) {
+                let path = out.join(runnergen::render::next_steps::OUTPUT.path);
+                let shown = runnergen::diagnostic::printable(&path.display().to_string());
+                // The file's first line is its generated-file header.
+                let body = steps.contents.split_once('\n').map_or("", |(_, rest)| rest);
+                text.push_str(&format!("\nNext steps, also in {shown}:\n{body}"));
+            }
+            print_out(&text)?;
             Ok(0)
         }
         Command::Diff { spec, out, color, stat } => {

@@ -234,6 +234,13 @@ pub struct Window<T> {
 }
 
 impl<T> Window<T> {
+    /// The window in words, such as `MON-FRI 07:00 to 19:00`, or for one that crosses midnight
+    /// `MON-FRI 20:00 to 07:00 the next day (overnight)`.
+    pub fn describe(&self) -> String {
+        let overnight = if self.crosses_midnight() { " the next day (overnight)" } else { "" };
+        format!("{} {} to {}{overnight}", days_text(&self.days), self.from, self.to)
+    }
+
     /// A window whose end is not after its start ends on the following day.
     pub fn crosses_midnight(&self) -> bool {
         self.to <= self.from
@@ -424,6 +431,28 @@ impl Action {
     pub fn recurrence(&self) -> String {
         format!("{} {} * * {}", self.at.minute(), self.at.hour(), cron_days(&self.days))
     }
+}
+
+/// Days by name, Monday first, with runs of three or more as ranges: `MON-FRI`, `SAT,SUN`.
+pub fn days_text(days: &[Weekday]) -> String {
+    let mut sorted = days.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let mut j = i;
+        while j + 1 < sorted.len() && sorted[j + 1].index() == sorted[j].index() + 1 {
+            j += 1;
+        }
+        if j - i >= 2 {
+            parts.push(format!("{}-{}", sorted[i].name(), sorted[j].name()));
+        } else {
+            parts.extend(sorted[i..=j].iter().map(|d| d.name().to_owned()));
+        }
+        i = j + 1;
+    }
+    parts.join(",")
 }
 
 /// Days as a cron day-of-week field (0 = Sunday), with runs of three or more as ranges: `1-5`,

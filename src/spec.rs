@@ -449,6 +449,12 @@ impl TryFrom<String> for ClockTime {
     }
 }
 
+impl std::fmt::Display for ClockTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:02}:{:02}", self.hour(), self.minute())
+    }
+}
+
 impl ClockTime {
     pub fn hour(self) -> u16 {
         self.0 / 60

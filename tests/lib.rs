@@ -6,6 +6,7 @@ mod autoscaler;
 mod common;
 mod docs;
 mod examples;
+mod next_steps;
 mod plan;
 mod schedule;
 mod spec_errors;

@@ -97,10 +97,14 @@ fn pretend_generated(out: &Path, path: &str, contents: &str) {
     std::fs::write(out.join(MANIFEST), serde_json::to_string_pretty(&manifest).expect("JSON")).expect("write");
 }
 
+/// What render reports it wrote; the next steps it prints after that are tested in
+/// `next_steps.rs`.
 fn render_ok(dir: &Path, args: &[&str]) -> String {
     let output = cli(dir, &[&["render"], args].concat());
     assert_success(&output, "render");
-    stdout(&output)
+    let text = stdout(&output);
+    let at = text.find("\nNext steps, also in ").unwrap_or_else(|| panic!("no next steps after the report:\n{text}"));
+    text[..at].to_owned()
 }
 
 #[test]
@@ -316,7 +320,7 @@ fn a_hand_edited_generated_file_stops_render_until_force() {
     let out = dir.join("runnergen-out");
     let plan = plan(&dir.join("fleet.yaml"));
     render_ok(dir, &["fleet.yaml"]);
-    let (path, _) = plan.iter().next().expect("a generated file");
+    let (path, _) = plan.iter().find(|(path, _)| path.contains('/')).expect("a generated file in a folder");
     let edited = format!("{}# a quick fix\n", plan[path].contents);
     std::fs::write(out.join(path), &edited).expect("write");
     // A second, stale generated file, so that nothing at all may be written or removed either.
@@ -375,7 +379,7 @@ fn a_file_runnergen_did_not_write_is_not_overwritten_without_force() {
     let dir = project.path();
     let out = dir.join("runnergen-out");
     let plan = plan(&dir.join("fleet.yaml"));
-    let (path, _) = plan.iter().next().expect("a generated file");
+    let (path, _) = plan.iter().find(|(path, _)| path.contains('/')).expect("a generated file in a folder");
     std::fs::create_dir_all(out.join(path).parent().expect("parent")).expect("mkdir");
     std::fs::write(out.join(path), "written by someone else\n").expect("write");
     let before = tree(dir);
@@ -477,7 +481,7 @@ fn symlinks_inside_the_output_folder_are_refused() {
     let plan = plan(&dir.join("fleet.yaml"));
     let outside = tempfile::tempdir().expect("a temp dir");
     std::fs::write(outside.path().join("precious.txt"), "do not touch\n").expect("write");
-    let (path, _) = plan.iter().next().expect("a generated file");
+    let (path, _) = plan.iter().find(|(path, _)| path.contains('/')).expect("a generated file in a folder");
     let (first_dir, _) = path.split_once('/').expect("generated files live in folders");
 
     // A symlinked folder on the way to a generated file.
@@ -550,7 +554,7 @@ fn diff_writes_nothing() {
     render_ok(dir, &["fleet.yaml"]);
     std::fs::remove_file(dir.join("runnergen-out").join(MANIFEST)).expect("rm");
     let plan = plan(&dir.join("fleet.yaml"));
-    let (path, _) = plan.iter().next().expect("a generated file");
+    let (path, _) = plan.iter().find(|(path, _)| path.contains('/')).expect("a generated file in a folder");
     std::fs::write(dir.join("runnergen-out").join(path), "edited\n").expect("write");
     let before = tree(dir);
     assert_code(&cli(dir, &["diff", "fleet.yaml"]), 1, "diff over an edit");
@@ -618,6 +622,7 @@ fn any_spec_file_name_stays_inside_the_header_comment() {
         let name = line
             .split(" from ")
             .nth(1)
+            .map(|r| r.strip_suffix(" -->").unwrap_or(r))
             .and_then(|r| r.strip_suffix(". Do not edit: change the spec and run `runnergen render`."));
         name.is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c)))
     };
