@@ -117,10 +117,15 @@ pub struct Pool {
     pub kind: Kind,
 }
 
-/// A pool's runner in GitLab (`gitlab_user_runner`), every default applied.
+/// A pool's runner in GitLab, every default applied: created by runnergen's Terraform
+/// (`gitlab_user_runner`) with `gitlab.runners: terraform`; otherwise what the operator sets on
+/// the runner they create (its tags, "run untagged" and "protected").
 #[derive(Debug, Clone)]
 pub struct Runner {
-    pub scope: Scope,
+    /// Always present with `gitlab.runners: terraform` once the rules pass.
+    pub scope: Option<Scope>,
+    /// The keys written that only a runner runnergen's Terraform creates has.
+    pub terraform_keys: Vec<&'static str>,
     pub group_id: Option<u64>,
     pub project_id: Option<u64>,
     pub description: String,

@@ -363,10 +363,20 @@ fn check_runner(rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool: &Pool) {
     let mode = root().key("gitlab").key("runners");
     let here = at.key("runner");
     rules.rule(&[&mode, &here], |out| match (fleet.runners, &pool.runner) {
-        (RunnerMode::External, Some(_)) => out.push(
-            Finding::new(here.clone(), "`runner` is for runners that runnergen's Terraform creates", "not used")
-                .mark(Mark::Key)
-                .help("set `gitlab.runners: terraform` to have the runner created, or remove `runner:` and put the runner's token into SSM yourself"),
+        (RunnerMode::External, Some(runner)) => {
+            for key in &runner.terraform_keys {
+                out.push(
+                    Finding::new(here.key(key), format!("`{key}` is for runners that runnergen's Terraform creates"), "not used")
+                        .mark(Mark::Key)
+                        .help("with `gitlab.runners: external` (the default) the runner you create in GitLab takes its `tags`, `run_untagged` and `protected` from here (the next steps list them); set the rest in GitLab, or set `gitlab.runners: terraform` to have the runner created"),
+                );
+            }
+        }
+        (RunnerMode::Terraform, Some(runner)) if runner.scope.is_none() => out.push(
+            Finding::new(here.clone(), "a runner that runnergen's Terraform creates needs `scope`", "add `scope:` here")
+                .mark(Mark::KeyOrFirst)
+                .related(mode.clone(), Mark::Value, "runnergen's Terraform creates the runners")
+                .help("write where the runner belongs: `scope: instance`, `scope: group` with `group_id`, or `scope: project` with `project_id`"),
         ),
         (RunnerMode::Terraform, None) => out.push(
             Finding::new(at.clone(), format!("{} is missing the required key `runner`", at.describe()), "add `runner:` here")
@@ -380,7 +390,8 @@ fn check_runner(rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool: &Pool) {
     let scope = here.key("scope");
     let (group, project) = (here.key("group_id"), here.key("project_id"));
     rules.rule(&[&scope, &group, &project], |out| {
-        let wanted = match runner.scope {
+        let Some(written) = runner.scope.filter(|_| fleet.runners == RunnerMode::Terraform) else { return };
+        let wanted = match written {
             Scope::Instance => (false, false),
             Scope::Group => (true, false),
             Scope::Project => (false, true),
@@ -389,7 +400,7 @@ fn check_runner(rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool: &Pool) {
             (&group, "group_id", runner.group_id.is_some(), wanted.0),
             (&project, "project_id", runner.project_id.is_some(), wanted.1),
         ] {
-            let spelled = spelling(runner.scope);
+            let spelled = spelling(written);
             if has && !wants {
                 out.push(
                     Finding::new(path.clone(), format!("`{key}` does not go with `scope: {spelled}`"), "not used with this scope")

@@ -71,7 +71,7 @@ pub enum RunnerMode {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Runner {
-    pub scope: Scope,
+    pub scope: Option<Scope>,
     pub group_id: Option<u64>,
     pub project_id: Option<u64>,
     pub description: Option<String>,

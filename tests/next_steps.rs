@@ -49,3 +49,21 @@ fn render_prints_the_next_steps() {
     let body = written.split_once('\n').expect("a header line").1;
     assert!(stdout.contains("\nNext steps, also in ") && stdout.ends_with(body), "{stdout}");
 }
+
+/// In external mode a pool's `runner` is what the operator sets: listed in the next steps, each
+/// tag as Markdown code whatever it holds, and never created by the Terraform.
+#[test]
+fn external_routing_is_listed_not_created() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = std::fs::read_to_string(root().join("examples/minimal/fleet.yaml")).expect("read").replace(
+        "    docker: {image: \"alpine:3.20\"}",
+        "    docker: {image: \"alpine:3.20\"}\n    runner: {tags: [\"a`b\", \"<x>\"], protected: true}",
+    );
+    std::fs::write(dir.path().join("fleet.yaml"), text).expect("write");
+    let (_, steps) = steps(&dir.path().join("fleet.yaml"));
+    assert!(steps.contains("tags: ``a`b``, `<x>`; run untagged jobs: no; protected: yes."), "{steps}");
+    let fleet = runnergen::load_fleet(&dir.path().join("fleet.yaml")).expect("valid");
+    let plan = runnergen::render_fleet(&fleet).expect("renders");
+    assert!(!plan.contains_key("terraform/gitlab.tf"));
+    assert!(plan.values().all(|f| !f.contents.contains("gitlab_user_runner")));
+}
