@@ -91,6 +91,36 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
         color: ColorChoice,
     },
+    /// Write a commented starting spec: a spot docker pool with office hours.
+    ///
+    /// The pool keeps one instance outside office hours and more within them, in the time zone
+    /// given. The spec is checked like `validate` does before it is written; an existing file is
+    /// never overwritten.
+    #[command(
+        after_help = "Example:\n  runnergen init fleet.yaml --region eu-central-1 --vpc-id vpc-0a1b2c3d4e5f60718 \\\n    --subnet-ids subnet-0a1b2c3d4e5f60718,subnet-0f1e2d3c4b5a69788 \\\n    --gitlab-url https://gitlab.example.com --time-zone Europe/Berlin"
+    )]
+    Init {
+        /// The spec file to write (it must not exist).
+        file: PathBuf,
+        /// The AWS region, such as eu-central-1.
+        #[arg(long)]
+        region: String,
+        /// The VPC the runners run in.
+        #[arg(long, value_name = "VPC")]
+        vpc_id: String,
+        /// Its private subnets, comma-separated.
+        #[arg(long, value_name = "SUBNETS", value_delimiter = ',', required = true)]
+        subnet_ids: Vec<String>,
+        /// Your GitLab's address, such as https://gitlab.example.com.
+        #[arg(long, value_name = "URL")]
+        gitlab_url: String,
+        /// The IANA time zone of the office hours.
+        #[arg(long, value_name = "ZONE", default_value = "UTC")]
+        time_zone: String,
+        /// The fleet's name, which prefixes every AWS resource.
+        #[arg(long, default_value = "ci")]
+        name: String,
+    },
     /// Print the shell completion script for runnergen.
     #[command(
         after_help = "Example:\n  runnergen completions bash > ~/.local/share/bash-completion/completions/runnergen\n  runnergen completions zsh > ~/.zfunc/_runnergen    # with ~/.zfunc in fpath\n  runnergen completions fish > ~/.config/fish/completions/runnergen.fish"

@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod diagnostic;
 pub mod diff;
+pub mod init;
 pub mod load;
 pub mod manifest;
 pub mod model;

@@ -109,6 +109,15 @@ fn run(cli: Cli) -> Result<u8, Error> {
             print_out(&text)?;
             Ok(0)
         }
+        Command::Init { file, region, vpc_id, subnet_ids, gitlab_url, time_zone, name } => {
+            let answers = runnergen::init::Answers { name, region, vpc_id, subnet_ids, gitlab_url, time_zone };
+            runnergen::init::init(&file, &answers)?;
+            let shown = runnergen::diagnostic::printable(&file.display().to_string());
+            print_out(&format!(
+                "wrote {shown}: a spot docker pool with office hours. Read its comments, adjust it, then:\n  runnergen validate {shown}\n  runnergen render {shown}\n"
+            ))?;
+            Ok(0)
+        }
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut runnergen::cli::command(), "runnergen", &mut script);

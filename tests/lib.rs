@@ -6,6 +6,7 @@ mod autoscaler;
 mod common;
 mod docs;
 mod examples;
+mod init;
 mod next_steps;
 mod plan;
 mod schedule;

@@ -254,7 +254,7 @@ fn truncated_specs_never_panic() {
 
 #[test]
 fn cli_help_version_and_usage_errors() {
-    for command in ["validate", "render", "diff", "schema", "completions"] {
+    for command in ["validate", "render", "diff", "schema", "completions", "init"] {
         let out = run(runnergen().args([command, "--help"]));
         assert_eq!(out.status.code(), Some(0), "{command} --help");
         let help = String::from_utf8(out.stdout).expect("UTF-8");
