@@ -37,12 +37,19 @@ fn run(cli: Cli) -> Result<u8, Error> {
     match cli.command {
         Command::Validate { spec } => {
             let fleet = load(&spec)?;
-            println!(
-                "{}: valid fleet `{}` with {}",
+            let mut text = format!(
+                "{}: valid fleet `{}` with {}\n",
                 runnergen::diagnostic::printable(&spec.display().to_string()),
                 fleet.name,
                 runnergen::diagnostic::plural(fleet.pools.len(), "pool")
             );
+            // Windows in words, so that a swapped `from` and `to` shows as overnight.
+            for pool in &fleet.pools {
+                for (zone, window) in pool.windows() {
+                    text.push_str(&format!("  pool {}, {zone}: {window}\n", pool.name));
+                }
+            }
+            print_out(&text)?;
             Ok(0)
         }
         Command::Render { spec, out, force } => {

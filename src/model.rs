@@ -368,6 +368,18 @@ impl Pool {
         }
     }
 
+    /// The schedule's windows in words, each with the schedule's time zone.
+    pub fn windows(&self) -> Vec<(&str, String)> {
+        match &self.kind {
+            Kind::Instance(i) => {
+                i.schedule.iter().flat_map(|s| s.windows.iter().map(|w| (s.time_zone.as_str(), w.describe()))).collect()
+            }
+            Kind::Autoscaler(a) => {
+                a.schedule.iter().flat_map(|s| s.windows.iter().map(|w| (s.time_zone.as_str(), w.describe()))).collect()
+            }
+        }
+    }
+
     /// The group whose instances are runners: the pool's group, or an autoscaler's manager group.
     pub fn runner_group(&self) -> String {
         match self.kind {

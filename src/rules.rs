@@ -4,6 +4,8 @@
 //! failed an earlier stage and holds a placeholder (*poisoned*), that rule is skipped and every
 //! other still runs. Pure: no I/O.
 
+mod advice;
+
 use std::collections::HashMap;
 
 use crate::diagnostic::{Finding, Mark, SpecPath};
@@ -205,6 +207,7 @@ pub fn warnings(fleet: &Fleet) -> Vec<Finding> {
             }
         }
     }
+    advice::warnings(fleet, &mut out);
     out
 }
 
@@ -692,6 +695,40 @@ fn check_gitlab_url(text: &str) -> Result<(), String> {
     if url.port() == Some(0) {
         return Err("port 0 is not a port".into());
     }
+    check_gitlab_path(&url)
+}
+
+/// A GitLab instance is served at its host's root or under one relative URL root
+/// (`https://example.com/gitlab`); runnergen appends `/api/v4` and the like to it. A path that
+/// holds GitLab's own routes is a page or the API, never that root.
+fn check_gitlab_path(url: &url::Url) -> Result<(), String> {
+    let segments: Vec<&str> = url.path_segments().map(|s| s.filter(|s| !s.is_empty()).collect()).unwrap_or_default();
+    let origin = url.origin().ascii_serialization();
+    let root = |n: usize| format!("{origin}{}", segments[..n].iter().map(|s| format!("/{s}")).collect::<String>());
+    let api = segments.windows(2).position(|w| {
+        w[0] == "api" && w[1].strip_prefix('v').is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+    });
+    if let Some(at) = api {
+        return Err(format!(
+            "it points at GitLab's API (`/{}/{}`), which runnergen adds itself: write `{}`",
+            segments[at],
+            segments[at + 1],
+            root(at)
+        ));
+    }
+    if segments.contains(&"-") {
+        return Err(format!(
+            "`/-/` is in the address of a project's or group's page, not of GitLab: write the instance's address, such as `{origin}`"
+        ));
+    }
+    if segments.last().is_some_and(|s| s.ends_with(".git")) {
+        return Err(format!(
+            "it names a repository, not GitLab's address: write the instance's address, such as `{origin}`"
+        ));
+    }
+    if url.host_str() == Some("gitlab.com") && !segments.is_empty() {
+        return Err("GitLab.com is served at the root of its host, not under a path: write `https://gitlab.com`".into());
+    }
     Ok(())
 }
 
@@ -907,6 +944,9 @@ mod tests {
             "https://gitlab.com",
             "https://gitlab.example.com:8443/",
             "https://gitlab.example.com/sub/path",
+            "https://example.com/gitlab/",
+            "https://gitlab.example.com/api",
+            "https://gitlab.example.com/apiv4",
             "https://gitlab",
             "https://10.0.0.5",
             "https://[2001:db8::1]:444",
@@ -930,6 +970,12 @@ mod tests {
             "https://user:pw@gitlab.example.com",
             "https://gitlab.example.com/?x=1",
             "https://gitlab.example.com/#x",
+            "https://gitlab.example.com/api/v4",
+            "https://gitlab.example.com/api/v4/",
+            "https://example.com/gitlab/api/v4",
+            "https://gitlab.example.com/group/project/-/tree/main",
+            "https://gitlab.example.com/group/project.git",
+            "https://gitlab.com/mygroup",
             "http://gitlab.example.com",
             "https://",
             &format!("https://{}.example", "a".repeat(64)),

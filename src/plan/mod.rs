@@ -65,6 +65,8 @@ pub struct PoolPlan {
     pub topology: Topology,
     /// The schedule's time zone, when the pool has one: its week is local to it.
     pub time_zone: Option<String>,
+    /// The schedule's windows in words, such as `MON-FRI 07:00 to 19:00`.
+    pub windows: Vec<String>,
     /// Instances in force (min, desired, max) over the pool's local week.
     pub week: Vec<Segment<Capacity>>,
     pub instance_hours: Hours,
@@ -135,6 +137,7 @@ fn instance_plan(pool: &Pool, i: &Instances, prices: Option<&Prices>) -> Result<
         name: pool.name.clone(),
         topology: Topology::Instance,
         time_zone: i.schedule.as_ref().map(|s| s.time_zone.clone()),
+        windows: i.schedule.iter().flat_map(|s| &s.windows).map(|w| w.describe()).collect(),
         week,
         instance_hours,
         always_on_max_hours: f64::from(i.capacity.max) * WEEK_HOURS,
@@ -174,6 +177,7 @@ fn autoscaler_plan(pool: &Pool, a: &Autoscaler, prices: Option<&Prices>) -> Resu
         name: pool.name.clone(),
         topology: Topology::Autoscaler,
         time_zone: a.schedule.as_ref().map(|s| s.time_zone.clone()),
+        windows: a.schedule.iter().flat_map(|s| &s.windows).map(|w| w.describe()).collect(),
         week,
         instance_hours,
         always_on_max_hours: f64::from(1 + a.workers.max_instances) * WEEK_HOURS,

@@ -97,6 +97,9 @@ fn heatmap(p: &PoolPlan, color: bool) -> String {
     let peak = p.week.iter().map(|s| s.value.desired).max().unwrap_or(0);
     let zone = p.time_zone.as_deref().unwrap_or("no schedule");
     let mut out = format!("{} ({zone}): desired instances by hour, {}\n", p.name, legend(peak));
+    for w in &p.windows {
+        out.push_str(&format!("  window: {w}\n"));
+    }
     out.push_str("     00    03    06    09    12    15    18    21\n");
     for (d, day) in DAYS.iter().enumerate() {
         out.push_str(&format!("{day}  "));
