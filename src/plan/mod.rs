@@ -18,6 +18,13 @@ pub use prices::Prices;
 /// Minutes in a week, and hours.
 pub const WEEK_MINUTES: u32 = 7 * 24 * 60;
 pub const WEEK_HOURS: f64 = 168.0;
+/// Hours in a month as AWS prices them (730 = 8,760 / 12): 4.35 weeks.
+pub const MONTH_HOURS: f64 = 730.0;
+
+/// A week's figures as a month's ([`MONTH_HOURS`]).
+pub fn monthly(week: Hours) -> Hours {
+    scale(week, MONTH_HOURS / WEEK_HOURS)
+}
 
 /// A stretch of the week, `start..end` in minutes after Monday 00:00, over which `value` holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +77,8 @@ pub struct PoolPlan {
     /// Instances in force (min, desired, max) over the pool's local week.
     pub week: Vec<Segment<Capacity>>,
     pub instance_hours: Hours,
-    /// Base `max` all week: the pool at its ceiling and never scaled down.
+    /// The highest `max` in force during the week, all week: the pool at its peak and never
+    /// scaled down, what a fleet without schedules would need for the same peak.
     pub always_on_max_hours: f64,
     pub autoscaler: Option<AutoscalerHours>,
     /// With prices: the week's cost at the floor, as planned and at the ceiling.
@@ -125,6 +133,7 @@ fn instance_plan(pool: &Pool, i: &Instances, prices: Option<&Prices>) -> Result<
         None => vec![Segment { start: 0, end: WEEK_MINUTES, value: i.capacity }],
     };
     let instance_hours = integral(&week);
+    let always_on_max_hours = peak_hours(&week);
     let cost = match prices {
         Some(prices) => {
             let first = i.instance_types.first().map_or("", String::as_str);
@@ -140,7 +149,7 @@ fn instance_plan(pool: &Pool, i: &Instances, prices: Option<&Prices>) -> Result<
         windows: i.schedule.iter().flat_map(|s| &s.windows).map(|w| w.describe()).collect(),
         week,
         instance_hours,
-        always_on_max_hours: f64::from(i.capacity.max) * WEEK_HOURS,
+        always_on_max_hours,
         autoscaler: None,
         cost,
     })
@@ -158,6 +167,7 @@ fn autoscaler_plan(pool: &Pool, a: &Autoscaler, prices: Option<&Prices>) -> Resu
         None => vec![Segment { start: 0, end: WEEK_MINUTES, value: in_force(a.idle.count) }],
     };
     let instance_hours = integral(&week);
+    let always_on_max_hours = peak_hours(&week);
     let hours = AutoscalerHours {
         manager: WEEK_HOURS,
         worker_floor: instance_hours.min - WEEK_HOURS,
@@ -180,7 +190,7 @@ fn autoscaler_plan(pool: &Pool, a: &Autoscaler, prices: Option<&Prices>) -> Resu
         windows: a.schedule.iter().flat_map(|s| &s.windows).map(|w| w.describe()).collect(),
         week,
         instance_hours,
-        always_on_max_hours: f64::from(1 + a.workers.max_instances) * WEEK_HOURS,
+        always_on_max_hours,
         autoscaler: Some(hours),
         cost,
     })
@@ -205,6 +215,11 @@ pub fn segments<S, T: Copy + PartialEq>(base: T, schedule: &Schedule<S>, value: 
         }
     }
     out
+}
+
+/// The highest `max` in force during the week, for all of it.
+fn peak_hours(week: &[Segment<Capacity>]) -> f64 {
+    f64::from(week.iter().map(|s| s.value.max).max().unwrap_or(0)) * WEEK_HOURS
 }
 
 /// Instance-hours of a week of segments.
