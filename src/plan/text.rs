@@ -77,7 +77,8 @@ pub fn render(plan: &Plan, baseline: Option<(&Plan, &str)>, color: bool) -> Stri
     out.push_str(
         "\nmin, desired, max: the capacity in force all week, its desired count as scheduled (demand\n\
          scaling moves it between min and max). always-on max: the highest max in force during the\n\
-         week, all week (no schedule, no scaling down). share: desired of always-on max.\n",
+         week, all week (no schedule, no scaling down). share: desired of always-on max.\n\
+         Not counted: NAT gateway traffic (image pulls), EBS volumes, CloudWatch Logs, S3, the bake.\n",
     );
     if plan.pools.iter().any(|p| p.autoscaler.is_some()) {
         out.push_str(
