@@ -111,7 +111,7 @@ pub enum Command {
         /// Its private subnets, comma-separated.
         #[arg(long, value_name = "SUBNETS", value_delimiter = ',', required = true)]
         subnet_ids: Vec<String>,
-        /// Your GitLab's address, such as https://gitlab.example.com.
+        /// Your GitLab's address, such as `https://gitlab.example.com`.
         #[arg(long, value_name = "URL")]
         gitlab_url: String,
         /// The IANA time zone of the office hours.
