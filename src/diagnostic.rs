@@ -210,6 +210,8 @@ pub enum Error {
         source: minijinja::Error,
     },
     /// Writing (or removing) in the output folder failed.
+    #[error("{path} exists; `runnergen init` never overwrites a file: give another name, or remove it first")]
+    Exists { path: String },
     #[error("cannot write {path}: {source}")]
     Write {
         path: String,

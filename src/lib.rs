@@ -9,9 +9,11 @@
 //! fleet's week in instance-hours (and cost) instead of rendering it. Problems found before
 //! rendering name spec paths; [`diagnostic::locate`] turns them into spans of the YAML at the end.
 
+pub mod cli;
 pub mod diagnostic;
 pub mod diff;
 pub mod impact;
+pub mod init;
 pub mod load;
 pub mod manifest;
 pub mod model;
@@ -77,31 +79,6 @@ pub fn check(source: &load::Source, spec_file: &str) -> Result<Loaded, Error> {
 /// ([`quote::safe_name`]).
 fn header_name(path: &Path) -> String {
     quote::safe_name(&path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
-}
-
-/// What an operator must set in GitLab by hand for the fleet to keep its promises, one line a
-/// requirement; empty when runnergen's Terraform creates the runners. A job runs for
-/// min(project timeout, runner maximum timeout) (GitLab's "Set the maximum job timeout"), and
-/// nothing on the instance can lower it: `register --maximum-timeout` is refused with a `glrt-`
-/// token (gitlab-runner commands/register.go, ensureServerConfigArgsEmpty). Only a runner whose
-/// maximum job timeout is at most the pool's job timeout keeps every job inside the drain.
-pub fn required_in_gitlab(fleet: &Fleet) -> Vec<String> {
-    if fleet.runners != model::RunnerMode::External {
-        return Vec::new();
-    }
-    fleet
-        .pools
-        .iter()
-        .map(|pool| {
-            format!(
-                "pool {}: set the maximum job timeout of the runner whose token is in {} to {} minutes ({} s) or less in GitLab (the runner's Edit page); a longer job is stopped when its instance leaves",
-                pool.name,
-                pool.token_parameter,
-                pool.job_timeout_minutes,
-                pool.job_timeout_minutes * 60
-            )
-        })
-        .collect()
 }
 
 /// Render a resolved fleet into its plan of files.

@@ -2,133 +2,14 @@
 //! (0 success, 1 `diff` found changes, 2 any error).
 
 use std::io::{IsTerminal, Write as _};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser as _;
 
 use runnergen::Error;
+use runnergen::cli::{Cli, ColorChoice, Command, Format};
 use runnergen::diff::{self, Style};
 use runnergen::write;
-
-#[derive(Parser)]
-#[command(
-    name = "runnergen",
-    version,
-    about = "Compile one YAML fleet spec into the Packer and Terraform of a self-scaling GitLab Runner fleet on AWS.",
-    after_help = "Example:\n  runnergen validate fleet.yaml\n  runnergen render fleet.yaml\n  runnergen diff fleet.yaml\n  runnergen plan fleet.yaml"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Check a fleet spec and report every problem in it.
-    #[command(after_help = "Example:\n  runnergen validate examples/multi-pool/fleet.yaml")]
-    Validate {
-        /// The fleet spec (YAML).
-        spec: PathBuf,
-    },
-    /// Write the Packer and Terraform files of a fleet into its output folder.
-    ///
-    /// Writes only files whose contents or execute bit changed, each atomically, and keeps a
-    /// manifest (`.runnergen-manifest.json`) of what it generated: generated files the spec no
-    /// longer produces are removed, files runnergen never generated are never touched, and a
-    /// generated file edited by hand stops render unless `--force` is given.
-    #[command(after_help = "Example:\n  runnergen render fleet.yaml\n  runnergen render fleet.yaml --out deploy/")]
-    Render {
-        /// The fleet spec (YAML).
-        spec: PathBuf,
-        /// Output folder. Default: `runnergen-out` beside the spec.
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// Overwrite (or remove) generated files that were edited by hand, and files in the way
-        /// that runnergen did not generate.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Show what `render` would change, without writing anything, and what applying it does to
-    /// running jobs.
-    ///
-    /// After the files' diff, a line per pool whose jobs or job intake an apply touches: instances
-    /// replaced by instance refresh, an autoscaler manager replaced (the pool starts no job until
-    /// the old one has drained), live settings applied without a replacement, a runner made anew
-    /// in GitLab, a pool removed.
-    ///
-    /// Exit status: 0 when nothing would change, 1 when something would, 2 on any error.
-    #[command(after_help = "Example:\n  runnergen diff fleet.yaml\n  runnergen diff fleet.yaml --out deploy/ --stat")]
-    Diff {
-        /// The fleet spec (YAML).
-        spec: PathBuf,
-        /// Output folder. Default: `runnergen-out` beside the spec.
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// Colour the diff: `auto` on a terminal unless NO_COLOR is set.
-        #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
-        color: ColorChoice,
-        /// Print only the changed files' names and the summary line.
-        #[arg(long)]
-        stat: bool,
-    },
-    /// Add up the fleet's week: instance-hours (and cost) per pool and in total, with a heatmap.
-    ///
-    /// Writes nothing unless asked (`--svg`). Exit status: 0, or 2 on any error.
-    #[command(
-        after_help = "Example:\n  runnergen plan fleet.yaml\n  runnergen plan fleet.yaml --prices prices.yaml --format json\n  git show origin/main:fleet.yaml > /tmp/base.yaml && runnergen plan fleet.yaml --baseline /tmp/base.yaml\n  runnergen plan fleet.yaml --svg week.svg"
-    )]
-    Plan {
-        /// The fleet spec (YAML).
-        spec: PathBuf,
-        /// `text` (a table and a heatmap per pool) or `json`.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-        /// Hourly prices per instance type (YAML: `currency`, `instance_types`); adds the cost.
-        #[arg(long, value_name = "FILE")]
-        prices: Option<PathBuf>,
-        /// Another version of the spec: its figures too, and the change from it.
-        #[arg(long, value_name = "OLD.yaml")]
-        baseline: Option<PathBuf>,
-        /// Also write the week as an SVG chart to this file.
-        #[arg(long, value_name = "FILE")]
-        svg: Option<PathBuf>,
-        /// Colour the heatmaps: `auto` on a terminal unless NO_COLOR is set.
-        #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
-        color: ColorChoice,
-    },
-    /// Print the fleet spec's JSON Schema.
-    #[command(after_help = "Example:\n  runnergen schema > fleet.schema.json")]
-    Schema,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Format {
-    Text,
-    Json,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum ColorChoice {
-    Auto,
-    Always,
-    Never,
-}
-
-impl ColorChoice {
-    fn enabled(self, terminal: bool) -> bool {
-        match self {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => terminal && !no_color(),
-        }
-    }
-}
-
-/// NO_COLOR set to anything but the empty string (no-color.org).
-fn no_color() -> bool {
-    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-}
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -156,12 +37,19 @@ fn run(cli: Cli) -> Result<u8, Error> {
     match cli.command {
         Command::Validate { spec } => {
             let fleet = load(&spec)?;
-            println!(
-                "{}: valid fleet `{}` with {}",
+            let mut text = format!(
+                "{}: valid fleet `{}` with {}\n",
                 runnergen::diagnostic::printable(&spec.display().to_string()),
                 fleet.name,
                 runnergen::diagnostic::plural(fleet.pools.len(), "pool")
             );
+            // Windows in words, so that a swapped `from` and `to` shows as overnight.
+            for pool in &fleet.pools {
+                for (zone, window) in pool.windows() {
+                    text.push_str(&format!("  pool {}, {zone}: {window}\n", pool.name));
+                }
+            }
+            print_out(&text)?;
             Ok(0)
         }
         Command::Render { spec, out, force } => {
@@ -178,15 +66,15 @@ fn run(cli: Cli) -> Result<u8, Error> {
                 return Err(Error::HandEdited { paths: conflicts.iter().map(|c| c.path().to_owned()).collect() });
             }
             write::apply(&set)?;
-            print_out(&write::report(&set))?;
-            let required = runnergen::required_in_gitlab(&fleet);
-            if !required.is_empty() {
-                let mut text = String::from("Required in GitLab:\n");
-                for (n, line) in required.iter().enumerate() {
-                    text.push_str(&format!("  {}. {line}\n", n + 1));
-                }
-                eprint!("{text}");
+            let mut text = write::report(&set);
+            if let Some(steps) = plan.get(runnergen::render::next_steps::OUTPUT.path) {
+                let path = out.join(runnergen::render::next_steps::OUTPUT.path);
+                let shown = runnergen::diagnostic::printable(&path.display().to_string());
+                // The file's first line is its generated-file header.
+                let body = steps.contents.split_once('\n').map_or("", |(_, rest)| rest);
+                text.push_str(&format!("\nNext steps, also in {shown}:\n{body}"));
             }
+            print_out(&text)?;
             Ok(0)
         }
         Command::Diff { spec, out, color, stat } => {
@@ -227,6 +115,21 @@ fn run(cli: Cli) -> Result<u8, Error> {
                 }
             };
             print_out(&text)?;
+            Ok(0)
+        }
+        Command::Init { file, region, vpc_id, subnet_ids, gitlab_url, time_zone, name } => {
+            let answers = runnergen::init::Answers { name, region, vpc_id, subnet_ids, gitlab_url, time_zone };
+            runnergen::init::init(&file, &answers)?;
+            let shown = runnergen::diagnostic::printable(&file.display().to_string());
+            print_out(&format!(
+                "wrote {shown}: a spot docker pool with office hours. Read its comments, adjust it, then:\n  runnergen validate {shown}\n  runnergen render {shown}\n"
+            ))?;
+            Ok(0)
+        }
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut runnergen::cli::command(), "runnergen", &mut script);
+            print_out(&String::from_utf8_lossy(&script))?;
             Ok(0)
         }
         Command::Schema => {

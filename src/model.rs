@@ -119,10 +119,15 @@ pub struct Pool {
     pub kind: Kind,
 }
 
-/// A pool's runner in GitLab (`gitlab_user_runner`), every default applied.
+/// A pool's runner in GitLab, every default applied: created by runnergen's Terraform
+/// (`gitlab_user_runner`) with `gitlab.runners: terraform`; otherwise what the operator sets on
+/// the runner they create (its tags, "run untagged" and "protected").
 #[derive(Debug, Clone)]
 pub struct Runner {
-    pub scope: Scope,
+    /// Always present with `gitlab.runners: terraform` once the rules pass.
+    pub scope: Option<Scope>,
+    /// The keys written that only a runner runnergen's Terraform creates has.
+    pub terraform_keys: Vec<&'static str>,
     pub group_id: Option<u64>,
     pub project_id: Option<u64>,
     pub description: String,
@@ -243,6 +248,13 @@ pub struct Window<T> {
 }
 
 impl<T> Window<T> {
+    /// The window in words, such as `MON-FRI 07:00 to 19:00`, or for one that crosses midnight
+    /// `MON-FRI 20:00 to 07:00 the next day (overnight)`.
+    pub fn describe(&self) -> String {
+        let overnight = if self.crosses_midnight() { " the next day (overnight)" } else { "" };
+        format!("{} {} to {}{overnight}", days_text(&self.days), self.from, self.to)
+    }
+
     /// A window whose end is not after its start ends on the following day.
     pub fn crosses_midnight(&self) -> bool {
         self.to <= self.from
@@ -377,6 +389,18 @@ impl Pool {
         }
     }
 
+    /// The schedule's windows in words, each with the schedule's time zone.
+    pub fn windows(&self) -> Vec<(&str, String)> {
+        match &self.kind {
+            Kind::Instance(i) => {
+                i.schedule.iter().flat_map(|s| s.windows.iter().map(|w| (s.time_zone.as_str(), w.describe()))).collect()
+            }
+            Kind::Autoscaler(a) => {
+                a.schedule.iter().flat_map(|s| s.windows.iter().map(|w| (s.time_zone.as_str(), w.describe()))).collect()
+            }
+        }
+    }
+
     /// The group whose instances are runners: the pool's group, or an autoscaler's manager group.
     pub fn runner_group(&self) -> String {
         match self.kind {
@@ -463,6 +487,28 @@ impl Action {
     pub fn recurrence(&self) -> String {
         format!("{} {} * * {}", self.at.minute(), self.at.hour(), cron_days(&self.days))
     }
+}
+
+/// Days by name, Monday first, with runs of three or more as ranges: `MON-FRI`, `SAT,SUN`.
+pub fn days_text(days: &[Weekday]) -> String {
+    let mut sorted = days.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let mut j = i;
+        while j + 1 < sorted.len() && sorted[j + 1].index() == sorted[j].index() + 1 {
+            j += 1;
+        }
+        if j - i >= 2 {
+            parts.push(format!("{}-{}", sorted[i].name(), sorted[j].name()));
+        } else {
+            parts.extend(sorted[i..=j].iter().map(|d| d.name().to_owned()));
+        }
+        i = j + 1;
+    }
+    parts.join(",")
 }
 
 /// Days as a cron day-of-week field (0 = Sunday), with runs of three or more as ranges: `1-5`,

@@ -133,6 +133,18 @@ pub fn shell_word(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
+/// Inline code in Markdown (CommonMark, code spans) meaning exactly `text`: fenced by one
+/// backtick more than the longest run of backticks inside, with a space inside each fence where
+/// the text begins or ends with a backtick; one line. Not for table cells, where `|` ends a
+/// cell even in code.
+pub fn markdown_code(text: &str) -> String {
+    let text = comment_text(text);
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') { " " } else { "" };
+    format!("{fence}{pad}{text}{pad}{fence}")
+}
+
 /// A file name as the generated headers show it: every character outside letters, digits and
 /// `. _ + -` replaced by `_`, so that it cannot leave a comment in any target language.
 pub fn safe_name(name: &str) -> String {
@@ -162,6 +174,14 @@ mod tests {
     fn systemd_values_are_one_quoted_word() {
         assert_eq!(systemd_quoted("AWS_REGION=eu-central-1"), r#""AWS_REGION=eu-central-1""#);
         assert_eq!(systemd_quoted("a\"b\\c%d\ne"), r#""a\"b\\c%%d\x0ae""#);
+    }
+
+    #[test]
+    fn markdown_code_spans_hold_any_text() {
+        assert_eq!(markdown_code("docker"), "`docker`");
+        assert_eq!(markdown_code("a`b"), "``a`b``");
+        assert_eq!(markdown_code("`x``"), "``` `x`` ```");
+        assert_eq!(markdown_code("a|b\nc"), "`a|b?c`");
     }
 
     #[test]

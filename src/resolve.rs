@@ -98,8 +98,21 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
             let job_timeout_minutes = pool.job_timeout_minutes.unwrap_or(DEFAULT_JOB_TIMEOUT_MINUTES);
             let runner = pool.runner.map(|r| {
                 let tags = r.tags.unwrap_or_default();
+                let terraform_keys = [
+                    ("scope", r.scope.is_some()),
+                    ("group_id", r.group_id.is_some()),
+                    ("project_id", r.project_id.is_some()),
+                    ("description", r.description.is_some()),
+                    ("locked", r.locked.is_some()),
+                    ("maximum_timeout", r.maximum_timeout.is_some()),
+                    ("paused", r.paused.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(key, written)| written.then_some(key))
+                .collect();
                 model::Runner {
                     scope: r.scope,
+                    terraform_keys,
                     group_id: r.group_id,
                     project_id: r.project_id,
                     description: r.description.unwrap_or_else(|| format!("{} {}", spec.name, pool.name)),

@@ -4,6 +4,8 @@
 //! failed an earlier stage and holds a placeholder (*poisoned*), that rule is skipped and every
 //! other still runs. Pure: no I/O.
 
+mod advice;
+
 use std::collections::HashMap;
 
 use crate::diagnostic::{Finding, Mark, SpecPath};
@@ -221,7 +223,8 @@ pub fn warnings(fleet: &Fleet) -> Vec<Finding> {
                     .help(help),
                 );
             }
-            let project_runner = pool.runner.as_ref().is_some_and(|r| r.scope == Scope::Project);
+            let project_runner = fleet.runners == RunnerMode::Terraform
+                && pool.runner.as_ref().is_some_and(|r| r.scope == Some(Scope::Project));
             if docker.pull_policy == PullPolicy::IfNotPresent && !project_runner {
                 out.push(
                     Finding::new(docker_at.key("pull_policy"), "`if-not-present` serves cached private images to any job", "shared across projects")
@@ -265,6 +268,7 @@ pub fn warnings(fleet: &Fleet) -> Vec<Finding> {
             }
         }
     }
+    advice::warnings(fleet, &mut out);
     out
 }
 
@@ -439,10 +443,20 @@ fn check_runner(rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool: &Pool) {
     let mode = root().key("gitlab").key("runners");
     let here = at.key("runner");
     rules.rule(&[&mode, &here], |out| match (fleet.runners, &pool.runner) {
-        (RunnerMode::External, Some(_)) => out.push(
-            Finding::new(here.clone(), "`runner` is for runners that runnergen's Terraform creates", "not used")
-                .mark(Mark::Key)
-                .help("set `gitlab.runners: terraform` to have the runner created, or remove `runner:` and put the runner's token into SSM yourself"),
+        (RunnerMode::External, Some(runner)) => {
+            for key in &runner.terraform_keys {
+                out.push(
+                    Finding::new(here.key(key), format!("`{key}` is for runners that runnergen's Terraform creates"), "not used")
+                        .mark(Mark::Key)
+                        .help("with `gitlab.runners: external` (the default) the runner you create in GitLab takes its `tags`, `run_untagged` and `protected` from here (the next steps list them); set the rest in GitLab, or set `gitlab.runners: terraform` to have the runner created"),
+                );
+            }
+        }
+        (RunnerMode::Terraform, Some(runner)) if runner.scope.is_none() => out.push(
+            Finding::new(here.clone(), "a runner that runnergen's Terraform creates needs `scope`", "add `scope:` here")
+                .mark(Mark::KeyOrFirst)
+                .related(mode.clone(), Mark::Value, "runnergen's Terraform creates the runners")
+                .help("write where the runner belongs: `scope: instance`, `scope: group` with `group_id`, or `scope: project` with `project_id`"),
         ),
         (RunnerMode::Terraform, None) => out.push(
             Finding::new(at.clone(), format!("{} is missing the required key `runner`", at.describe()), "add `runner:` here")
@@ -456,7 +470,8 @@ fn check_runner(rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool: &Pool) {
     let scope = here.key("scope");
     let (group, project) = (here.key("group_id"), here.key("project_id"));
     rules.rule(&[&scope, &group, &project], |out| {
-        let wanted = match runner.scope {
+        let Some(written) = runner.scope.filter(|_| fleet.runners == RunnerMode::Terraform) else { return };
+        let wanted = match written {
             Scope::Instance => (false, false),
             Scope::Group => (true, false),
             Scope::Project => (false, true),
@@ -465,7 +480,7 @@ fn check_runner(rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool: &Pool) {
             (&group, "group_id", runner.group_id.is_some(), wanted.0),
             (&project, "project_id", runner.project_id.is_some(), wanted.1),
         ] {
-            let spelled = spelling(runner.scope);
+            let spelled = spelling(written);
             if has && !wants {
                 out.push(
                     Finding::new(path.clone(), format!("`{key}` does not go with `scope: {spelled}`"), "not used with this scope")
@@ -786,6 +801,40 @@ fn check_gitlab_url(text: &str) -> Result<(), String> {
     if url.port() == Some(0) {
         return Err("port 0 is not a port".into());
     }
+    check_gitlab_path(&url)
+}
+
+/// A GitLab instance is served at its host's root or under one relative URL root
+/// (`https://example.com/gitlab`); runnergen appends `/api/v4` and the like to it. A path that
+/// holds GitLab's own routes is a page or the API, never that root.
+fn check_gitlab_path(url: &url::Url) -> Result<(), String> {
+    let segments: Vec<&str> = url.path_segments().map(|s| s.filter(|s| !s.is_empty()).collect()).unwrap_or_default();
+    let origin = url.origin().ascii_serialization();
+    let root = |n: usize| format!("{origin}{}", segments[..n].iter().map(|s| format!("/{s}")).collect::<String>());
+    let api = segments.windows(2).position(|w| {
+        w[0] == "api" && w[1].strip_prefix('v').is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+    });
+    if let Some(at) = api {
+        return Err(format!(
+            "it points at GitLab's API (`/{}/{}`), which runnergen adds itself: write `{}`",
+            segments[at],
+            segments[at + 1],
+            root(at)
+        ));
+    }
+    if segments.contains(&"-") {
+        return Err(format!(
+            "`/-/` is in the address of a project's or group's page, not of GitLab: write the instance's address, such as `{origin}`"
+        ));
+    }
+    if segments.last().is_some_and(|s| s.ends_with(".git")) {
+        return Err(format!(
+            "it names a repository, not GitLab's address: write the instance's address, such as `{origin}`"
+        ));
+    }
+    if url.host_str() == Some("gitlab.com") && !segments.is_empty() {
+        return Err("GitLab.com is served at the root of its host, not under a path: write `https://gitlab.com`".into());
+    }
     Ok(())
 }
 
@@ -1001,6 +1050,9 @@ mod tests {
             "https://gitlab.com",
             "https://gitlab.example.com:8443/",
             "https://gitlab.example.com/sub/path",
+            "https://example.com/gitlab/",
+            "https://gitlab.example.com/api",
+            "https://gitlab.example.com/apiv4",
             "https://gitlab",
             "https://10.0.0.5",
             "https://[2001:db8::1]:444",
@@ -1024,6 +1076,12 @@ mod tests {
             "https://user:pw@gitlab.example.com",
             "https://gitlab.example.com/?x=1",
             "https://gitlab.example.com/#x",
+            "https://gitlab.example.com/api/v4",
+            "https://gitlab.example.com/api/v4/",
+            "https://example.com/gitlab/api/v4",
+            "https://gitlab.example.com/group/project/-/tree/main",
+            "https://gitlab.example.com/group/project.git",
+            "https://gitlab.com/mygroup",
             "http://gitlab.example.com",
             "https://",
             &format!("https://{}.example", "a".repeat(64)),

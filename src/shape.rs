@@ -488,7 +488,12 @@ fn schema_finding(json: &Value, path: &[String], kind: &ValidationErrorKind) -> 
         ValidationErrorKind::Enum { options } => {
             let options: Vec<String> = options.as_array().map(|o| o.iter().map(short).collect()).unwrap_or_default();
             let closest = value.and_then(Value::as_str).and_then(|v| {
-                options.iter().min_by_key(|o| strsim::damerau_levenshtein(o.trim_matches('"'), v)).cloned()
+                let alias =
+                    ENUM_ALIASES.iter().find(|(other, _)| other.eq_ignore_ascii_case(v)).map(|(_, meant)| *meant);
+                match alias.and_then(|meant| options.iter().find(|o| o.trim_matches('"') == meant)) {
+                    Some(meant) => Some(meant.clone()),
+                    None => options.iter().min_by_key(|o| strsim::damerau_levenshtein(o.trim_matches('"'), v)).cloned(),
+                }
             });
             vec![Finding::new(at.clone(), format!("{shown} is not a valid {here}"), "not allowed here").help(
                 match closest {
@@ -623,6 +628,19 @@ fn schema_at(path: &[String]) -> Option<&'static Value> {
     }
     Some(node)
 }
+
+/// Other names of enum values, which spelling distance would match to the wrong value (`amd64`
+/// is nearer `arm64` than `x86_64`).
+const ENUM_ALIASES: &[(&str, &str)] = &[
+    ("amd64", "x86_64"),
+    ("x64", "x86_64"),
+    ("x86-64", "x86_64"),
+    ("x86", "x86_64"),
+    ("intel", "x86_64"),
+    ("aarch64", "arm64"),
+    ("arm", "arm64"),
+    ("graviton", "arm64"),
+];
 
 #[cfg(test)]
 mod tests {

@@ -71,7 +71,7 @@ pub enum RunnerMode {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Runner {
-    pub scope: Scope,
+    pub scope: Option<Scope>,
     pub group_id: Option<u64>,
     pub project_id: Option<u64>,
     pub description: Option<String>,
@@ -450,6 +450,12 @@ impl TryFrom<String> for ClockTime {
             (h < 24 && m < 60).then_some(ClockTime(h * 60 + m))
         });
         parsed.ok_or_else(|| format!("`{text}` is not a time of day; expected HH:MM from 00:00 to 23:59"))
+    }
+}
+
+impl std::fmt::Display for ClockTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:02}:{:02}", self.hour(), self.minute())
     }
 }
 

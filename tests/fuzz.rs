@@ -11,8 +11,8 @@
 //! - every rendered HCL file parses with HashiCorp's parser and is canonical, and evaluates only
 //!   what the templates wrote (variable roots and functions from a fixed list): no value became
 //!   an expression;
-//! - every rendered script passes `bash -n`; every settings file, sourced by bash, gives back
-//!   exactly the model's values, one line a key;
+//! - every rendered script, and the shell commands of the next steps, pass `bash -n`; every
+//!   settings file, sourced by bash, gives back exactly the model's values, one line a key;
 //! - every unit has only its own sections and one `Description=`.
 
 use std::collections::BTreeMap;
@@ -278,6 +278,9 @@ fn check(text: &str, out: &Path) -> Result<Option<Rendered>, String> {
             if path.ends_with(".service") || path.ends_with(".timer") {
                 unit_sections(path, &file.contents)?;
             }
+            if path == "NEXT-STEPS.md" {
+                std::fs::write(out.join("next-steps.sh"), steps_script(&file.contents)).map_err(|e| e.to_string())?;
+            }
         }
         let mut settings = Vec::new();
         for (i, pool) in fleet.pools.iter().enumerate() {
@@ -354,6 +357,13 @@ fn unit_sections(path: &str, text: &str) -> Result<(), String> {
         1 => Ok(()),
         n => Err(format!("{path}: {n} Description= lines")),
     }
+}
+
+/// The shell blocks of the next steps as one bash script, for `bash -n` with the rendered
+/// scripts.
+fn steps_script(markdown: &str) -> String {
+    let blocks = markdown.split("```sh\n").skip(1).map(|block| block.split("```").next().unwrap_or(""));
+    std::iter::once("#!/usr/bin/env bash\n").chain(blocks).collect()
 }
 
 /// The checks that run external tools, once for all rendered cases. Returns the cases that fail
@@ -595,6 +605,10 @@ fn hostile_model_values_stay_literals() {
             std::fs::write(&target, &file.contents).map_err(|e| TestCaseError::fail(e.to_string()))?;
             if path.ends_with(".service") || path.ends_with(".timer") {
                 unit_sections(path, &file.contents).map_err(TestCaseError::fail)?;
+            }
+            if path == "NEXT-STEPS.md" {
+                std::fs::write(out.join("next-steps.sh"), steps_script(&file.contents))
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
             }
         }
         rendered.borrow_mut().push(Rendered { text: format!("{edits:?} {tags:?}"), dir: out, settings: Vec::new() });

@@ -4,7 +4,10 @@
 
 mod autoscaler;
 mod common;
+mod docs;
 mod examples;
+mod init;
+mod next_steps;
 mod plan;
 mod schedule;
 mod spec_errors;

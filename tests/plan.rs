@@ -64,7 +64,8 @@ fn several_windows_on_different_days_add_up() {
     ));
     // min = desired: 2 x 4 + 4 x 1 = 12; max: 3 x 4 + 4 x 1 + 1 x (168 - 5) = 179.
     assert_eq!(plan.pools[0].instance_hours, hours(12.0, 12.0, 179.0));
-    assert_eq!(plan.pools[0].always_on_max_hours, 168.0);
+    // Always-on at the highest max in force (4, on Wednesday and Friday afternoons): 4 x 168.
+    assert_eq!(plan.pools[0].always_on_max_hours, 672.0);
 }
 
 #[test]
@@ -242,5 +243,41 @@ fn the_readme_shows_what_plan_prints() {
         committed,
         std::fs::read_to_string(&svg).expect("drawn"),
         "docs/plan-multi-pool.svg is not what plan draws"
+    );
+}
+
+/// A pool that sleeps outside its windows (base `max: 0`) is measured against the peak it
+/// reaches, not its base, and the month is the week times 730 / 168; figures worked out by hand.
+#[test]
+fn a_sleeping_pools_share_and_the_month() {
+    // Base {0, 0}; MON-FRI 07:00-20:00 (13 h) at min 1, desired 2, max 12.
+    let text = format!(
+        "{HEAD}{}",
+        pool(
+            "{min: 0, max: 0}",
+            &[r#"{days: MON-FRI, from: "07:00", to: "20:00", capacity: {min: 1, max: 12, desired: 2}}"#]
+        )
+    );
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let spec = write(dir.path(), "fleet.yaml", &text);
+    let fleet = runnergen::load_fleet(&spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
+    let plan = Plan::new(&fleet, None).expect("plans");
+    // min 5 x 13 x 1 = 65, desired 5 x 13 x 2 = 130, max 5 x 13 x 12 = 780.
+    assert_eq!(plan.pools[0].instance_hours, hours(65.0, 130.0, 780.0));
+    // Always-on: 12 instances x 168 h = 2016; share 130 / 2016 = 6.45 %.
+    assert_eq!(plan.pools[0].always_on_max_hours, 2016.0);
+    assert!((runnergen::plan::share(&plan.pools[0].instance_hours, 2016.0) - 6.448).abs() < 0.001);
+    // A month: 65 x 730 / 168 = 282.44, 130 x 730 / 168 = 564.88, 780 x 730 / 168 = 3389.29.
+    let month = runnergen::plan::monthly(plan.total.instance_hours);
+    for (got, want) in [(month.min, 282.44), (month.desired, 564.88), (month.max, 3389.29)] {
+        assert!((got - want).abs() < 0.005, "{got} != {want}");
+    }
+    let out = common::run(common::runnergen().args(["plan", "--color", "never"]).arg(&spec));
+    common::assert_success(&out, "plan");
+    let stdout = String::from_utf8(out.stdout).expect("UTF-8");
+    assert!(stdout.contains("2016.0  6.4 %"), "{stdout}");
+    assert!(
+        stdout.contains("A month (730 h, 4.35 weeks): 282.4 min, 564.9 desired, 3389.3 max instance-hours."),
+        "{stdout}"
     );
 }

@@ -1,5 +1,7 @@
 //! Invalid specs: each file under `tests/spec_errors/` is rejected with exit code 2, its full
-//! diagnostic pinned as a snapshot, and nothing written.
+//! diagnostic pinned as a snapshot, and nothing written. Specs that are valid but probably not
+//! what was meant: each file under `tests/spec_warnings/` validates with located warnings (or,
+//! for a window that runs overnight, says so in words), pinned with `validate`'s summary.
 
 use crate::common::{root, run, runnergen};
 
@@ -17,6 +19,25 @@ fn every_invalid_spec_is_rejected_with_a_located_diagnostic() {
         insta::assert_snapshot!(stderr);
     });
     assert!(count >= 25, "the corpus holds {count} invalid specs; expected at least 25");
+}
+
+#[test]
+fn every_warned_spec_is_valid_with_a_located_warning() {
+    let mut count = 0;
+    insta::glob!("spec_warnings/*.yaml", |path| {
+        count += 1;
+        let relative = path.strip_prefix(root()).expect("under the project");
+        let out = run(runnergen().arg("validate").arg(relative).current_dir(root()));
+        assert_eq!(out.status.code(), Some(0), "{}", relative.display());
+        let stdout = String::from_utf8(out.stdout).expect("UTF-8");
+        let stderr = String::from_utf8(out.stderr).expect("UTF-8 diagnostics");
+        // A swapped window is no mistake to warn about, but the summary says it runs overnight.
+        let shown = (stderr.contains('⚠') && stderr.contains("help:")) || stdout.contains("(overnight)");
+        assert!(shown, "{}: no warning:\n{stdout}{stderr}", relative.display());
+        assert!(!stderr.contains("panicked") && !stderr.contains("error"), "{stderr}");
+        insta::assert_snapshot!(format!("{stdout}---\n{stderr}"));
+    });
+    assert!(count >= 4, "the corpus holds {count} warned specs; expected at least 4");
 }
 
 #[test]
@@ -254,7 +275,7 @@ fn truncated_specs_never_panic() {
 
 #[test]
 fn cli_help_version_and_usage_errors() {
-    for command in ["validate", "render", "diff", "schema"] {
+    for command in ["validate", "render", "diff", "schema", "completions", "init"] {
         let out = run(runnergen().args([command, "--help"]));
         assert_eq!(out.status.code(), Some(0), "{command} --help");
         let help = String::from_utf8(out.stdout).expect("UTF-8");
@@ -318,7 +339,44 @@ fn a_cache_no_pool_uses_is_valid_but_warned_about() {
     assert!(stderr.contains("fleet.yaml:8:1"), "{stderr}");
     let out = run(runnergen().arg("validate").arg(root().join("examples/multi-pool/fleet.yaml")));
     assert_eq!(out.status.code(), Some(0));
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("cache"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A pool that sleeps is not warned about when an always-on pool of the same executor takes every
+/// job it takes (its runner has all its tags, takes untagged jobs too, and is not protected).
+#[test]
+fn a_sleeping_pool_with_an_always_on_catch_all_is_not_warned_about() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spec = std::fs::read_to_string(root().join("tests/spec_warnings/pool-sleeps-at-night.yaml")).expect("read")
+        + "  - name: night\n    executor: docker\n    instance_types: [t4g.large]\n    capacity: {min: 1, max: 1}\n    token_parameter: /acme-ci/night/runner-token\n";
+    let with = |sleeper: &str, catch_all: &str| {
+        spec.replace(
+            "    token_parameter: /acme-ci/docker/runner-token\n",
+            &format!("    token_parameter: /acme-ci/docker/runner-token\n    runner: {sleeper}\n"),
+        )
+        .replace(
+            "    token_parameter: /acme-ci/night/runner-token\n",
+            &format!("    token_parameter: /acme-ci/night/runner-token\n    runner: {catch_all}\n"),
+        )
+    };
+    let cases = [
+        ("{tags: [docker], run_untagged: true}", "{tags: [docker, arm64], run_untagged: true}", false),
+        ("{tags: [docker]}", "{tags: [docker]}", false),
+        ("{tags: [docker], run_untagged: true}", "{tags: [docker]}", true),
+        ("{tags: [docker, big]}", "{tags: [docker]}", true),
+        ("{tags: [docker]}", "{tags: [docker], protected: true}", true),
+    ];
+    for (sleeper, catch_all, warned) in cases {
+        std::fs::write(dir.path().join("fleet.yaml"), with(sleeper, catch_all)).expect("write");
+        let out = run(runnergen().arg("validate").arg("fleet.yaml").current_dir(dir.path()));
+        assert_eq!(out.status.code(), Some(0));
+        let stderr = String::from_utf8(out.stderr).expect("UTF-8");
+        assert_eq!(
+            stderr.contains("GitLab drops the jobs that wait for it"),
+            warned,
+            "{sleeper} / {catch_all}:\n{stderr}"
+        );
+    }
 }
 
 /// Diagnostics never panic and always locate the problem, whatever the lines around it hold:
@@ -432,22 +490,26 @@ fn privilege_and_shared_image_caches_are_warned_about() {
 
 /// With runners made by hand, render says what must be set in GitLab: each pool's runner's
 /// maximum job timeout, at most the pool's job timeout (which the drain waits for). With runners
-/// made by runnergen's Terraform, it has nothing to say.
+/// made by runnergen's Terraform, it has no such step.
 #[test]
 fn render_says_what_to_set_in_gitlab_for_runners_made_by_hand() {
     let dir = tempfile::tempdir().expect("temp dir");
     for (example, expected) in [
         (
             "multi-pool",
-            "Required in GitLab:\n  1. pool docker: set the maximum job timeout of the runner whose token is in /acme-ci/docker/runner-token to 90 minutes (5400 s) or less in GitLab (the runner's Edit page); a longer job is stopped when its instance leaves\n  2. pool shell: set the maximum job timeout of the runner whose token is in /acme-ci/shell/runner-token to 60 minutes (3600 s) or less in GitLab (the runner's Edit page); a longer job is stopped when its instance leaves\n",
+            &["- `docker`: maximum job timeout **90 minutes**", "- `shell`: maximum job timeout **60 minutes**"][..],
         ),
-        ("gitlab-runners", ""),
+        ("gitlab-runners", &[]),
     ] {
         let out = run(runnergen()
             .args(["render", "--out"])
             .arg(dir.path().join(example))
             .arg(root().join("examples").join(example).join("fleet.yaml")));
         assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(String::from_utf8(out.stderr).expect("UTF-8"), expected, "{example}");
+        let stdout = String::from_utf8(out.stdout).expect("UTF-8");
+        for line in expected {
+            assert!(stdout.contains(line), "{example}: {line}\n{stdout}");
+        }
+        assert_eq!(stdout.matches("maximum job timeout **").count(), expected.len(), "{example}:\n{stdout}");
     }
 }

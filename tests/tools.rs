@@ -1,11 +1,14 @@
 //! The tests that check the output with the real tools and run the helpers against stand-ins,
 //! emulators and network namespaces: shellcheck, bash, systemd-analyze, HashiCorp's HCL parser,
-//! packer, checkov, the providers' schemas, nft, gpg, moto, the AWS CLI and rsvg-convert.
+//! packer, checkov, the providers' schemas, nft, gpg, moto, the AWS CLI, rsvg-convert,
+//! hadolint, and zsh and fish for the completion scripts.
 //! `scripts/test` installs them and runs these (`cargo test --features tool-tests`); a missing
 //! tool fails a test, never skips it.
 
 mod aws_emulator;
 mod common;
+mod completions;
+mod dockerfile;
 mod firewall;
 mod fuzz;
 mod lifecycle;

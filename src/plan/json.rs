@@ -1,11 +1,12 @@
 //! `runnergen plan --format json`: the week's figures, in hours (and the price list's currency).
 //!
 //! ```json
-//! {"fleet": "acme-ci", "week_hours": 168,
+//! {"fleet": "acme-ci", "week_hours": 168, "month_hours": 730,
 //!  "pools": [{"name": "docker", "topology": "instance",
 //!             "instance_hours": {"min": 60.0, "desired": 120.0, "max": 1680.0},
 //!             "always_on_max_hours": 1680.0}],
-//!  "total": {"instance_hours": {"min": 228.0, "desired": 288.0, "max": 1848.0}, "always_on_max_hours": 1848.0}}
+//!  "total": {"instance_hours": {"min": 228.0, "desired": 288.0, "max": 1848.0}, "always_on_max_hours": 1848.0,
+//!            "instance_hours_per_month": {"min": 990.7143, "desired": 1251.4286, "max": 8030.0}}}
 //! ```
 
 use serde_json::{Map, Value, json};
@@ -65,13 +66,16 @@ fn figures(plan: &Plan) -> Map<String, Value> {
     let mut total = Map::new();
     total.insert("instance_hours".into(), hours(&plan.total.instance_hours));
     total.insert("always_on_max_hours".into(), number(plan.total.always_on_max_hours));
+    total.insert("instance_hours_per_month".into(), hours(&super::monthly(plan.total.instance_hours)));
     if let (Some(cost), Some(currency)) = (&plan.total.cost, currency) {
         total.insert("cost_per_week".into(), hours(cost));
+        total.insert("cost_per_month".into(), hours(&super::monthly(*cost)));
         total.insert("currency".into(), json!(currency));
     }
     let mut out = Map::new();
     out.insert("fleet".into(), json!(plan.fleet));
     out.insert("week_hours".into(), json!(168));
+    out.insert("month_hours".into(), json!(super::MONTH_HOURS as u32));
     out.insert("pools".into(), Value::Array(pools));
     out.insert("total".into(), Value::Object(total));
     out

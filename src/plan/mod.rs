@@ -18,6 +18,13 @@ pub use prices::Prices;
 /// Minutes in a week, and hours.
 pub const WEEK_MINUTES: u32 = 7 * 24 * 60;
 pub const WEEK_HOURS: f64 = 168.0;
+/// Hours in a month as AWS prices them (730 = 8,760 / 12): 4.35 weeks.
+pub const MONTH_HOURS: f64 = 730.0;
+
+/// A week's figures as a month's ([`MONTH_HOURS`]).
+pub fn monthly(week: Hours) -> Hours {
+    scale(week, MONTH_HOURS / WEEK_HOURS)
+}
 
 /// A stretch of the week, `start..end` in minutes after Monday 00:00, over which `value` holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,10 +72,13 @@ pub struct PoolPlan {
     pub topology: Topology,
     /// The schedule's time zone, when the pool has one: its week is local to it.
     pub time_zone: Option<String>,
+    /// The schedule's windows in words, such as `MON-FRI 07:00 to 19:00`.
+    pub windows: Vec<String>,
     /// Instances in force (min, desired, max) over the pool's local week.
     pub week: Vec<Segment<Capacity>>,
     pub instance_hours: Hours,
-    /// Base `max` all week: the pool at its ceiling and never scaled down.
+    /// The highest `max` in force during the week, all week: the pool at its peak and never
+    /// scaled down, what a fleet without schedules would need for the same peak.
     pub always_on_max_hours: f64,
     pub autoscaler: Option<AutoscalerHours>,
     /// With prices: the week's cost at the floor, as planned and at the ceiling.
@@ -123,6 +133,7 @@ fn instance_plan(pool: &Pool, i: &Instances, prices: Option<&Prices>) -> Result<
         None => vec![Segment { start: 0, end: WEEK_MINUTES, value: i.capacity }],
     };
     let instance_hours = integral(&week);
+    let always_on_max_hours = peak_hours(&week);
     let cost = match prices {
         Some(prices) => {
             let first = i.instance_types.first().map_or("", String::as_str);
@@ -135,9 +146,10 @@ fn instance_plan(pool: &Pool, i: &Instances, prices: Option<&Prices>) -> Result<
         name: pool.name.clone(),
         topology: Topology::Instance,
         time_zone: i.schedule.as_ref().map(|s| s.time_zone.clone()),
+        windows: i.schedule.iter().flat_map(|s| &s.windows).map(|w| w.describe()).collect(),
         week,
         instance_hours,
-        always_on_max_hours: f64::from(i.capacity.max) * WEEK_HOURS,
+        always_on_max_hours,
         autoscaler: None,
         cost,
     })
@@ -155,6 +167,7 @@ fn autoscaler_plan(pool: &Pool, a: &Autoscaler, prices: Option<&Prices>) -> Resu
         None => vec![Segment { start: 0, end: WEEK_MINUTES, value: in_force(a.idle.count) }],
     };
     let instance_hours = integral(&week);
+    let always_on_max_hours = peak_hours(&week);
     let hours = AutoscalerHours {
         manager: WEEK_HOURS,
         worker_floor: instance_hours.min - WEEK_HOURS,
@@ -174,9 +187,10 @@ fn autoscaler_plan(pool: &Pool, a: &Autoscaler, prices: Option<&Prices>) -> Resu
         name: pool.name.clone(),
         topology: Topology::Autoscaler,
         time_zone: a.schedule.as_ref().map(|s| s.time_zone.clone()),
+        windows: a.schedule.iter().flat_map(|s| &s.windows).map(|w| w.describe()).collect(),
         week,
         instance_hours,
-        always_on_max_hours: f64::from(1 + a.workers.max_instances) * WEEK_HOURS,
+        always_on_max_hours,
         autoscaler: Some(hours),
         cost,
     })
@@ -201,6 +215,11 @@ pub fn segments<S, T: Copy + PartialEq>(base: T, schedule: &Schedule<S>, value: 
         }
     }
     out
+}
+
+/// The highest `max` in force during the week, for all of it.
+fn peak_hours(week: &[Segment<Capacity>]) -> f64 {
+    f64::from(week.iter().map(|s| s.value.max).max().unwrap_or(0)) * WEEK_HOURS
 }
 
 /// Instance-hours of a week of segments.

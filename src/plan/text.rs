@@ -57,9 +57,28 @@ pub fn render(plan: &Plan, baseline: Option<(&Plan, &str)>, color: bool) -> Stri
     }
     rows.push(total);
     out.push_str(&table(&rows));
+    let month = super::monthly(t.instance_hours);
+    out.push_str(&format!(
+        "\nA month ({} h, {:.2} weeks): {} min, {} desired, {} max instance-hours",
+        super::MONTH_HOURS,
+        super::MONTH_HOURS / super::WEEK_HOURS,
+        fixed(month.min),
+        fixed(month.desired),
+        fixed(month.max)
+    ));
+    if let (Some(cost), Some(currency)) = (t.cost, &plan.currency) {
+        let cost = super::monthly(cost);
+        out.push_str(&format!(
+            "; cost {:.2} min, {:.2} desired, {:.2} max {currency}",
+            cost.min, cost.desired, cost.max
+        ));
+    }
+    out.push_str(".\n");
     out.push_str(
         "\nmin, desired, max: the capacity in force all week, its desired count as scheduled (demand\n\
-         scaling moves it between min and max). share: desired of always-on max.\n",
+         scaling moves it between min and max). always-on max: the highest max in force during the\n\
+         week, all week (no schedule, no scaling down). share: desired of always-on max.\n\
+         Not counted: NAT gateway traffic (image pulls), EBS volumes, CloudWatch Logs, S3, the bake.\n",
     );
     if plan.pools.iter().any(|p| p.autoscaler.is_some()) {
         out.push_str(
@@ -97,6 +116,9 @@ fn heatmap(p: &PoolPlan, color: bool) -> String {
     let peak = p.week.iter().map(|s| s.value.desired).max().unwrap_or(0);
     let zone = p.time_zone.as_deref().unwrap_or("no schedule");
     let mut out = format!("{} ({zone}): desired instances by hour, {}\n", p.name, legend(peak));
+    for w in &p.windows {
+        out.push_str(&format!("  window: {w}\n"));
+    }
     out.push_str("     00    03    06    09    12    15    18    21\n");
     for (d, day) in DAYS.iter().enumerate() {
         out.push_str(&format!("{day}  "));

@@ -3,6 +3,7 @@
 //! builds from the resolved model.
 
 pub mod hcl_format;
+pub mod next_steps;
 pub mod packer;
 pub mod runner_template;
 pub mod terraform;
@@ -74,6 +75,7 @@ pub const TEMPLATES: &[(&str, &str)] = &templates![
     "terraform/autoscaler/pool.tf.j2",
     "terraform/autoscaler/manager-settings.toml.j2",
     "terraform/versions.tf.j2",
+    "NEXT-STEPS.md.j2",
 ];
 
 macro_rules! templates {
@@ -84,12 +86,13 @@ macro_rules! templates {
 use templates;
 
 /// Renders the whole fleet: the Packer target first, whose image-definition hash the Terraform
-/// target filters the AMI by.
+/// target filters the AMI by, then the next steps.
 pub fn render(fleet: &Fleet) -> Result<Plan, Error> {
     let env = environment(fleet).map_err(template_error)?;
     let (packer, image_hash) = packer::render(fleet, &env).map_err(template_error)?;
     let terraform = terraform::render(fleet, &image_hash, &env).map_err(template_error)?;
-    Ok(packer.into_iter().chain(terraform).collect())
+    let steps = next_steps::render(fleet, &env).map_err(template_error)?;
+    Ok(packer.into_iter().chain(terraform).chain([steps]).collect())
 }
 
 /// A template's failure, with the template and line it happened in.
@@ -153,6 +156,7 @@ fn environment(fleet: &Fleet) -> Result<Environment<'static>, minijinja::Error> 
     env.add_filter("systemd_quoted", |s: &str| quote::systemd_quoted(s));
     env.add_filter("toml", |s: &str| quote::toml_string(s));
     env.add_filter("comment", |s: &str| quote::comment_text(s));
+    env.add_filter("md", |s: &str| quote::markdown_code(s));
     env.add_global("header", header(fleet));
     Ok(env)
 }

@@ -534,17 +534,20 @@ fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
         tags: tags(&tag_map),
         tag_lines: tag_lines(&tag_map),
         schedule,
-        runner: pool.runner.as_ref().map(|r| RunnerContext {
-            runner_type: format!("{}_type", spelling(r.scope)),
-            group_id: r.group_id,
-            project_id: r.project_id,
-            description: r.description.clone(),
-            tags: r.tags.clone(),
-            untagged: r.run_untagged,
-            locked: r.locked,
-            access_level: if r.protected { "ref_protected" } else { "not_protected" },
-            maximum_timeout: r.maximum_timeout,
-            paused: r.paused,
+        // Only runnergen's Terraform creates runners; otherwise `runner` is what the operator sets.
+        runner: pool.runner.as_ref().filter(|_| fleet.runners == model::RunnerMode::Terraform).and_then(|r| {
+            Some(RunnerContext {
+                runner_type: format!("{}_type", spelling(r.scope?)),
+                group_id: r.group_id,
+                project_id: r.project_id,
+                description: r.description.clone(),
+                tags: r.tags.clone(),
+                untagged: r.run_untagged,
+                locked: r.locked,
+                access_level: if r.protected { "ref_protected" } else { "not_protected" },
+                maximum_timeout: r.maximum_timeout,
+                paused: r.paused,
+            })
         }),
         cache_path: fleet.cache_path(pool),
         log_group: fleet.logs.map(|_| fleet.log_group(pool)),
