@@ -57,6 +57,9 @@ pub fn import_text(name: &str, text: &str) -> Result<Imported, Error> {
         });
     };
     let spec = draft.assemble(&mut ctx);
+    ctx.report.next.push(
+        "then fill in every FILL-IN, `runnergen validate` the spec, `runnergen render` it, and move as docs/migrate.md says: both fleets side by side, then the old one paused, then destroyed".into(),
+    );
     Ok(Imported { spec, report: ctx.report.render(&ctx.file, &draft.kind) })
 }
 

@@ -237,6 +237,12 @@ pub fn import(ctx: &mut Ctx<'_>) -> Result<Option<Draft>, Problem> {
             if by_source { "its source" } else { "its inputs (a local source)" },
             version.how
         ));
+        if !(7..=9).contains(&version.major) {
+            ctx.report.no_equivalent.push(format!(
+                "{place}: module {label:?}: version {}.x: runnergen reads the inputs of 7.x to 9.x; this block is read as 9.x, and inputs 9.x does not have are ignored: upgrade the module first, or check every value",
+                version.major
+            ));
+        }
         majors.push(version.major);
         let first = pools.is_empty();
         pools.push(pool(ctx, &label, &root, &attrs, &version, first));
@@ -968,4 +974,35 @@ fn policies(ctx: &mut Ctx<'_>, root: &At, input: &str) -> Vec<Policy> {
             span: p.span.clone(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_input_is_in_the_migration_guide() {
+        let guide = include_str!("../../docs/migrate.md");
+        for input in INPUTS_9.iter().chain(ONLY_7_8) {
+            assert!(guide.contains(&format!("`{input}`")), "docs/migrate.md lacks {input}");
+        }
+    }
+
+    #[test]
+    fn versions_from_version_ref_or_inputs() {
+        let at = |v: V| At::new(v, 0..0);
+        let root = |version: Option<&str>| {
+            at(V::Obj(version.map(|v| vec![("version".to_owned(), at(V::Str(v.into())))]).unwrap_or_default()))
+        };
+        assert_eq!(version(&root(Some("~> 8.1")), "", &[]).major, 8);
+        assert_eq!(
+            version(&root(None), "git::https://github.com/cattle-ops/terraform-aws-gitlab-runner.git?ref=7.15.0", &[])
+                .major,
+            7
+        );
+        let input = |name: &str| vec![(name.to_owned(), 0..0, at(V::Null))];
+        assert_eq!(version(&root(None), "../../", &input("runner_worker_egress_rules")).major, 9);
+        assert_eq!(version(&root(None), "../../", &input("runner_networking_egress_rules")).major, 7);
+        assert_eq!(version(&root(None), "../../", &[]).major, 9);
+    }
 }
