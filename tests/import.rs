@@ -1,13 +1,14 @@
 //! `runnergen import`: each input under `tests/import/` (cattle-ops module blocks, config.toml
 //! files) imports with exit 0, its spec and report pinned as a snapshot; the spec's placeholders
-//! are refused by `validate` until filled in; once filled in, the spec validates and renders
-//! Terraform whose pools, instance types, spot, idle settings and windows are the input's (read
-//! from the input here, independently of the importer).
+//! are refused by `validate` until filled in; once filled in (`common::fill`), the spec validates
+//! and renders Terraform whose pools, instance types, spot, idle settings and windows are the
+//! input's (read from the input here, independently of the importer). The real-tool tests
+//! (`tools`) check the filled-in specs' output like the examples' (`common::imported`).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::common::{root, run, runnergen};
+use crate::common::{fill, root, run, runnergen};
 
 fn inputs() -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(root().join("tests/import"))
@@ -78,37 +79,6 @@ fn placeholders_are_refused_at_their_line_until_filled_in() {
         let stderr = String::from_utf8(out.stderr).expect("UTF-8");
         assert_eq!(out.status.code(), Some(0), "{}: filled in:\n{filled}\n{stderr}", path.display());
     }
-}
-
-/// What a user would write in place of each placeholder, by the key it stands at.
-fn fill(spec: &str) -> String {
-    let mut out = String::new();
-    for line in spec.lines() {
-        let Some(at) = line.find("\"FILL-IN") else {
-            out.push_str(line);
-            out.push('\n');
-            continue;
-        };
-        let key = line[..at].trim().trim_start_matches("- ").trim_end_matches(':').trim();
-        let value = match key {
-            "name" => "acme",
-            "region" => "eu-central-1",
-            "vpc_id" => "vpc-0a1b2c3d4e5f60718",
-            "subnet_ids" => "[subnet-0a1b2c3d4e5f60718]",
-            "tags" => "{team: ci}",
-            "url" => "https://gitlab.example.com",
-            "os" => "ubuntu-24.04",
-            "arch" => "x86_64",
-            "runner_version" => "19.3.0",
-            "fleeting_plugin_version" => "1.2.0",
-            "instance_types" => "[m5.large]",
-            "max_instances" => "10",
-            "time_zone" => "UTC",
-            other => panic!("no fill-in value for `{other}` in: {line}"),
-        };
-        out.push_str(&format!("{}{value}\n", &line[..at]));
-    }
-    out
 }
 
 /// One pool as the input describes it, read here from the input itself.
