@@ -499,3 +499,45 @@ fn nothing_to_import_and_unreadable_inputs_exit_2_located() {
     let out = run(runnergen().arg("import").arg(dir.path().join("missing.tf")));
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Inputs cut short anywhere, or with hostile text put into a value, never panic the importer,
+/// and whatever spec it writes is one YAML mapping whose values stayed values.
+#[test]
+fn truncated_and_hostile_inputs_never_panic_and_stay_yaml() {
+    let hostile = ["\"\n- name: evil\n", "${jndi}\u{7}: #", "'; rm -rf / #", "\u{202e}\u{feff}ünï", "]]}{[["];
+    for path in inputs() {
+        let text = std::fs::read_to_string(&path).expect("readable");
+        let name = path.file_name().expect("a name").to_string_lossy().into_owned();
+        let mut cases: Vec<String> =
+            (0..text.len()).step_by(7).filter(|i| text.is_char_boundary(*i)).map(|i| text[..i].to_owned()).collect();
+        for h in hostile {
+            let escaped = if name.ends_with(".toml") {
+                toml::Value::from(h).to_string()
+            } else {
+                serde_json::Value::from(h).to_string().replace("${", "$${")
+            };
+            cases.push(text.replacen("\"https://gitlab.example.com\"", &escaped, 1).replacen(
+                "\"https://gitlab.acme.example\"",
+                &escaped,
+                1,
+            ));
+        }
+        for case in cases {
+            let Ok(imported) = runnergen::import::import_text(&name, &case) else { continue };
+            let parsed = runnergen::load::parse("fleet.yaml".into(), imported.spec.clone())
+                .unwrap_or_else(|e| panic!("{name}: not YAML:\n{}\n{}", imported.spec, e.render(false)));
+            let runnergen::yaml::Kind::Map(entries) = &parsed.root.kind else { panic!("{name}: not a mapping") };
+            let keys: Vec<&str> = entries.iter().map(|(k, _, _)| k.as_str()).collect();
+            assert!(
+                keys.starts_with(&["version", "name", "aws", "gitlab", "image", "pools"])
+                    || keys.starts_with(&["version", "aws"]),
+                "{name}: {keys:?}"
+            );
+            let json = parsed.root.to_json();
+            assert!(
+                json["pools"].as_array().is_some_and(|p| p.iter().all(|p| p["name"].as_str() != Some("evil"))),
+                "{name}: a value became structure"
+            );
+        }
+    }
+}
