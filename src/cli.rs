@@ -121,6 +121,28 @@ pub enum Command {
         #[arg(long, default_value = "ci")]
         name: String,
     },
+    /// Write a fleet spec from what runs today: cattle-ops module blocks or a config.toml.
+    ///
+    /// Reads a Terraform file with `module` blocks of cattle-ops/terraform-aws-gitlab-runner
+    /// (7.x to 9.x), or a gitlab-runner `config.toml`, told apart by content; each module block
+    /// or `[[runners]]` becomes a pool. The spec goes to standard output (or `--out`), the report
+    /// to standard error: what was carried over, assumed from defaults, left unresolved (a
+    /// `FILL-IN` placeholder in the spec, which `validate` refuses until it is filled in), has
+    /// no equivalent, and changed on purpose. Secrets are never copied. Exit status: 0 when a
+    /// spec was written, 2 when the input cannot be read or holds nothing to import.
+    #[command(
+        after_help = "Example:\n  runnergen import main.tf > fleet.yaml\n  runnergen import /etc/gitlab-runner/config.toml --out fleet.yaml"
+    )]
+    Import {
+        /// The Terraform file or config.toml to import.
+        file: PathBuf,
+        /// Write the spec to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Overwrite the `--out` file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Print the shell completion script for runnergen.
     #[command(
         after_help = "Example:\n  runnergen completions bash > ~/.local/share/bash-completion/completions/runnergen\n  runnergen completions zsh > ~/.zfunc/_runnergen    # with ~/.zfunc in fpath\n  runnergen completions fish > ~/.config/fish/completions/runnergen.fish"

@@ -212,6 +212,8 @@ pub enum Error {
     /// Writing (or removing) in the output folder failed.
     #[error("{path} exists; `runnergen init` never overwrites a file: give another name, or remove it first")]
     Exists { path: String },
+    #[error("{path} exists; nothing was written: give another --out, or --force to overwrite it")]
+    OutExists { path: String },
     #[error("cannot write {path}: {source}")]
     Write {
         path: String,

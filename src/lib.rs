@@ -13,6 +13,7 @@ pub mod cli;
 pub mod diagnostic;
 pub mod diff;
 pub mod impact;
+pub mod import;
 pub mod init;
 pub mod load;
 pub mod manifest;

@@ -28,6 +28,19 @@ impl Source {
 }
 
 pub fn load(path: &Path) -> Result<Source, Error> {
+    let read = read_text(path)?;
+    parse(read.name, read.text)
+}
+
+/// A file's text and the name diagnostics show for it.
+pub struct Text {
+    pub name: String,
+    pub text: String,
+}
+
+/// Reads a text file of at most [`MAX_BYTES`]: one clear line for a directory, a huge file or
+/// one that is not UTF-8.
+pub fn read_text(path: &Path) -> Result<Text, Error> {
     let name = crate::diagnostic::printable(&path.display().to_string());
     let read_error = |reason: String| Error::Read { path: name.clone(), reason, source: None };
     let io_error = |e: std::io::Error| Error::Read { path: name.clone(), reason: io_reason(&e), source: Some(e) };
@@ -46,7 +59,7 @@ pub fn load(path: &Path) -> Result<Source, Error> {
         let col = valid.iter().rev().take_while(|b| **b != b'\n').count() + 1;
         read_error(format!("it is not UTF-8 text (invalid byte at line {line}, column {col})"))
     })?;
-    parse(name, text)
+    Ok(Text { name, text })
 }
 
 /// Parses spec text that came from somewhere other than a file.

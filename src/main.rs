@@ -126,6 +126,19 @@ fn run(cli: Cli) -> Result<u8, Error> {
             ))?;
             Ok(0)
         }
+        Command::Import { file, out, force } => {
+            let imported = runnergen::import::import(&file)?;
+            match &out {
+                Some(path) => runnergen::import::write_spec(path, &imported.spec, force)?,
+                None => print_out(&imported.spec)?,
+            }
+            eprint!("{}", imported.report);
+            if let Some(path) = &out {
+                let shown = runnergen::diagnostic::printable(&path.display().to_string());
+                eprintln!("\nwrote {shown}: fill in its FILL-IN values, then `runnergen validate {shown}`");
+            }
+            Ok(0)
+        }
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut runnergen::cli::command(), "runnergen", &mut script);

@@ -94,6 +94,7 @@ pub fn shape(root: &Node) -> Shaped {
     let mut findings = text_findings(root);
     let mut poisoned = Vec::new();
     let mut repaired = json.clone();
+    findings.extend(fill_ins(&mut repaired, &mut poisoned));
     let keyed = topology_keys(&mut repaired, &mut poisoned);
     let clean_keys = keyed.is_empty();
     findings.extend(keyed);
@@ -417,6 +418,60 @@ fn text_findings(root: &Node) -> Vec<Finding> {
     }
     let mut out = Vec::new();
     walk(root, &mut Vec::new(), &mut out);
+    out
+}
+
+/// What `runnergen import` writes where it could not know a value: a string that starts with
+/// this and names what it stands for.
+pub const FILL_IN: &str = "FILL-IN";
+
+/// Every value that is still an import's placeholder: refused at its place, and replaced (its
+/// path poisoned) so that the schema and the rules do not also complain about it.
+fn fill_ins(json: &mut Value, poisoned: &mut Vec<SpecPath>) -> Vec<Finding> {
+    fn walk(value: &Value, at: &mut Vec<String>, found: &mut Vec<(Vec<String>, String)>) {
+        match value {
+            Value::String(s) if s.starts_with(FILL_IN) => found.push((at.clone(), s.clone())),
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    at.push(i.to_string());
+                    walk(item, at, found);
+                    at.pop();
+                }
+            }
+            Value::Object(map) => {
+                for (k, v) in map {
+                    at.push(k.clone());
+                    walk(v, at, found);
+                    at.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    walk(json, &mut Vec::new(), &mut found);
+    let mut out = Vec::new();
+    for (path, text) in found {
+        let at = spec_path(json, &path);
+        let what = text[FILL_IN.len()..].trim_start_matches([':', ' ']);
+        let help = if what.is_empty() {
+            format!("replace it with the value {} should have", at.describe())
+        } else {
+            format!("replace it with the value {} should have; it stands for: {what}", at.describe())
+        };
+        out.push(Finding::new(at.clone(), "this value is still a placeholder: fill it in", "to fill in").help(help));
+        // An item of a list takes the whole list with it: a stand-in item could repeat another.
+        let in_list =
+            path.split_last().is_some_and(|(_, parent)| matches!(pointer(json, parent), Some(Value::Array(_))));
+        let target = if in_list { &path[..path.len() - 1] } else { &path[..] };
+        let target_path = spec_path(json, target);
+        if poisoned.iter().any(|p| p.overlaps(&target_path)) {
+            continue;
+        }
+        if !replace(json, target, poisoned) {
+            poisoned.push(target_path);
+        }
+    }
     out
 }
 

@@ -100,3 +100,57 @@ pub fn assert_success(output: &Output, what: &str) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// What a user would write in place of each placeholder, by the key it stands at.
+pub fn fill(spec: &str) -> String {
+    let mut out = String::new();
+    for line in spec.lines() {
+        let Some(at) = line.find("\"FILL-IN") else {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        };
+        let key = line[..at].trim().trim_start_matches("- ").trim_end_matches(':').trim();
+        let value = match key {
+            "name" => "acme",
+            "region" => "eu-central-1",
+            "vpc_id" => "vpc-0a1b2c3d4e5f60718",
+            "subnet_ids" => "[subnet-0a1b2c3d4e5f60718]",
+            "tags" => "{team: ci}",
+            "url" => "https://gitlab.example.com",
+            "os" => "ubuntu-24.04",
+            "arch" => "x86_64",
+            "runner_version" => "19.3.0",
+            "fleeting_plugin_version" => "1.2.0",
+            "instance_types" => "[m5.large]",
+            "max_instances" => "10",
+            "time_zone" => "UTC",
+            other => panic!("no fill-in value for `{other}` in: {line}"),
+        };
+        out.push_str(&format!("{}{value}\n", &line[..at]));
+    }
+    out
+}
+
+/// Every input under `tests/import/`, imported and filled in as a user would, by name (`import-`
+/// and the input's file name), written into a folder of the caller's own.
+pub fn imported() -> (tempfile::TempDir, Vec<(String, PathBuf)>) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(root().join("tests/import"))
+        .expect("tests/import exists")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tf" || e == "toml"))
+        .collect();
+    inputs.sort();
+    let mut out = Vec::new();
+    for input in inputs {
+        let name = format!("import-{}", input.file_name().expect("a name").to_string_lossy().replace('.', "-"));
+        let imported = runnergen::import::import(&input).unwrap_or_else(|e| panic!("{}", e.render(false)));
+        let path = dir.path().join(&name).join("fleet.yaml");
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(&path, fill(&imported.spec)).expect("write spec");
+        out.push((name, path));
+    }
+    (dir, out)
+}

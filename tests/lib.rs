@@ -6,6 +6,7 @@ mod autoscaler;
 mod common;
 mod docs;
 mod examples;
+mod import;
 mod init;
 mod next_steps;
 mod plan;

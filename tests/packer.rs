@@ -91,6 +91,14 @@ fn specs() -> (tempfile::TempDir, Vec<(String, PathBuf)>) {
         std::fs::write(&path, text).expect("write spec");
         out.push(((*name).to_owned(), path));
     }
+    // The specs `runnergen import` makes from tests/import/, filled in.
+    let (imports, imported) = common::imported();
+    for (name, spec) in imported {
+        let path = dir.path().join(format!("{name}.yaml"));
+        std::fs::copy(&spec, &path).expect("copy spec");
+        out.push((name, path));
+    }
+    drop(imports);
     (dir, out)
 }
 
@@ -427,7 +435,8 @@ fn gitlab_runner_knows_every_flag_and_key_of_every_example() {
         common::root().parent().expect("a parent folder").join("shared/tools/runnercheck/runnercheck")
     });
     assert!(tool.is_file(), "runnercheck is not at {}; set RUNNERCHECK", tool.display());
-    for (name, spec) in common::examples() {
+    let (_imports, imported) = common::imported();
+    for (name, spec) in common::examples().into_iter().chain(imported) {
         let dir = common::render_to_temp(&spec);
         let out = common::run(Command::new(common::tool_path("python3")).arg(&tool).arg(dir.path()));
         let text = String::from_utf8_lossy(&out.stdout);

@@ -24,7 +24,8 @@ fn tf_files(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn every_example_is_parsed_by_hcl_and_already_in_fmt_form() {
-    for (name, spec) in common::examples() {
+    let (_imports, imported) = common::imported();
+    for (name, spec) in common::examples().into_iter().chain(imported) {
         let dir = common::render_to_temp(&spec);
         let files = tf_files(dir.path());
         let names: Vec<String> =
@@ -49,6 +50,8 @@ fn every_example_passes_checkov_with_skips_explained() {
     std::fs::write(extra.path().join("fleet.yaml"), RUNNERS_SPEC).expect("write the spec");
     let specs =
         common::examples().into_iter().chain([("runners-without-a-key".to_owned(), extra.path().join("fleet.yaml"))]);
+    let (_imports, imported) = common::imported();
+    let specs = specs.chain(imported);
     for (name, spec) in specs {
         let dir = common::render_to_temp(&spec);
         let out = common::run(common::tool("checkov").arg("-d").arg(dir.path().join("terraform")).args([
@@ -157,7 +160,8 @@ fn every_example_passes_checkov_with_skips_explained() {
 
 #[test]
 fn user_data_writes_the_settings_file_and_passes_shellcheck() {
-    for (name, spec) in common::examples() {
+    let (_imports, imported) = common::imported();
+    for (name, spec) in common::examples().into_iter().chain(imported) {
         let dir = common::render_to_temp(&spec);
         let fleet = runnergen::load_fleet(&spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
         for pool in &fleet.pools {
@@ -179,7 +183,8 @@ fn user_data_writes_the_settings_file_and_passes_shellcheck() {
 
 #[test]
 fn roles_read_only_their_own_token_and_have_no_wildcard_action() {
-    for (name, spec) in common::examples() {
+    let (_imports, imported) = common::imported();
+    for (name, spec) in common::examples().into_iter().chain(imported) {
         let dir = common::render_to_temp(&spec);
         let fleet = runnergen::load_fleet(&spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
         let iam = parse(&dir.path().join("terraform/iam.tf"));
@@ -1001,7 +1006,8 @@ fn every_example_matches_the_provider_schemas() {
     assert!(schemas["aws"]["resource"]["aws_autoscaling_group"]["launch_template"]["block"].is_object());
     assert!(schemas["gitlab"]["resource"]["gitlab_user_runner"]["runner_type"]["required"] == true);
     let mut gitlab_blocks = 0;
-    for (name, spec) in common::examples() {
+    let (_imports, imported) = common::imported();
+    for (name, spec) in common::examples().into_iter().chain(imported) {
         let dir = common::render_to_temp(&spec);
         let mut checked = 0;
         for file in tf_files(dir.path()) {
