@@ -83,6 +83,8 @@ impl World {
             std::fs::write(world_dir.join("standin/manager-settings"), toml).expect("write the live settings");
         }
         std::fs::write(world_dir.join("standin/token"), format!("{TOKEN}\n")).expect("write token");
+        // Up for an hour (/proc/uptime: seconds up, seconds idle).
+        std::fs::write(world_dir.join("uptime"), "3600.00 1800.00\n").expect("write uptime");
         std::fs::write(world_dir.join("imds/latest/meta-data/instance-id"), INSTANCE_ID).expect("write");
         std::fs::write(world_dir.join("imds/latest/meta-data/autoscaling/target-lifecycle-state"), "InService")
             .expect("write");
@@ -131,6 +133,7 @@ impl World {
             .env("RUNNERGEN_TEST_RUNNER_TEMPLATE", self.path("autoscaler.toml"))
             .env("RUNNERGEN_TEST_RUN_DIR", self.path("run"))
             .env("RUNNERGEN_TEST_MANAGER_SETTINGS", self.path("manager-settings.toml"))
+            .env("RUNNERGEN_TEST_UPTIME_FILE", self.path("uptime"))
             .env("RUNNERGEN_TEST_IMDS_URL", format!("http://127.0.0.1:{}", self.port))
             .env("RUNNERGEN_TEST_METRICS_URL", format!("http://127.0.0.1:{}/metrics", self.port))
             .env("RUNNERGEN_TEST_RETRY_DELAY_SECONDS", "0")
@@ -589,6 +592,34 @@ fn an_instance_is_protected_from_scale_in_only_while_it_runs_a_job() {
     world.set("imds/metrics", "gitlab_runner_concurrent 4\n");
     world.run("runnergen-metrics", &[]);
     assert_eq!(protection(&world).len(), before + 1);
+
+    // Busy, but the group wants fewer instances than it has in service (a window's end): the
+    // protection is lifted, so that this instance can be chosen and drained.
+    world.set("imds/metrics", METRICS);
+    world.run("runnergen-metrics", &[]);
+    assert_eq!(protection(&world).last(), Some(&call("--protected-from-scale-in")));
+    world.set("standin/asg-sizes", "1\t3\n");
+    let (ok, out) = world.run("runnergen-metrics", &[]);
+    assert!(ok && out.contains("the group wants fewer instances"), "{out}");
+    assert_eq!(protection(&world).last(), Some(&call("--no-protected-from-scale-in")));
+    let query = world.calls().into_iter().rfind(|c| c.contains("describe-auto-scaling-groups")).expect("a query");
+    assert!(query.contains("--auto-scaling-group-names acme-ci-docker"), "{query}");
+
+    // A group that cannot be read leaves the protection as it is.
+    world.set("standin/asg-sizes", "garbage\n");
+    let before = protection(&world).len();
+    let (ok, out) = world.run("runnergen-metrics", &[]);
+    assert!(ok && out.contains("left as it is"), "{out}");
+    assert_eq!(protection(&world).len(), before);
+
+    // Busy past its maximum lifetime (7 days): not protected, so that its replacement happens.
+    world.set("standin/asg-sizes", "3\t3\n");
+    world.run("runnergen-metrics", &[]);
+    assert_eq!(protection(&world).last(), Some(&call("--protected-from-scale-in")));
+    world.set("uptime", "604900.00 100.00\n");
+    let (ok, out) = world.run("runnergen-metrics", &[]);
+    assert!(ok && out.contains("maximum lifetime"), "{out}");
+    assert_eq!(protection(&world).last(), Some(&call("--no-protected-from-scale-in")));
 }
 
 /// Runs a pool's rendered user data against a folder instead of `/` (paths rewritten, systemctl a

@@ -549,3 +549,32 @@ fn the_worker_image_holds_the_runners_helper_image() {
     let script = runnergen::render_fleet(&fleet).expect("renders")["packer/worker-provision.sh"].contents.clone();
     assert!(script.contains("gitlab-runner-helper:x86_64-v19.3.0\n"), "{script}");
 }
+
+/// Every unit whose helper asks `gitlab-runner fleeting` to find the plugin names the folder the
+/// image put it in, as the runner's own unit does: without it gitlab-runner looks in the home
+/// folder's default (docs/fleet_scaling/fleeting.md) and `fleeting list` fails.
+#[test]
+fn every_unit_that_runs_fleeting_list_knows_where_the_plugin_is() {
+    let plan = plan(&common::root().join("examples/autoscaler/fleet.yaml"));
+    let line = "Environment=\"FLEETING_PLUGIN_PATH=/usr/local/lib/gitlab-runner/fleeting\"\n";
+    let mut checked = 0;
+    for (path, file) in plan.iter().filter(|(p, _)| p.ends_with(".service")) {
+        let helper = file.contents.lines().find_map(|l| l.strip_prefix("ExecStart")).and_then(|l| l.rsplit('/').next());
+        let runs_fleeting = match helper {
+            Some(name) => plan.get(&format!("packer/files/{}", name.split_whitespace().next().unwrap_or(name))),
+            None => None,
+        }
+        .is_some_and(|h| h.contents.contains("gitlab-runner fleeting"));
+        let pre = file.contents.lines().filter_map(|l| l.strip_prefix("ExecStartPre=")).any(|cmd| {
+            cmd.rsplit('/')
+                .next()
+                .and_then(|n| plan.get(&format!("packer/files/{n}")))
+                .is_some_and(|h| h.contents.contains("gitlab-runner fleeting"))
+        });
+        if runs_fleeting || pre {
+            assert!(file.contents.contains(line), "{path} runs `gitlab-runner fleeting` without FLEETING_PLUGIN_PATH");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 2, "the runner (its start hook) and the live settings' service");
+}

@@ -169,6 +169,8 @@ struct Context {
     spot_grace_seconds: u32,
     /// How often a draining instance records a lifecycle heartbeat.
     heartbeat_interval_seconds: u32,
+    /// How long an instance pool's instance lives at most: past it, it no longer protects itself.
+    max_instance_lifetime_seconds: u32,
     /// Time after the longest job for unregistering.
     stop_margin_seconds: u32,
     /// Port of the runner's Prometheus endpoint on 127.0.0.1.
@@ -402,6 +404,7 @@ fn context(fleet: &Fleet, image_hash: &str) -> Context {
         shutdown_timeout_seconds: SHUTDOWN_TIMEOUT_SECONDS,
         spot_grace_seconds: SPOT_GRACE_SECONDS,
         heartbeat_interval_seconds: HEARTBEAT_INTERVAL_SECONDS,
+        max_instance_lifetime_seconds: crate::model::MAX_INSTANCE_LIFETIME_SECONDS,
         stop_margin_seconds: STOP_MARGIN_SECONDS,
         metrics_port: METRICS_PORT,
         busy_metric: BUSY_METRIC,

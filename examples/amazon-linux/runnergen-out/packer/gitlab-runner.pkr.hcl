@@ -68,21 +68,21 @@ source "amazon-ebs" "runner" {
     "owner"           = "build-infra@example.com"
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "nightly"
-    "runnergen:image" = "6ef340dd5ce3c7bc"
+    "runnergen:image" = "19f084eac013a9bf"
   }
   run_tags = {
     "environment"     = "ci"
     "owner"           = "build-infra@example.com"
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "nightly"
-    "runnergen:image" = "6ef340dd5ce3c7bc"
+    "runnergen:image" = "19f084eac013a9bf"
   }
   snapshot_tags = {
     "environment"     = "ci"
     "owner"           = "build-infra@example.com"
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "nightly"
-    "runnergen:image" = "6ef340dd5ce3c7bc"
+    "runnergen:image" = "19f084eac013a9bf"
   }
 }
 

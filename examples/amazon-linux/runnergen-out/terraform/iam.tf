@@ -92,6 +92,14 @@ data "aws_iam_policy_document" "builds" {
     resources = ["arn:${local.partition}:autoscaling:us-west-2:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/nightly-builds"]
   }
 
+  # ...but not while its group wants fewer instances: it reads the group's size, which has no
+  # resource-level permission.
+  statement {
+    sid       = "ReadGroupSize"
+    actions   = ["autoscaling:DescribeAutoScalingGroups"]
+    resources = ["*"]
+  }
+
   statement {
     sid       = "PublishBusySlotMetric"
     actions   = ["cloudwatch:PutMetricData"]

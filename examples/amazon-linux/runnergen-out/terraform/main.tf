@@ -22,7 +22,7 @@ data "aws_ami_ids" "runner" {
 
   filter {
     name   = "tag:runnergen:image"
-    values = ["6ef340dd5ce3c7bc"]
+    values = ["19f084eac013a9bf"]
   }
 
   filter {
@@ -43,7 +43,7 @@ data "aws_ami_ids" "runner" {
   lifecycle {
     postcondition {
       condition     = length(self.ids) > 0
-      error_message = "No AMI of fleet nightly has runnergen:image = 6ef340dd5ce3c7bc, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
+      error_message = "No AMI of fleet nightly has runnergen:image = 19f084eac013a9bf, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
     }
   }
 }

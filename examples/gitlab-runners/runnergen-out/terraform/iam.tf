@@ -206,6 +206,14 @@ data "aws_iam_policy_document" "deploy" {
     resources = ["arn:${local.partition}:autoscaling:eu-west-1:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/web-ci-deploy"]
   }
 
+  # ...but not while its group wants fewer instances: it reads the group's size, which has no
+  # resource-level permission.
+  statement {
+    sid       = "ReadGroupSize"
+    actions   = ["autoscaling:DescribeAutoScalingGroups"]
+    resources = ["*"]
+  }
+
   statement {
     sid       = "PublishBusySlotMetric"
     actions   = ["cloudwatch:PutMetricData"]

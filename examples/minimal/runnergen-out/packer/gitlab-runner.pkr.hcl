@@ -66,17 +66,17 @@ source "amazon-ebs" "runner" {
   tags = {
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "tiny-ci"
-    "runnergen:image" = "fea63a77a50301b0"
+    "runnergen:image" = "af172d42829c4aa2"
   }
   run_tags = {
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "tiny-ci"
-    "runnergen:image" = "fea63a77a50301b0"
+    "runnergen:image" = "af172d42829c4aa2"
   }
   snapshot_tags = {
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "tiny-ci"
-    "runnergen:image" = "fea63a77a50301b0"
+    "runnergen:image" = "af172d42829c4aa2"
   }
 }
 

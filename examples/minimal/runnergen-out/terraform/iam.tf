@@ -92,6 +92,14 @@ data "aws_iam_policy_document" "docker" {
     resources = ["arn:${local.partition}:autoscaling:us-east-1:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/tiny-ci-docker"]
   }
 
+  # ...but not while its group wants fewer instances: it reads the group's size, which has no
+  # resource-level permission.
+  statement {
+    sid       = "ReadGroupSize"
+    actions   = ["autoscaling:DescribeAutoScalingGroups"]
+    resources = ["*"]
+  }
+
   statement {
     sid       = "PublishBusySlotMetric"
     actions   = ["cloudwatch:PutMetricData"]

@@ -22,7 +22,7 @@ data "aws_ami_ids" "runner" {
 
   filter {
     name   = "tag:runnergen:image"
-    values = ["fea63a77a50301b0"]
+    values = ["af172d42829c4aa2"]
   }
 
   filter {
@@ -43,7 +43,7 @@ data "aws_ami_ids" "runner" {
   lifecycle {
     postcondition {
       condition     = length(self.ids) > 0
-      error_message = "No AMI of fleet tiny-ci has runnergen:image = fea63a77a50301b0, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
+      error_message = "No AMI of fleet tiny-ci has runnergen:image = af172d42829c4aa2, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
     }
   }
 }

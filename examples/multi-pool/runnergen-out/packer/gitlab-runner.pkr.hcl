@@ -67,21 +67,21 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "acme-ci"
-    "runnergen:image" = "cb74421574d629c4"
+    "runnergen:image" = "99aac2c1b2205c40"
     "team"            = "platform"
   }
   run_tags = {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "acme-ci"
-    "runnergen:image" = "cb74421574d629c4"
+    "runnergen:image" = "99aac2c1b2205c40"
     "team"            = "platform"
   }
   snapshot_tags = {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "acme-ci"
-    "runnergen:image" = "cb74421574d629c4"
+    "runnergen:image" = "99aac2c1b2205c40"
     "team"            = "platform"
   }
 }

@@ -120,6 +120,14 @@ data "aws_iam_policy_document" "docker" {
     resources = ["arn:${local.partition}:autoscaling:eu-central-1:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/acme-ci-docker"]
   }
 
+  # ...but not while its group wants fewer instances: it reads the group's size, which has no
+  # resource-level permission.
+  statement {
+    sid       = "ReadGroupSize"
+    actions   = ["autoscaling:DescribeAutoScalingGroups"]
+    resources = ["*"]
+  }
+
   statement {
     sid       = "PublishBusySlotMetric"
     actions   = ["cloudwatch:PutMetricData"]
@@ -216,6 +224,14 @@ data "aws_iam_policy_document" "shell" {
     sid       = "ProtectSelfWhileBusy"
     actions   = ["autoscaling:SetInstanceProtection"]
     resources = ["arn:${local.partition}:autoscaling:eu-central-1:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/acme-ci-shell"]
+  }
+
+  # ...but not while its group wants fewer instances: it reads the group's size, which has no
+  # resource-level permission.
+  statement {
+    sid       = "ReadGroupSize"
+    actions   = ["autoscaling:DescribeAutoScalingGroups"]
+    resources = ["*"]
   }
 
   statement {

@@ -22,7 +22,7 @@ data "aws_ami_ids" "runner" {
 
   filter {
     name   = "tag:runnergen:image"
-    values = ["cb74421574d629c4"]
+    values = ["99aac2c1b2205c40"]
   }
 
   filter {
@@ -43,7 +43,7 @@ data "aws_ami_ids" "runner" {
   lifecycle {
     postcondition {
       condition     = length(self.ids) > 0
-      error_message = "No AMI of fleet acme-ci has runnergen:image = cb74421574d629c4, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
+      error_message = "No AMI of fleet acme-ci has runnergen:image = 99aac2c1b2205c40, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
     }
   }
 }
