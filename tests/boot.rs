@@ -1,5 +1,5 @@
 //! The boot test: the baked units and helpers, as rendered from the tree's current templates, run
-//! under a real systemd as PID 1 (issue 18, "How to show it: boot the instance").
+//! under a real systemd as PID 1.
 //!
 //! Each scenario boots a Debian 12 container (`systemd-nspawn -b`) whose root is an overlay on the
 //! root filesystem that tests/boot/build-rootfs.sh builds once into target/tools/boot-rootfs
@@ -24,12 +24,25 @@
 //! writes every kind of file), and its region is the one tests/standins/lifecycle_actions.py checks
 //! lifecycle calls against (eu-central-1).
 //!
+//! Six more boot the manager of the `autoscaler` example's `build` pool (the same
+//! region): its gate (runnergen-manager-gate.service) waits while moto's manager group
+//! holds a predecessor that is InService and running in EC2, passes once it leaves the group or EC2
+//! stops it, retries a metadata service that answers the instance id with errors for its first
+//! seconds (tests/boot/imds.py's `failing/` switch), and fails, keeping the runner from starting,
+//! when the metadata service never answers within its bound (shortened for that scenario only) or
+//! when its own instance is terminated, while the watcher completes the hook; and once registered,
+//! a changed live settings parameter (seeded from terraform/manager-settings/build.toml under the
+//! name the pool's `aws_ssm_parameter` gives it, as Terraform would) reaches config.toml without
+//! restarting gitlab-runner. Elsewhere only polling is shortened: the gate's bound stays the pool's
+//! own (4800 s), so a gate that passes within seconds did not give up on it. The worker group and the
+//! fleeting plugin are not exercised: the stand-in's `fleeting list` only loads the file as TOML.
+//!
 //! Needs root, systemd-nspawn, nsenter, ip, overlayfs, moto and the AWS CLI in
 //! target/tools/aws-venv; a missing one fails the test. The scenarios take the machine in turn (a
-//! global lock). Measured on the 2-core test machine, shared with other builds: 229 s for all 11
-//! scenarios when they pass (each boot, with moto seeded, about 10 s; the drain 53 s, the spot
-//! notice during a drain 50 s), up to about 6 minutes when the bounded waits of failing ones run
-//! out; excluding the one-time root filesystem build (152 to 183 s). `RUNNERGEN_BOOT_EVIDENCE=1`
+//! global lock). Measured on the 2-core test machine: 326 s for all 17 scenarios when they pass
+//! (each boot, with moto seeded, about 10 s; the drain 53 s, the spot notice during a drain 50 s;
+//! the manager's six 131 s), longer when the bounded waits of failing ones run out; excluding the
+//! one-time root filesystem build (152 to 183 s). `RUNNERGEN_BOOT_EVIDENCE=1`
 //! with `--nocapture` prints what each scenario saw even when it passes.
 //!
 //! How it differs from EC2: Debian 12's systemd 252 rather than Ubuntu's or Amazon Linux 2023's,
@@ -50,6 +63,10 @@ use crate::common;
 const TOKEN: &str = "glrt-boot-standin-secret-0123456789";
 const EXAMPLE: &str = "multi-pool";
 const POOL: &str = "docker";
+/// The autoscaler pool whose manager the manager scenarios boot.
+const MANAGER_EXAMPLE: &str = "autoscaler";
+const MANAGER_POOL: &str = "build";
+const GATE: &str = "runnergen-manager-gate.service";
 const MOTO_PORT: u16 = 5000;
 /// What PATH inside the container is for commands the host runs there.
 const CONTAINER_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -106,6 +123,11 @@ enum CloudFinal {
 }
 
 struct Options {
+    /// The example and the pool whose instance boots.
+    pool: (&'static str, &'static str),
+    /// Whether the group holds another instance besides this one, InService and running in EC2:
+    /// an autoscaler manager's predecessor, still draining.
+    predecessor: bool,
     cloud_final: CloudFinal,
     /// systemd's DefaultEnvironment in the container: the helpers' test knobs.
     knobs: Vec<(&'static str, &'static str)>,
@@ -118,11 +140,23 @@ struct Options {
 impl Default for Options {
     fn default() -> Options {
         Options {
+            pool: (EXAMPLE, POOL),
+            predecessor: false,
             cloud_final: CloudFinal::Ubuntu,
             knobs: vec![("RUNNERGEN_TEST_POLL_SECONDS", "1")],
             docker_seconds: 0,
             cloudwatch_seconds: 0,
         }
+    }
+}
+
+impl Options {
+    /// The manager of the `autoscaler` example's `build` pool (region eu-central-1, the one
+    /// tests/standins/lifecycle_actions.py checks against), with or without a predecessor in its
+    /// group. Only polling is shortened: the gate's bound stays the pool's own (its job timeout
+    /// plus 20 minutes), far beyond any scenario.
+    fn manager(predecessor: bool) -> Options {
+        Options { pool: (MANAGER_EXAMPLE, MANAGER_POOL), predecessor, ..Options::default() }
     }
 }
 
@@ -201,6 +235,13 @@ struct Machine {
     settings: BTreeMap<String, String>,
     /// The instance id moto gave the group's instance, which the IMDS stand-in serves.
     instance: String,
+    /// The group's other instance (Options::predecessor), or empty.
+    predecessor: String,
+    /// An autoscaler manager's live settings: their SSM parameter's name and the value Terraform
+    /// writes there (terraform/manager-settings/POOL.toml).
+    manager_settings: Option<(String, String)>,
+    /// The pool whose instance this is.
+    pool: &'static str,
     /// The paths user data writes, in the order it writes them.
     user_data_files: Vec<String>,
     started: Instant,
@@ -246,22 +287,26 @@ impl Machine {
             proxy: None,
             settings: BTreeMap::new(),
             instance: String::new(),
+            predecessor: String::new(),
+            manager_settings: None,
+            pool: options.pool.1,
             user_data_files: Vec::new(),
             started: Instant::now(),
         };
         // The tree's current templates, rendered now.
-        let spec = common::root().join("examples").join(EXAMPLE).join("fleet.yaml");
+        let (example, pool) = options.pool;
+        let spec = common::root().join("examples").join(example).join("fleet.yaml");
         let rendered = common::render_to_temp(&spec);
         let out = rendered.path().to_path_buf();
         let user_data =
-            std::fs::read_to_string(out.join(format!("terraform/user-data/{POOL}.sh"))).expect("the pool's user data");
+            std::fs::read_to_string(out.join(format!("terraform/user-data/{pool}.sh"))).expect("the pool's user data");
         machine.settings = settings_of(&user_data);
         machine.user_data_files = files_written_by(&user_data);
         for sub in ["upper", "work", "root", "standin/jobs", "imds/latest/meta-data/autoscaling"] {
             std::fs::create_dir_all(machine.path(sub)).expect("mkdir");
         }
         machine.network();
-        machine.seed_moto();
+        machine.seed_moto(&out, options.predecessor);
         machine.imds("latest/meta-data/instance-id", &machine.instance.clone());
         machine.imds("latest/meta-data/autoscaling/target-lifecycle-state", "InService");
 
@@ -386,8 +431,10 @@ impl Machine {
     }
 
     /// The account as tests/aws_emulator.rs sets it up: the token as a SecureString, the pool's
-    /// group with its terminating hook and one instance, whose id the IMDS stand-in serves.
-    fn seed_moto(&mut self) {
+    /// group with its terminating hook and one instance, whose id the IMDS stand-in serves (two
+    /// with a predecessor: the first is this one). An autoscaler manager's live settings too, as
+    /// its Terraform writes them.
+    fn seed_moto(&mut self, out: &Path, predecessor: bool) {
         let group = self.setting("RUNNERGEN_ASG_NAME");
         self.aws(&[
             "ssm",
@@ -415,7 +462,7 @@ impl Machine {
             "--max-size",
             "2",
             "--desired-capacity",
-            "1",
+            if predecessor { "2" } else { "1" },
             "--vpc-zone-identifier",
             &subnet,
         ]);
@@ -431,13 +478,58 @@ impl Machine {
             "--default-result",
             "CONTINUE",
         ]);
-        self.instance = self.aws(&[
+        let listing = self.aws(&[
             "autoscaling",
-            "describe-auto-scaling-instances",
+            "describe-auto-scaling-groups",
+            "--auto-scaling-group-names",
+            &group,
             "--query",
-            "AutoScalingInstances[0].InstanceId",
+            "AutoScalingGroups[0].Instances[].InstanceId",
         ]);
-        assert!(self.instance.starts_with("i-"), "moto's instance: {}", self.instance);
+        let ids: Vec<&str> = listing.split_whitespace().collect();
+        assert!(
+            ids.len() == 1 + usize::from(predecessor) && ids.iter().all(|id| id.starts_with("i-")),
+            "moto's instances of {group}: {listing}"
+        );
+        self.instance = ids[0].to_owned();
+        if predecessor {
+            self.predecessor = ids[1].to_owned();
+            let state = self.ec2_state(&self.predecessor);
+            assert_eq!(state, "running", "the predecessor {} runs in EC2", self.predecessor);
+        }
+        // Empty on an instance pool's instances.
+        let parameter =
+            self.settings.get("RUNNERGEN_MANAGER_SETTINGS_PARAMETER").filter(|p| !p.trim_matches('\'').is_empty());
+        if let Some(parameter) = parameter.cloned() {
+            let (name, value) = manager_settings_parameter(out, self.pool);
+            assert_eq!(name, parameter, "user data and Terraform name the same live settings parameter");
+            self.aws(&["ssm", "put-parameter", "--name", &name, "--type", "String", "--value", &value]);
+            self.manager_settings = Some((name, value));
+        }
+    }
+
+    /// An instance's state in EC2 (moto).
+    fn ec2_state(&self, id: &str) -> String {
+        self.aws(&[
+            "ec2",
+            "describe-instances",
+            "--instance-ids",
+            id,
+            "--query",
+            "Reservations[0].Instances[0].State.Name",
+        ])
+    }
+
+    /// The lifecycle states of the group's instances, as "id state" lines.
+    fn group_instances(&self) -> String {
+        self.aws(&[
+            "autoscaling",
+            "describe-auto-scaling-groups",
+            "--auto-scaling-group-names",
+            &self.setting("RUNNERGEN_ASG_NAME"),
+            "--query",
+            "AutoScalingGroups[0].Instances[].[InstanceId,LifecycleState]",
+        ])
     }
 
     /// Writes a file the IMDS stand-in serves (ROOT/PATH).
@@ -505,8 +597,12 @@ impl Machine {
             "[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
         );
 
-        // The test knobs, for every unit.
-        let knobs: Vec<String> = options.knobs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        // The test knobs, for every unit. The container shares the host's /proc/uptime: the
+        // instance's uptime (which bounds its scale-in protection) is an hour's, whatever the
+        // host's.
+        write(&root.join("etc/runnergen-boot-uptime"), "3600.00 1800.00\n");
+        let mut knobs: Vec<String> = options.knobs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        knobs.push("RUNNERGEN_TEST_UPTIME_FILE=/etc/runnergen-boot-uptime".to_owned());
         write(
             &root.join("etc/systemd/system.conf.d/50-runnergen-boot-test.conf"),
             &format!("[Manager]\nDefaultEnvironment={}\n", knobs.join(" ")),
@@ -721,6 +817,31 @@ impl Machine {
         text(&out)
     }
 
+    /// What a unit's own processes logged (not PID 1 about it), each message with its time.
+    fn unit_log(&self, unit: &str) -> Vec<(f64, String)> {
+        let out = common::run(common::tool("journalctl").arg("-D").arg(self.root().join("var/log/journal")).args([
+            "--no-pager",
+            "-o",
+            "json",
+            "-u",
+            unit,
+        ]));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|e| e["_SYSTEMD_UNIT"] == unit && e["_PID"] != "1")
+            .filter_map(|e| {
+                let time = e["__REALTIME_TIMESTAMP"].as_str()?.parse::<f64>().ok()? / 1e6;
+                Some((time, e["MESSAGE"].as_str()?.to_owned()))
+            })
+            .collect()
+    }
+
+    /// When a unit's own processes first logged a line containing `what`.
+    fn logged(&self, unit: &str, what: &str) -> Option<f64> {
+        self.unit_log(unit).into_iter().find(|(_, m)| m.contains(what)).map(|(t, _)| t)
+    }
+
     /// Each time PID 1 logged "Starting UNIT" (the start of its first ExecStartPre or ExecStart).
     fn unit_starts(&self, unit: &str) -> Vec<f64> {
         let out = common::run(common::tool("journalctl").arg("-D").arg(self.root().join("var/log/journal")).args([
@@ -776,12 +897,25 @@ impl Machine {
         };
         let journal =
             self.journal(&["-u", "runnergen-*", "-u", "runnergen-test-cloud-final.service", "-u", "docker.service"]);
+        let group = match self.aws_output(&[
+            "autoscaling",
+            "describe-auto-scaling-groups",
+            "--auto-scaling-group-names",
+            &self.setting("RUNNERGEN_ASG_NAME"),
+            "--query",
+            "AutoScalingGroups[0].Instances[].[InstanceId,LifecycleState]",
+        ]) {
+            out if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+            out => text(&out),
+        };
         let journal_tail: Vec<&str> = journal.lines().rev().take(120).collect::<Vec<_>>().into_iter().rev().collect();
         let console = std::fs::read_to_string(self.path(&format!("console-{}.log", self.boots))).unwrap_or_default();
         let console_tail: Vec<&str> = console.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
         format!(
-            "--- instance {} in {} after {:.0} s; times in s after the stand-ins' first log line (epoch {t0:.3})\n--- stand-in log (tests/boot/gitlab-runner):\n{}\n--- lifecycle calls the proxy accepted (time the host saw them):\n{}\n--- units:\n{states}\n--- journal (runnergen units, cloud-final stand-in, docker stand-in), last 120 lines:\n{}\n--- IMDS requests, last 8 (newest first):\n{}\n--- console, last 15 lines:\n{}",
+            "--- instance {} (pool {}; predecessor {}) in {} after {:.0} s; times in s after the stand-ins' first log line (epoch {t0:.3})\n--- the group's instances in moto now:\n{group}\n--- stand-in log (tests/boot/gitlab-runner):\n{}\n--- lifecycle calls the proxy accepted (time the host saw them):\n{}\n--- units:\n{states}\n--- journal (runnergen units, cloud-final stand-in, docker stand-in), last 120 lines:\n{}\n--- IMDS requests, last 8 (newest first):\n{}\n--- console, last 15 lines:\n{}",
             self.instance,
+            self.pool,
+            if self.predecessor.is_empty() { "none" } else { &self.predecessor },
             self.netns,
             self.started.elapsed().as_secs_f64(),
             events.join("\n"),
@@ -931,6 +1065,47 @@ fn provision_steps(script: &str) -> ProvisionSteps {
         }
     }
     steps
+}
+
+/// The name of an autoscaler manager's live settings parameter and the value Terraform writes
+/// there, as the pool's Terraform says: `aws_ssm_parameter.POOL_manager_settings`, whose value is
+/// `file("${path.module}/manager-settings/POOL.toml")`.
+fn manager_settings_parameter(out: &Path, pool: &str) -> (String, String) {
+    let tf = std::fs::read_to_string(out.join(format!("terraform/pool-{pool}.tf"))).expect("the pool's Terraform");
+    let body: hcl::Body = hcl::from_str(&tf).expect("HCL");
+    let label = format!("{pool}_manager_settings");
+    let block = body
+        .blocks()
+        .find(|b| {
+            b.identifier() == "resource" && b.labels().iter().map(|l| l.as_str()).eq(["aws_ssm_parameter", &label])
+        })
+        .unwrap_or_else(|| panic!("no aws_ssm_parameter.{label} in pool-{pool}.tf"));
+    let attribute = |key: &str| {
+        block
+            .body()
+            .attributes()
+            .find(|a| a.key() == key)
+            .map(|a| a.expr().clone())
+            .unwrap_or_else(|| panic!("aws_ssm_parameter.{label} has no {key}"))
+    };
+    let name = match attribute("name") {
+        hcl::Expression::String(name) => name,
+        other => panic!("aws_ssm_parameter.{label}'s name: {other:?}"),
+    };
+    let value = attribute("value");
+    let prefix = "${path.module}/";
+    let file = match &value {
+        hcl::Expression::FuncCall(call) if call.name.to_string() == "file" && call.args.len() == 1 => {
+            match &call.args[0] {
+                hcl::Expression::TemplateExpr(t) => t.to_string().trim_matches('"').to_owned(),
+                other => panic!("aws_ssm_parameter.{label}'s file(): {other:?}"),
+            }
+        }
+        other => panic!("aws_ssm_parameter.{label}'s value is not file(...): {other:?}"),
+    };
+    let file = file.strip_prefix(prefix).unwrap_or_else(|| panic!("{file} is not under {prefix}"));
+    let value = std::fs::read_to_string(out.join("terraform").join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    (name, value)
 }
 
 /// ctime of a file in the container's root: when it last appeared or changed (a rename sets it).
@@ -1368,5 +1543,371 @@ fn busy_and_idle_toggle_scale_in_protection() {
     v.check(before == "False", format!("a new instance is not protected: {before}"));
     v.check(busy == "True", format!("with a job running, the instance is protected from scale-in: {busy} {busy_run}"));
     v.check(idle == "False", format!("idle again, it is not: {idle} {idle_run}"));
+    v.done(&m);
+}
+
+// --- An autoscaler pool's manager: the gate, and its live settings -----------------------------
+
+/// When the gate first said it waits for the predecessor: the gate runs once user data has written
+/// the autoscaler settings and started the runner, which requires it.
+fn wait_for_the_gate_to_wait(m: &Machine) -> f64 {
+    let waiting = format!("waiting for the other manager of {}", m.setting("RUNNERGEN_ASG_NAME"));
+    m.wait_for("the manager gate to wait for the predecessor", Duration::from_secs(90), |m| m.logged(GATE, &waiting))
+}
+
+/// The gate's lines, for a failure's message.
+fn gate_log(m: &Machine, t0: f64) -> String {
+    let lines: Vec<String> = m.unit_log(GATE).iter().map(|(t, l)| format!("  {} {l}", after(t0, *t))).collect();
+    format!("--- {GATE}, s after {t0:.3}:\n{}", lines.join("\n"))
+}
+
+/// Checks that the gate held the runner's ExecStartPre back while the predecessor was alive
+/// (until `released`), that the runner then started and registered this instance once, and that
+/// the gate never gave up on its bound.
+fn gate_held_then_passed(m: &Machine, v: &mut Verdict, waiting: f64, released: f64, limit: f64) {
+    let events = m.events();
+    let before: Vec<&Event> =
+        events.iter().filter(|e| e.what.starts_with("call: gitlab-runner") && e.time < released).collect();
+    v.check(
+        before.is_empty(),
+        format!("no gitlab-runner call (`fleeting list`, `register`) while the predecessor was alive: {before:?}"),
+    );
+    let starts = m.unit_starts("runnergen-runner.service");
+    v.check(
+        !starts.is_empty() && starts.iter().all(|&s| s > released),
+        format!(
+            "the runner's ExecStartPre started only after the predecessor left ({}): {:?}",
+            after(waiting, released),
+            starts.iter().map(|&s| after(waiting, s)).collect::<Vec<_>>()
+        ),
+    );
+    let registers = m.calls("register");
+    v.check(registers.len() == 1, format!("one `register` call, not {}", registers.len()));
+    if let Some(r) = registers.first() {
+        v.check(
+            r.time - released <= limit,
+            format!("registered {} after the predecessor left (at most {limit} s)", after(released, r.time)),
+        );
+        let name = format!("--name {}-{MANAGER_POOL}-{}", m.setting("RUNNERGEN_FLEET"), m.instance);
+        v.check(r.what.contains(&name), format!("register names this instance ({name}): {}", r.what));
+        v.check(r.what.contains("--template-config"), format!("register merges the autoscaler template: {}", r.what));
+    }
+    let passed = m.logged(GATE, "alive; starting the runner");
+    v.check(
+        passed.is_some_and(|p| p > released),
+        format!("the gate said no other manager is alive, after the predecessor left: {passed:?}"),
+    );
+    v.check(m.logged(GATE, "starting the runner anyway").is_none(), "the gate did not give up on its bound");
+    let gate = m.unit_state(GATE);
+    v.check(gate == "active", format!("{GATE} is active (exited 0), not {gate}"));
+    v.check(m.first("run: taking jobs").is_some(), "the runner runs");
+}
+
+/// Holds the predecessor in the group for `seconds` past the gate's first wait, checking meanwhile
+/// that the runner does not start; returns when the gate first waited.
+fn hold_the_gate(m: &Machine, v: &mut Verdict, seconds: f64) -> f64 {
+    let waiting = wait_for_the_gate_to_wait(m);
+    let until = waiting + seconds;
+    while now() < until {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let gate = m.unit_state(GATE);
+    let runner = m.unit_state("runnergen-runner.service");
+    v.check(gate == "activating", format!("{GATE} still waits {seconds} s on, not {gate}"));
+    v.check(runner == "inactive", format!("runnergen-runner.service has not started, not {runner}"));
+    let waits = m.unit_log(GATE).iter().filter(|(_, l)| l.contains("waiting for the other manager")).count();
+    // Each poll takes the AWS CLI's two calls (2 to 3 s here) besides the 1 s sleep.
+    v.check(waits >= 2, format!("the gate polled the group again meanwhile: {waits} waits logged in {seconds} s"));
+    let names = m.logged(GATE, &format!("{} InService", m.predecessor));
+    v.check(names.is_some(), format!("the gate names the predecessor {} and its state InService", m.predecessor));
+    waiting
+}
+
+#[test]
+fn a_manager_gate_waits_for_a_live_predecessor_then_registers_once() {
+    let _lock = machine_lock();
+    let mut m = Machine::new(Options::manager(true));
+    m.boot();
+    let mut v = Verdict::new();
+    let waiting = hold_the_gate(&m, &mut v, 10.0);
+    // The predecessor's drain ends: the group removes it (as its completed hook lets it).
+    let released = now();
+    m.aws(&[
+        "autoscaling",
+        "terminate-instance-in-auto-scaling-group",
+        "--instance-id",
+        &m.predecessor,
+        "--should-decrement-desired-capacity",
+    ]);
+    m.wait_for("the runner to take jobs once the predecessor left", Duration::from_secs(60), |m| {
+        m.first("run: taking jobs")
+    });
+    // A few more polls: nothing registers again.
+    std::thread::sleep(Duration::from_secs(3));
+
+    v.note(gate_log(&m, waiting));
+    gate_held_then_passed(&m, &mut v, waiting, released, 15.0);
+    let group = m.group_instances();
+    v.check(!group.contains(&m.predecessor), format!("the predecessor left the group: {group}"));
+    // The registration merged the autoscaler settings and the live settings into one entry.
+    let config = m.config();
+    v.check(config.matches("[[runners]]").count() == 1, format!("config.toml has one [[runners]]:\n{config}"));
+    let table: toml::Table = toml::from_str(&config).unwrap_or_default();
+    let autoscaler = table.get("runners").and_then(|r| r.get(0)).and_then(|r| r.get("autoscaler"));
+    v.check(
+        autoscaler.and_then(|a| a.get("plugin")).and_then(|p| p.as_str()) == Some("aws:1.0.0")
+            && policies(&m).is_ok_and(|p| p.len() == 2),
+        format!("config.toml loads, its entry with the plugin and both windows' policies: {autoscaler:?}"),
+    );
+    v.done(&m);
+}
+
+#[test]
+fn a_manager_gate_passes_a_predecessor_that_ec2_no_longer_runs() {
+    let _lock = machine_lock();
+    let mut m = Machine::new(Options::manager(true));
+    m.boot();
+    let mut v = Verdict::new();
+    let waiting = hold_the_gate(&m, &mut v, 6.0);
+    // EC2 stops the predecessor; its group still lists it InService (its hook never ran).
+    let released = now();
+    m.aws(&["ec2", "stop-instances", "--instance-ids", &m.predecessor]);
+    m.wait_for("the runner to take jobs once the predecessor stopped", Duration::from_secs(60), |m| {
+        m.first("run: taking jobs")
+    });
+    std::thread::sleep(Duration::from_secs(2));
+
+    v.note(gate_log(&m, waiting));
+    // The bound is the pool's own, 3600 + 1200 s: passing within seconds is not the bound.
+    gate_held_then_passed(&m, &mut v, waiting, released, 15.0);
+    let group = m.group_instances();
+    v.check(
+        group.contains(&format!("{}\tInService", m.predecessor)),
+        format!("the group still lists the predecessor InService: {group}"),
+    );
+    let state = m.ec2_state(&m.predecessor);
+    v.check(state == "stopped", format!("EC2 has the predecessor stopped, not {state}"));
+    let gone = m.logged(GATE, &format!("{} is not running in EC2 (stopped): gone", m.predecessor));
+    v.check(gone.is_some_and(|g| g > released), "the gate said the stopped predecessor is gone");
+    v.done(&m);
+}
+
+#[test]
+fn a_manager_gate_retries_the_metadata_service() {
+    let _lock = machine_lock();
+    let mut m = Machine::new(Options::manager(false));
+    // The instance id answers 500 for 8 s from the first request of it (the gate's).
+    m.imds("failing/latest/meta-data/instance-id", "8");
+    m.boot();
+    // The gate ends one way or the other; once it passed, the runner registers and runs.
+    let gate_ended = m.wait_for("the manager gate to end", Duration::from_secs(90), |m| {
+        m.unit_starts(GATE).first().and_then(|_| match m.unit_state(GATE).as_str() {
+            "active" | "failed" | "inactive" => Some(now()),
+            _ => None,
+        })
+    });
+    m.wait_until(gate_ended + 30.0, |m| m.first("run: taking jobs").is_some());
+    std::thread::sleep(Duration::from_secs(2));
+
+    let mut v = Verdict::new();
+    let requests = std::fs::read_to_string(m.path("imds/requests.log")).unwrap_or_default();
+    let failed =
+        requests.lines().filter(|l| l == &"GET /latest/meta-data/instance-id 500 (failing on purpose)").count();
+    let retries: Vec<f64> = m
+        .unit_log(GATE)
+        .iter()
+        .filter(|(_, l)| l.contains("cannot read this instance's id from the metadata service; trying again"))
+        .map(|(t, _)| *t)
+        .collect();
+    let t0 = retries.first().copied().unwrap_or_else(now);
+    v.note(gate_log(&m, t0));
+    v.check(failed >= 3, format!("the metadata service failed the instance id {failed} times"));
+    v.check(retries.len() >= 3, format!("the gate logged {} retries of the metadata service", retries.len()));
+    let passed = m.logged(GATE, "alive; starting the runner");
+    v.check(
+        passed.is_some_and(|p| retries.iter().all(|&r| r < p)),
+        format!("the gate then passed (no other manager is alive): {passed:?}"),
+    );
+    let gate = m.unit_state(GATE);
+    v.check(gate == "active", format!("{GATE} is active (exited 0), not {gate}"));
+    let starts = m.unit_starts("runnergen-runner.service");
+    v.check(
+        starts.len() == 1 && passed.is_some_and(|p| starts[0] >= p),
+        format!("the runner's ExecStartPre started once, after the gate passed: {starts:?}"),
+    );
+    let registers = m.calls("register");
+    v.check(registers.len() == 1, format!("one `register` call, not {}", registers.len()));
+    if let Some(r) = registers.first() {
+        let name = format!("--name {}-{MANAGER_POOL}-{}", m.setting("RUNNERGEN_FLEET"), m.instance);
+        v.check(r.what.contains(&name), format!("register names this instance ({name}): {}", r.what));
+    }
+    v.check(m.first("run: taking jobs").is_some(), "the runner runs");
+    v.done(&m);
+}
+
+/// The other way the gate fails closed (docs/autoscaler.md): the metadata service never gives this
+/// instance's id within the gate's bound (shortened to 6 s), so it cannot tell its predecessor from
+/// itself: the gate fails, at priority err, and the runner, which requires it, never starts.
+#[test]
+fn a_manager_gate_fails_closed_when_the_metadata_service_never_answers() {
+    let _lock = machine_lock();
+    let mut m = Machine::new(Options {
+        knobs: vec![("RUNNERGEN_TEST_POLL_SECONDS", "1"), ("RUNNERGEN_TEST_GATE_LIMIT_SECONDS", "6")],
+        ..Options::manager(false)
+    });
+    m.imds("failing/latest/meta-data/instance-id", "3600");
+    m.boot();
+    let failed = m.wait_until(now() + 90.0, |m| m.unit_state(GATE) == "failed");
+    // Long enough for anything that would start the runner to do so.
+    std::thread::sleep(Duration::from_secs(6));
+
+    let mut v = Verdict::new();
+    v.note(gate_log(&m, m.unit_starts(GATE).first().copied().unwrap_or_else(now)));
+    let gate = m.unit_state(GATE);
+    v.check(failed, format!("{GATE} ended failed, not {gate}"));
+    let errors = m.journal(&["-u", GATE, "-p", "err"]);
+    v.check(
+        errors.contains("the metadata service did not answer for"),
+        format!("the gate said so at priority err: {errors}"),
+    );
+    let calls: Vec<String> =
+        m.events().iter().filter(|e| e.what.starts_with("call: gitlab-runner")).map(|e| e.what.clone()).collect();
+    v.check(calls.is_empty(), format!("gitlab-runner was never called (no register, no run): {calls:?}"));
+    let starts = m.unit_starts("runnergen-runner.service");
+    v.check(starts.is_empty(), format!("the runner's ExecStartPre never started: {starts:?}"));
+    let runner = m.unit_state("runnergen-runner.service");
+    v.check(runner == "inactive" || runner == "failed", format!("the runner unit is stopped, not {runner}"));
+    v.done(&m);
+}
+
+#[test]
+fn a_gated_manager_that_is_terminated_never_starts_its_runner_and_completes_its_hook() {
+    let _lock = machine_lock();
+    let mut m = Machine::new(Options::manager(true));
+    m.boot();
+    let mut v = Verdict::new();
+    let waiting = hold_the_gate(&m, &mut v, 3.0);
+    wait_for_watcher(&m, Duration::from_secs(30));
+    let terminated = now();
+    m.imds("latest/meta-data/autoscaling/target-lifecycle-state", "Terminated");
+    let completed = m.wait_until(terminated + 60.0, |m| !m.completions().is_empty());
+    let failed = m.wait_until(now() + 10.0, |m| m.unit_state(GATE) == "failed");
+    // Long enough for anything that would start the runner to do so.
+    std::thread::sleep(Duration::from_secs(4));
+
+    v.note(gate_log(&m, waiting));
+    v.check(completed, "the lifecycle action was completed within 60 s of Terminated");
+    let completions = m.completions();
+    v.check(completions.len() == 1, format!("one CompleteLifecycleAction, not {}", completions.len()));
+    if let Some(c) = completions.first() {
+        v.check(c.fields["LifecycleActionResult"] == "CONTINUE", "the action's result is CONTINUE");
+        v.check(
+            c.fields["AutoScalingGroupName"] == m.setting("RUNNERGEN_ASG_NAME").as_str()
+                && c.fields["LifecycleHookName"] == m.setting("RUNNERGEN_LIFECYCLE_HOOK").as_str()
+                && c.fields["InstanceId"] == m.instance.as_str(),
+            format!("it names the manager group, its drain hook and this instance: {}", c.fields),
+        );
+        v.check(c.time - terminated <= 60.0, format!("completed {} after Terminated", after(terminated, c.time)));
+    }
+    let gate = m.unit_state(GATE);
+    v.check(failed, format!("{GATE} ended failed, not {gate}"));
+    v.check(
+        m.logged(GATE, "this manager is being terminated itself").is_some_and(|t| t > terminated),
+        "the gate said this manager is being terminated",
+    );
+    let calls: Vec<String> =
+        m.events().iter().filter(|e| e.what.starts_with("call: gitlab-runner")).map(|e| e.what.clone()).collect();
+    v.check(calls.is_empty(), format!("gitlab-runner was never called (no register, no run): {calls:?}"));
+    let starts = m.unit_starts("runnergen-runner.service");
+    v.check(starts.is_empty(), format!("the runner's ExecStartPre never started: {starts:?}"));
+    let runner = m.unit_state("runnergen-runner.service");
+    v.check(runner == "inactive" || runner == "failed", format!("the runner unit is stopped, not {runner}"));
+    let config = m.config();
+    v.check(!config.contains("[[runners]]"), format!("config.toml holds no runner:\n{config}"));
+    v.done(&m);
+}
+
+/// The policies of config.toml's runner entry, read from the container's root.
+fn policies(m: &Machine) -> Result<Vec<toml::Value>, String> {
+    let config = m.config();
+    let table: toml::Table =
+        toml::from_str(&config).map_err(|e| format!("config.toml does not load: {e}\n{config}"))?;
+    table
+        .get("runners")
+        .and_then(|r| r.get(0))
+        .and_then(|r| r.get("autoscaler"))
+        .and_then(|a| a.get("policy"))
+        .and_then(|p| p.as_array())
+        .cloned()
+        .ok_or_else(|| format!("config.toml has no runners[0].autoscaler.policy:\n{config}"))
+}
+
+#[test]
+fn live_settings_reach_the_registered_manager_without_restarting_the_runner() {
+    let _lock = machine_lock();
+    let mut m = Machine::new(Options::manager(false));
+    m.boot();
+    m.wait_for_runner();
+    let (parameter, seeded) = m.manager_settings.clone().expect("the manager's live settings");
+    let parse = |text: &str| -> Vec<toml::Value> {
+        let table: toml::Table = toml::from_str(text).unwrap_or_else(|e| panic!("live settings: {e}\n{text}"));
+        table["runners"][0]["autoscaler"]["policy"].as_array().cloned().expect("policies")
+    };
+    let before = policies(&m);
+    let pid_before = m.exec(&["systemctl", "show", "--property=MainPID", "--value", "runnergen-runner.service"]);
+    // An operator changes the office-hours window and its idle count; Terraform overwrites the
+    // parameter.
+    let changed = seeded
+        .replace("periods = [\"* 7-18 * * 1-5\"]", "periods = [\"* 6-20 * * 1-6\"]")
+        .replace("idle_count = 2", "idle_count = 5");
+    assert!(changed.contains("* 6-20 * * 1-6") && changed.contains("idle_count = 5"), "the seeded settings:\n{seeded}");
+    let wanted = parse(&changed);
+    let put = now();
+    m.aws(&["ssm", "put-parameter", "--name", &parameter, "--type", "String", "--overwrite", "--value", &changed]);
+    // The timer's run, now (a run the timer started before the change may be under way: again).
+    let mut runs = Vec::new();
+    let applied = (0..3).any(|_| {
+        runs.push(text(&m.exec(&["systemctl", "start", "runnergen-manager-settings.service"])));
+        policies(&m).is_ok_and(|p| p == wanted)
+    });
+    std::thread::sleep(Duration::from_secs(4));
+
+    let mut v = Verdict::new();
+    v.note(format!("--- runnergen-manager-settings.service runs: {runs:?}\n--- config.toml now:\n{}", m.config()));
+    v.check(
+        before.as_ref().is_ok_and(|p| *p == parse(&seeded)),
+        format!("registration wrote the seeded policies: {before:?}"),
+    );
+    v.check(applied, format!("config.toml holds the changed policies {wanted:?}: {:?}", policies(&m)));
+    let config: toml::Table = toml::from_str(&m.config()).unwrap_or_default();
+    let runner = &config.get("runners").and_then(|r| r.get(0)).cloned().unwrap_or(toml::Value::Boolean(false));
+    v.check(
+        config.get("runners").and_then(|r| r.as_array()).map(Vec::len) == Some(1)
+            && runner.get("autoscaler").and_then(|a| a.get("plugin")).and_then(|p| p.as_str()) == Some("aws:1.0.0")
+            && runner.get("docker").and_then(|d| d.get("image")).and_then(|i| i.as_str()) == Some("alpine:3.20")
+            && runner.get("token").is_some(),
+        format!("the rest of the entry stays as registered (one runner, its plugin, image, token): {runner}"),
+    );
+    let check = m.events().into_iter().find(|e| e.time > put && e.what.starts_with("call: gitlab-runner fleeting"));
+    v.check(
+        check.as_ref().is_some_and(|c| c.what.contains("/etc/gitlab-runner/.config.toml.")),
+        format!("gitlab-runner's loader checked the new config.toml before it replaced the old: {check:?}"),
+    );
+    v.check(
+        m.logged("runnergen-manager-settings.service", "applied the live settings").is_some_and(|t| t > put),
+        "the helper said it applied the live settings",
+    );
+    let events = m.events();
+    v.check(
+        m.calls("run").len() == 1,
+        format!("gitlab-runner ran once (not restarted): {} `run`", m.calls("run").len()),
+    );
+    v.check(count(&events, "signal: ") == 0, "the runner got no signal");
+    let pid_after = m.exec(&["systemctl", "show", "--property=MainPID", "--value", "runnergen-runner.service"]);
+    v.check(
+        text(&pid_before) == text(&pid_after) && m.unit_state("runnergen-runner.service") == "active",
+        format!("the runner's main process is the same: {} then {}", text(&pid_before).trim(), text(&pid_after).trim()),
+    );
+    v.check(m.calls("register").len() == 1, "registered once");
     v.done(&m);
 }
