@@ -87,6 +87,10 @@ pub enum Command {
         /// Also write the week as an SVG chart to this file.
         #[arg(long, value_name = "FILE")]
         svg: Option<PathBuf>,
+        /// An autoscaler pool's jobs, in job-hours a week: its desired instance-hours become the
+        /// warm workers plus the workers those jobs keep busy. Repeat for each pool.
+        #[arg(long, value_name = "POOL=HOURS")]
+        demand: Vec<String>,
         /// Colour the heatmaps: `auto` on a terminal unless NO_COLOR is set.
         #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
         color: ColorChoice,

@@ -240,7 +240,7 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// `plan --prices` cannot price a pool.
+    /// `plan` cannot price a pool (`--prices`), or its `--demand` is off.
     #[error("{message}")]
     Price { message: String },
     #[error("render would overwrite changes made by hand to {}: {}; nothing was written. Move the changes into the spec, or run `runnergen render --force` to overwrite them", plural(.paths.len(), "file"), .paths.join(", "))]

@@ -88,14 +88,28 @@ fn run(cli: Cli) -> Result<u8, Error> {
             print_out(&text)?;
             Ok(if set.changes.is_empty() { 0 } else { 1 })
         }
-        Command::Plan { spec, format, prices, baseline, svg, color } => {
+        Command::Plan { spec, format, prices, baseline, svg, color, demand } => {
             let fleet = load(&spec)?;
+            let mut demands = std::collections::BTreeMap::new();
+            for item in &demand {
+                let parsed =
+                    item.split_once('=').and_then(|(pool, hours)| Some((pool, hours.trim().parse::<f64>().ok()?)));
+                let Some((pool, hours)) = parsed else {
+                    return Err(Error::Price {
+                        message: format!(
+                            "--demand {}: expected POOL=HOURS, an autoscaler pool's jobs in job-hours a week, such as build=120",
+                            runnergen::diagnostic::printable(item)
+                        ),
+                    });
+                };
+                demands.insert(pool.to_owned(), hours);
+            }
             let prices = match &prices {
                 Some(path) => Some(runnergen::plan::Prices::parse(&runnergen::load::load(path)?)?),
                 None => None,
             };
             let price_error = |message| Error::Price { message };
-            let plan = runnergen::plan::Plan::new(&fleet, prices.as_ref()).map_err(price_error)?;
+            let plan = runnergen::plan::Plan::with_demand(&fleet, prices.as_ref(), &demands).map_err(price_error)?;
             let before = match &baseline {
                 Some(path) => Some(runnergen::plan::Plan::new(&load(path)?, prices.as_ref()).map_err(price_error)?),
                 None => None,

@@ -281,3 +281,57 @@ fn a_sleeping_pools_share_and_the_month() {
         "{stdout}"
     );
 }
+
+/// `--demand POOL=HOURS` narrows an autoscaler pool's range: desired becomes its warm floor plus
+/// the worker-hours its jobs take (job-hours / capacity_per_instance), never past the ceiling,
+/// and the cost follows. Figures by hand for examples/autoscaler: `build` keeps 2 warm workers
+/// 12 h on 5 days (120 h) beside its manager (168 h), one job per worker, at most 20 workers.
+#[test]
+fn demand_narrows_an_autoscaler_pools_range() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let spec = common::root().join("examples/autoscaler/fleet.yaml");
+    let prices = write(
+        dir.path(),
+        "prices.yaml",
+        "currency: USD\ninstance_types:\n  t4g.small: {on_demand: 0.02}\n  c7g.large: {on_demand: 0.08, spot: 0.03}\n  \
+         t4g.medium: {on_demand: 0.04}\n",
+    );
+    let plan = |args: &[&str]| {
+        let out = common::run(
+            common::runnergen().args(["plan", "--format", "json", "--prices"]).arg(&prices).args(args).arg(&spec),
+        );
+        common::assert_success(&out, "plan");
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("JSON")
+    };
+    let without = plan(&[]);
+    let with = plan(&["--demand", "build=120"]);
+    let build = |json: &serde_json::Value| json["pools"][0].clone();
+    assert_eq!(build(&without)["instance_hours"]["desired"].as_f64(), Some(168.0 + 120.0));
+    assert_eq!(build(&with)["instance_hours"]["min"].as_f64(), Some(168.0 + 120.0));
+    assert_eq!(build(&with)["instance_hours"]["desired"].as_f64(), Some(168.0 + 120.0 + 120.0));
+    assert_eq!(build(&with)["instance_hours"]["max"].as_f64(), Some(168.0 + 20.0 * 168.0));
+    assert_eq!(build(&with)["demand_job_hours"].as_f64(), Some(120.0));
+    // The manager on demand, the workers at the spot price: 168 * 0.02 + 240 * 0.03.
+    let cost = build(&with)["cost_per_week"]["desired"].as_f64().expect("a cost");
+    assert!((cost - (168.0 * 0.02 + 240.0 * 0.03)).abs() < 1e-9, "{cost}");
+    assert!(build(&without).get("demand_job_hours").is_none());
+    // More demand than 20 workers can take all week: the ceiling.
+    let huge = plan(&["--demand", "build=100000"]);
+    assert_eq!(build(&huge)["instance_hours"]["desired"].as_f64(), Some(168.0 + 20.0 * 168.0));
+
+    for (arg, message) in [
+        (
+            "deploy=10",
+            "--demand names `deploy`, which is not an autoscaler pool of fleet acme-ci (its autoscaler pools: build)",
+        ),
+        ("nosuch=10", "--demand names `nosuch`"),
+        ("build", "expected POOL=HOURS"),
+        ("build=-3", "a number of 0 or more"),
+        ("build=many", "expected POOL=HOURS"),
+    ] {
+        let out = common::run(common::runnergen().args(["plan", "--demand", arg]).arg(&spec));
+        assert_eq!(out.status.code(), Some(2), "{arg}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "{arg}: {stderr}");
+    }
+}

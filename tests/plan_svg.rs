@@ -40,3 +40,39 @@ fn every_examples_week_chart_is_xml_and_renders_to_png() {
         assert!(bytes.len() > 10_000, "{name}: a nearly empty picture ({} bytes)", bytes.len());
     }
 }
+
+/// The chart names the fleet's peak (when, and how many instances as scheduled and at most) and,
+/// with prices, the week's cost. Figures by hand for examples/multi-pool: the docker pool's window
+/// (MON-FRI 07:00 to 19:00, Berlin) keeps 2 desired instances beside the always-on shell one, so
+/// the peak is 3 from Monday 07:00, at most 10 + 1; the cost as in tests/plan.rs.
+#[test]
+fn the_chart_names_the_peak_and_with_prices_the_cost() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let spec = common::root().join("examples/multi-pool/fleet.yaml");
+    let prices = dir.path().join("prices.yaml");
+    std::fs::write(
+        &prices,
+        "currency: EUR\ninstance_types:\n  m7g.large: {on_demand: 0.1, spot: 0.04}\n  t4g.medium: {on_demand: 0.05}\n",
+    )
+    .expect("write");
+    let caption = |args: &[&str]| {
+        let svg = dir.path().join("week.svg");
+        let out = common::run(
+            common::runnergen().args(["plan", "--color", "never", "--svg"]).arg(&svg).args(args).arg(&spec),
+        );
+        common::assert_success(&out, "plan --svg");
+        // The caption's lines, joined back into one text.
+        let text = std::fs::read_to_string(&svg).expect("read");
+        text.lines()
+            .filter(|l| l.starts_with("<text") && !l.contains("font-weight"))
+            .filter_map(|l| l.split_once('>').and_then(|(_, rest)| rest.strip_suffix("</text>")))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let plain = caption(&[]);
+    assert!(plain.contains("Peak: 3 desired instances from Mon 07:00, 11 at most."), "{plain}");
+    assert!(!plain.contains("Cost"), "{plain}");
+    let priced = caption(&["--prices", prices.to_str().expect("UTF-8")]);
+    assert!(priced.contains("Cost a week (EUR): min "), "{priced}");
+    assert!(priced.contains(&format!("desired {:.2}", 120.0 * 0.04 + 168.0 * 0.05)), "{priced}");
+}

@@ -55,6 +55,9 @@ fn figures(plan: &Plan) -> Map<String, Value> {
                     "worker_hours".into(),
                     json!({"floor": number(a.worker_floor), "ceiling": number(a.worker_ceiling)}),
                 );
+                if let Some(job_hours) = a.demand_job_hours {
+                    pool.insert("demand_job_hours".into(), number(job_hours));
+                }
             }
             if let (Some(cost), Some(currency)) = (&p.cost, currency) {
                 pool.insert("cost_per_week".into(), hours(cost));

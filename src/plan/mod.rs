@@ -63,6 +63,9 @@ pub struct AutoscalerHours {
     pub manager: f64,
     pub worker_floor: f64,
     pub worker_ceiling: f64,
+    /// The jobs' own hours a week (`--demand`), when given: desired is then the floor plus the
+    /// workers they keep busy.
+    pub demand_job_hours: Option<f64>,
 }
 
 /// One pool's week.
@@ -105,7 +108,37 @@ impl Plan {
     /// The week of every pool. With prices, also their cost; an instance type without a price is
     /// an error that names it and the pool.
     pub fn new(fleet: &Fleet, prices: Option<&Prices>) -> Result<Plan, String> {
-        let pools = fleet.pools.iter().map(|p| pool_plan(p, prices)).collect::<Result<Vec<_>, _>>()?;
+        Plan::with_demand(fleet, prices, &std::collections::BTreeMap::new())
+    }
+
+    /// The week, with an estimate of the jobs' hours a week for some autoscaler pools (by name):
+    /// their desired instance-hours become the warm floor plus the worker-hours those jobs take
+    /// (job-hours / `capacity_per_instance`), at most the ceiling. A name that is not an
+    /// autoscaler pool of the fleet, or hours that are not a finite number of 0 or more, are an
+    /// error.
+    pub fn with_demand(
+        fleet: &Fleet,
+        prices: Option<&Prices>,
+        demand: &std::collections::BTreeMap<String, f64>,
+    ) -> Result<Plan, String> {
+        for (name, hours) in demand {
+            if !fleet.pools.iter().any(|p| &p.name == name && p.topology() == Topology::Autoscaler) {
+                let pools: Vec<&str> = fleet.autoscalers().map(|(p, _)| p.name.as_str()).collect();
+                return Err(format!(
+                    "--demand names `{name}`, which is not an autoscaler pool of fleet {} (its autoscaler pools: {})",
+                    fleet.name,
+                    if pools.is_empty() { "none".to_owned() } else { pools.join(", ") }
+                ));
+            }
+            if !hours.is_finite() || *hours < 0.0 {
+                return Err(format!("--demand {name}={hours}: expected job-hours a week, a number of 0 or more"));
+            }
+        }
+        let pools = fleet
+            .pools
+            .iter()
+            .map(|p| pool_plan(p, prices, demand.get(&p.name).copied()))
+            .collect::<Result<Vec<_>, _>>()?;
         let total = Total {
             instance_hours: pools.iter().fold(Hours::default(), |sum, p| sum + p.instance_hours),
             always_on_max_hours: pools.iter().map(|p| p.always_on_max_hours).sum(),
@@ -120,10 +153,10 @@ pub fn share(hours: &Hours, always_on_max: f64) -> f64 {
     if always_on_max > 0.0 { 100.0 * hours.desired / always_on_max } else { 0.0 }
 }
 
-fn pool_plan(pool: &Pool, prices: Option<&Prices>) -> Result<PoolPlan, String> {
+fn pool_plan(pool: &Pool, prices: Option<&Prices>, demand: Option<f64>) -> Result<PoolPlan, String> {
     match &pool.kind {
         Kind::Instance(i) => instance_plan(pool, i, prices),
-        Kind::Autoscaler(a) => autoscaler_plan(pool, a, prices),
+        Kind::Autoscaler(a) => autoscaler_plan(pool, a, prices, demand),
     }
 }
 
@@ -155,7 +188,12 @@ fn instance_plan(pool: &Pool, i: &Instances, prices: Option<&Prices>) -> Result<
     })
 }
 
-fn autoscaler_plan(pool: &Pool, a: &Autoscaler, prices: Option<&Prices>) -> Result<PoolPlan, String> {
+fn autoscaler_plan(
+    pool: &Pool,
+    a: &Autoscaler,
+    prices: Option<&Prices>,
+    demand: Option<f64>,
+) -> Result<PoolPlan, String> {
     let per = a.workers.capacity_per_instance.max(1);
     // One manager, and the workers that keep the idle slots in force warm; at most every worker.
     let in_force = |count: u32| {
@@ -166,20 +204,29 @@ fn autoscaler_plan(pool: &Pool, a: &Autoscaler, prices: Option<&Prices>) -> Resu
         Some(s) => segments(in_force(a.idle.count), s, |idle| in_force(idle.count)),
         None => vec![Segment { start: 0, end: WEEK_MINUTES, value: in_force(a.idle.count) }],
     };
-    let instance_hours = integral(&week);
+    let mut instance_hours = integral(&week);
     let always_on_max_hours = peak_hours(&week);
+    // The jobs' worker-hours on top of the warm workers: a worker runs `per` jobs at once.
+    if let Some(job_hours) = demand {
+        instance_hours.desired = (instance_hours.min + job_hours / f64::from(per)).min(instance_hours.max);
+    }
     let hours = AutoscalerHours {
         manager: WEEK_HOURS,
         worker_floor: instance_hours.min - WEEK_HOURS,
         worker_ceiling: instance_hours.max - WEEK_HOURS,
+        demand_job_hours: demand,
     };
     let cost = match prices {
         Some(prices) => {
             let manager = prices.hourly(&a.manager_instance_type, false, &pool.name)?;
             let first = a.workers.instance_types.first().map_or("", String::as_str);
             let worker = prices.hourly(first, a.workers.spot, &pool.name)?;
-            let floor = hours.manager * manager + hours.worker_floor * worker;
-            Some(Hours { min: floor, desired: floor, max: hours.manager * manager + hours.worker_ceiling * worker })
+            let at = |instance_hours: f64| hours.manager * manager + (instance_hours - WEEK_HOURS) * worker;
+            Some(Hours {
+                min: at(instance_hours.min),
+                desired: at(instance_hours.desired),
+                max: at(instance_hours.max),
+            })
         }
         None => None,
     };

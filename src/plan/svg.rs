@@ -52,11 +52,27 @@ pub fn render(plan: &Plan) -> String {
     let y = |n: f64| TOP + PLOT_HEIGHT - PLOT_HEIGHT * n / f64::from(top);
 
     let t = &plan.total;
+    // The busiest step of the week, as scheduled: the first one with the most desired instances.
+    let desired_at = |i: usize| series.iter().map(|s| s[i][1]).sum::<u32>();
+    let busiest = (0..steps).fold(0, |best, i| if desired_at(i) > desired_at(best) { i } else { best });
+    let minute = busiest as u32 * STEP;
+    let cost = match (&t.cost, &plan.currency) {
+        (Some(c), Some(currency)) => {
+            format!(" Cost a week ({currency}): min {:.2}, desired {:.2}, max {:.2}.", c.min, c.desired, c.max)
+        }
+        _ => String::new(),
+    };
     let caption = wrap(
         &format!(
             "Band: desired instances; dotted line: min; dashed line: max; pools stacked in the order of the spec. \
-             Instance-hours a week: min {:.0}, desired {:.0}, max {:.0}; always-on max {:.0} (desired is {:.1} % of it). \
+             Peak: {} desired instances from {} {:02}:{:02}, {} at most. \
+             Instance-hours a week: min {:.0}, desired {:.0}, max {:.0}; always-on max {:.0} (desired is {:.1} % of it).{cost} \
              Time zones are aligned by their offsets in the week of 5 January 2026.",
+            desired_at(busiest),
+            DAYS[(minute / 1440) as usize % 7],
+            minute % 1440 / 60,
+            minute % 60,
+            peak,
             t.instance_hours.min,
             t.instance_hours.desired,
             t.instance_hours.max,

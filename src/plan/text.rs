@@ -85,6 +85,15 @@ pub fn render(plan: &Plan, baseline: Option<(&Plan, &str)>, color: bool) -> Stri
             "Autoscaler pools: the manager all week, plus the workers that keep the idle slots in force\n\
              warm (min, desired) or every worker (max); jobs add workers between the two.\n",
         );
+        for p in &plan.pools {
+            if let Some(job_hours) = p.autoscaler.and_then(|a| a.demand_job_hours) {
+                out.push_str(&format!(
+                    "{}: desired counts {} job-hours a week of demand (--demand) on top of the warm workers.\n",
+                    p.name,
+                    fixed(job_hours)
+                ));
+            }
+        }
     }
     if let Some((before, name)) = baseline {
         out.push_str(&format!("\nChange from {name} (instance-hours, + more, - fewer):\n\n"));
