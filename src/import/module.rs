@@ -304,6 +304,11 @@ fn whole(at: &At) -> Option<u64> {
     at.num().filter(|n| *n >= 0.0 && n.fract() == 0.0).map(|n| n as u64)
 }
 
+/// A whole number of the input as a number of the spec.
+fn whole_number(at: &At) -> Option<Node> {
+    whole(at).map(|n| Node::number(n as f64))
+}
+
 fn strings_of(at: &At) -> Option<Vec<String>> {
     at.list()?.iter().map(|i| i.str().map(str::to_owned)).collect()
 }
@@ -734,7 +739,7 @@ fn pool(
                         "runner_worker_docker_machine_instance.destroy_after_max_builds",
                         "workers.max_use_count",
                         Some(at),
-                        |a| whole(a).map(|n| Node::number(n as f64)),
+                        whole_number,
                     ),
                     None => {
                         let note = default(
@@ -752,7 +757,7 @@ fn pool(
                         "runner_worker_docker_machine_instance.root_size",
                         "workers.volume_gb",
                         Some(at),
-                        |a| whole(a).map(|n| Node::number(n as f64)),
+                        whole_number,
                     );
                 }
                 let count = m.and_then(|m| m.get("idle_count")).and_then(whole).unwrap_or(0);
@@ -787,7 +792,7 @@ fn pool(
                         "runner_worker_docker_autoscaler.capacity_per_instance",
                         "workers.capacity_per_instance",
                         Some(at),
-                        |a| whole(a).map(|n| Node::number(n as f64)),
+                        whole_number,
                     )
                 });
                 out.max_use_count = match a.and_then(|a| a.get("max_use_count")) {
@@ -795,7 +800,7 @@ fn pool(
                         "runner_worker_docker_autoscaler.max_use_count",
                         "workers.max_use_count",
                         Some(at),
-                        |a| whole(a).map(|n| Node::number(n as f64)),
+                        whole_number,
                     ),
                     None => {
                         let note = default(
@@ -816,7 +821,7 @@ fn pool(
                         "runner_worker_docker_autoscaler_instance.root_size",
                         "workers.volume_gb",
                         Some(at),
-                        |a| whole(a).map(|n| Node::number(n as f64)),
+                        whole_number,
                     );
                 }
                 fleet.plugin_version = match a.and_then(|a| a.get("fleeting_plugin_version")) {

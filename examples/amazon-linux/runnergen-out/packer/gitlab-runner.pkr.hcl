@@ -68,21 +68,21 @@ source "amazon-ebs" "runner" {
     "owner"           = "build-infra@example.com"
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "nightly"
-    "runnergen:image" = "19f084eac013a9bf"
+    "runnergen:image" = "9e7256edc12e5db6"
   }
   run_tags = {
     "environment"     = "ci"
     "owner"           = "build-infra@example.com"
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "nightly"
-    "runnergen:image" = "19f084eac013a9bf"
+    "runnergen:image" = "9e7256edc12e5db6"
   }
   snapshot_tags = {
     "environment"     = "ci"
     "owner"           = "build-infra@example.com"
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "nightly"
-    "runnergen:image" = "19f084eac013a9bf"
+    "runnergen:image" = "9e7256edc12e5db6"
   }
 }
 

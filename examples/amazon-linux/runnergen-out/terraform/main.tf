@@ -22,7 +22,7 @@ data "aws_ami_ids" "runner" {
 
   filter {
     name   = "tag:runnergen:image"
-    values = ["19f084eac013a9bf"]
+    values = ["9e7256edc12e5db6"]
   }
 
   filter {
@@ -43,7 +43,7 @@ data "aws_ami_ids" "runner" {
   lifecycle {
     postcondition {
       condition     = length(self.ids) > 0
-      error_message = "No AMI of fleet nightly has runnergen:image = 19f084eac013a9bf, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
+      error_message = "No AMI of fleet nightly has runnergen:image = 9e7256edc12e5db6, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
     }
   }
 }

@@ -67,7 +67,7 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "acme-ci"
-    "runnergen:image" = "51c8626fb349d662"
+    "runnergen:image" = "a244381936a9a2e2"
     "runnergen:role"  = "runner"
     "team"            = "platform"
   }
@@ -75,7 +75,7 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "acme-ci"
-    "runnergen:image" = "51c8626fb349d662"
+    "runnergen:image" = "a244381936a9a2e2"
     "runnergen:role"  = "runner"
     "team"            = "platform"
   }
@@ -83,7 +83,7 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "acme-ci"
-    "runnergen:image" = "51c8626fb349d662"
+    "runnergen:image" = "a244381936a9a2e2"
     "runnergen:role"  = "runner"
     "team"            = "platform"
   }
@@ -137,7 +137,7 @@ source "amazon-ebs" "worker" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "acme-ci"
-    "runnergen:image" = "51c8626fb349d662"
+    "runnergen:image" = "a244381936a9a2e2"
     "runnergen:role"  = "worker"
     "team"            = "platform"
   }
@@ -145,7 +145,7 @@ source "amazon-ebs" "worker" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "acme-ci"
-    "runnergen:image" = "51c8626fb349d662"
+    "runnergen:image" = "a244381936a9a2e2"
     "runnergen:role"  = "worker"
     "team"            = "platform"
   }
@@ -153,7 +153,7 @@ source "amazon-ebs" "worker" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "acme-ci"
-    "runnergen:image" = "51c8626fb349d662"
+    "runnergen:image" = "a244381936a9a2e2"
     "runnergen:role"  = "worker"
     "team"            = "platform"
   }

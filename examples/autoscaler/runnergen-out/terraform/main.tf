@@ -22,7 +22,7 @@ data "aws_ami_ids" "runner" {
 
   filter {
     name   = "tag:runnergen:image"
-    values = ["51c8626fb349d662"]
+    values = ["a244381936a9a2e2"]
   }
 
   filter {
@@ -48,7 +48,7 @@ data "aws_ami_ids" "runner" {
   lifecycle {
     postcondition {
       condition     = length(self.ids) > 0
-      error_message = "No runner AMI of fleet acme-ci has runnergen:image = 51c8626fb349d662, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
+      error_message = "No runner AMI of fleet acme-ci has runnergen:image = a244381936a9a2e2, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
     }
   }
 }
@@ -71,7 +71,7 @@ data "aws_ami_ids" "worker" {
 
   filter {
     name   = "tag:runnergen:image"
-    values = ["51c8626fb349d662"]
+    values = ["a244381936a9a2e2"]
   }
 
   filter {
@@ -97,7 +97,7 @@ data "aws_ami_ids" "worker" {
   lifecycle {
     postcondition {
       condition     = length(self.ids) > 0
-      error_message = "No worker AMI of fleet acme-ci has runnergen:image = 51c8626fb349d662, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
+      error_message = "No worker AMI of fleet acme-ci has runnergen:image = a244381936a9a2e2, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
     }
   }
 }

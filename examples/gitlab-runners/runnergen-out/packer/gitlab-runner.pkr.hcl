@@ -67,19 +67,19 @@ source "amazon-ebs" "runner" {
   tags = {
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "web-ci"
-    "runnergen:image" = "16297bf199066964"
+    "runnergen:image" = "5eca9365cc13d0d7"
     "runnergen:role"  = "runner"
   }
   run_tags = {
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "web-ci"
-    "runnergen:image" = "16297bf199066964"
+    "runnergen:image" = "5eca9365cc13d0d7"
     "runnergen:role"  = "runner"
   }
   snapshot_tags = {
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "web-ci"
-    "runnergen:image" = "16297bf199066964"
+    "runnergen:image" = "5eca9365cc13d0d7"
     "runnergen:role"  = "runner"
   }
 }
@@ -132,19 +132,19 @@ source "amazon-ebs" "worker" {
   tags = {
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "web-ci"
-    "runnergen:image" = "16297bf199066964"
+    "runnergen:image" = "5eca9365cc13d0d7"
     "runnergen:role"  = "worker"
   }
   run_tags = {
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "web-ci"
-    "runnergen:image" = "16297bf199066964"
+    "runnergen:image" = "5eca9365cc13d0d7"
     "runnergen:role"  = "worker"
   }
   snapshot_tags = {
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "web-ci"
-    "runnergen:image" = "16297bf199066964"
+    "runnergen:image" = "5eca9365cc13d0d7"
     "runnergen:role"  = "worker"
   }
 }

@@ -66,17 +66,17 @@ source "amazon-ebs" "runner" {
   tags = {
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "tiny-ci"
-    "runnergen:image" = "af172d42829c4aa2"
+    "runnergen:image" = "afab9ba545f3acbe"
   }
   run_tags = {
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "tiny-ci"
-    "runnergen:image" = "af172d42829c4aa2"
+    "runnergen:image" = "afab9ba545f3acbe"
   }
   snapshot_tags = {
     "runnergen:arch"  = "x86_64"
     "runnergen:fleet" = "tiny-ci"
-    "runnergen:image" = "af172d42829c4aa2"
+    "runnergen:image" = "afab9ba545f3acbe"
   }
 }
 

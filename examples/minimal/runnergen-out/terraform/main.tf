@@ -22,7 +22,7 @@ data "aws_ami_ids" "runner" {
 
   filter {
     name   = "tag:runnergen:image"
-    values = ["af172d42829c4aa2"]
+    values = ["afab9ba545f3acbe"]
   }
 
   filter {
@@ -43,7 +43,7 @@ data "aws_ami_ids" "runner" {
   lifecycle {
     postcondition {
       condition     = length(self.ids) > 0
-      error_message = "No AMI of fleet tiny-ci has runnergen:image = af172d42829c4aa2, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
+      error_message = "No AMI of fleet tiny-ci has runnergen:image = afab9ba545f3acbe, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
     }
   }
 }
