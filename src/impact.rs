@@ -7,10 +7,10 @@
 use std::collections::BTreeMap;
 
 use crate::diff::{Change, ChangeSet};
-use crate::model::{Fleet, GATE_MARGIN_SECONDS, Kind, Pool, STOP_MARGIN_SECONDS};
+use crate::model::{Fleet, Pool, STOP_MARGIN_SECONDS};
 
 /// The changed files' old and new text, by path (`None` where there is none).
-struct Texts<'a> {
+pub struct Texts<'a> {
     changes: BTreeMap<&'a str, (Option<String>, Option<&'a str>)>,
 }
 
@@ -32,13 +32,13 @@ impl<'a> Texts<'a> {
         Texts { changes }
     }
 
-    fn changed(&self, path: &str) -> bool {
+    pub fn changed(&self, path: &str) -> bool {
         self.changes.contains_key(path)
     }
 
     /// Whether a resource block of a changed file differs between the old and the new text (a
     /// block that is only on one side counts as changed; an unchanged file, as unchanged).
-    fn block_changed(&self, path: &str, resource: &str, label: &str) -> bool {
+    pub fn block_changed(&self, path: &str, resource: &str, label: &str) -> bool {
         let Some((old, new)) = self.changes.get(path) else {
             return false;
         };
@@ -82,51 +82,16 @@ pub fn impact(set: &ChangeSet, fleet: &Fleet) -> Vec<String> {
             lines.push(format!("pool {}: new; its instances start as the apply creates it", pool.name));
             continue;
         }
-        let user_data = texts.changed(&format!("terraform/user-data/{}.sh", pool.name));
         let recreated = runner_recreated(&texts, pool);
-        let drain = pool.job_timeout_minutes + STOP_MARGIN_SECONDS / 60;
-        let why = |launch_template: bool| -> Option<&'static str> {
-            if recreated {
-                Some("its runner is made anew")
-            } else if user_data || launch_template {
-                Some("its launch template changes")
-            } else if image {
-                Some("the image changes (after `packer build`)")
-            } else {
-                None
-            }
+        let apply = Apply {
+            texts: &texts,
+            pool_tf: &pool_tf,
+            user_data: texts.changed(&format!("terraform/user-data/{}.sh", pool.name)),
+            recreated,
+            image,
+            drain_minutes: pool.job_timeout_minutes + STOP_MARGIN_SECONDS / 60,
         };
-        match &pool.kind {
-            Kind::Instance(_) => {
-                if let Some(why) = why(texts.block_changed(&pool_tf, "aws_launch_template", &pool.name)) {
-                    lines.push(format!(
-                        "pool {}: {why}: an instance refresh replaces its instances one by one, each replacement in service before an old instance drains; running jobs finish (up to {drain} minutes each)",
-                        pool.name
-                    ));
-                }
-            }
-            Kind::Autoscaler(_) => {
-                let manager = texts.block_changed(&pool_tf, "aws_launch_template", &format!("{}_manager", pool.name));
-                if let Some(why) = why(manager) {
-                    lines.push(format!(
-                        "pool {}: {why}: its manager is replaced, and the pool starts no job until the old manager's running jobs have finished (up to {} minutes); jobs wait in GitLab meanwhile",
-                        pool.name,
-                        drain + GATE_MARGIN_SECONDS / 60
-                    ));
-                } else if texts.changed(&format!("terraform/manager-settings/{}.toml", pool.name)) {
-                    lines.push(format!(
-                        "pool {}: its live settings change (windows, idle workers or default image): the running manager applies them within a minute, without a replacement; no job stops",
-                        pool.name
-                    ));
-                }
-                if image {
-                    lines.push(format!(
-                        "pool {}: new workers start from the new worker image; workers running jobs keep theirs until they retire",
-                        pool.name
-                    ));
-                }
-            }
-        }
+        lines.extend(pool.topology.kind().impact(pool, &apply));
         if recreated {
             lines.push(format!(
                 "pool {}: its runner is made anew in GitLab (its scope, group or project changes) and the old one deleted as soon as the new one exists: the old instances stop taking jobs; jobs already running there finish and report with their own job tokens, but those instances cannot remove their runner managers (GitLab drops them after 7 days)",
@@ -145,6 +110,36 @@ pub fn impact(set: &ChangeSet, fleet: &Fleet) -> Vec<String> {
         }
     }
     lines
+}
+
+/// What an apply changes for one pool, for its topology to say what that does to its jobs.
+pub struct Apply<'a> {
+    pub texts: &'a Texts<'a>,
+    /// The pool's Terraform file.
+    pub pool_tf: &'a str,
+    pub user_data: bool,
+    /// Its runner is made anew in GitLab.
+    pub recreated: bool,
+    /// The image changes (the Packer files do).
+    pub image: bool,
+    /// How long its instances' drain may take, in minutes.
+    pub drain_minutes: u32,
+}
+
+impl Apply<'_> {
+    /// Why a launch template gets a new version, if it does: a new runner (a new token), its user
+    /// data or its own block, or a new image.
+    pub fn why(&self, launch_template: bool) -> Option<&'static str> {
+        if self.recreated {
+            Some("its runner is made anew")
+        } else if self.user_data || launch_template {
+            Some("its launch template changes")
+        } else if self.image {
+            Some("the image changes (after `packer build`)")
+        } else {
+            None
+        }
+    }
 }
 
 /// Whether the pool's `gitlab_user_runner` is replaced: the provider makes a new runner when its

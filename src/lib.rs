@@ -26,6 +26,7 @@ pub mod rules;
 pub mod settings;
 pub mod shape;
 pub mod spec;
+pub mod topology;
 pub mod write;
 pub mod yaml;
 

@@ -5,9 +5,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::topology::WorkerNeeds;
+
 pub use crate::spec::{
-    Arch, ClockTime, Duration, Executor, Os, PullPolicy, RunnerMode, Scope, Topology, Version, VolumeType, Weekday,
+    Arch, ClockTime, Duration, Executor, Os, PullPolicy, RunnerMode, Scope, Version, VolumeType, Weekday,
 };
+pub use crate::topology::Topology;
 
 #[derive(Debug, Clone)]
 pub struct Fleet {
@@ -115,8 +118,8 @@ pub struct Pool {
     pub docker: Option<Docker>,
     /// The pool's runner in GitLab, when runnergen's Terraform creates it.
     pub runner: Option<Runner>,
-    /// What the pool's topology adds.
-    pub kind: Kind,
+    /// How the pool runs its jobs, with what that adds.
+    pub topology: Topology,
 }
 
 /// A pool's runner in GitLab, every default applied: created by runnergen's Terraform
@@ -141,66 +144,6 @@ pub struct Runner {
     pub paused: bool,
 }
 
-/// How a pool runs its jobs; each topology has its own templates in each target.
-#[derive(Debug, Clone)]
-pub enum Kind {
-    Instance(Instances),
-    Autoscaler(Autoscaler),
-}
-
-/// A pool whose instances are runners: one Auto Scaling group of them.
-#[derive(Debug, Clone)]
-pub struct Instances {
-    pub instance_types: Vec<String>,
-    pub spot: bool,
-    pub capacity: Capacity,
-    pub concurrent: u32,
-    pub volume_gb: u32,
-    pub scaling: Scaling,
-    pub schedule: Option<Schedule<Capacity>>,
-}
-
-/// A pool of one manager instance, a runner with the docker-autoscaler (or instance) executor,
-/// and a group of worker instances it starts and removes by the jobs it takes.
-#[derive(Debug, Clone)]
-pub struct Autoscaler {
-    /// On-demand, always.
-    pub manager_instance_type: String,
-    pub workers: Workers,
-    /// Warm job slots outside every window.
-    pub idle: Idle,
-    pub schedule: Option<Schedule<Idle>>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Workers {
-    pub instance_types: Vec<String>,
-    pub spot: bool,
-    /// The worker group's maximum size.
-    pub max_instances: u32,
-    /// Jobs one worker runs at once.
-    pub capacity_per_instance: u32,
-    /// Jobs a worker runs before it is removed; 0 = unlimited.
-    pub max_use_count: u32,
-    /// Shell jobs may share a worker (at once or one after another).
-    pub shared: bool,
-    pub volume_gb: u32,
-}
-
-/// Job slots kept ready, and how long an unused worker stays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Idle {
-    pub count: u32,
-    pub time: Duration,
-}
-
-impl Autoscaler {
-    /// Jobs the manager runs at once: every worker full.
-    pub fn concurrent(&self) -> u32 {
-        self.workers.max_instances * self.workers.capacity_per_instance
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Capacity {
     pub min: u32,
@@ -219,14 +162,6 @@ pub struct Docker {
     pub allowed_privileged_services: Vec<String>,
     pub pull_policy: PullPolicy,
     pub volumes: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scaling {
-    /// Target share of job slots running jobs, in percent.
-    BusyPercent(u32),
-    /// Target average CPU utilisation, in percent.
-    CpuPercent(u32),
 }
 
 /// Windows of the week, each with its own setting: an instance pool's capacity, an autoscaler
@@ -340,22 +275,19 @@ impl Fleet {
         Partition::of_region(&self.region).unwrap_or(Partition::Aws)
     }
 
-    /// Whether the runner AMI needs Docker: some instance pool runs docker jobs on its instances.
+    /// Whether the runner AMI needs Docker: some pool runs docker jobs on its runner instances.
     pub fn uses_docker(&self) -> bool {
-        self.pools.iter().any(|p| p.executor == Executor::Docker && p.topology() == Topology::Instance)
+        self.pools.iter().any(|p| p.topology.kind().runs_docker_on_runner(p.executor))
     }
 
-    /// The pools of one topology.
-    pub fn autoscalers(&self) -> impl Iterator<Item = (&Pool, &Autoscaler)> {
-        self.pools.iter().filter_map(|p| match &p.kind {
-            Kind::Autoscaler(a) => Some((p, a)),
-            Kind::Instance(_) => None,
-        })
+    /// What the worker AMI needs, pool by pool, for the pools whose jobs run on workers.
+    pub fn worker_needs(&self) -> impl Iterator<Item = WorkerNeeds> {
+        self.pools.iter().filter_map(|p| p.topology.kind().worker_needs(p.executor))
     }
 
-    /// Whether a worker AMI is baked: some pool is an autoscaler.
+    /// Whether a worker AMI is baked: some pool's jobs run on workers.
     pub fn has_workers(&self) -> bool {
-        self.autoscalers().next().is_some()
+        self.worker_needs().next().is_some()
     }
 
     /// The cache prefix of a pool's objects: its name, or `shared` for every pool.
@@ -376,96 +308,51 @@ impl Fleet {
 }
 
 impl Pool {
-    /// Whether the pool's runner uses the distributed cache: docker jobs, on instances or on
-    /// autoscaler workers, and the instance executor's jobs on autoscaler workers.
+    /// Whether the pool's runner uses the distributed cache.
     pub fn uses_cache(&self) -> bool {
-        self.executor == Executor::Docker || matches!(self.kind, Kind::Autoscaler(_))
-    }
-
-    pub fn topology(&self) -> Topology {
-        match self.kind {
-            Kind::Instance(_) => Topology::Instance,
-            Kind::Autoscaler(_) => Topology::Autoscaler,
-        }
+        self.topology.kind().uses_cache(self.executor)
     }
 
     /// The schedule's windows in words, each with the schedule's time zone.
     pub fn windows(&self) -> Vec<(&str, String)> {
-        match &self.kind {
-            Kind::Instance(i) => {
-                i.schedule.iter().flat_map(|s| s.windows.iter().map(|w| (s.time_zone.as_str(), w.describe()))).collect()
-            }
-            Kind::Autoscaler(a) => {
-                a.schedule.iter().flat_map(|s| s.windows.iter().map(|w| (s.time_zone.as_str(), w.describe()))).collect()
-            }
-        }
+        self.topology.kind().windows()
     }
 
-    /// The group whose instances are runners: the pool's group, or an autoscaler's manager group.
+    /// The group whose instances are runners.
     pub fn runner_group(&self) -> String {
-        match self.kind {
-            Kind::Instance(_) => self.id.clone(),
-            Kind::Autoscaler(_) => format!("{}-manager", self.id),
-        }
+        self.topology.kind().runner_group(self)
     }
 
-    /// An autoscaler pool's worker group.
-    pub fn worker_group(&self) -> String {
-        format!("{}-workers", self.id)
-    }
-
-    /// The executor the runner registers with: the pool's own on an instance pool; on an
-    /// autoscaler's manager, `docker-autoscaler` for docker jobs and `instance` for shell jobs.
+    /// The executor the runner registers with.
     pub fn runner_executor(&self) -> &'static str {
-        match (&self.kind, self.executor) {
-            (Kind::Instance(_), Executor::Docker) => "docker",
-            (Kind::Instance(_), Executor::Shell) => "shell",
-            (Kind::Autoscaler(_), Executor::Docker) => "docker-autoscaler",
-            (Kind::Autoscaler(_), Executor::Shell) => "instance",
-        }
-    }
-
-    /// The user an autoscaler pool's manager connects to its workers as: the image's default user
-    /// for docker jobs (it drives the worker's Docker, which is root anyway), and for shell jobs,
-    /// which run as that user, [`JOB_USER`]: no sudo, not in the docker, lxd or adm groups.
-    pub fn worker_user(&self, os: Os) -> &'static str {
-        match self.executor {
-            Executor::Docker => os.default_user(),
-            Executor::Shell => JOB_USER,
-        }
+        self.topology.kind().runner_executor(self.executor)
     }
 
     /// Jobs a runner instance of the pool runs at once.
     pub fn concurrent(&self) -> u32 {
-        match &self.kind {
-            Kind::Instance(i) => i.concurrent,
-            Kind::Autoscaler(a) => a.concurrent(),
-        }
+        self.topology.kind().concurrent()
+    }
+
+    /// The SSM parameter (a String, no secret) holding the runner's live settings, which it reads
+    /// and applies while it runs; only some topologies have them.
+    pub fn live_settings_parameter(&self) -> Option<String> {
+        self.topology.kind().live_settings_parameter(self)
     }
 
     /// Name of the runner group's terminating lifecycle hook, which the instance completes.
-    /// The SSM parameter (a String, no secret) holding an autoscaler pool's live settings
-    /// (`render::runner_template::live`), which its manager reads.
-    pub fn manager_settings_parameter(&self) -> Option<String> {
-        match self.kind {
-            Kind::Instance(_) => None,
-            Kind::Autoscaler(_) => Some(format!("/runnergen/{}/manager-settings", self.id)),
-        }
-    }
     pub fn lifecycle_hook_name(&self) -> String {
         format!("{}-drain", self.runner_group())
     }
+
     /// How long stopping an instance may take: the longest job, then unregistering. The runner
     /// unit's stop timeout, set at boot by user data.
     pub fn drain_timeout_seconds(&self) -> u32 {
         self.job_timeout_minutes * 60 + STOP_MARGIN_SECONDS
     }
+
     /// Name of the IAM role of the pool's runner instances (AWS allows 64 characters).
     pub fn role_name(&self) -> String {
-        match self.kind {
-            Kind::Instance(_) => format!("{}-runner", self.id),
-            Kind::Autoscaler(_) => format!("{}-manager", self.id),
-        }
+        self.topology.kind().role_name(self)
     }
 }
 

@@ -2,10 +2,9 @@
 //! computing what AWS will receive (canonical time zones, normalised tags). Pure: no I/O and no
 //! errors; the rules of stage 4 then check the model.
 
-use crate::model::{
-    self, Arch, Autoscaler, Capacity, Duration, Fleet, Idle, Instances, Kind, Scaling, Topology, VolumeType, Workers,
-};
+use crate::model::{self, Fleet, VolumeType};
 use crate::spec::{self, Executor, PullPolicy};
+use crate::topology::{self, Defaults};
 
 /// Defaults, each safe and cheap. The schema documents the same values.
 pub const DEFAULT_VOLUME_GB: u32 = 30;
@@ -23,78 +22,26 @@ pub const DEFAULT_IDLE_SECONDS: u32 = 600;
 pub const DEFAULT_AWS_CLI_VERSION: &str = "2.36.7";
 
 pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
-    let image_volume_gb = spec.image.volume_gb.unwrap_or(DEFAULT_VOLUME_GB);
-    let arch = spec.image.arch;
-    let small = |x86: &str, arm: &str| match arch {
-        Arch::X86_64 => x86.to_owned(),
-        Arch::Arm64 => arm.to_owned(),
-    };
+    let defaults = Defaults { arch: spec.image.arch, volume_gb: spec.image.volume_gb.unwrap_or(DEFAULT_VOLUME_GB) };
     let image = model::Image {
-        build_instance_type: spec.image.build_instance_type.unwrap_or_else(|| small("t3.medium", "t4g.medium")),
+        build_instance_type: spec
+            .image
+            .build_instance_type
+            .unwrap_or_else(|| defaults.small("t3.medium", "t4g.medium")),
         os: spec.image.os,
-        arch,
+        arch: spec.image.arch,
         runner_version: spec.image.runner_version,
         aws_cli_version: spec.image.aws_cli_version.unwrap_or_else(|| DEFAULT_AWS_CLI_VERSION.to_owned()),
         fleeting_plugin_version: spec.image.fleeting_plugin_version,
         fleeting_plugin_sha256: spec.image.fleeting_plugin_sha256,
-        volume_gb: image_volume_gb,
+        volume_gb: defaults.volume_gb,
         volume_type: spec.image.volume_type.unwrap_or(VolumeType::Gp3),
     };
     let pools = spec
         .pools
         .into_iter()
-        .map(|pool| {
-            let kind = match pool.topology.unwrap_or(Topology::Instance) {
-                Topology::Instance => Kind::Instance(Instances {
-                    instance_types: pool.instance_types.unwrap_or_default(),
-                    spot: pool.spot.unwrap_or(false),
-                    capacity: capacity(pool.capacity.unwrap_or(spec::Capacity { min: 0, max: 0, desired: None })),
-                    concurrent: pool.concurrent.unwrap_or(DEFAULT_CONCURRENT),
-                    volume_gb: pool.volume_gb.unwrap_or(image_volume_gb),
-                    scaling: match pool.scaling {
-                        Some(spec::Scaling { cpu_percent: Some(cpu), .. }) => Scaling::CpuPercent(cpu),
-                        Some(spec::Scaling { busy_percent: Some(busy), .. }) => Scaling::BusyPercent(busy),
-                        _ => Scaling::BusyPercent(DEFAULT_BUSY_PERCENT),
-                    },
-                    schedule: pool.schedule.map(|s| {
-                        schedule(s, |w| {
-                            capacity(w.capacity.unwrap_or(spec::Capacity { min: 0, max: 0, desired: None }))
-                        })
-                    }),
-                }),
-                Topology::Autoscaler => {
-                    let workers = pool.workers.unwrap_or(spec::Workers {
-                        instance_types: Vec::new(),
-                        spot: None,
-                        max_instances: 1,
-                        capacity_per_instance: None,
-                        max_use_count: None,
-                        shared: None,
-                        volume_gb: None,
-                    });
-                    let base = idle(pool.idle.as_ref(), Idle { count: 0, time: Duration(DEFAULT_IDLE_SECONDS) });
-                    Kind::Autoscaler(Autoscaler {
-                        manager_instance_type: pool
-                            .manager
-                            .and_then(|m| m.instance_type)
-                            .unwrap_or_else(|| small("t3.small", "t4g.small")),
-                        workers: Workers {
-                            instance_types: workers.instance_types,
-                            spot: workers.spot.unwrap_or(false),
-                            max_instances: workers.max_instances,
-                            capacity_per_instance: workers.capacity_per_instance.unwrap_or(1),
-                            max_use_count: workers.max_use_count.unwrap_or(1),
-                            shared: workers.shared.unwrap_or(false),
-                            volume_gb: workers.volume_gb.unwrap_or(image_volume_gb),
-                        },
-                        idle: base,
-                        // A window's idle time defaults to the pool's.
-                        schedule: pool
-                            .schedule
-                            .map(|s| schedule(s, |w| idle(w.idle.as_ref(), Idle { count: 0, time: base.time }))),
-                    })
-                }
-            };
+        .map(|mut pool| {
+            let topology = pool.topology.unwrap_or(topology::Name::Instance).resolve(&mut pool, &defaults);
             let job_timeout_minutes = pool.job_timeout_minutes.unwrap_or(DEFAULT_JOB_TIMEOUT_MINUTES);
             let runner = pool.runner.map(|r| {
                 let tags = r.tags.unwrap_or_default();
@@ -149,7 +96,7 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
                 executor: pool.executor,
                 token_parameter: pool.token_parameter,
                 job_timeout_minutes,
-                kind,
+                topology,
             }
         })
         .collect();
@@ -190,7 +137,7 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
 }
 
 /// A schedule with its time zone for AWS and each window's own setting.
-fn schedule<T>(written: spec::Schedule, setting: impl Fn(&spec::Window) -> T) -> model::Schedule<T> {
+pub fn schedule<T>(written: spec::Schedule, setting: impl Fn(&spec::Window) -> T) -> model::Schedule<T> {
     model::Schedule {
         time_zone: aws_time_zone(written.time_zone.as_deref().unwrap_or(DEFAULT_TIME_ZONE)).to_owned(),
         windows: written
@@ -210,14 +157,6 @@ fn created_bucket_name(fleet: &str, region: &str, vpc: &str) -> String {
     format!("{fleet}-cache-{suffix}")
 }
 
-/// Idle job slots as written, over what is not written.
-fn idle(written: Option<&spec::Idle>, default: Idle) -> Idle {
-    match written {
-        Some(i) => Idle { count: i.count, time: i.time.unwrap_or(default.time) },
-        None => default,
-    }
-}
-
 /// The time zone name for AWS, which takes canonical IANA names (`Etc/GMT+9`, `Pacific/Tahiti`):
 /// the spec's default `UTC` is a backward-compatibility link there, `Etc/UTC` the zone itself.
 fn aws_time_zone(name: &str) -> &str {
@@ -228,10 +167,6 @@ fn aws_time_zone(name: &str) -> &str {
 pub fn nfc(text: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
     text.nfc().collect()
-}
-
-fn capacity(c: spec::Capacity) -> Capacity {
-    Capacity { min: c.min, max: c.max, desired: c.desired.unwrap_or(c.min) }
 }
 
 #[cfg(test)]

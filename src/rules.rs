@@ -9,11 +9,9 @@ mod advice;
 use std::collections::HashMap;
 
 use crate::diagnostic::{Finding, Mark, SpecPath};
-use crate::model::{
-    Arch, Autoscaler, Capacity, Executor, Fleet, Idle, Instances, Kind, Partition, Pool, PullPolicy, RunnerMode,
-    Schedule, Scope, Topology,
-};
+use crate::model::{Arch, Capacity, Executor, Fleet, Partition, Pool, PullPolicy, RunnerMode, Schedule, Scope};
 use crate::spec::spelling;
+use crate::topology::{AutoscalerPool, Idle, InstancePool, Topology};
 
 /// AWS limits the generated names and schedules must respect. Scheduled actions: "Quotas for
 /// Auto Scaling resources and groups" (EC2 Auto Scaling user guide), a fixed quota of 125 per group.
@@ -123,7 +121,7 @@ pub fn check(fleet: &Fleet, poisoned: &[SpecPath]) -> Vec<Finding> {
     });
     let plugin = root().key("image").key("fleeting_plugin_version");
     for (i, pool) in fleet.pools.iter().enumerate() {
-        if pool.topology() != Topology::Autoscaler {
+        if !matches!(pool.topology, Topology::Autoscaler(_)) {
             continue;
         }
         let topology = pool_path(i).key("topology");
@@ -232,7 +230,7 @@ pub fn warnings(fleet: &Fleet) -> Vec<Finding> {
                 );
             }
         }
-        if let Kind::Autoscaler(a) = &pool.kind
+        if let Topology::Autoscaler(a) = &pool.topology
             && pool.executor == Executor::Shell
             && a.workers.shared
         {
@@ -241,8 +239,8 @@ pub fn warnings(fleet: &Fleet) -> Vec<Finding> {
                     .help("shell jobs run as one user on their worker: a job can read another job's checkout and CI/CD variables, or leave something behind for the next one. Give jobs that do not trust each other a pool without `shared`"),
             );
         }
-        if let Kind::Autoscaler(a) = &pool.kind
-            && !fleet.image.runner_version.at_least(crate::render::runner_template::PREEMPTIVE_MODE_SINCE)
+        if let Topology::Autoscaler(a) = &pool.topology
+            && !fleet.image.runner_version.at_least(crate::topology::autoscaler::PREEMPTIVE_MODE_SINCE)
         {
             let base = (a.idle.count > 0).then(|| pool_path(i).key("idle").key("count"));
             let windows = a
@@ -340,9 +338,9 @@ fn check_pool(rules: &mut Rules, fleet: &Fleet, i: usize, pool: &Pool, fleet_nam
         }
     }
     check_runner(rules, fleet, &at, pool);
-    match &pool.kind {
-        Kind::Instance(instances) => check_instances(rules, fleet, &at, instances, arch),
-        Kind::Autoscaler(autoscaler) => check_autoscaler(rules, fleet, &at, pool.executor, autoscaler, arch),
+    match &pool.topology {
+        Topology::Instance(instances) => check_instances(rules, fleet, &at, instances, arch),
+        Topology::Autoscaler(autoscaler) => check_autoscaler(rules, fleet, &at, pool.executor, autoscaler, arch),
     }
 }
 
@@ -576,7 +574,7 @@ fn check_volume(rules: &mut Rules, fleet: &Fleet, volume: &SpecPath, gb: u32) {
     });
 }
 
-fn check_instances(rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool: &Instances, arch: &SpecPath) {
+fn check_instances(rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool: &InstancePool, arch: &SpecPath) {
     let capacity = at.key("capacity");
     let schedule = at.key("schedule");
     for (j, t) in pool.instance_types.iter().enumerate() {
@@ -619,7 +617,7 @@ fn check_autoscaler(
     fleet: &Fleet,
     at: &SpecPath,
     executor: Executor,
-    pool: &Autoscaler,
+    pool: &AutoscalerPool,
     arch: &SpecPath,
 ) {
     let workers = at.key("workers");

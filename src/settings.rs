@@ -19,12 +19,8 @@ pub const STOP_TIMEOUT_DROPIN: &str = "/etc/systemd/system/runnergen-runner.serv
 pub const RUNNER_UNIT: &str = "runnergen-runner.service";
 pub const LIFECYCLE_UNIT: &str = "runnergen-lifecycle.service";
 pub const METRICS_TIMER: &str = "runnergen-metrics.timer";
-pub const START_UNITS: &[&str] = &[RUNNER_UNIT, LIFECYCLE_UNIT, METRICS_TIMER];
 /// The timer that applies a manager's live settings (`render::runner_template::live`).
 pub const MANAGER_SETTINGS_TIMER: &str = "runnergen-manager-settings.timer";
-/// What an autoscaler pool's manager starts: its group does not scale, so no metric; its live
-/// settings follow their SSM parameter.
-pub const MANAGER_START_UNITS: &[&str] = &[RUNNER_UNIT, LIFECYCLE_UNIT, MANAGER_SETTINGS_TIMER];
 
 /// Where a manager keeps the live settings it last read from their SSM parameter.
 pub const MANAGER_SETTINGS: &str = "/etc/runnergen/manager-settings.toml";
@@ -48,8 +44,9 @@ pub struct Setting {
     value: fn(&Fleet, &Pool) -> Value,
 }
 
-fn manager(pool: &Pool) -> bool {
-    pool.manager_settings_parameter().is_some()
+/// Whether the pool's runner has live settings, which then hold its default job image.
+fn live(pool: &Pool) -> bool {
+    pool.live_settings_parameter().is_some()
 }
 
 fn word(text: impl Into<String>) -> Value {
@@ -82,7 +79,7 @@ pub const SETTINGS: &[Setting] = &[
     // hold it).
     Setting {
         key: "RUNNERGEN_DOCKER_IMAGE",
-        value: |_, p| word(p.docker.as_ref().filter(|_| !manager(p)).map_or("", |d| d.image.as_str())),
+        value: |_, p| word(p.docker.as_ref().filter(|_| !live(p)).map_or("", |d| d.image.as_str())),
     },
     // True or false.
     Setting {
@@ -102,7 +99,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         key: "RUNNERGEN_DOCKER_PULL_POLICY",
         value: |_, p| {
-            word(if manager(p) {
+            word(if live(p) {
                 String::new()
             } else {
                 p.docker.as_ref().map_or("always".to_owned(), |d| spelling(d.pull_policy))
@@ -121,7 +118,7 @@ pub const SETTINGS: &[Setting] = &[
     // An autoscaler pool's SSM parameter of live settings (empty elsewhere).
     Setting {
         key: "RUNNERGEN_MANAGER_SETTINGS_PARAMETER",
-        value: |_, p| word(p.manager_settings_parameter().unwrap_or_default()),
+        value: |_, p| word(p.live_settings_parameter().unwrap_or_default()),
     },
     // CloudWatch namespace of the pool's busy-slot metric.
     Setting { key: "RUNNERGEN_METRIC_NAMESPACE", value: |f, p| word(f.metric_namespace(p)) },

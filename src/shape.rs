@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::diagnostic::{Finding, Mark, Seg, SpecPath, plural};
 use crate::spec::Spec;
+use crate::topology::Name;
 use crate::yaml::{Kind, Node};
 
 /// The fleet spec's JSON Schema, embedded in the binary.
@@ -46,37 +47,6 @@ fn validator() -> Result<&'static jsonschema::Validator, String> {
         .as_ref()
         .map_err(Clone::clone)
 }
-
-/// A pool's keys that its topology rules out, with what to write instead.
-const NOT_FOR_AUTOSCALER: &[(&str, &str)] = &[
-    (
-        "capacity",
-        "an autoscaler pool has one manager, and its workers follow the jobs: set `workers.max_instances`, and `idle` for warm job slots",
-    ),
-    (
-        "concurrent",
-        "set `workers.capacity_per_instance`: the manager runs max_instances x capacity_per_instance jobs at once",
-    ),
-    ("scaling", "the manager starts workers for the jobs it takes; there is nothing to scale on: remove `scaling`"),
-    (
-        "instance_types",
-        "write the workers' types as `workers: {instance_types: [...]}` and the manager's as `manager.instance_type`",
-    ),
-    ("spot", "write `workers.spot`; the manager is always on-demand"),
-    ("volume_gb", "write `workers.volume_gb`"),
-];
-const NOT_FOR_INSTANCE: &[(&str, &str)] = &[
-    ("manager", "it is for `topology: autoscaler` pools: remove it, or add `topology: autoscaler`"),
-    ("workers", "it is for `topology: autoscaler` pools: remove it, or add `topology: autoscaler`"),
-    ("idle", "it is for `topology: autoscaler` pools: remove it, or add `topology: autoscaler`"),
-];
-/// What each topology requires: (key, help).
-const AUTOSCALER_NEEDS: &[(&str, &str)] =
-    &[("workers", "an autoscaler pool needs `workers: {instance_types: [...], max_instances: N}`")];
-const INSTANCE_NEEDS: &[(&str, &str)] = &[
-    ("instance_types", "an instance pool needs `instance_types`, such as [m7g.large]"),
-    ("capacity", "an instance pool needs `capacity: {min, max}`, its group's size outside every window"),
-];
 
 pub fn shape(root: &Node) -> Shaped {
     let json = root.to_json();
@@ -275,31 +245,17 @@ fn topology_keys(json: &mut Value, poisoned: &mut Vec<SpecPath>) -> Vec<Finding>
     for (i, pool) in pools.iter_mut().enumerate() {
         let at = SpecPath::root().key("pools").index(i);
         let Some(map) = pool.as_object_mut() else { continue };
-        let topology = match map.get("topology") {
-            None => "instance",
-            Some(Value::String(t)) if t == "instance" || t == "autoscaler" => t.as_str(),
-            // The schema reports it; nothing here can tell what the pool is.
-            Some(_) => continue,
-        }
-        .to_owned();
-        let (ruled_out, needs, window_key, window_not, window_help) = if topology == "autoscaler" {
-            (
-                NOT_FOR_AUTOSCALER,
-                AUTOSCALER_NEEDS,
-                "idle",
-                "capacity",
-                "an autoscaler pool's window sets `idle: {count, time}`: its warm job slots",
-            )
-        } else {
-            (
-                NOT_FOR_INSTANCE,
-                INSTANCE_NEEDS,
-                "capacity",
-                "idle",
-                "an instance pool's window sets `capacity: {min, max}`",
-            )
+        let name = match map.get("topology") {
+            None => Name::Instance,
+            // The schema reports a topology it does not know; nothing here can tell what the pool is.
+            Some(value) => match serde_json::from_value::<Name>(value.clone()) {
+                Ok(name) => name,
+                Err(_) => continue,
+            },
         };
-        for (key, help) in ruled_out {
+        let topology = name.as_str();
+        let keys = name.keys();
+        for (key, help) in keys.rules_out {
             if map.remove(*key).is_some() {
                 findings.push(
                     Finding::new(
@@ -323,25 +279,25 @@ fn topology_keys(json: &mut Value, poisoned: &mut Vec<SpecPath>) -> Vec<Finding>
                 .help("remove `docker:` or set `executor: docker`"),
             );
         }
-        for (key, help) in needs {
+        for (key, help) in keys.needs {
             require(map, &at, key, help, &mut findings, poisoned);
         }
         let Some(Value::Array(windows)) = map.get_mut("schedule").and_then(|s| s.get_mut("windows")) else { continue };
         for (j, window) in windows.iter_mut().enumerate() {
             let here = at.key("schedule").key("windows").index(j);
             let Some(w) = window.as_object_mut() else { continue };
-            if w.remove(window_not).is_some() {
+            if w.remove(keys.window_rules_out).is_some() {
                 findings.push(
                     Finding::new(
-                        here.key(window_not),
-                        format!("`{window_not}` is not for a window of an {topology} pool"),
+                        here.key(keys.window_rules_out),
+                        format!("`{}` is not for a window of an {topology} pool", keys.window_rules_out),
                         "not used here",
                     )
                     .mark(Mark::Key)
-                    .help(window_help),
+                    .help(keys.window_help),
                 );
             }
-            require(w, &here, window_key, window_help, &mut findings, poisoned);
+            require(w, &here, keys.window_key, keys.window_help, &mut findings, poisoned);
         }
     }
     findings

@@ -160,7 +160,7 @@ impl VolumeType {
 #[serde(deny_unknown_fields)]
 pub struct Pool {
     pub name: String,
-    pub topology: Option<Topology>,
+    pub topology: Option<crate::topology::Name>,
     pub executor: Executor,
     /// Instance pools only (shaping refuses them on autoscaler pools, and puts a placeholder
     /// where an instance pool lacks one).
@@ -180,16 +180,6 @@ pub struct Pool {
     pub idle: Option<Idle>,
     /// With `gitlab.runners: terraform` only.
     pub runner: Option<Runner>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Topology {
-    /// Each instance of the pool's group is a runner.
-    Instance,
-    /// A manager instance runs the docker-autoscaler (or instance) executor, which starts a
-    /// worker instance per job in a group of its own.
-    Autoscaler,
 }
 
 #[derive(Debug, Deserialize)]

@@ -2,7 +2,7 @@
 //! its user data writes and registration merges into config.toml), rendered from specs and read
 //! back as TOML.
 
-use runnergen::model::Kind;
+use runnergen::topology::Topology;
 
 fn config(spec: &str) -> (runnergen::Fleet, toml::Table) {
     let dir = tempfile::tempdir().expect("a temp dir");
@@ -14,7 +14,7 @@ fn config(spec: &str) -> (runnergen::Fleet, toml::Table) {
 }
 
 fn parse(fleet: &runnergen::Fleet) -> toml::Table {
-    let (pool, _) = fleet.autoscalers().next().expect("an autoscaler pool");
+    let pool = fleet.pools.iter().find(|p| matches!(p.topology, Topology::Autoscaler(_))).expect("an autoscaler pool");
     // What the manager registers with: user data's template, then the live settings' tables
     // (their file without the lines through its `[[runners]]`), as the register hook joins them.
     let live = runnergen::render::runner_template::live(fleet, pool).expect("live settings");
@@ -115,7 +115,7 @@ fn hostile_values_stay_toml_strings() {
     let id = "acme\"ci\\1\n[runners]\u{7f}";
     for pool in &mut fleet.pools {
         pool.id = id.to_owned();
-        if let Kind::Autoscaler(a) = &mut pool.kind
+        if let Topology::Autoscaler(a) = &mut pool.topology
             && let Some(s) = &mut a.schedule
         {
             s.time_zone = "Europe/\"Berlin\"\t".to_owned();
@@ -167,7 +167,7 @@ fn the_cache_section_at_boot_is_toml_of_the_expected_shape() {
     // A manager's template holds both sections in one [[runners]] entry.
     let spec = std::fs::read_to_string(crate::common::root().join("examples/autoscaler/fleet.yaml")).expect("example");
     let (fleet, _) = config(&format!("{spec}cache: {{bucket: acme-ci-shared-cache}}\n"));
-    let (pool, _) = fleet.autoscalers().next().expect("an autoscaler pool");
+    let pool = fleet.pools.iter().find(|p| matches!(p.topology, Topology::Autoscaler(_))).expect("an autoscaler pool");
     let table = runnergen::render::runner_template::render(&fleet, pool)
         .expect("a template")
         .parse::<toml::Table>()

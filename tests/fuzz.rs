@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
-use runnergen::model::Kind;
+use runnergen::topology::Topology;
 use serde_json::Value;
 
 use crate::common;
@@ -546,12 +546,12 @@ fn text_fields(fleet: &mut runnergen::Fleet) -> Vec<&mut String> {
             fields.push(&mut runner.description);
             fields.extend(runner.tags.iter_mut());
         }
-        match &mut pool.kind {
-            Kind::Instance(i) => {
+        match &mut pool.topology {
+            Topology::Instance(i) => {
                 fields.extend(i.instance_types.iter_mut());
                 fields.extend(i.schedule.iter_mut().map(|s| &mut s.time_zone));
             }
-            Kind::Autoscaler(a) => {
+            Topology::Autoscaler(a) => {
                 fields.push(&mut a.manager_instance_type);
                 fields.extend(a.workers.instance_types.iter_mut());
                 fields.extend(a.schedule.iter_mut().map(|s| &mut s.time_zone));

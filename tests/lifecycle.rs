@@ -984,7 +984,11 @@ fn a_managers_user_data_writes_its_autoscaler_settings_and_starts_no_metric() {
     let spec = example("autoscaler");
     let fleet = runnergen::load_fleet(&spec).expect("loads");
     let dir = common::render_to_temp(&spec);
-    let (pool, _) = fleet.autoscalers().next().expect("an autoscaler pool");
+    let pool = fleet
+        .pools
+        .iter()
+        .find(|p| matches!(p.topology, runnergen::topology::Topology::Autoscaler(_)))
+        .expect("an autoscaler pool");
     let root = run_user_data(dir.path(), &pool.name);
     let written = std::fs::read_to_string(root.path().join("etc/runnergen/autoscaler.toml")).expect("written");
     assert_eq!(Some(written), runnergen::render::runner_template::render(&fleet, pool));

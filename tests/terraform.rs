@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use hcl::{Block, Body, Expression};
 
-use runnergen::model::Kind;
+use runnergen::topology::Topology;
 
 use crate::common;
 
@@ -94,8 +94,10 @@ fn every_example_passes_checkov_with_skips_explained() {
             .collect();
         let fleet = runnergen::load_fleet(&spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
         let mut expected: Vec<(String, String, &str)> = fleet
-            .autoscalers()
-            .map(|(p, _)| {
+            .pools
+            .iter()
+            .filter(|p| matches!(p.topology, Topology::Autoscaler(_)))
+            .map(|p| {
                 (
                     "CKV_AWS_24".to_owned(),
                     format!("aws_vpc_security_group_ingress_rule.{}_workers_ssh", p.name),
@@ -112,7 +114,7 @@ fn every_example_passes_checkov_with_skips_explained() {
         }
         // A manager's live settings are no secret: a String parameter.
         for p in &fleet.pools {
-            if p.manager_settings_parameter().is_some() {
+            if p.live_settings_parameter().is_some() {
                 expected.push((
                     "CKV2_AWS_34".to_owned(),
                     format!("aws_ssm_parameter.{}_manager_settings", p.name),
@@ -231,7 +233,7 @@ fn roles_read_only_their_own_token_and_have_no_wildcard_action() {
             }
             // Its own token; a manager also its own live settings, nothing else.
             let mut expected: Vec<String> = vec![format!(":parameter{}\"", pool.token_parameter)];
-            expected.extend(pool.manager_settings_parameter().map(|p| format!(":parameter{p}\"")));
+            expected.extend(pool.live_settings_parameter().map(|p| format!(":parameter{p}\"")));
             assert_eq!(token_reads.len(), expected.len(), "{name}/{}: {token_reads:?}", pool.name);
             for suffix in &expected {
                 assert!(
@@ -706,9 +708,9 @@ pools:
 /// Terraform label of the resources of a pool's runner instances: an instance pool's own, an
 /// autoscaler pool's manager's.
 fn runner_label(pool: &runnergen::model::Pool) -> String {
-    match pool.kind {
-        Kind::Instance(_) => pool.name.clone(),
-        Kind::Autoscaler(_) => format!("{}_manager", pool.name),
+    match pool.topology {
+        Topology::Instance(_) => pool.name.clone(),
+        Topology::Autoscaler(_) => format!("{}_manager", pool.name),
     }
 }
 
@@ -726,7 +728,7 @@ fn groups_roll_onto_new_templates_and_drain_before_terminating() {
         let group_sg = resource(&main, "aws_security_group", "runners");
         assert!(group_sg.body().blocks().all(|b| b.identifier() != "ingress"), "{name}: inline ingress");
         for pool in &fleet.pools {
-            let Kind::Instance(instances) = &pool.kind else { continue };
+            let Topology::Instance(instances) = &pool.topology else { continue };
             let body = parse(&dir.path().join(format!("terraform/pool-{}.tf", pool.name)));
             let p = pool.name.as_str();
 
@@ -812,7 +814,7 @@ fn each_pool_publishes_and_scales_on_its_own_metric_only() {
         let mut namespaces = std::collections::BTreeSet::new();
         for pool in &fleet.pools {
             let p = pool.name.as_str();
-            let Kind::Instance(instances) = &pool.kind else {
+            let Topology::Instance(instances) = &pool.topology else {
                 // A manager's group does not scale: its role publishes nothing.
                 let doc = data(&iam, "aws_iam_policy_document", &runner_label(pool));
                 let publishes = doc
@@ -839,7 +841,7 @@ fn each_pool_publishes_and_scales_on_its_own_metric_only() {
                 .collect();
             assert_eq!(allowed, std::slice::from_ref(&published), "{name}/{p}");
             assert!(namespaces.insert(published.clone()), "{name}: two pools share {published}");
-            if let runnergen::model::Scaling::BusyPercent(_) = instances.scaling {
+            if let runnergen::topology::Scaling::BusyPercent(_) = instances.scaling {
                 let body = parse(&dir.path().join(format!("terraform/pool-{p}.tf")));
                 let policy = resource(&body, "aws_autoscaling_policy", &format!("{p}_demand"));
                 let tracking = block(policy.body(), "target_tracking_configuration");
@@ -1101,7 +1103,7 @@ fn autoscaler_pools() -> Vec<(String, runnergen::Fleet, usize, BTreeMap<String, 
             .map(|f| (f.file_name().expect("a name").to_string_lossy().into_owned(), parse(f)))
             .collect();
         for (i, pool) in fleet.pools.iter().enumerate() {
-            if matches!(pool.kind, Kind::Autoscaler(_)) {
+            if matches!(pool.topology, Topology::Autoscaler(_)) {
                 out.push((name.clone(), fleet.clone(), i, files.clone()));
             }
         }
@@ -1120,7 +1122,7 @@ fn all_blocks(files: &BTreeMap<String, Body>) -> Vec<&Block> {
 fn worker_groups_have_nothing_that_fights_the_plugin() {
     for (name, fleet, i, files) in autoscaler_pools() {
         let pool = &fleet.pools[i];
-        let Kind::Autoscaler(a) = &pool.kind else { unreachable!() };
+        let Topology::Autoscaler(a) = &pool.topology else { unreachable!() };
         let p = &pool.name;
         let body = &files[&format!("pool-{p}.tf")];
         let group = resource(body, "aws_autoscaling_group", &format!("{p}_workers"));
@@ -1129,7 +1131,7 @@ fn worker_groups_have_nothing_that_fights_the_plugin() {
             assert!(g.blocks().all(|b| b.identifier() != forbidden), "{name}/{p}: workers have {forbidden}");
         }
         assert!(g.attributes().all(|a| a.key() != "max_instance_lifetime"), "{name}/{p}");
-        assert_eq!(string(g, "name"), pool.worker_group());
+        assert_eq!(string(g, "name"), runnergen::topology::autoscaler::worker_group(pool));
         assert_eq!(number(g, "min_size"), 0);
         assert_eq!(number(g, "desired_capacity"), 0);
         assert_eq!(number(g, "max_size"), i64::from(a.workers.max_instances));
@@ -1235,7 +1237,7 @@ fn workers_accept_ssh_from_their_manager_only() {
                 })
             })
             .collect();
-        let autoscalers = fleet.autoscalers().count();
+        let autoscalers = fleet.pools.iter().filter(|p| matches!(p.topology, Topology::Autoscaler(_))).count();
         assert_eq!(ingress.len(), autoscalers, "{name}: one ingress rule per autoscaler pool, none elsewhere");
         let rule = resource(
             &files[&format!("pool-{p}.tf")],
@@ -1307,7 +1309,7 @@ fn the_manager_role_is_held_to_its_own_workers() {
                     .collect();
                 assert_eq!(
                     conditions["ec2:ResourceTag/aws:autoscaling:groupName"],
-                    [pool.worker_group()],
+                    [runnergen::topology::autoscaler::worker_group(pool)],
                     "{name}/{p}"
                 );
                 assert_eq!(conditions["ec2:osuser"], [fleet.image.os.default_user()], "{name}/{p}");

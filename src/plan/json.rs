@@ -12,7 +12,6 @@
 use serde_json::{Map, Value, json};
 
 use super::{Delta, Hours, Plan};
-use crate::spec::spelling;
 
 /// The plan as JSON, with its baseline and the change from it when given.
 pub fn render(plan: &Plan, baseline: Option<&Plan>) -> String {
@@ -45,7 +44,7 @@ fn figures(plan: &Plan) -> Map<String, Value> {
         .map(|p| {
             let mut pool = Map::new();
             pool.insert("name".into(), json!(p.name));
-            pool.insert("topology".into(), json!(spelling(p.topology)));
+            pool.insert("topology".into(), json!(p.topology.as_str()));
             pool.insert("instance_hours".into(), hours(&p.instance_hours));
             pool.insert("always_on_max_hours".into(), number(p.always_on_max_hours));
             pool.insert("time_zone".into(), json!(p.time_zone));

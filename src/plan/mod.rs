@@ -12,7 +12,8 @@ pub mod prices;
 pub mod svg;
 pub mod text;
 
-use crate::model::{Autoscaler, Capacity, Fleet, Instances, Kind, Pool, Schedule, Topology, Window};
+use crate::model::{Capacity, Fleet, Schedule, Window};
+use crate::topology;
 pub use prices::Prices;
 
 /// Minutes in a week, and hours.
@@ -72,7 +73,7 @@ pub struct AutoscalerHours {
 #[derive(Debug, Clone)]
 pub struct PoolPlan {
     pub name: String,
-    pub topology: Topology,
+    pub topology: topology::Name,
     /// The schedule's time zone, when the pool has one: its week is local to it.
     pub time_zone: Option<String>,
     /// The schedule's windows in words, such as `MON-FRI 07:00 to 19:00`.
@@ -122,8 +123,10 @@ impl Plan {
         demand: &std::collections::BTreeMap<String, f64>,
     ) -> Result<Plan, String> {
         for (name, hours) in demand {
-            if !fleet.pools.iter().any(|p| &p.name == name && p.topology() == Topology::Autoscaler) {
-                let pools: Vec<&str> = fleet.autoscalers().map(|(p, _)| p.name.as_str()).collect();
+            let takes_demand: Vec<&str> =
+                fleet.pools.iter().filter(|p| p.topology.kind().takes_demand()).map(|p| p.name.as_str()).collect();
+            if !takes_demand.contains(&name.as_str()) {
+                let pools = takes_demand;
                 return Err(format!(
                     "--demand names `{name}`, which is not an autoscaler pool of fleet {} (its autoscaler pools: {})",
                     fleet.name,
@@ -137,7 +140,7 @@ impl Plan {
         let pools = fleet
             .pools
             .iter()
-            .map(|p| pool_plan(p, prices, demand.get(&p.name).copied()))
+            .map(|p| p.topology.kind().week(p, prices, demand.get(&p.name).copied()))
             .collect::<Result<Vec<_>, _>>()?;
         let total = Total {
             instance_hours: pools.iter().fold(Hours::default(), |sum, p| sum + p.instance_hours),
@@ -151,96 +154,6 @@ impl Plan {
 /// Desired instance-hours as a share of always-on at the ceiling, in percent.
 pub fn share(hours: &Hours, always_on_max: f64) -> f64 {
     if always_on_max > 0.0 { 100.0 * hours.desired / always_on_max } else { 0.0 }
-}
-
-fn pool_plan(pool: &Pool, prices: Option<&Prices>, demand: Option<f64>) -> Result<PoolPlan, String> {
-    match &pool.kind {
-        Kind::Instance(i) => instance_plan(pool, i, prices),
-        Kind::Autoscaler(a) => autoscaler_plan(pool, a, prices, demand),
-    }
-}
-
-fn instance_plan(pool: &Pool, i: &Instances, prices: Option<&Prices>) -> Result<PoolPlan, String> {
-    let week = match &i.schedule {
-        Some(s) => segments(i.capacity, s, |c| *c),
-        None => vec![Segment { start: 0, end: WEEK_MINUTES, value: i.capacity }],
-    };
-    let instance_hours = integral(&week);
-    let always_on_max_hours = peak_hours(&week);
-    let cost = match prices {
-        Some(prices) => {
-            let first = i.instance_types.first().map_or("", String::as_str);
-            let price = prices.hourly(first, i.spot, &pool.name)?;
-            Some(scale(instance_hours, price))
-        }
-        None => None,
-    };
-    Ok(PoolPlan {
-        name: pool.name.clone(),
-        topology: Topology::Instance,
-        time_zone: i.schedule.as_ref().map(|s| s.time_zone.clone()),
-        windows: i.schedule.iter().flat_map(|s| &s.windows).map(|w| w.describe()).collect(),
-        week,
-        instance_hours,
-        always_on_max_hours,
-        autoscaler: None,
-        cost,
-    })
-}
-
-fn autoscaler_plan(
-    pool: &Pool,
-    a: &Autoscaler,
-    prices: Option<&Prices>,
-    demand: Option<f64>,
-) -> Result<PoolPlan, String> {
-    let per = a.workers.capacity_per_instance.max(1);
-    // One manager, and the workers that keep the idle slots in force warm; at most every worker.
-    let in_force = |count: u32| {
-        let floor = 1 + count.div_ceil(per);
-        Capacity { min: floor, desired: floor, max: 1 + a.workers.max_instances }
-    };
-    let week = match &a.schedule {
-        Some(s) => segments(in_force(a.idle.count), s, |idle| in_force(idle.count)),
-        None => vec![Segment { start: 0, end: WEEK_MINUTES, value: in_force(a.idle.count) }],
-    };
-    let mut instance_hours = integral(&week);
-    let always_on_max_hours = peak_hours(&week);
-    // The jobs' worker-hours on top of the warm workers: a worker runs `per` jobs at once.
-    if let Some(job_hours) = demand {
-        instance_hours.desired = (instance_hours.min + job_hours / f64::from(per)).min(instance_hours.max);
-    }
-    let hours = AutoscalerHours {
-        manager: WEEK_HOURS,
-        worker_floor: instance_hours.min - WEEK_HOURS,
-        worker_ceiling: instance_hours.max - WEEK_HOURS,
-        demand_job_hours: demand,
-    };
-    let cost = match prices {
-        Some(prices) => {
-            let manager = prices.hourly(&a.manager_instance_type, false, &pool.name)?;
-            let first = a.workers.instance_types.first().map_or("", String::as_str);
-            let worker = prices.hourly(first, a.workers.spot, &pool.name)?;
-            let at = |instance_hours: f64| hours.manager * manager + (instance_hours - WEEK_HOURS) * worker;
-            Some(Hours {
-                min: at(instance_hours.min),
-                desired: at(instance_hours.desired),
-                max: at(instance_hours.max),
-            })
-        }
-        None => None,
-    };
-    Ok(PoolPlan {
-        name: pool.name.clone(),
-        topology: Topology::Autoscaler,
-        time_zone: a.schedule.as_ref().map(|s| s.time_zone.clone()),
-        windows: a.schedule.iter().flat_map(|s| &s.windows).map(|w| w.describe()).collect(),
-        week,
-        instance_hours,
-        always_on_max_hours,
-        autoscaler: Some(hours),
-        cost,
-    })
 }
 
 /// The week as segments of constant capacity: each window's own while it runs (counting a
@@ -265,7 +178,7 @@ pub fn segments<S, T: Copy + PartialEq>(base: T, schedule: &Schedule<S>, value: 
 }
 
 /// The highest `max` in force during the week, for all of it.
-fn peak_hours(week: &[Segment<Capacity>]) -> f64 {
+pub fn peak_hours(week: &[Segment<Capacity>]) -> f64 {
     f64::from(week.iter().map(|s| s.value.max).max().unwrap_or(0)) * WEEK_HOURS
 }
 
@@ -282,7 +195,7 @@ pub fn integral(week: &[Segment<Capacity>]) -> Hours {
     Hours { min: hours(minutes[0]), desired: hours(minutes[1]), max: hours(minutes[2]) }
 }
 
-fn scale(h: Hours, price: f64) -> Hours {
+pub fn scale(h: Hours, price: f64) -> Hours {
     Hours { min: h.min * price, desired: h.desired * price, max: h.max * price }
 }
 

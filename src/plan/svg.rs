@@ -182,7 +182,7 @@ pub fn render(plan: &Plan) -> String {
             escape(&format!(
                 "{} ({}, {zone_note}): desired {:.0} h a week",
                 p.name,
-                crate::spec::spelling(p.topology),
+                p.topology.as_str(),
                 p.instance_hours.desired
             ))
         ));

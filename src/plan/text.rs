@@ -4,7 +4,6 @@
 
 use super::{DAYS, Delta, Hours, Plan, PoolPlan, Segment, share};
 use crate::model::Capacity;
-use crate::spec::spelling;
 
 /// Shades of the heatmap, by the share of the pool's highest desired count in force that hour.
 const SHADES: [char; 5] = ['·', '░', '▒', '▓', '█'];
@@ -28,7 +27,7 @@ pub fn render(plan: &Plan, baseline: Option<(&Plan, &str)>, color: bool) -> Stri
     for p in &plan.pools {
         let mut row = vec![
             p.name.clone(),
-            spelling(p.topology),
+            p.topology.as_str().to_owned(),
             p.time_zone.clone().unwrap_or_else(|| "-".into()),
             fixed(p.instance_hours.min),
             fixed(p.instance_hours.desired),

@@ -5,7 +5,7 @@ use minijinja::Environment;
 use serde::Serialize;
 
 use super::{File, Output, to_value};
-use crate::model::{Capacity, Fleet, Kind, RunnerMode};
+use crate::model::{Capacity, Fleet, RunnerMode};
 
 pub const OUTPUT: Output = Output::file("NEXT-STEPS.md.j2", "NEXT-STEPS.md");
 
@@ -20,7 +20,7 @@ struct Context<'a> {
     /// Whether the bake makes a worker AMI too.
     worker_ami: bool,
     /// The pools with a schedule, whose capacity a first apply inside a window does not take.
-    scheduled: Vec<Scheduled<'a>>,
+    scheduled: Vec<Scheduled>,
 }
 
 /// One pool's runner, as the operator creates it in GitLab.
@@ -37,22 +37,26 @@ struct PoolSteps<'a> {
     timeout_minutes: u32,
 }
 
-#[derive(Serialize)]
-struct Scheduled<'a> {
-    pool: &'a str,
-    /// The group a scheduled action sizes: an instance pool's own.
-    group: String,
-    time_zone: &'a str,
-    autoscaler: bool,
-    base: Option<Capacity>,
-    windows: Vec<WindowNow>,
+/// A pool with a schedule: what a first apply inside one of its windows leaves, and how to
+/// take the window's setting at once.
+#[derive(Debug, Serialize)]
+pub struct Scheduled {
+    pub pool: String,
+    /// The group a window sizes: an instance pool's own, or an autoscaler pool's worker group.
+    pub group: String,
+    pub time_zone: String,
+    /// Whether the windows set warm workers that the running manager keeps (else the group's
+    /// capacity, with its base capacity and each window's).
+    pub autoscaler: bool,
+    pub base: Option<Capacity>,
+    pub windows: Vec<WindowNow>,
 }
 
 /// A window, and the capacity it sets.
-#[derive(Serialize)]
-struct WindowNow {
-    text: String,
-    capacity: Capacity,
+#[derive(Debug, Serialize)]
+pub struct WindowNow {
+    pub text: String,
+    pub capacity: Capacity,
 }
 
 pub fn render(fleet: &Fleet, env: &Environment) -> Result<(String, File), minijinja::Error> {
@@ -68,28 +72,7 @@ pub fn render(fleet: &Fleet, env: &Environment) -> Result<(String, File), miniji
             timeout_minutes: p.job_timeout_minutes,
         })
         .collect();
-    let scheduled = fleet
-        .pools
-        .iter()
-        .filter_map(|p| match &p.kind {
-            Kind::Instance(i) => i.schedule.as_ref().map(|s| Scheduled {
-                pool: &p.name,
-                group: p.runner_group(),
-                time_zone: &s.time_zone,
-                autoscaler: false,
-                base: Some(i.capacity),
-                windows: s.windows.iter().map(|w| WindowNow { text: w.describe(), capacity: w.setting }).collect(),
-            }),
-            Kind::Autoscaler(a) => a.schedule.as_ref().map(|s| Scheduled {
-                pool: &p.name,
-                group: p.worker_group(),
-                time_zone: &s.time_zone,
-                autoscaler: true,
-                base: None,
-                windows: Vec::new(),
-            }),
-        })
-        .collect();
+    let scheduled = fleet.pools.iter().filter_map(|p| p.topology.kind().scheduled_steps(p)).collect();
     let context = Context {
         fleet: &fleet.name,
         region: &fleet.region,

@@ -13,9 +13,9 @@ use serde::Serialize;
 
 use super::{File, Output};
 use crate::model::{
-    AMI_TAG_ARCH, AMI_TAG_FLEET, AMI_TAG_IMAGE, AMI_TAG_ROLE, Arch, BUSY_METRIC, BUSY_METRIC_DIMENSION, Executor,
-    Fleet, GATE_MARGIN_SECONDS, HEARTBEAT_INTERVAL_SECONDS, Os, Partition, ROLE_RUNNER, ROLE_WORKER,
-    STOP_MARGIN_SECONDS, VolumeType,
+    AMI_TAG_ARCH, AMI_TAG_FLEET, AMI_TAG_IMAGE, AMI_TAG_ROLE, Arch, BUSY_METRIC, BUSY_METRIC_DIMENSION, Fleet,
+    GATE_MARGIN_SECONDS, HEARTBEAT_INTERVAL_SECONDS, Os, Partition, ROLE_RUNNER, ROLE_WORKER, STOP_MARGIN_SECONDS,
+    VolumeType,
 };
 use crate::settings;
 
@@ -333,9 +333,8 @@ fn context(fleet: &Fleet, image_hash: &str) -> Context {
     let worker = fleet.has_workers().then(|| {
         let mut worker_tags = tags.clone();
         worker_tags.insert(AMI_TAG_ROLE.to_owned(), ROLE_WORKER.to_owned());
-        let docker = fleet.autoscalers().any(|(p, _)| p.executor == Executor::Docker);
-        let shell = fleet.autoscalers().filter(|(p, _)| p.executor == Executor::Shell);
-        let sessions = shell.map(|(_, a)| 2 * a.workers.capacity_per_instance).max();
+        let docker = fleet.worker_needs().any(|n| n.docker);
+        let sessions = fleet.worker_needs().filter_map(|n| n.shell_sessions).max();
         WorkerImage {
             ami_name_prefix: fleet.worker_ami_name_prefix(),
             ami_description: format!("Autoscaler workers for the runnergen fleet {} ({os_name}, {arch})", fleet.name),
@@ -521,11 +520,26 @@ mod tests {
 
     #[test]
     fn every_unit_user_data_starts_is_baked_and_enabled() {
-        let baked: Vec<&str> = OUTPUTS.iter().filter_map(|o| o.path.strip_prefix("packer/files/")).collect();
-        for unit in settings::START_UNITS {
-            assert!(baked.contains(unit), "{unit} is started by user data but not in the image");
-            assert!(ENABLED_UNITS.contains(unit), "{unit} is started by user data but not enabled");
+        // Each topology's units, in the image that has the topology's pools: the workers' image
+        // comes with the managers' units.
+        let files = |outputs: &[Output]| -> Vec<&'static str> {
+            outputs.iter().filter_map(|o| o.path.strip_prefix("packer/files/")).collect()
+        };
+        let with_workers = [UNITS.gate, UNITS.manager_settings_timer];
+        for (units, baked, enabled) in [
+            (crate::topology::instance::START_UNITS, files(OUTPUTS), ENABLED_UNITS.to_vec()),
+            (
+                crate::topology::autoscaler::START_UNITS,
+                files(&[OUTPUTS, WORKER_OUTPUTS].concat()),
+                [&ENABLED_UNITS[..], &with_workers[..]].concat(),
+            ),
+        ] {
+            for unit in units {
+                assert!(baked.contains(unit), "{unit} is started by user data but not in the image");
+                assert!(enabled.contains(unit), "{unit} is started by user data but not enabled");
+            }
         }
+        let baked = files(OUTPUTS);
         assert!(baked.contains(&UNITS.firewall) && baked.contains(&UNITS.metrics_service));
     }
 

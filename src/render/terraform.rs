@@ -17,14 +17,14 @@
 
 use std::collections::BTreeMap;
 
-use minijinja::{Environment, Error, ErrorKind, context};
+use minijinja::{Environment, Error, ErrorKind};
 use serde::Serialize;
 
 use super::{File, Output, runner_template, to_value};
-use crate::model::{self, Capacity, Fleet, Instances, Kind, Pool, Scaling, Topology};
-use crate::quote::{hcl_key, hcl_string};
+use crate::model::{self, Fleet, Pool};
 use crate::settings;
 use crate::spec::spelling;
+use crate::topology::TerraformContext;
 
 /// The fleet's files, rendered with the whole [`Context`].
 const FLEET_OUTPUTS: &[Output] = &[
@@ -47,40 +47,6 @@ const GITLAB_PROVIDER_VERSION: &str = "~> 18.6";
 /// Rendered when some pool has a schedule.
 const SCHEDULES: Output = Output::file("terraform/schedules.tf.j2", "terraform/schedules.tf");
 
-/// What a topology adds to the module: the files of each such pool, rendered with the fleet's
-/// context and the pool's (`p`), and the fragments the fleet's IAM and outputs include for it.
-struct TopologyTemplates {
-    files: &'static [Output],
-    iam: &'static str,
-    outputs: &'static str,
-}
-
-const INSTANCE: TopologyTemplates = TopologyTemplates {
-    files: &[
-        Output::file("terraform/instance/pool.tf.j2", "terraform/pool-{pool}.tf"),
-        Output::file("terraform/user-data.sh.j2", "terraform/user-data/{pool}.sh"),
-    ],
-    iam: "terraform/instance/iam.tf.j2",
-    outputs: "terraform/instance/outputs.tf.j2",
-};
-
-const AUTOSCALER: TopologyTemplates = TopologyTemplates {
-    files: &[
-        Output::file("terraform/autoscaler/pool.tf.j2", "terraform/pool-{pool}.tf"),
-        Output::file("terraform/user-data.sh.j2", "terraform/user-data/{pool}.sh"),
-        Output::file("terraform/autoscaler/manager-settings.toml.j2", "terraform/manager-settings/{pool}.toml"),
-    ],
-    iam: "terraform/autoscaler/iam.tf.j2",
-    outputs: "terraform/autoscaler/outputs.tf.j2",
-};
-
-fn templates(topology: Topology) -> &'static TopologyTemplates {
-    match topology {
-        Topology::Instance => &INSTANCE,
-        Topology::Autoscaler => &AUTOSCALER,
-    }
-}
-
 /// Everything the Terraform templates read. Templates depend on these names.
 #[derive(Debug, Serialize)]
 pub struct Context {
@@ -92,8 +58,8 @@ pub struct Context {
     pub vpc_id: String,
     /// Subnets every group spreads across, in spec order.
     pub subnet_ids: Vec<String>,
-    /// The provider's default tags: the spec's tags and `runnergen:fleet`, as HCL map entries.
-    pub default_tag_lines: Vec<String>,
+    /// The provider's default tags: the spec's tags and `runnergen:fleet`.
+    pub default_tags: Vec<Tag>,
     /// How the AMI data sources find the image Packer baked from this render.
     pub ami: Ami,
     /// Whether some pool is an instance pool: they share the fleet's security group.
@@ -197,19 +163,18 @@ pub struct EgressRule {
     pub ipv6: bool,
 }
 
-/// One pool's resources.
+/// One pool's resources: what every topology has, and the topology's own context, which its
+/// templates read as the pool's own fields.
 #[derive(Debug, Serialize)]
 pub struct PoolContext {
     /// Pool name as written in the spec.
     pub name: String,
     /// Terraform label of every resource of the pool (the pool name, which the schema keeps to
-    /// `[a-z0-9-]`, checked again here).
+    /// `[a-z0-9-]`).
     pub label: String,
-    /// `{fleet}-{pool}`: an instance pool's launch template and instance profile name, and an
-    /// autoscaler pool's prefix.
+    /// `{fleet}-{pool}`: the name, or the prefix of the names, of the pool's AWS resources.
     pub id: String,
-    /// The group of runner instances: the pool's group, or an autoscaler pool's manager group.
-    /// For an instance pool also the busy metric's dimension value.
+    /// The group of runner instances. For an instance pool also the busy metric's dimension value.
     pub group_name: String,
     pub role_name: String,
     /// The fragments of iam.tf and outputs.tf for the pool's topology.
@@ -225,128 +190,53 @@ pub struct PoolContext {
     /// Path of the pool's user data script, relative to the module.
     pub user_data_file: String,
     /// Tags on the runner group (propagated at launch) and on its launch template's instances,
-    /// volumes and network interfaces; the latter as HCL map entries.
+    /// volumes and network interfaces.
     pub tags: Vec<Tag>,
-    pub tag_lines: Vec<String>,
-    /// An instance pool's scheduled actions.
-    pub schedule: Option<ScheduleContext>,
+    /// Whether schedules.tf has scheduled actions of this pool (its `schedule`).
+    pub scheduled_actions: bool,
     /// The pool's runner in GitLab, when runnergen's Terraform creates it.
     pub runner: Option<RunnerContext>,
     /// The pool's prefix in the cache bucket, when its runner uses the cache.
     pub cache_path: Option<String>,
     /// The pool's CloudWatch log group, when the journals are shipped.
     pub log_group: Option<String>,
-    /// What the topology adds; its templates read these fields as the pool's own.
+    /// What the pool's user data writes and starts.
+    pub boot: Boot,
+    /// What the topology adds.
     #[serde(flatten)]
-    pub instance: Option<InstanceContext>,
-    #[serde(flatten)]
-    pub autoscaler: Option<AutoscalerContext>,
+    pub own: TerraformContext,
 }
 
-/// An instance pool's group, demand scaling and launch template.
+/// What a pool's user data writes on each instance, then starts.
 #[derive(Debug, Serialize)]
-pub struct InstanceContext {
-    /// CloudWatch namespace of the pool's busy-slot metric.
-    pub metric_namespace: String,
-    /// The launch template's own instance type: set only when there is no mixed policy.
-    pub launch_template_instance_type: Option<String>,
-    /// The mixed instances policy, when the pool is spot or has several types.
-    pub mixed: Option<Mixed>,
-    /// Spot pools replace instances at elevated risk of interruption.
-    pub capacity_rebalance: bool,
-    /// Base capacity: the group's sizes at creation and what each window's end restores.
-    pub capacity: Capacity,
-    /// Group attributes that schedules or scaling own, which Terraform must never reset, and why.
-    pub ignore_changes: Vec<&'static str>,
-    pub ignore_reason: &'static str,
-    pub volume_gb: u32,
-    /// One-minute instance metrics, for CPU scaling.
-    pub detailed_monitoring: bool,
-    pub policy: Policy,
+pub struct Boot {
+    /// The settings file ([`settings::PATH`]): its text, where it goes and its folder.
+    pub settings: String,
+    pub settings_path: &'static str,
+    pub settings_dir: &'static str,
+    /// The runner's `[[runners]]` template, when it needs one, and where it goes.
+    pub runner_template: Option<String>,
+    pub runner_template_path: &'static str,
+    /// The runner's live settings, for a topology that has them.
+    pub live_settings: Option<String>,
+    /// The CloudWatch agent's configuration, when the journals are shipped, and where it goes.
+    pub cloudwatch_agent_config: Option<String>,
+    pub cloudwatch_agent_config_path: &'static str,
+    /// The drop-in that gives the runner unit the pool's stop timeout, and its folder.
+    pub dropin_path: &'static str,
+    pub dropin_dir: &'static str,
+    pub stop_timeout_seconds: u32,
+    /// The baked units started once the settings file exists.
+    pub units: &'static [&'static str],
 }
 
-/// An autoscaler pool: its manager group of one, its worker group and their security groups.
-#[derive(Debug, Serialize)]
-pub struct AutoscalerContext {
-    pub manager: Manager,
-    pub workers: WorkersContext,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Manager {
-    /// Its instance type, on-demand.
-    pub instance_type: String,
-    /// Its root volume: the runner AMI's size.
-    pub volume_gb: u32,
-    /// Its security group's name and description.
-    pub security_group: SecurityGroup,
-    /// The SSM parameter of its live settings, and the module's file that holds their value.
-    pub settings_parameter: String,
-    pub settings_file: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct WorkersContext {
-    /// The worker group's name, which the manager's plugin and IAM policy name; also its launch
-    /// template's.
-    pub group_name: String,
-    pub security_group: SecurityGroup,
-    /// The group's maximum size; the manager never asks for more.
-    pub max_instances: u32,
-    pub launch_template_instance_type: Option<String>,
-    pub mixed: Option<Mixed>,
-    pub volume_gb: u32,
-    /// The OS user the manager connects as (`Pool::worker_user`).
-    pub username: &'static str,
-    pub tags: Vec<Tag>,
-    pub tag_lines: Vec<String>,
-}
-
+/// A group's mixed instances policy: spot at the best price and capacity, or on-demand in the
+/// order the types are written.
 #[derive(Debug, Serialize)]
 pub struct Mixed {
-    /// `instances_distribution` arguments, as (name, HCL literal).
-    pub distribution: Vec<(&'static str, String)>,
+    pub spot: bool,
     /// Instance types in spec order, one override each.
     pub instance_types: Vec<String>,
-}
-
-/// The pool's target tracking policy.
-#[derive(Debug, Serialize)]
-pub struct Policy {
-    pub name: String,
-    /// The comment above it, one line an item.
-    pub comment: Vec<&'static str>,
-    pub target: u32,
-    /// The busy-slot metric the instances publish, or `None` for the group's average CPU.
-    pub metric: Option<Metric>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Metric {
-    pub namespace: String,
-    pub name: &'static str,
-    pub dimension: &'static str,
-    pub dimension_value: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ScheduleContext {
-    /// IANA time zone of every action.
-    pub time_zone: String,
-    pub actions: Vec<ActionContext>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ActionContext {
-    /// Terraform label, such as `builds_window_1_start`.
-    pub label: String,
-    /// Scheduled action name, such as `nightly-builds-window-1-start`.
-    pub name: String,
-    /// 5-field cron expression, in the schedule's time zone.
-    pub recurrence: String,
-    pub capacity: Capacity,
-    /// A one-line comment describing the action.
-    pub comment: String,
 }
 
 /// Deleting a group may take the drain of its instances and this long on top (launch template
@@ -376,7 +266,7 @@ impl Context {
             region: fleet.region.clone(),
             vpc_id: fleet.vpc_id.clone(),
             subnet_ids: fleet.subnet_ids.clone(),
-            default_tag_lines: tag_lines(&default_tags),
+            default_tags: tags(&default_tags),
             ami: Ami {
                 image_tag: model::AMI_TAG_IMAGE,
                 image: image_hash.to_owned(),
@@ -387,7 +277,7 @@ impl Context {
                 role_tag: fleet.has_workers().then_some(model::AMI_TAG_ROLE),
                 missing_worker_message: missing("worker AMI"),
             },
-            instance_pools: fleet.pools.iter().any(|p| p.topology() == Topology::Instance),
+            instance_pools: fleet.pools.iter().any(|p| p.topology.kind().in_runners_security_group()),
             security_group: SecurityGroup {
                 name: format!("{}-runners", fleet.name),
                 description: format!(
@@ -419,13 +309,17 @@ impl Context {
 }
 
 /// A tag map as the templates print it: sorted by key.
-fn tags(map: &BTreeMap<String, String>) -> Vec<Tag> {
+pub fn tags(map: &BTreeMap<String, String>) -> Vec<Tag> {
     map.iter().map(|(key, value)| Tag { key: key.clone(), value: value.clone() }).collect()
 }
 
-/// A tag map's entries as HCL lines, `"key" = "value"` (aligned later, with the file).
-fn tag_lines(map: &BTreeMap<String, String>) -> Vec<String> {
-    map.iter().map(|(key, value)| format!("{} = {}", hcl_key(key), hcl_string(value))).collect()
+/// The tags of what a pool creates: the spec's, its `Name`, its fleet and its pool.
+pub fn pool_tags(fleet: &Fleet, pool: &Pool, name: String) -> BTreeMap<String, String> {
+    let mut map = fleet.tags.clone();
+    map.insert("Name".to_owned(), name);
+    map.insert(FLEET_TAG.to_owned(), fleet.name.clone());
+    map.insert(POOL_TAG.to_owned(), pool.name.clone());
+    map
 }
 
 /// HTTPS to anywhere: GitLab, the AWS APIs (SSM, CloudWatch, Auto Scaling, Session Manager) and
@@ -467,57 +361,8 @@ fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
             format!("pool name `{}` cannot label Terraform resources", pool.name),
         ));
     }
-    let pool_tags = |name: String| {
-        let mut map = fleet.tags.clone();
-        map.insert("Name".to_owned(), name);
-        map.insert(FLEET_TAG.to_owned(), fleet.name.clone());
-        map.insert(POOL_TAG.to_owned(), pool.name.clone());
-        map
-    };
-    let tag_map = pool_tags(pool.runner_group());
-    let (instance, autoscaler, schedule) = match &pool.kind {
-        Kind::Instance(i) => {
-            (Some(instance_context(fleet, pool, i)), None, i.schedule.as_ref().map(|s| schedule_context(pool, i, s)))
-        }
-        Kind::Autoscaler(a) => {
-            let worker_tags = pool_tags(format!("{}-worker", pool.id));
-            let (mixed, launch_template_instance_type) = instance_choice(a.workers.spot, &a.workers.instance_types);
-            let context = AutoscalerContext {
-                manager: Manager {
-                    instance_type: a.manager_instance_type.clone(),
-                    volume_gb: fleet.image.volume_gb,
-                    security_group: SecurityGroup {
-                        name: pool.runner_group(),
-                        description: format!(
-                            "Manager of autoscaler pool {} in fleet {}: no ingress; egress to HTTPS (and GitLab) and SSH to its workers",
-                            pool.name, fleet.name
-                        ),
-                    },
-                    settings_parameter: pool.manager_settings_parameter().unwrap_or_default(),
-                    settings_file: format!("manager-settings/{}.toml", pool.name),
-                },
-                workers: WorkersContext {
-                    group_name: pool.worker_group(),
-                    security_group: SecurityGroup {
-                        name: pool.worker_group(),
-                        description: format!(
-                            "Workers of autoscaler pool {} in fleet {}: SSH from its manager only; egress to HTTPS, HTTP (and GitLab)",
-                            pool.name, fleet.name
-                        ),
-                    },
-                    max_instances: a.workers.max_instances,
-                    launch_template_instance_type,
-                    mixed,
-                    volume_gb: a.workers.volume_gb,
-                    username: pool.worker_user(fleet.image.os),
-                    tags: tags(&worker_tags),
-                    tag_lines: tag_lines(&worker_tags),
-                },
-            };
-            (None, Some(context), None)
-        }
-    };
-    let templates = templates(pool.topology());
+    let kind = pool.topology.kind();
+    let templates = kind.templates();
     Ok(PoolContext {
         name: pool.name.clone(),
         label: pool.name.clone(),
@@ -531,9 +376,8 @@ fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
         token_parameter: pool.token_parameter.clone(),
         volume_type: fleet.image.volume_type.name().to_owned(),
         user_data_file: format!("user-data/{}.sh", pool.name),
-        tags: tags(&tag_map),
-        tag_lines: tag_lines(&tag_map),
-        schedule,
+        tags: tags(&pool_tags(fleet, pool, pool.runner_group())),
+        scheduled_actions: kind.scheduled_actions(),
         // Only runnergen's Terraform creates runners; otherwise `runner` is what the operator sets.
         runner: pool.runner.as_ref().filter(|_| fleet.runners == model::RunnerMode::Terraform).and_then(|r| {
             Some(RunnerContext {
@@ -551,120 +395,34 @@ fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
         }),
         cache_path: fleet.cache_path(pool),
         log_group: fleet.logs.map(|_| fleet.log_group(pool)),
-        instance,
-        autoscaler,
+        boot: Boot {
+            settings: settings::render(&settings::for_pool(fleet, pool)),
+            settings_path: settings::PATH,
+            settings_dir: parent_dir(settings::PATH),
+            runner_template: runner_template::render(fleet, pool),
+            runner_template_path: kind.runner_template_path(),
+            live_settings: runner_template::live(fleet, pool),
+            cloudwatch_agent_config: fleet.logs.map(|_| cloudwatch_agent_config(fleet, pool)),
+            cloudwatch_agent_config_path: settings::CLOUDWATCH_AGENT_CONFIG,
+            dropin_path: settings::STOP_TIMEOUT_DROPIN,
+            dropin_dir: parent_dir(settings::STOP_TIMEOUT_DROPIN),
+            stop_timeout_seconds: pool.drain_timeout_seconds(),
+            units: kind.start_units(),
+        },
+        own: kind.terraform(fleet, pool),
     })
 }
 
-/// How a group picks its instance type: a mixed instances policy for spot or for several types
-/// (spot at the best price and capacity, or on-demand in the order written), else the launch
-/// template's one type.
-fn instance_choice(spot: bool, instance_types: &[String]) -> (Option<Mixed>, Option<String>) {
-    let mixed = (spot || instance_types.len() > 1).then(|| Mixed {
-        distribution: if spot {
-            vec![
-                ("on_demand_base_capacity", "0".to_owned()),
-                ("on_demand_percentage_above_base_capacity", "0".to_owned()),
-                ("spot_allocation_strategy", hcl_string("price-capacity-optimized")),
-            ]
-        } else {
-            vec![
-                ("on_demand_base_capacity", "0".to_owned()),
-                ("on_demand_percentage_above_base_capacity", "100".to_owned()),
-                ("on_demand_allocation_strategy", hcl_string("prioritized")),
-            ]
-        },
-        instance_types: instance_types.to_vec(),
-    });
+/// How a group picks its instance type: a mixed instances policy for spot or for several types,
+/// else the launch template's one type.
+pub fn instance_choice(spot: bool, instance_types: &[String]) -> (Option<Mixed>, Option<String>) {
+    let mixed = (spot || instance_types.len() > 1).then(|| Mixed { spot, instance_types: instance_types.to_vec() });
     let single = if mixed.is_some() { None } else { instance_types.first().cloned() };
     (mixed, single)
 }
 
-fn instance_context(fleet: &Fleet, pool: &Pool, i: &Instances) -> InstanceContext {
-    let (mixed, launch_template_instance_type) = instance_choice(i.spot, &i.instance_types);
-    let (ignore_changes, ignore_reason) = if i.schedule.is_some() {
-        (
-            vec!["min_size", "max_size", "desired_capacity"],
-            "Scheduled actions own the sizes and scaling the desired capacity: apply never resets them.",
-        )
-    } else {
-        (vec!["desired_capacity"], "Demand scaling owns the desired capacity: apply never resets it.")
-    };
-    let policy = match i.scaling {
-        Scaling::BusyPercent(target) => Policy {
-            name: format!("{}-busy-slots", pool.id),
-            comment: vec![
-                "Demand scaling: keep the share of busy job slots, published by the instances, near the target.",
-                "Only instances in service publish it; a group at 0 instances leaves 0 through its schedule.",
-            ],
-            target,
-            metric: Some(Metric {
-                namespace: fleet.metric_namespace(pool),
-                name: model::BUSY_METRIC,
-                dimension: model::BUSY_METRIC_DIMENSION,
-                dimension_value: pool.id.clone(),
-            }),
-        },
-        Scaling::CpuPercent(target) => Policy {
-            name: format!("{}-cpu", pool.id),
-            comment: vec!["Demand scaling: keep the group's average CPU utilisation near the target."],
-            target,
-            metric: None,
-        },
-    };
-    InstanceContext {
-        metric_namespace: fleet.metric_namespace(pool),
-        launch_template_instance_type,
-        mixed,
-        capacity_rebalance: i.spot,
-        capacity: i.capacity,
-        ignore_changes,
-        ignore_reason,
-        volume_gb: i.volume_gb,
-        detailed_monitoring: matches!(i.scaling, Scaling::CpuPercent(_)),
-        policy,
-    }
-}
-
-fn schedule_context(pool: &Pool, instances: &Instances, schedule: &model::Schedule<Capacity>) -> ScheduleContext {
-    let actions = schedule
-        .actions(instances.capacity)
-        .into_iter()
-        .map(|a| {
-            let window = &schedule.windows[a.window];
-            let what = if a.starts { "start" } else { "end" };
-            let days: Vec<&str> = a.days.iter().map(|d| d.name()).collect();
-            let comment = format!(
-                "Window {} ({} {:02}:{:02} to {:02}:{:02}) {}: {} at {:02}:{:02}, min {} max {} desired {}{}.",
-                a.window + 1,
-                window.days.iter().map(|d| d.name()).collect::<Vec<_>>().join(","),
-                window.from.hour(),
-                window.from.minute(),
-                window.to.hour(),
-                window.to.minute(),
-                if a.starts { "starts" } else { "ends" },
-                days.join(","),
-                a.at.hour(),
-                a.at.minute(),
-                a.capacity.min,
-                a.capacity.max,
-                a.capacity.desired,
-                if a.starts { "" } else { " (base capacity)" },
-            );
-            ActionContext {
-                label: format!("{}_window_{}_{}", pool.name, a.window + 1, what),
-                name: format!("{}-window-{}-{}", pool.id, a.window + 1, what),
-                recurrence: a.recurrence(),
-                capacity: a.capacity,
-                comment,
-            }
-        })
-        .collect();
-    ScheduleContext { time_zone: schedule.time_zone.clone(), actions }
-}
-
-/// Renders `terraform/`: the fleet's files, schedules.tf when a pool has a schedule, and each
-/// pool's files by its topology.
+/// Renders `terraform/`: the fleet's files, schedules.tf when a pool has scheduled actions, and
+/// each pool's files by its topology.
 pub fn render(fleet: &Fleet, image_hash: &str, env: &Environment) -> Result<Vec<(String, File)>, Error> {
     let ctx = Context::new(fleet, image_hash)?;
     let value = to_value(&ctx);
@@ -672,7 +430,7 @@ pub fn render(fleet: &Fleet, image_hash: &str, env: &Environment) -> Result<Vec<
     for output in FLEET_OUTPUTS {
         files.push(output.render(env, value.clone(), "")?);
     }
-    if ctx.pools.iter().any(|p| p.schedule.is_some()) {
+    if ctx.pools.iter().any(|p| p.scheduled_actions) {
         files.push(SCHEDULES.render(env, value.clone(), "")?);
     }
     if ctx.runners.is_some() {
@@ -684,47 +442,21 @@ pub fn render(fleet: &Fleet, image_hash: &str, env: &Environment) -> Result<Vec<
     if ctx.log_retention_days.is_some() {
         files.push(LOGS.render(env, value.clone(), "")?);
     }
-    // Each pool's files, on every core: rendering is pure, and the plan sorts them.
-    let pools = value.get_attr("pools")?;
-    let render_pool = |i: usize| -> Result<Vec<(String, File)>, Error> {
-        let pool = &fleet.pools[i];
-        let (units, template_path) = match &pool.kind {
-            Kind::Instance(_) => (settings::START_UNITS, settings::RUNNER_TEMPLATE),
-            Kind::Autoscaler(_) => (settings::MANAGER_START_UNITS, settings::AUTOSCALER_CONFIG),
-        };
-        let pool_ctx = context! {
-            p => pools.get_item(&minijinja::Value::from(i))?,
-            settings => settings::render(&settings::for_pool(fleet, pool)),
-            settings_dir => parent_dir(settings::PATH),
-            settings_path => settings::PATH,
-            manager => pool.topology() == Topology::Autoscaler,
-            runner_template => runner_template::render(fleet, pool),
-            manager_settings => runner_template::live(fleet, pool),
-            runner_template_path => template_path,
-            cloudwatch_agent_config => fleet.logs.map(|_| cloudwatch_agent_config(fleet, pool)),
-            cloudwatch_agent_config_path => settings::CLOUDWATCH_AGENT_CONFIG,
-            units => to_value(units),
-            dropin_dir => parent_dir(settings::STOP_TIMEOUT_DROPIN),
-            dropin_path => settings::STOP_TIMEOUT_DROPIN,
-            stop_timeout_seconds => pool.drain_timeout_seconds(),
-            ..value.clone()
-        };
-        templates(pool.topology()).files.iter().map(|o| o.render(env, pool_ctx.clone(), &pool.name)).collect()
-    };
-    let workers = std::thread::available_parallelism().map_or(1, usize::from).min(fleet.pools.len().max(1));
-    let results: Vec<Result<Vec<(String, File)>, Error>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|w| {
-                let render_pool = &render_pool;
-                scope.spawn(move || (w..fleet.pools.len()).step_by(workers).map(render_pool).collect::<Vec<_>>())
-            })
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
-    });
-    for result in results {
-        files.extend(result?);
+    for (pool, pool_ctx) in fleet.pools.iter().zip(&ctx.pools) {
+        let pool_value = to_value(&PoolFiles { fleet: &ctx, p: pool_ctx });
+        for output in pool.topology.kind().templates().files {
+            files.push(output.render(env, pool_value.clone(), &pool.name)?);
+        }
     }
     Ok(files)
+}
+
+/// What a pool's own files are rendered with: the fleet's context, and the pool as `p`.
+#[derive(Serialize)]
+struct PoolFiles<'a> {
+    #[serde(flatten)]
+    fleet: &'a Context,
+    p: &'a PoolContext,
 }
 
 /// The CloudWatch agent's configuration on a pool's instances: the whole journal, into the pool's

@@ -6,7 +6,8 @@ use chrono::{Offset as _, TimeZone as _};
 
 use super::pool_path;
 use crate::diagnostic::{Finding, Mark};
-use crate::model::{Fleet, Instances, Kind, Pool, Schedule, Weekday};
+use crate::model::{Fleet, Pool, Schedule, Weekday};
+use crate::topology::{InstancePool, Topology};
 
 const WEEK: usize = 7 * 24 * 60;
 
@@ -21,7 +22,7 @@ const ONLINE_CONTACT_MINUTES: usize = 120;
 pub fn warnings(fleet: &Fleet, out: &mut Vec<Finding>) {
     for (i, pool) in fleet.pools.iter().enumerate() {
         let at = pool_path(i);
-        if let Kind::Instance(instances) = &pool.kind
+        if let Topology::Instance(instances) = &pool.topology
             && let Some((start, minutes)) = longest_sleep(instances)
             && minutes > ONLINE_CONTACT_MINUTES
             && !fleet.pools.iter().any(|other| covers(other, pool))
@@ -43,9 +44,9 @@ pub fn warnings(fleet: &Fleet, out: &mut Vec<Finding>) {
                 .help("GitLab fails a job that has waited an hour while no online runner can take it (a runner stays online two hours after its last instance left), and any job that has waited a day (Ci::StuckBuilds::DropPendingService): jobs pushed then fail. Make it `topology: autoscaler`, whose manager stays up and starts workers job by job, or add an always-on pool that takes the same jobs and write both pools' `runner:` tags, so runnergen can see it"),
             );
         }
-        let spot_types = match &pool.kind {
-            Kind::Instance(i) if i.spot => Some((at.key("instance_types"), &i.instance_types)),
-            Kind::Autoscaler(a) if a.workers.spot => {
+        let spot_types = match &pool.topology {
+            Topology::Instance(i) if i.spot => Some((at.key("instance_types"), &i.instance_types)),
+            Topology::Autoscaler(a) if a.workers.spot => {
                 Some((at.key("workers").key("instance_types"), &a.workers.instance_types))
             }
             _ => None,
@@ -58,9 +59,9 @@ pub fn warnings(fleet: &Fleet, out: &mut Vec<Finding>) {
                     .help(format!("when AWS has no spare `{}` capacity in the subnets' zones the pool cannot start instances; AWS's Spot best practices ask for flexibility across instance types: list several of similar size, such as `[m7g.large, m6g.large, c7g.xlarge]`", types[0])),
             );
         }
-        let schedule = match &pool.kind {
-            Kind::Instance(i) => i.schedule.as_ref().map(|s| &s.time_zone),
-            Kind::Autoscaler(a) => a.schedule.as_ref().map(|s| &s.time_zone),
+        let schedule = match &pool.topology {
+            Topology::Instance(i) => i.schedule.as_ref().map(|s| &s.time_zone),
+            Topology::Autoscaler(a) => a.schedule.as_ref().map(|s| &s.time_zone),
         };
         if let Some(zone) = schedule
             && let Some(finding) = time_zone_advice(zone)
@@ -72,7 +73,7 @@ pub fn warnings(fleet: &Fleet, out: &mut Vec<Finding>) {
 
 /// The longest stretch of the week (start minute, minutes) in which the pool's floor is 0, in its
 /// schedule's time zone.
-fn longest_sleep(pool: &Instances) -> Option<(usize, usize)> {
+fn longest_sleep(pool: &InstancePool) -> Option<(usize, usize)> {
     let floor = weekly_floor(pool);
     let mut best: Option<(usize, usize)> = None;
     if floor.iter().all(|m| *m == 0) {
@@ -99,7 +100,7 @@ fn longest_sleep(pool: &Instances) -> Option<(usize, usize)> {
 }
 
 /// The pool's `min` in force at each minute of the week.
-fn weekly_floor(pool: &Instances) -> Vec<u32> {
+fn weekly_floor(pool: &InstancePool) -> Vec<u32> {
     let mut floor = vec![pool.capacity.min; WEEK];
     for w in pool.schedule.iter().flat_map(|s: &Schedule<_>| &s.windows) {
         for (start, end) in w.weekly_ranges() {
@@ -113,9 +114,9 @@ fn weekly_floor(pool: &Instances) -> Vec<u32> {
 /// instance pool that never sleeps, of the same executor, whose runner has every tag of the
 /// pool's runner, takes untagged jobs if it does, and is not protected unless it is.
 fn covers(other: &Pool, pool: &Pool) -> bool {
-    let always_on = match &other.kind {
-        Kind::Autoscaler(_) => true,
-        Kind::Instance(i) => weekly_floor(i).iter().all(|m| *m > 0),
+    let always_on = match &other.topology {
+        Topology::Autoscaler(_) => true,
+        Topology::Instance(i) => weekly_floor(i).iter().all(|m| *m > 0),
     };
     let (Some(theirs), Some(ours)) = (&other.runner, &pool.runner) else { return false };
     always_on

@@ -6,7 +6,7 @@
 
 # Pool "builds", time zone "America/New_York".
 
-# Window 1 (MON,TUE,WED,THU,FRI 22:00 to 06:00) starts: MON,TUE,WED,THU,FRI at 22:00, min 2 max 20 desired 4.
+# Window 1 (MON-FRI 22:00 to 06:00) starts: MON-FRI at 22:00, min 2 max 20 desired 4.
 resource "aws_autoscaling_schedule" "builds_window_1_start" {
   scheduled_action_name  = "nightly-builds-window-1-start"
   autoscaling_group_name = aws_autoscaling_group.builds.name
@@ -28,7 +28,7 @@ resource "aws_autoscaling_schedule" "builds_window_2_start" {
   desired_capacity       = 1
 }
 
-# Window 1 (MON,TUE,WED,THU,FRI 22:00 to 06:00) ends: TUE,WED,THU,FRI,SAT at 06:00, min 0 max 20 desired 0 (base capacity).
+# Window 1 (MON-FRI 22:00 to 06:00) ends: TUE-SAT at 06:00, min 0 max 20 desired 0 (base capacity).
 resource "aws_autoscaling_schedule" "builds_window_1_end" {
   scheduled_action_name  = "nightly-builds-window-1-end"
   autoscaling_group_name = aws_autoscaling_group.builds.name

@@ -6,7 +6,7 @@
 
 # Pool "docker", time zone "Europe/Berlin".
 
-# Window 1 (MON,TUE,WED,THU,FRI 07:00 to 19:00) starts: MON,TUE,WED,THU,FRI at 07:00, min 1 max 10 desired 2.
+# Window 1 (MON-FRI 07:00 to 19:00) starts: MON-FRI at 07:00, min 1 max 10 desired 2.
 resource "aws_autoscaling_schedule" "docker_window_1_start" {
   scheduled_action_name  = "acme-ci-docker-window-1-start"
   autoscaling_group_name = aws_autoscaling_group.docker.name
@@ -17,7 +17,7 @@ resource "aws_autoscaling_schedule" "docker_window_1_start" {
   desired_capacity       = 2
 }
 
-# Window 1 (MON,TUE,WED,THU,FRI 07:00 to 19:00) ends: MON,TUE,WED,THU,FRI at 19:00, min 0 max 10 desired 0 (base capacity).
+# Window 1 (MON-FRI 07:00 to 19:00) ends: MON-FRI at 19:00, min 0 max 10 desired 0 (base capacity).
 resource "aws_autoscaling_schedule" "docker_window_1_end" {
   scheduled_action_name  = "acme-ci-docker-window-1-end"
   autoscaling_group_name = aws_autoscaling_group.docker.name

@@ -1,0 +1,477 @@
+//! The autoscaler topology: a group of one manager instance, a runner with the docker-autoscaler
+//! (or instance) executor, and a group of worker instances that its fleeting plugin starts and
+//! removes by the jobs it takes.
+
+use serde::Serialize;
+
+use super::{Defaults, Keys, Kind, Name, Templates, TerraformContext as AnyContext, WorkerNeeds};
+use crate::impact::Apply;
+use crate::model::{Capacity, Duration, Executor, Fleet, GATE_MARGIN_SECONDS, JOB_USER, Os, Pool, Schedule};
+use crate::plan::{
+    AutoscalerHours, Hours, PoolPlan, Prices, Segment, WEEK_HOURS, WEEK_MINUTES, integral, peak_hours, segments,
+};
+use crate::quote::{comment_text, toml_string};
+use crate::render::Output;
+use crate::render::next_steps::Scheduled;
+use crate::render::terraform::{Mixed, SecurityGroup, Tag, instance_choice, pool_tags, tags};
+use crate::resolve::{DEFAULT_IDLE_SECONDS, schedule};
+use crate::settings;
+use crate::spec::{self, spelling};
+
+/// A pool of one manager instance and a group of worker instances it starts and removes by the
+/// jobs it takes.
+#[derive(Debug, Clone)]
+pub struct AutoscalerPool {
+    /// On-demand, always.
+    pub manager_instance_type: String,
+    pub workers: Workers,
+    /// Warm job slots outside every window.
+    pub idle: Idle,
+    pub schedule: Option<Schedule<Idle>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Workers {
+    pub instance_types: Vec<String>,
+    pub spot: bool,
+    /// The worker group's maximum size.
+    pub max_instances: u32,
+    /// Jobs one worker runs at once.
+    pub capacity_per_instance: u32,
+    /// Jobs a worker runs before it is removed; 0 = unlimited.
+    pub max_use_count: u32,
+    /// Shell jobs may share a worker (at once or one after another).
+    pub shared: bool,
+    pub volume_gb: u32,
+}
+
+/// Job slots kept ready, and how long an unused worker stays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Idle {
+    pub count: u32,
+    pub time: Duration,
+}
+
+pub const KEYS: Keys = Keys {
+    rules_out: &[
+        (
+            "capacity",
+            "an autoscaler pool has one manager, and its workers follow the jobs: set `workers.max_instances`, and `idle` for warm job slots",
+        ),
+        (
+            "concurrent",
+            "set `workers.capacity_per_instance`: the manager runs max_instances x capacity_per_instance jobs at once",
+        ),
+        ("scaling", "the manager starts workers for the jobs it takes; there is nothing to scale on: remove `scaling`"),
+        (
+            "instance_types",
+            "write the workers' types as `workers: {instance_types: [...]}` and the manager's as `manager.instance_type`",
+        ),
+        ("spot", "write `workers.spot`; the manager is always on-demand"),
+        ("volume_gb", "write `workers.volume_gb`"),
+    ],
+    needs: &[("workers", "an autoscaler pool needs `workers: {instance_types: [...], max_instances: N}`")],
+    window_key: "idle",
+    window_rules_out: "capacity",
+    window_help: "an autoscaler pool's window sets `idle: {count, time}`: its warm job slots",
+};
+
+/// Shaping puts a placeholder where `workers` is missing, so the default here only stands for
+/// what a valid spec always has.
+pub fn resolve(pool: &mut spec::Pool, defaults: &Defaults) -> AutoscalerPool {
+    let workers = pool.workers.take().unwrap_or(spec::Workers {
+        instance_types: Vec::new(),
+        spot: None,
+        max_instances: 1,
+        capacity_per_instance: None,
+        max_use_count: None,
+        shared: None,
+        volume_gb: None,
+    });
+    let base = idle(pool.idle.as_ref(), Idle { count: 0, time: Duration(DEFAULT_IDLE_SECONDS) });
+    AutoscalerPool {
+        manager_instance_type: pool
+            .manager
+            .take()
+            .and_then(|m| m.instance_type)
+            .unwrap_or_else(|| defaults.small("t3.small", "t4g.small")),
+        workers: Workers {
+            instance_types: workers.instance_types,
+            spot: workers.spot.unwrap_or(false),
+            max_instances: workers.max_instances,
+            capacity_per_instance: workers.capacity_per_instance.unwrap_or(1),
+            max_use_count: workers.max_use_count.unwrap_or(1),
+            shared: workers.shared.unwrap_or(false),
+            volume_gb: workers.volume_gb.unwrap_or(defaults.volume_gb),
+        },
+        idle: base,
+        // A window's idle time defaults to the pool's.
+        schedule: pool
+            .schedule
+            .take()
+            .map(|s| schedule(s, |w| idle(w.idle.as_ref(), Idle { count: 0, time: base.time }))),
+    }
+}
+
+/// Idle job slots as written, over what is not written.
+fn idle(written: Option<&spec::Idle>, default: Idle) -> Idle {
+    match written {
+        Some(i) => Idle { count: i.count, time: i.time.unwrap_or(default.time) },
+        None => default,
+    }
+}
+
+impl AutoscalerPool {
+    /// Jobs the manager runs at once: every worker full.
+    pub fn concurrent(&self) -> u32 {
+        self.workers.max_instances * self.workers.capacity_per_instance
+    }
+}
+
+/// An autoscaler pool's worker group.
+pub fn worker_group(pool: &Pool) -> String {
+    format!("{}-workers", pool.id)
+}
+
+/// The user an autoscaler pool's manager connects to its workers as: the image's default user
+/// for docker jobs (it drives the worker's Docker, which is root anyway), and for shell jobs,
+/// which run as that user, [`JOB_USER`]: no sudo, not in the docker, lxd or adm groups.
+pub fn worker_user(executor: Executor, os: Os) -> &'static str {
+    match executor {
+        Executor::Docker => os.default_user(),
+        Executor::Shell => JOB_USER,
+    }
+}
+
+/// The baked units user data starts.
+pub const START_UNITS: &[&str] = &[settings::RUNNER_UNIT, settings::LIFECYCLE_UNIT, settings::MANAGER_SETTINGS_TIMER];
+
+const TEMPLATES: Templates = Templates {
+    files: &[
+        Output::file("terraform/autoscaler/pool.tf.j2", "terraform/pool-{pool}.tf"),
+        Output::file("terraform/autoscaler/user-data.sh.j2", "terraform/user-data/{pool}.sh"),
+        Output::file("terraform/autoscaler/manager-settings.toml.j2", "terraform/manager-settings/{pool}.toml"),
+    ],
+    iam: "terraform/autoscaler/iam.tf.j2",
+    outputs: "terraform/autoscaler/outputs.tf.j2",
+};
+
+impl Kind for AutoscalerPool {
+    fn runner_group(&self, pool: &Pool) -> String {
+        format!("{}-manager", pool.id)
+    }
+    fn role_name(&self, pool: &Pool) -> String {
+        format!("{}-manager", pool.id)
+    }
+    fn runner_executor(&self, executor: Executor) -> &'static str {
+        match executor {
+            Executor::Docker => "docker-autoscaler",
+            Executor::Shell => "instance",
+        }
+    }
+    fn concurrent(&self) -> u32 {
+        AutoscalerPool::concurrent(self)
+    }
+    /// The instance executor's jobs on workers use it too.
+    fn uses_cache(&self, _: Executor) -> bool {
+        true
+    }
+    fn windows(&self) -> Vec<(&str, String)> {
+        self.schedule.iter().flat_map(|s| s.windows.iter().map(|w| (s.time_zone.as_str(), w.describe()))).collect()
+    }
+    fn live_settings_parameter(&self, pool: &Pool) -> Option<String> {
+        Some(format!("/runnergen/{}/manager-settings", pool.id))
+    }
+    /// Its group does not scale, so no metric; its live settings follow their SSM parameter.
+    fn start_units(&self) -> &'static [&'static str] {
+        START_UNITS
+    }
+    fn runner_template_path(&self) -> &'static str {
+        settings::AUTOSCALER_CONFIG
+    }
+    /// One manager all week, and the workers that keep the idle slots in force warm; at most every
+    /// worker. With `demand`, the jobs' worker-hours on top of the warm workers: a worker runs
+    /// `capacity_per_instance` jobs at once.
+    fn week(&self, pool: &Pool, prices: Option<&Prices>, demand: Option<f64>) -> Result<PoolPlan, String> {
+        let per = self.workers.capacity_per_instance.max(1);
+        let in_force = |count: u32| {
+            let floor = 1 + count.div_ceil(per);
+            Capacity { min: floor, desired: floor, max: 1 + self.workers.max_instances }
+        };
+        let week = match &self.schedule {
+            Some(s) => segments(in_force(self.idle.count), s, |idle| in_force(idle.count)),
+            None => vec![Segment { start: 0, end: WEEK_MINUTES, value: in_force(self.idle.count) }],
+        };
+        let mut instance_hours = integral(&week);
+        if let Some(job_hours) = demand {
+            instance_hours.desired = (instance_hours.min + job_hours / f64::from(per)).min(instance_hours.max);
+        }
+        let hours = AutoscalerHours {
+            manager: WEEK_HOURS,
+            worker_floor: instance_hours.min - WEEK_HOURS,
+            worker_ceiling: instance_hours.max - WEEK_HOURS,
+            demand_job_hours: demand,
+        };
+        let cost = match prices {
+            Some(prices) => {
+                let manager = prices.hourly(&self.manager_instance_type, false, &pool.name)?;
+                let first = self.workers.instance_types.first().map_or("", String::as_str);
+                let worker = prices.hourly(first, self.workers.spot, &pool.name)?;
+                let at = |instance_hours: f64| hours.manager * manager + (instance_hours - WEEK_HOURS) * worker;
+                Some(Hours {
+                    min: at(instance_hours.min),
+                    desired: at(instance_hours.desired),
+                    max: at(instance_hours.max),
+                })
+            }
+            None => None,
+        };
+        Ok(PoolPlan {
+            name: pool.name.clone(),
+            topology: Name::Autoscaler,
+            time_zone: self.schedule.as_ref().map(|s| s.time_zone.clone()),
+            windows: self.schedule.iter().flat_map(|s| &s.windows).map(|w| w.describe()).collect(),
+            always_on_max_hours: peak_hours(&week),
+            week,
+            instance_hours,
+            autoscaler: Some(hours),
+            cost,
+        })
+    }
+    fn impact(&self, pool: &Pool, apply: &Apply) -> Vec<String> {
+        let mut lines = Vec::new();
+        let manager =
+            apply.texts.block_changed(apply.pool_tf, "aws_launch_template", &format!("{}_manager", pool.name));
+        if let Some(why) = apply.why(manager) {
+            lines.push(format!(
+                "pool {}: {why}: its manager is replaced, and the pool starts no job until the old manager's running jobs have finished (up to {} minutes); jobs wait in GitLab meanwhile",
+                pool.name,
+                apply.drain_minutes + GATE_MARGIN_SECONDS / 60
+            ));
+        } else if apply.texts.changed(&format!("terraform/manager-settings/{}.toml", pool.name)) {
+            lines.push(format!(
+                "pool {}: its live settings change (windows, idle workers or default image): the running manager applies them within a minute, without a replacement; no job stops",
+                pool.name
+            ));
+        }
+        if apply.image {
+            lines.push(format!(
+                "pool {}: new workers start from the new worker image; workers running jobs keep theirs until they retire",
+                pool.name
+            ));
+        }
+        lines
+    }
+    fn scheduled_steps(&self, pool: &Pool) -> Option<Scheduled> {
+        self.schedule.as_ref().map(|s| Scheduled {
+            pool: pool.name.clone(),
+            group: worker_group(pool),
+            time_zone: s.time_zone.clone(),
+            autoscaler: true,
+            base: None,
+            windows: Vec::new(),
+        })
+    }
+    fn runner_section(&self, fleet: &Fleet, pool: &Pool) -> Option<(&'static str, String)> {
+        Some(("The autoscaler", autoscaler_section(fleet, pool, self)))
+    }
+    /// Its policies and its default job image, which change without a new manager. They are not
+    /// in its user data (a change there replaces the manager) but in an SSM parameter the manager
+    /// reads at registration and every minute after, splicing a change into its config.toml, which
+    /// gitlab-runner reloads.
+    fn live_settings(&self, fleet: &Fleet, pool: &Pool) -> Option<String> {
+        Some(live(fleet, pool, self))
+    }
+    fn takes_demand(&self) -> bool {
+        true
+    }
+    fn runs_docker_on_runner(&self, _: Executor) -> bool {
+        false
+    }
+    fn worker_needs(&self, executor: Executor) -> Option<WorkerNeeds> {
+        Some(WorkerNeeds {
+            docker: executor == Executor::Docker,
+            shell_sessions: (executor == Executor::Shell).then(|| 2 * self.workers.capacity_per_instance),
+        })
+    }
+    fn templates(&self) -> &'static Templates {
+        &TEMPLATES
+    }
+    fn terraform(&self, fleet: &Fleet, pool: &Pool) -> AnyContext {
+        let (mixed, launch_template_instance_type) = instance_choice(self.workers.spot, &self.workers.instance_types);
+        let worker_tags = pool_tags(fleet, pool, format!("{}-worker", pool.id));
+        AnyContext::Autoscaler(TerraformContext {
+            manager: Manager {
+                instance_type: self.manager_instance_type.clone(),
+                volume_gb: fleet.image.volume_gb,
+                security_group: SecurityGroup {
+                    name: self.runner_group(pool),
+                    description: format!(
+                        "Manager of autoscaler pool {} in fleet {}: no ingress; egress to HTTPS (and GitLab) and SSH to its workers",
+                        pool.name, fleet.name
+                    ),
+                },
+                settings_parameter: self.live_settings_parameter(pool).unwrap_or_default(),
+                settings_file: format!("manager-settings/{}.toml", pool.name),
+            },
+            workers: WorkersContext {
+                group_name: worker_group(pool),
+                security_group: SecurityGroup {
+                    name: worker_group(pool),
+                    description: format!(
+                        "Workers of autoscaler pool {} in fleet {}: SSH from its manager only; egress to HTTPS, HTTP (and GitLab)",
+                        pool.name, fleet.name
+                    ),
+                },
+                max_instances: self.workers.max_instances,
+                launch_template_instance_type,
+                mixed,
+                volume_gb: self.workers.volume_gb,
+                username: worker_user(pool.executor, fleet.image.os),
+                tags: tags(&worker_tags),
+            },
+        })
+    }
+}
+
+/// An autoscaler pool: its manager group of one, its worker group and their security groups.
+#[derive(Debug, Serialize)]
+pub struct TerraformContext {
+    pub manager: Manager,
+    pub workers: WorkersContext,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Manager {
+    /// Its instance type, on-demand.
+    pub instance_type: String,
+    /// Its root volume: the runner AMI's size.
+    pub volume_gb: u32,
+    /// Its security group's name and description.
+    pub security_group: SecurityGroup,
+    /// The SSM parameter of its live settings, and the module's file that holds their value.
+    pub settings_parameter: String,
+    pub settings_file: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WorkersContext {
+    /// The worker group's name, which the manager's plugin and IAM policy name; also its launch
+    /// template's.
+    pub group_name: String,
+    pub security_group: SecurityGroup,
+    /// The group's maximum size; the manager never asks for more.
+    pub max_instances: u32,
+    pub launch_template_instance_type: Option<String>,
+    pub mixed: Option<Mixed>,
+    pub volume_gb: u32,
+    /// The OS user the manager connects as ([`worker_user`]).
+    pub username: &'static str,
+    pub tags: Vec<Tag>,
+}
+
+// The runner's `[[runners]]` sections (`render::runner_template`). Keys and their meaning:
+// gitlab-runner common/config.go (`AutoscalerConfig`, `ConnectorConfig`,
+// `AutoscalerPolicyConfig`) and docs/configuration/advanced-configuration.md ("The
+// [runners.autoscaler] section").
+
+/// The manager's runner waits this long for a new worker's Docker daemon before the runner
+/// gives the worker up.
+const DOCKER_READY_SECONDS: u32 = 300;
+
+fn autoscaler_section(fleet: &Fleet, pool: &Pool, autoscaler: &AutoscalerPool) -> String {
+    let workers = &autoscaler.workers;
+    let plugin = fleet.image.fleeting_plugin_version.map(|v| format!("aws:{v}")).unwrap_or_default();
+    let mut out = String::new();
+    let mut line = |text: String| {
+        out.push_str(&text);
+        out.push('\n');
+    };
+    line("  [runners.autoscaler]".into());
+    // The image's plugin, at the version baked: found locally, never downloaded at boot.
+    line(format!("    plugin = {}", toml_string(&plugin)));
+    line(format!("    capacity_per_instance = {}", workers.capacity_per_instance));
+    line(format!("    max_use_count = {}", workers.max_use_count));
+    line(format!("    max_instances = {}", workers.max_instances));
+    // A manager that stops (a drain, a replacement) removes its workers: nobody else would.
+    line("    delete_instances_on_shutdown = true".into());
+    if pool.executor == Executor::Docker {
+        line(format!(
+            "    instance_ready_command = {}",
+            toml_string(&format!(
+                "timeout {DOCKER_READY_SECONDS} sh -c 'until docker info >/dev/null 2>&1; do sleep 2; done'"
+            ))
+        ));
+    }
+    line(String::new());
+    // The worker group. The AWS plugin's config has no `region` (its InstanceGroup's JSON keys are
+    // name, profile, config_file, credentials_file); it takes the region from the AWS SDK's
+    // environment, AWS_REGION in the runner's unit (fleeting plugin aws issue 27).
+    line("    [runners.autoscaler.plugin_config]".into());
+    line(format!("      name = {}", toml_string(&worker_group(pool))));
+    line(String::new());
+    // SSH to the worker's private address as the image's user, with a key made for each
+    // connection and pushed through EC2 Instance Connect (use_static_credentials = false).
+    line("    [runners.autoscaler.connector_config]".into());
+    line(format!("      username = {}", toml_string(worker_user(pool.executor, fleet.image.os))));
+    line("      use_external_addr = false".into());
+    line("      use_static_credentials = false".into());
+    out
+}
+
+/// An autoscaler pool's live settings, applied on the running manager: its default job image and
+/// pull policy (`[runners.docker]`, docker jobs only) and its policies
+/// (`[[runners.autoscaler.policy]]`). gitlab-runner reloads config.toml when it changes
+/// (commands/multi.go `checkConfig`, every 3 s), new jobs take the reloaded `[runners.docker]`,
+/// and the next job request re-applies the policies (`Acquire` in
+/// executors/internal/autoscaler/provider.go calls `ConfigureSchedule` once the config was
+/// reloaded). Not `max_instances`, `capacity_per_instance` or `max_use_count`: the taskscaler takes
+/// those once, when it is made (`init`, the same file), so they stay in the manager's user data.
+fn live(fleet: &Fleet, pool: &Pool, autoscaler: &AutoscalerPool) -> String {
+    let mut out = format!(
+        "# The live settings of pool {}'s manager: read at registration, and applied to the running\n\
+         # manager within a minute of a change.\n[[runners]]\n",
+        comment_text(&pool.name)
+    );
+    let mut line = |text: String| {
+        out.push_str(&text);
+        out.push('\n');
+    };
+    if let Some(docker) = &pool.docker {
+        line("  [runners.docker]".into());
+        line(format!("    image = {}", toml_string(&docker.image)));
+        line(format!("    pull_policy = [{}]", toml_string(&spelling(docker.pull_policy))));
+    }
+    // The last matching policy wins: the catch-all first, then each window.
+    let zone = autoscaler.schedule.as_ref().map(|s| s.time_zone.as_str());
+    let preemptive_key = fleet.image.runner_version.at_least(PREEMPTIVE_MODE_SINCE);
+    policy(&mut line, &["* * * * *".to_owned()], zone, autoscaler.idle, preemptive_key);
+    for window in autoscaler.schedule.iter().flat_map(|s| &s.windows) {
+        policy(&mut line, &window.periods(), zone, window.setting, preemptive_key);
+    }
+    out
+}
+
+/// The first gitlab-runner with a policy's `preemptive_mode` key (common/config.go,
+/// `PreemptiveModeEnabled`); before it, a policy with `idle_count > 0` is always preemptive.
+pub const PREEMPTIVE_MODE_SINCE: (u32, u32) = (18, 1);
+
+/// One `[[runners.autoscaler.policy]]`. `preemptive_mode = false` always: unset, gitlab-runner
+/// turns it on wherever `idle_count > 0`, and the manager then asks GitLab for a job only when an
+/// idle worker already exists, so a burst would be taken `idle_count` jobs at a time in the very
+/// hours that keep warm workers. Off, the manager takes jobs first and asks for a worker for each;
+/// the idle workers are still kept and take jobs first.
+fn policy(line: &mut impl FnMut(String), periods: &[String], zone: Option<&str>, idle: Idle, preemptive_key: bool) {
+    line(String::new());
+    line("    [[runners.autoscaler.policy]]".into());
+    let periods: Vec<String> = periods.iter().map(|p| toml_string(p)).collect();
+    line(format!("      periods = [{}]", periods.join(", ")));
+    if let Some(zone) = zone {
+        line(format!("      timezone = {}", toml_string(zone)));
+    }
+    line(format!("      idle_count = {}", idle.count));
+    line(format!("      idle_time = {}", toml_string(&idle.time.to_string())));
+    if preemptive_key {
+        line("      preemptive_mode = false".into());
+    }
+}
