@@ -758,13 +758,13 @@ fn groups_roll_onto_new_templates_and_drain_before_terminating() {
             assert_eq!(string(refresh.body(), "strategy"), "Rolling");
             assert_eq!(number(block(refresh.body(), "preferences").body(), "min_healthy_percentage"), 100);
             assert_eq!(string(group.body(), "name"), pool.id);
-            let propagated: Vec<String> = group
-                .body()
-                .blocks()
-                .filter(|b| b.identifier() == "tag")
-                .map(|b| attr(b.body(), "propagate_at_launch").to_string())
-                .collect();
-            assert!(!propagated.is_empty() && propagated.iter().all(|p| p == "true"), "{name}/{p}");
+            // Its tags, the pool's tag map, each propagated to the instances it launches.
+            let tags = block(group.body(), "dynamic");
+            assert_eq!(tags.labels().first().map(|l| l.as_str()), Some("tag"), "{name}/{p}");
+            assert_eq!(attr(tags.body(), "for_each").to_string(), format!("local.{p}_tags"), "{name}/{p}");
+            let content = block(tags.body(), "content");
+            assert_eq!(attr(content.body(), "propagate_at_launch").to_string(), "true", "{name}/{p}");
+            assert_eq!(attr(content.body(), "key").to_string(), "tag.key", "{name}/{p}");
 
             // The group's own drain hook is its only one: a separate hook resource of the same
             // name would remove it before the group drains, on pool removal or destroy.
@@ -1075,6 +1075,16 @@ fn check_arguments(body: &Body, args: &serde_json::Value, at: &str, top: bool) {
     for block in body.blocks() {
         let key = block.identifier();
         if top && META_BLOCKS.contains(&key) {
+            continue;
+        }
+        // `dynamic "NAME" { for_each = ...; content { ... } }` writes blocks NAME.
+        if key == "dynamic" {
+            let name = block.labels().first().map(|l| l.as_str().to_owned()).expect("a dynamic block's label");
+            assert!(block.body().attributes().any(|a| a.key() == "for_each"), "{at}: dynamic {name} without for_each");
+            let nested = &args[name.as_str()]["block"];
+            assert!(nested.is_object(), "{at}: no block `{name}`");
+            let content = block.body().blocks().find(|b| b.identifier() == "content").expect("content");
+            check_arguments(content.body(), nested, &format!("{at}.{name}"), false);
             continue;
         }
         let nested = &args[key]["block"];
