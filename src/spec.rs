@@ -910,3 +910,37 @@ impl JsonSchema for ClockTime {
         json_schema!({ "type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$" })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Editors show every key's description, and shaping shows it as help: a key without a doc
+    /// comment would lose both. Nothing in the schema takes `null`.
+    #[test]
+    fn every_key_is_described_and_none_takes_null() {
+        fn walk(schema: &Value, at: &str, undescribed: &mut Vec<String>) {
+            match schema {
+                Value::Object(map) => {
+                    for (key, property) in map.get("properties").and_then(Value::as_object).into_iter().flatten() {
+                        if property.get("description").and_then(Value::as_str).is_none_or(str::is_empty) {
+                            undescribed.push(format!("{at}.{key}"));
+                        }
+                    }
+                    for (key, value) in map {
+                        walk(value, &format!("{at}.{key}"), undescribed);
+                    }
+                }
+                Value::Array(items) => items.iter().for_each(|item| walk(item, at, undescribed)),
+                _ => {}
+            }
+        }
+        let text = json_schema();
+        let schema: Value = serde_json::from_str(&text).expect("JSON");
+        let mut undescribed = Vec::new();
+        walk(&schema, "", &mut undescribed);
+        assert!(undescribed.is_empty(), "keys without a description: {undescribed:?}");
+        assert!(!text.contains("null"), "{text}");
+        assert!(!text.contains("\\n"), "a description on several lines");
+    }
+}
