@@ -195,7 +195,8 @@ fn value_paths(value: &serde_json::Value, at: &str, out: &mut std::collections::
     }
 }
 
-/// docs/spec.md documents every key the schema declares.
+/// docs/spec.md documents every key the schema declares, each with the schema's default (which
+/// is `resolve`'s) in its default column.
 #[test]
 fn the_spec_reference_documents_every_key() {
     let schema: serde_json::Value = serde_json::from_str(runnergen::shape::SCHEMA).expect("schema is JSON");
@@ -205,6 +206,41 @@ fn the_spec_reference_documents_every_key() {
     let undocumented: Vec<_> =
         declared.iter().map(|p| p.trim_start_matches('.')).filter(|p| !doc.contains(&format!("| `{p}` |"))).collect();
     assert!(undocumented.is_empty(), "docs/spec.md lacks rows for {undocumented:?}");
+    let mut defaults = Vec::new();
+    schema_defaults(&schema, &schema, "", &mut defaults);
+    assert!(defaults.len() > 20, "{defaults:?}");
+    for (path, default) in defaults {
+        let shown = match default {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        let row = doc.lines().find(|l| l.starts_with(&format!("| `{}` |", path.trim_start_matches('.'))));
+        let column = row.and_then(|r| r.split(" | ").nth(2));
+        assert_eq!(column, Some(format!("`{shown}`").as_str()), "docs/spec.md's default of {path}");
+    }
+}
+
+/// The keys whose schema gives a `default`, with it.
+fn schema_defaults(
+    root: &serde_json::Value,
+    schema: &serde_json::Value,
+    at: &str,
+    out: &mut Vec<(String, serde_json::Value)>,
+) {
+    let schema = match schema.get("$ref").and_then(|r| r.as_str()).and_then(|r| r.strip_prefix("#/$defs/")) {
+        Some(name) => &root["$defs"][name],
+        None => schema,
+    };
+    for (name, sub) in schema.get("properties").and_then(|p| p.as_object()).into_iter().flatten() {
+        let path = format!("{at}.{name}");
+        if let Some(default) = sub.get("default") {
+            out.push((path.clone(), default.clone()));
+        }
+        schema_defaults(root, sub, &path, out);
+    }
+    if let Some(items) = schema.get("items") {
+        schema_defaults(root, items, &format!("{at}[]"), out);
+    }
 }
 
 /// Every prefix of every example (a file cut off anywhere) is either valid or rejected with
