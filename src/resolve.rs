@@ -6,8 +6,17 @@ use crate::model::{self, Fleet, VolumeType};
 use crate::spec::{self, Executor, PullPolicy};
 use crate::topology::{self, Defaults};
 
-/// Defaults, each safe and cheap. The schema documents the same values.
+/// Defaults, each safe and cheap. The schema's `default`s are these constants.
 pub const DEFAULT_VOLUME_GB: u32 = 30;
+pub const DEFAULT_VOLUME_TYPE: VolumeType = VolumeType::Gp3;
+pub const DEFAULT_RUNNER_MODE: model::RunnerMode = model::RunnerMode::External;
+pub const DEFAULT_PULL_POLICY: PullPolicy = PullPolicy::Always;
+/// A project runner is locked to its project.
+pub const DEFAULT_RUNNER_LOCKED: bool = true;
+/// An autoscaler's worker runs one job at a time,
+pub const DEFAULT_CAPACITY_PER_INSTANCE: u32 = 1;
+/// and one job in all: every job gets a fresh worker.
+pub const DEFAULT_MAX_USE_COUNT: u32 = 1;
 pub const DEFAULT_CONCURRENT: u32 = 1;
 pub const DEFAULT_JOB_TIMEOUT_MINUTES: u32 = 60;
 pub const DEFAULT_BUSY_PERCENT: u32 = 70;
@@ -35,7 +44,7 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
         fleeting_plugin_version: spec.image.fleeting_plugin_version,
         fleeting_plugin_sha256: spec.image.fleeting_plugin_sha256,
         volume_gb: defaults.volume_gb,
-        volume_type: spec.image.volume_type.unwrap_or(VolumeType::Gp3),
+        volume_type: spec.image.volume_type.unwrap_or(DEFAULT_VOLUME_TYPE),
     };
     let pools = spec
         .pools
@@ -65,7 +74,7 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
                     description: r.description.unwrap_or_else(|| format!("{} {}", spec.name, pool.name)),
                     run_untagged: r.run_untagged.unwrap_or(tags.is_empty()),
                     tags,
-                    locked: r.locked.unwrap_or(true),
+                    locked: r.locked.unwrap_or(DEFAULT_RUNNER_LOCKED),
                     protected: r.protected.unwrap_or(false),
                     maximum_timeout: r.maximum_timeout.unwrap_or(job_timeout_minutes * 60),
                     paused: r.paused.unwrap_or(false),
@@ -88,7 +97,7 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
                         privileged: docker.privileged.unwrap_or(false),
                         allowed_privileged_images: docker.allowed_privileged_images.unwrap_or_default(),
                         allowed_privileged_services: docker.allowed_privileged_services.unwrap_or_default(),
-                        pull_policy: docker.pull_policy.unwrap_or(PullPolicy::Always),
+                        pull_policy: docker.pull_policy.unwrap_or(DEFAULT_PULL_POLICY),
                         volumes: docker.volumes.unwrap_or_default(),
                     }
                 }),
@@ -127,7 +136,7 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
         tags_written: spec.aws.tags.unwrap_or_default().into_iter().collect(),
         ebs_kms_key_arn: spec.aws.ebs_kms_key_arn,
         gitlab_url: spec.gitlab.url.trim_end_matches('/').to_owned(),
-        runners: spec.gitlab.runners.unwrap_or(model::RunnerMode::External),
+        runners: spec.gitlab.runners.unwrap_or(DEFAULT_RUNNER_MODE),
         cache,
         logs: spec.logs.map(|l| model::Logs { retention_days: l.retention_days.unwrap_or(DEFAULT_LOG_RETENTION_DAYS) }),
         image,
@@ -167,29 +176,4 @@ fn aws_time_zone(name: &str) -> &str {
 pub fn nfc(text: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
     text.nfc().collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::Value;
-
-    /// The schema documents the defaults that `resolve` applies: they must be the same values.
-    #[test]
-    fn schema_defaults_are_the_applied_defaults() {
-        let schema: Value = serde_json::from_str(crate::shape::SCHEMA).unwrap();
-        let pool = &schema["$defs"]["pool"]["properties"];
-        assert_eq!(schema["properties"]["image"]["properties"]["volume_gb"]["default"], DEFAULT_VOLUME_GB);
-        assert_eq!(schema["properties"]["image"]["properties"]["volume_type"]["default"], "gp3");
-        assert_eq!(schema["properties"]["image"]["properties"]["aws_cli_version"]["default"], DEFAULT_AWS_CLI_VERSION);
-        assert_eq!(pool["concurrent"]["default"], DEFAULT_CONCURRENT);
-        assert_eq!(pool["job_timeout_minutes"]["default"], DEFAULT_JOB_TIMEOUT_MINUTES);
-        assert_eq!(pool["spot"]["default"], false);
-        assert_eq!(pool["docker"]["properties"]["image"]["default"], DEFAULT_DOCKER_IMAGE);
-        assert_eq!(pool["docker"]["properties"]["privileged"]["default"], false);
-        assert_eq!(pool["docker"]["properties"]["pull_policy"]["default"], "always");
-        assert_eq!(pool["schedule"]["properties"]["time_zone"]["default"], DEFAULT_TIME_ZONE);
-        let scaling = pool["scaling"]["description"].as_str().unwrap();
-        assert!(scaling.ends_with(&format!("Default: busy_percent {DEFAULT_BUSY_PERCENT}.")), "{scaling}");
-    }
 }

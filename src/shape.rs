@@ -1,6 +1,7 @@
-//! Stage 2: give a parsed spec its shape: the JSON Schema (the single source of truth for it),
-//! then runnergen's types (serde). Every problem is collected with the spec path it concerns;
-//! nothing stops at the first one. A value that fails is replaced by a placeholder that fits
+//! Stage 2: give a parsed spec its shape: the JSON Schema (derived from runnergen's types in
+//! `spec`, with their descriptions, limits, examples and defaults), then the types themselves
+//! (serde). Every problem is collected with the spec path it concerns; nothing stops at the
+//! first one. A value that fails is replaced by a placeholder that fits
 //! (from the schema's `default`, `enum` or `examples`), or removed when it is optional, and its
 //! path is *poisoned*: the rules of stage 4 still run on everything else and skip only what
 //! reads a poisoned path. Touches no files.
@@ -15,7 +16,8 @@ use crate::spec::Spec;
 use crate::topology::Name;
 use crate::yaml::{Kind, Node};
 
-/// The fleet spec's JSON Schema, embedded in the binary.
+/// The fleet spec's JSON Schema, embedded in the binary: `spec::json_schema()` as committed (a
+/// test keeps the file and the types the same).
 pub const SCHEMA: &str = include_str!("../schemas/fleet.schema.json");
 
 /// What shaping found: the typed spec (with placeholders where values failed), the problems, and
@@ -39,6 +41,7 @@ fn validator() -> Result<&'static jsonschema::Validator, String> {
     VALIDATOR
         .get_or_init(|| {
             jsonschema::options()
+                // The draft the schema declares in `$schema`.
                 .with_draft(jsonschema::Draft::Draft7)
                 .with_pattern_options(jsonschema::PatternOptions::regex())
                 .build(schema())

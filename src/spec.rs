@@ -1,9 +1,22 @@
-//! What the user wrote: the fleet spec, version 1, exactly as `schemas/fleet.schema.json`
-//! describes it. Optional keys stay `Option` here; `resolve` applies every default once.
+//! What the user wrote: the fleet spec, version 1. The types are the one description of its
+//! shape: serde reads the spec into them, and `schemas/fleet.schema.json` is the JSON Schema
+//! derived from them (`json_schema`), with every description, limit, example and default.
+//! Optional keys stay `Option` here; `resolve` applies every default once, and the schema's
+//! `default`s are `resolve`'s constants.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::resolve::{
+    DEFAULT_AWS_CLI_VERSION, DEFAULT_BUSY_PERCENT, DEFAULT_CACHE_EXPIRATION_DAYS, DEFAULT_CAPACITY_PER_INSTANCE,
+    DEFAULT_CONCURRENT, DEFAULT_DOCKER_IMAGE, DEFAULT_IDLE_SECONDS, DEFAULT_JOB_TIMEOUT_MINUTES,
+    DEFAULT_LOG_RETENTION_DAYS, DEFAULT_MAX_USE_COUNT, DEFAULT_PULL_POLICY, DEFAULT_RUNNER_LOCKED, DEFAULT_RUNNER_MODE,
+    DEFAULT_TIME_ZONE, DEFAULT_VOLUME_GB, DEFAULT_VOLUME_TYPE,
+};
 
 /// How the spec spells a value of one of its enums: their serde names are the one place.
 pub fn spelling<T: Serialize>(value: T) -> String {
@@ -13,54 +26,199 @@ pub fn spelling<T: Serialize>(value: T) -> String {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// The spec's JSON Schema as `schemas/fleet.schema.json` holds it: pretty JSON with a final line
+/// break. Draft-07, which editors support best, with the definitions under `$defs` and a
+/// reference's own description beside it (an annotation draft-07 leaves alone, and the help
+/// that `shape` shows for the key).
+pub fn json_schema() -> String {
+    let generator = schemars::generate::SchemaSettings::draft07()
+        .with(|settings| {
+            settings.definitions_path = "/$defs".into();
+            settings.transforms.retain(|t| !t.is::<schemars::transform::RemoveRefSiblings>());
+        })
+        .with_transform(schemars::transform::RecursiveTransform(tidy))
+        .into_generator();
+    let schema = generator.into_root_schema_for::<Spec>();
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Puts a derived subschema in the plain form the spec's schema uses throughout:
+/// - no `null`: an optional key is left out, never written empty, so an `Option` adds nothing;
+/// - an enum is its list of values (`enum`), without `type` or per-value subschemas;
+/// - no `format` (the ranges say what an integer may be);
+/// - a description is one line: doc comment lines are joined with spaces.
+fn tidy(schema: &mut Schema) {
+    let Some(map) = schema.as_object_mut() else { return };
+    let is_null = |s: &Value| s.get("type").and_then(Value::as_str) == Some("null");
+    // `Option<T>` of a subschema that is a reference or a combination: `anyOf: [T, null]`.
+    for key in ["anyOf", "oneOf"] {
+        let Some(Value::Array(branches)) = map.get_mut(key) else { continue };
+        if !branches.iter().any(is_null) {
+            continue;
+        }
+        branches.retain(|b| !is_null(b));
+        if let [Value::Object(only)] = branches.as_slice() {
+            let only = only.clone();
+            map.remove(key);
+            for (k, v) in only {
+                map.entry(k).or_insert(v);
+            }
+        }
+    }
+    if let Some(Value::Array(types)) = map.get_mut("type") {
+        types.retain(|t| t.as_str() != Some("null"));
+        if let [only] = types.as_slice() {
+            let only = only.clone();
+            map.insert("type".into(), only);
+        }
+    }
+    // An enum whose values carry doc comments: `oneOf: [{const, description}, ...]`.
+    let consts: Option<Vec<Value>> = map
+        .get("oneOf")
+        .and_then(Value::as_array)
+        .and_then(|branches| branches.iter().map(|b| b.get("const").cloned()).collect());
+    if let Some(values) = consts {
+        map.remove("oneOf");
+        map.insert("enum".into(), Value::Array(values));
+    }
+    if let Some(Value::Array(values)) = map.get_mut("enum") {
+        values.retain(|v| !v.is_null());
+        map.remove("type");
+    }
+    map.remove("format");
+    if let Some(Value::String(description)) = map.get_mut("description") {
+        *description = description.replace('\n', " ");
+    }
+}
+
+/// An EC2 instance type such as m7g.large.
+const INSTANCE_TYPE: &str = r"^[a-z][a-z0-9-]*\.[a-z0-9]+$";
+/// A fleet's or a pool's name.
+const NAME: &str = "^[a-z]([a-z0-9-]*[a-z0-9])?$";
+
+/// `version` is 1 and nothing else.
+fn version_one(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "const": 1 })
+}
+
+/// One self-scaling GitLab Runner fleet on AWS: the AMI that Packer bakes for it and one Auto Scaling group per pool.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(
+    title = "runnergen fleet spec, version 1",
+    extend("$id" = "https://runnergen.dev/schemas/fleet.schema.json")
+)]
 pub struct Spec {
+    /// Version of this spec format. Only 1 exists.
+    #[schemars(schema_with = "version_one")]
     pub version: u32,
+    /// Fleet name: lowercase letters, digits and dashes, starting with a letter. Prefixes every AWS resource and the
+    /// AMI name.
+    #[schemars(regex(pattern = NAME), length(min = 1, max = 32), extend("examples" = ["acme-ci"]))]
     pub name: String,
+    /// Where the fleet runs.
     pub aws: Aws,
+    /// The GitLab instance the runners take jobs from.
     pub gitlab: Gitlab,
+    /// The one AMI that Packer bakes for every pool.
     pub image: Image,
+    /// Groups of identical runner instances, one Auto Scaling group each.
+    #[schemars(length(min = 1, max = 500))]
     pub pools: Vec<Pool>,
+    /// GitLab Runner's distributed cache in S3, for the docker pools and the autoscaler pools: jobs' caches survive the
+    /// instances that made them.
     pub cache: Option<Cache>,
+    /// Ship each instance's runner, helper and system journal to CloudWatch Logs, one log group per pool.
     pub logs: Option<Logs>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(inline)]
 pub struct Cache {
-    /// `create`, or an existing bucket's name.
+    /// create: runnergen's Terraform makes a private, encrypted bucket named after the fleet; or the name of an
+    /// existing bucket in the fleet's region.
+    #[schemars(length(min = 3, max = 63), extend("examples" = ["create"]))]
     pub bucket: String,
+    /// Days after which cached objects expire (bucket: create only).
+    #[schemars(range(min = 1, max = 3650), extend("default" = DEFAULT_CACHE_EXPIRATION_DAYS))]
     pub expiration_days: Option<u32>,
+    /// false: each pool keeps its cache under its own prefix; true: all pools share one.
+    #[schemars(extend("default" = false))]
     pub shared: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(inline)]
 pub struct Logs {
+    /// Days CloudWatch Logs keeps the events: one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+    /// 1096, 1827, 2192, 2557, 2922, 3288, 3653.
+    #[schemars(range(min = 1, max = 3653), extend("default" = DEFAULT_LOG_RETENTION_DAYS))]
     pub retention_days: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(inline)]
 pub struct Aws {
+    /// AWS region the AMI is baked in and the fleet runs in, such as eu-central-1.
+    #[schemars(regex(pattern = "^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$"), extend("examples" = ["eu-central-1"]))]
     pub region: String,
+    /// VPC of the fleet's security group.
+    #[schemars(regex(pattern = "^vpc-([0-9a-f]{8}|[0-9a-f]{17})$"), extend("examples" = ["vpc-0a1b2c3d4e5f60718"]))]
     pub vpc_id: String,
+    /// Subnets the Auto Scaling groups launch into, one per availability zone for spot capacity to choose from.
+    /// Instances get no public IP: the subnets need a NAT gateway or VPC endpoints to reach GitLab, SSM and CloudWatch.
+    #[schemars(
+        length(min = 1, max = 16),
+        extend("uniqueItems" = true, "items" = {
+            "description": "A subnet id.",
+            "examples": ["subnet-0a1b2c3d4e5f60718"],
+            "type": "string",
+            "pattern": "^subnet-([0-9a-f]{8}|[0-9a-f]{17})$",
+        })
+    )]
     pub subnet_ids: Vec<String>,
+    /// Tags put on every AWS resource, on the instances and on the AMI. Keys: 1 to 128 characters, values: up to 256,
+    /// letters, digits, spaces and _ . : / = + - @; keys must not start with aws:.
+    #[schemars(extend(
+        "default" = {},
+        "maxProperties" = 40,
+        "propertyNames" = { "minLength": 1, "maxLength": 128 },
+        "additionalProperties" = { "type": "string", "maxLength": 256 },
+    ))]
     pub tags: Option<BTreeMap<String, String>>,
+    /// ARN of a customer-managed KMS key in the fleet's region that encrypts the AMI's snapshot and every instance's
+    /// root volume. Default: the account's default EBS key. The key policy must let the Auto Scaling service-linked
+    /// role use it (docs/terraform.md).
+    #[schemars(
+        regex(pattern = "^arn:aws(-us-gov|-cn)?:kms:[a-z0-9-]+:[0-9]{12}:key/(mrk-)?[0-9a-f-]{32,36}$"),
+        extend("examples" = ["arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"])
+    )]
     pub ebs_kms_key_arn: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(inline)]
 pub struct Gitlab {
+    /// Base https URL of the GitLab instance, such as https://gitlab.com.
+    #[schemars(regex(pattern = "^https://"), length(max = 255), extend("examples" = ["https://gitlab.example.com"]))]
     pub url: String,
+    /// Who creates each pool's runner in GitLab and puts its token into SSM: external (the default), you, by hand;
+    /// terraform, runnergen's Terraform, with the gitlabhq/gitlab provider (the token then lives in the Terraform
+    /// state).
+    #[schemars(extend("default" = DEFAULT_RUNNER_MODE))]
     pub runners: Option<RunnerMode>,
 }
 
 /// Who creates each pool's runner in GitLab.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(inline)]
 pub enum RunnerMode {
     /// The user, by hand: the token is already in SSM.
     External,
@@ -68,45 +226,99 @@ pub enum RunnerMode {
     Terraform,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(inline)]
 pub struct Runner {
+    /// instance (an instance runner: needs an administrator's token), group (group_id) or project (project_id).
+    /// Required with gitlab.runners: terraform, refused otherwise.
     pub scope: Option<Scope>,
+    /// The group the runner belongs to; exactly when scope is group.
+    #[schemars(range(min = 1))]
     pub group_id: Option<u64>,
+    /// The project the runner belongs to; exactly when scope is project.
+    #[schemars(range(min = 1))]
     pub project_id: Option<u64>,
+    /// The runner's description in GitLab. Default: "<fleet> <pool>".
+    #[schemars(length(min = 1, max = 1024))]
     pub description: Option<String>,
+    /// The runner's tags: jobs with these tags run here. At most 50, each 1 to 255 characters, no commas, no
+    /// surrounding spaces.
+    #[schemars(length(max = 50), extend("default" = []))]
     pub tags: Option<Vec<String>>,
+    /// Whether the runner takes jobs that have no tags. Default: true when tags is empty, else false.
     pub run_untagged: Option<bool>,
+    /// Whether a project runner is locked to its project.
+    #[schemars(extend("default" = DEFAULT_RUNNER_LOCKED))]
     pub locked: Option<bool>,
+    /// Whether the runner takes jobs of protected branches and tags only (access level ref_protected).
+    #[schemars(extend("default" = false))]
     pub protected: Option<bool>,
+    /// Longest job the runner takes, in seconds, at least 600 and at least the pool's job timeout. Default: the pool's
+    /// job timeout.
+    #[schemars(range(min = 600, max = 2_592_000))]
     pub maximum_timeout: Option<u32>,
+    /// Whether the runner takes no new jobs.
+    #[schemars(extend("default" = false))]
     pub paused: Option<bool>,
 }
 
 /// Where a runner belongs in GitLab.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(inline)]
 pub enum Scope {
     Instance,
     Group,
     Project,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(inline)]
 pub struct Image {
+    /// Base operating system.
     pub os: Os,
+    /// CPU architecture: arm64 for Graviton instance types, x86_64 for the others. Every instance type of every pool
+    /// must match it.
     pub arch: Arch,
+    /// Exact gitlab-runner version installed in the image, such as 19.3.0. At least 17.0, the first that can keep
+    /// instances sharing a token from rotating it.
+    #[schemars(extend("examples" = ["19.3.0"]))]
     pub runner_version: Version,
+    #[schemars(
+        description = format!(
+            "Exact AWS CLI version 2 installed in the image (from AWS's signed zip), which the instances' helpers \
+             call. Default: {DEFAULT_AWS_CLI_VERSION}."
+        ),
+        regex(pattern = r"^2\.[0-9]+\.[0-9]+$"),
+        extend("default" = DEFAULT_AWS_CLI_VERSION)
+    )]
     pub aws_cli_version: Option<String>,
+    /// Exact version of GitLab's fleeting plugin for AWS, baked into the runner AMI with `gitlab-runner fleeting
+    /// install`. Required when a pool has `topology: autoscaler`; never `latest` or a range.
+    #[schemars(extend("examples" = ["1.0.0"]))]
     pub fleeting_plugin_version: Option<Version>,
+    /// SHA-256 of the fleeting plugin's binary for the image's architecture: the bake fails unless the installed plugin
+    /// has it. Without it the plugin is pinned by version only, not verified.
+    #[schemars(
+        regex(pattern = "^[0-9a-f]{64}$"),
+        extend("examples" = ["0f343b0931126a20f133d67c2b018a3b1fbcd7d5a1ba1cbd3a2f1a7c3e5d9b41"])
+    )]
     pub fleeting_plugin_sha256: Option<String>,
+    /// Instance type of the temporary instance Packer builds on. Default: t3.medium for x86_64, t4g.medium for arm64.
+    #[schemars(regex(pattern = INSTANCE_TYPE), extend("examples" = ["t4g.medium"]))]
     pub build_instance_type: Option<String>,
+    /// Size of the AMI's root volume in GiB; pools may launch with larger volumes.
+    #[schemars(range(min = 8, max = 16384), extend("default" = DEFAULT_VOLUME_GB))]
     pub volume_gb: Option<u32>,
+    /// EBS volume type of the root volume, for the AMI and every pool. Always encrypted.
+    #[schemars(extend("default" = DEFAULT_VOLUME_TYPE))]
     pub volume_type: Option<VolumeType>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[schemars(inline)]
 pub enum Os {
     #[serde(rename = "ubuntu-22.04")]
     Ubuntu2204,
@@ -116,16 +328,18 @@ pub enum Os {
     AmazonLinux2023,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[schemars(inline)]
 pub enum Arch {
     #[serde(rename = "x86_64")]
     X86_64,
     Arm64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(inline)]
 pub enum VolumeType {
     Gp3,
     Gp2,
@@ -156,55 +370,140 @@ impl VolumeType {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// One Auto Scaling group of runner instances sharing one GitLab runner (one glrt- token).
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "pool")]
 pub struct Pool {
+    /// Pool name, unique in the fleet: lowercase letters, digits and dashes, starting with a letter. With the fleet
+    /// name it must fit AWS's 64-character IAM role name: `{fleet}-{pool}-runner`.
+    #[schemars(regex(pattern = NAME), length(min = 1, max = 40), extend("examples" = ["docker"]))]
     pub name: String,
+    /// How the pool runs jobs: instance, an Auto Scaling group whose instances are runners; autoscaler, one manager
+    /// instance that starts a worker instance per job (GitLab's docker-autoscaler or instance executor with the
+    /// fleeting AWS plugin).
+    #[schemars(extend("default" = "instance"))]
     pub topology: Option<crate::topology::Name>,
+    /// GitLab Runner executor: docker runs each job in a container, shell runs jobs directly on the instance. In an
+    /// autoscaler pool, docker means the docker-autoscaler executor and shell the instance executor, both on the
+    /// workers.
     pub executor: Executor,
-    /// Instance pools only (shaping refuses them on autoscaler pools, and puts a placeholder
-    /// where an instance pool lacks one).
+    // Shaping refuses them on autoscaler pools, and puts a placeholder where an instance pool
+    // lacks them.
+    /// Instance pools: EC2 instance types. On-demand pools launch the first one with capacity, in this order; spot
+    /// pools choose among all of them by price and spare capacity, whatever the order. Required for instance pools.
+    #[schemars(
+        length(min = 1, max = 20),
+        extend("uniqueItems" = true, "items" = {
+            "description": "An instance type such as m7g.large.",
+            "examples": ["m7g.large"],
+            "type": "string",
+            "pattern": INSTANCE_TYPE,
+        })
+    )]
     pub instance_types: Option<Vec<String>>,
+    /// Run on spot capacity, choosing the cheapest pools with the most spare capacity, replacing instances before
+    /// interruption.
+    #[schemars(extend("default" = false))]
     pub spot: Option<bool>,
+    /// Instance pools: size of the group outside every schedule window. Required for instance pools.
     pub capacity: Option<Capacity>,
+    /// Jobs one instance runs at once.
+    #[schemars(range(min = 1, max = 64), extend("default" = DEFAULT_CONCURRENT))]
     pub concurrent: Option<u32>,
+    /// Name of the SSM SecureString parameter holding this pool's glrt- runner authentication token.
+    #[schemars(regex(pattern = "^/"), length(max = 1011), extend("examples" = ["/acme-ci/docker/runner-token"]))]
     pub token_parameter: String,
+    /// Longest job this pool runs, in minutes. Stopping or scaling in an instance waits this long for running jobs to
+    /// finish, recording lifecycle heartbeats meanwhile.
+    #[schemars(range(min = 5, max = 1440), extend("default" = DEFAULT_JOB_TIMEOUT_MINUTES))]
     pub job_timeout_minutes: Option<u32>,
+    /// Root volume size of this pool's instances in GiB. Default: image.volume_gb; never smaller.
+    #[schemars(range(min = 8, max = 16384))]
     pub volume_gb: Option<u32>,
+    /// Settings of the docker executor; only for executor docker.
     pub docker: Option<Docker>,
+    #[schemars(description = format!(
+        "Demand-based scaling between the capacity in force: keep a share of job slots busy (busy_percent) or a \
+         CPU utilisation (cpu_percent). Default: busy_percent {DEFAULT_BUSY_PERCENT}."
+    ))]
     pub scaling: Option<Scaling>,
+    /// Windows of the week with their own capacity, such as office hours; outside every window the pool has its base
+    /// capacity.
     pub schedule: Option<Schedule>,
-    /// Autoscaler pools only.
+    /// Autoscaler pools: the manager, one on-demand instance that takes the jobs and starts workers for them.
     pub manager: Option<Manager>,
+    /// Autoscaler pools: the worker group, which the manager sizes by the jobs it takes. Required for autoscaler pools.
     pub workers: Option<Workers>,
+    #[schemars(description = format!(
+        "Autoscaler pools: warm job slots outside every schedule window. Default: none, and unused workers stay \
+         {} minutes.",
+        DEFAULT_IDLE_SECONDS / 60
+    ))]
     pub idle: Option<Idle>,
-    /// With `gitlab.runners: terraform` only.
+    /// The pool's runner in GitLab. With gitlab.runners: terraform, runnergen's Terraform creates it (required then).
+    /// Otherwise only tags, run_untagged and protected: what to set on the runner you create (the next steps list
+    /// them).
     pub runner: Option<Runner>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(inline)]
 pub struct Manager {
+    /// Instance type of the manager, always on-demand. Default: t3.small for x86_64, t4g.small for arm64.
+    #[schemars(regex(pattern = INSTANCE_TYPE), extend("examples" = ["t4g.small"]))]
     pub instance_type: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(inline)]
 pub struct Workers {
+    /// EC2 instance types of the workers; they must match image.arch.
+    #[schemars(
+        length(min = 1, max = 20),
+        extend("uniqueItems" = true, "items" = {
+            "description": "An instance type such as c7g.large.",
+            "examples": ["c7g.large"],
+            "type": "string",
+            "pattern": INSTANCE_TYPE,
+        })
+    )]
     pub instance_types: Vec<String>,
+    /// Run workers on spot capacity.
+    #[schemars(extend("default" = false))]
     pub spot: Option<bool>,
+    /// Most workers at once: the worker group's maximum size. The manager runs max_instances x capacity_per_instance
+    /// jobs at once.
+    #[schemars(range(min = 1, max = 1000))]
     pub max_instances: u32,
+    /// Jobs one worker runs at once.
+    #[schemars(range(min = 1, max = 64), extend("default" = DEFAULT_CAPACITY_PER_INSTANCE))]
     pub capacity_per_instance: Option<u32>,
+    /// Jobs a worker runs before it is removed; 1 gives every job a fresh worker, 0 keeps workers until they idle out.
+    #[schemars(range(min = 0, max = 10000), extend("default" = DEFAULT_MAX_USE_COUNT))]
     pub max_use_count: Option<u32>,
+    /// Shell jobs (executor shell) only: allow a worker to serve several jobs, at once (capacity_per_instance above 1)
+    /// or one after another (max_use_count other than 1). Jobs then share a machine and can read each other's files.
+    #[schemars(extend("default" = false))]
     pub shared: Option<bool>,
+    /// Root volume of each worker in GiB. Default: image.volume_gb; never smaller.
+    #[schemars(range(min = 8, max = 16384))]
     pub volume_gb: Option<u32>,
 }
 
-/// Warm job slots: how many, and how long an unused worker lives.
-#[derive(Debug, Clone, Deserialize)]
+/// Warm job slots: how many are kept ready (count, in jobs) and how long an unused worker stays (time, such as 10m or
+/// 1h30m).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "idle")]
 pub struct Idle {
+    /// Job slots kept ready on idle workers.
+    #[schemars(range(min = 0, max = 64000))]
     pub count: u32,
+    /// How long an unused worker stays, such as 10m, 30m or 1h30m.
+    #[schemars(extend("examples" = ["10m"]))]
     pub time: Option<Duration>,
 }
 
@@ -263,63 +562,147 @@ impl std::fmt::Display for Duration {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+impl JsonSchema for Duration {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "pattern": "^([0-9]+h)?([0-9]+m)?([0-9]+s)?$", "minLength": 2 })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(inline)]
 pub enum Executor {
     Docker,
     Shell,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+/// Group size: min <= desired <= max instances.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "capacity")]
 pub struct Capacity {
+    /// Fewest instances.
+    #[schemars(range(min = 0, max = 1000))]
     pub min: u32,
+    /// Most instances.
+    #[schemars(range(min = 0, max = 1000))]
     pub max: u32,
+    /// Instances to start with. Default: min.
+    #[schemars(range(min = 0, max = 1000))]
     pub desired: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(inline)]
 pub struct Docker {
+    /// Image jobs run in when their .gitlab-ci.yml names none.
+    #[schemars(length(min = 1, max = 255), extend("default" = DEFAULT_DOCKER_IMAGE))]
     pub image: Option<String>,
+    /// Run job containers privileged (needed for docker-in-docker). Gives jobs root on the instance, and with it the
+    /// pool's runner token and the instance role.
+    #[schemars(extend("default" = false))]
     pub privileged: Option<bool>,
+    /// With privileged: true, only job images matching one of these patterns run privileged (gitlab-runner's
+    /// allowed_privileged_images). Without it, every job image does.
+    #[schemars(
+        length(min = 1, max = 32),
+        extend("uniqueItems" = true, "items" = {
+            "description": "An image pattern, with * and ** as gitlab-runner matches them.",
+            "examples": ["docker:*-dind"],
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 255,
+        })
+    )]
     pub allowed_privileged_images: Option<Vec<String>>,
+    /// With privileged: true, only service images matching one of these patterns run privileged (gitlab-runner's
+    /// allowed_privileged_services). Without it, every service does.
+    #[schemars(
+        length(min = 1, max = 32),
+        extend("uniqueItems" = true, "items" = {
+            "description": "A service image pattern, with * and ** as gitlab-runner matches them.",
+            "examples": ["docker:*-dind"],
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 255,
+        })
+    )]
     pub allowed_privileged_services: Option<Vec<String>>,
+    /// When the executor pulls job images: always (every job proves it may pull the image), if-not-present (a cached
+    /// private image is served to any job on the instance: only for a runner of one project) or never.
+    #[schemars(extend("default" = DEFAULT_PULL_POLICY))]
     pub pull_policy: Option<PullPolicy>,
+    /// Extra volumes mounted into every job container, as /container/path or /host/path:/container/path[:ro|rw].
+    #[schemars(
+        length(max = 32),
+        extend("uniqueItems" = true, "default" = [], "items" = {
+            "description": "A docker volume.",
+            "examples": ["/cache"],
+            "type": "string",
+            "pattern": "^/[A-Za-z0-9_./-]*(:/[A-Za-z0-9_./-]*)?(:(ro|rw))?$",
+        })
+    )]
     pub volumes: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
+#[schemars(inline)]
 pub enum PullPolicy {
     Always,
     IfNotPresent,
     Never,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(inline, extend("minProperties" = 1, "maxProperties" = 1))]
 pub struct Scaling {
+    /// Target share of this pool's job slots (concurrent x instances) that are running jobs. At most 95: the metric
+    /// tops out at 100, and target tracking scales out only above the target.
+    #[schemars(range(min = 10, max = 95))]
     pub busy_percent: Option<u32>,
+    /// Target average CPU utilisation of the pool's instances.
+    #[schemars(range(min = 10, max = 95))]
     pub cpu_percent: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(inline)]
 pub struct Schedule {
+    /// IANA time zone the windows are in, such as Europe/Berlin; AWS applies daylight saving time.
+    #[schemars(extend("examples" = ["Europe/Berlin"], "default" = DEFAULT_TIME_ZONE))]
     pub time_zone: Option<String>,
+    /// The windows; those of one pool must not overlap.
+    #[schemars(length(min = 1, max = 100))]
     pub windows: Vec<Window>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A weekly window with its own capacity (instance pools) or idle job slots (autoscaler pools).
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "window")]
 pub struct Window {
+    /// Days the window starts on: a range such as MON-FRI, one day such as SAT, or a list such as [MON, WED].
+    #[schemars(extend("examples" = ["MON-FRI"]))]
     pub days: Days,
+    /// Start time, HH:MM in 24-hour form.
+    #[schemars(extend("examples" = ["07:00"]))]
     pub from: ClockTime,
+    /// End time, HH:MM; earlier than from means the window ends on the next day.
+    #[schemars(extend("examples" = ["19:00"]))]
     pub to: ClockTime,
-    /// An instance pool's window.
+    /// Instance pools: size of the group during the window.
     pub capacity: Option<Capacity>,
-    /// An autoscaler pool's window.
+    /// Autoscaler pools: warm job slots during the window; its time defaults to the pool's.
     pub idle: Option<Idle>,
 }
 
@@ -352,6 +735,32 @@ impl TryFrom<DaysText> for Days {
         days.sort();
         days.dedup();
         Ok(Days(days))
+    }
+}
+
+impl JsonSchema for Days {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        "Days".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "anyOf": [
+                {
+                    "type": "string",
+                    "pattern": "^(MON|TUE|WED|THU|FRI|SAT|SUN)(-(MON|TUE|WED|THU|FRI|SAT|SUN))?$",
+                },
+                {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": 7,
+                    "uniqueItems": true,
+                    "items": generator.subschema_for::<Weekday>(),
+                },
+            ]
+        })
     }
 }
 
@@ -390,6 +799,15 @@ impl Weekday {
     }
 }
 
+impl JsonSchema for Weekday {
+    fn schema_name() -> Cow<'static, str> {
+        "day".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "description": "A day of the week.", "enum": Self::NAMES })
+    }
+}
+
 /// A release version, `MAJOR.MINOR.PATCH`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(try_from = "String")]
@@ -420,6 +838,18 @@ impl Version {
 impl std::fmt::Display for Version {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+impl JsonSchema for Version {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        "Version".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "pattern": r"^[0-9]+\.[0-9]+\.[0-9]+$" })
     }
 }
 
@@ -455,5 +885,51 @@ impl ClockTime {
     }
     pub fn minute(self) -> u16 {
         self.0 % 60
+    }
+}
+
+impl JsonSchema for ClockTime {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        "ClockTime".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$" })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Editors show every key's description, and shaping shows it as help: a key without a doc
+    /// comment would lose both. Nothing in the schema takes `null`.
+    #[test]
+    fn every_key_is_described_and_none_takes_null() {
+        fn walk(schema: &Value, at: &str, undescribed: &mut Vec<String>) {
+            match schema {
+                Value::Object(map) => {
+                    for (key, property) in map.get("properties").and_then(Value::as_object).into_iter().flatten() {
+                        if property.get("description").and_then(Value::as_str).is_none_or(str::is_empty) {
+                            undescribed.push(format!("{at}.{key}"));
+                        }
+                    }
+                    for (key, value) in map {
+                        walk(value, &format!("{at}.{key}"), undescribed);
+                    }
+                }
+                Value::Array(items) => items.iter().for_each(|item| walk(item, at, undescribed)),
+                _ => {}
+            }
+        }
+        let text = json_schema();
+        let schema: Value = serde_json::from_str(&text).expect("JSON");
+        let mut undescribed = Vec::new();
+        walk(&schema, "", &mut undescribed);
+        assert!(undescribed.is_empty(), "keys without a description: {undescribed:?}");
+        assert!(!text.contains("null"), "{text}");
+        assert!(!text.contains("\\n"), "a description on several lines");
     }
 }

@@ -83,40 +83,29 @@ fn unreadable_files_get_one_line() {
     }
 }
 
-/// The schema and the Rust types describe the same shape: the examples and a spec that sets
-/// every optional key pass both, and an unknown key anywhere is rejected by both.
+/// `schemas/fleet.schema.json` is the schema `spec`'s types derive, as runnergen embeds and
+/// `runnergen schema` prints it. After a change to the types,
+/// `RUNNERGEN_UPDATE_DOCS=1 cargo test --locked schema_file` rewrites it and the diff shows in
+/// review.
 #[test]
-fn schema_and_types_agree() {
-    let schema: serde_json::Value = serde_json::from_str(runnergen::shape::SCHEMA).expect("schema is JSON");
-    let validator = jsonschema::draft202012::new(&schema).expect("schema compiles");
-    let mut specs: Vec<serde_json::Value> = crate::common::examples()
-        .iter()
-        .map(|(_, path)| yaml_json(&std::fs::read_to_string(path).expect("read")))
-        .collect();
-    specs.push(yaml_json(EVERY_KEY));
-    for spec in &specs {
-        assert!(validator.is_valid(spec), "schema rejects {spec}");
-        serde_json::from_value::<runnergen::spec::Spec>(spec.clone()).expect("types accept");
-        let mut mappings = Vec::new();
-        collect_mappings(spec, &mut Vec::new(), &mut mappings);
-        assert!(mappings.len() > 5);
-        for path in mappings {
-            let mut broken = spec.clone();
-            let target = path.iter().fold(&mut broken, |v, seg| match seg {
-                Seg::Key(k) => &mut v[k.as_str()],
-                Seg::Index(i) => &mut v[*i],
-            });
-            target.as_object_mut().expect("a mapping").insert("not_a_key".into(), 1.into());
-            assert!(!validator.is_valid(&broken), "schema accepts an unknown key at {path:?}");
-            assert!(
-                serde_json::from_value::<runnergen::spec::Spec>(broken).is_err(),
-                "types accept an unknown key at {path:?}"
-            );
-        }
+fn the_schema_file_is_what_the_types_derive() {
+    let derived = runnergen::spec::json_schema();
+    let path = root().join("schemas/fleet.schema.json");
+    if std::env::var_os("RUNNERGEN_UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &derived).expect("write the schema");
+        return;
     }
+    let committed = std::fs::read_to_string(&path).expect("schemas/fleet.schema.json");
+    assert!(
+        derived == committed,
+        "schemas/fleet.schema.json is not what the types in src/spec.rs derive; run \
+         `RUNNERGEN_UPDATE_DOCS=1 cargo test --locked schema_file` (and rebuild: runnergen embeds it)"
+    );
+    let schema: serde_json::Value = serde_json::from_str(&derived).expect("schema is JSON");
+    assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#", "the draft shape.rs validates with");
 }
 
-/// Every property the schema declares is set here, so the types must know each of them.
+/// A spec that sets every property the schema declares.
 const EVERY_KEY: &str = r#"
 version: 1
 name: every-key
@@ -154,46 +143,15 @@ cache: {bucket: create, expiration_days: 7, shared: true}
 logs: {retention_days: 14}
 "#;
 
-#[derive(Debug, Clone)]
-enum Seg {
-    Key(String),
-    Index(usize),
-}
-
-/// Paths of every mapping whose keys the schema fixes (not the free-form `tags`).
-fn collect_mappings(value: &serde_json::Value, path: &mut Vec<Seg>, out: &mut Vec<Vec<Seg>>) {
-    match value {
-        serde_json::Value::Object(map) => {
-            out.push(path.clone());
-            for (k, v) in map {
-                if k == "tags" {
-                    continue;
-                }
-                path.push(Seg::Key(k.clone()));
-                collect_mappings(v, path, out);
-                path.pop();
-            }
-        }
-        serde_json::Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                path.push(Seg::Index(i));
-                collect_mappings(v, path, out);
-                path.pop();
-            }
-        }
-        _ => {}
-    }
-}
-
 fn yaml_json(text: &str) -> serde_json::Value {
     runnergen::yaml::parse(text).expect("valid YAML").expect("a document").to_json()
 }
 
-/// Every property in the schema is set somewhere in EVERY_KEY, so a key added to the schema
-/// but not to the types cannot slip through.
+/// Every property in the schema is set somewhere in EVERY_KEY, and the types take it all.
 #[test]
 fn every_schema_property_is_exercised() {
     let schema: serde_json::Value = serde_json::from_str(runnergen::shape::SCHEMA).expect("schema is JSON");
+    serde_json::from_value::<runnergen::spec::Spec>(yaml_json(EVERY_KEY)).expect("types accept every key");
     let mut declared = std::collections::BTreeSet::new();
     schema_paths(&schema, &schema, "", &mut declared);
     let mut set = std::collections::BTreeSet::new();
@@ -237,7 +195,8 @@ fn value_paths(value: &serde_json::Value, at: &str, out: &mut std::collections::
     }
 }
 
-/// docs/spec.md documents every key the schema declares.
+/// docs/spec.md documents every key the schema declares, each with the schema's default (which
+/// is `resolve`'s) in its default column.
 #[test]
 fn the_spec_reference_documents_every_key() {
     let schema: serde_json::Value = serde_json::from_str(runnergen::shape::SCHEMA).expect("schema is JSON");
@@ -247,6 +206,41 @@ fn the_spec_reference_documents_every_key() {
     let undocumented: Vec<_> =
         declared.iter().map(|p| p.trim_start_matches('.')).filter(|p| !doc.contains(&format!("| `{p}` |"))).collect();
     assert!(undocumented.is_empty(), "docs/spec.md lacks rows for {undocumented:?}");
+    let mut defaults = Vec::new();
+    schema_defaults(&schema, &schema, "", &mut defaults);
+    assert!(defaults.len() > 20, "{defaults:?}");
+    for (path, default) in defaults {
+        let shown = match default {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        let row = doc.lines().find(|l| l.starts_with(&format!("| `{}` |", path.trim_start_matches('.'))));
+        let column = row.and_then(|r| r.split(" | ").nth(2));
+        assert_eq!(column, Some(format!("`{shown}`").as_str()), "docs/spec.md's default of {path}");
+    }
+}
+
+/// The keys whose schema gives a `default`, with it.
+fn schema_defaults(
+    root: &serde_json::Value,
+    schema: &serde_json::Value,
+    at: &str,
+    out: &mut Vec<(String, serde_json::Value)>,
+) {
+    let schema = match schema.get("$ref").and_then(|r| r.as_str()).and_then(|r| r.strip_prefix("#/$defs/")) {
+        Some(name) => &root["$defs"][name],
+        None => schema,
+    };
+    for (name, sub) in schema.get("properties").and_then(|p| p.as_object()).into_iter().flatten() {
+        let path = format!("{at}.{name}");
+        if let Some(default) = sub.get("default") {
+            out.push((path.clone(), default.clone()));
+        }
+        schema_defaults(root, sub, &path, out);
+    }
+    if let Some(items) = schema.get("items") {
+        schema_defaults(root, items, &format!("{at}[]"), out);
+    }
 }
 
 /// Every prefix of every example (a file cut off anywhere) is either valid or rejected with

@@ -14,7 +14,7 @@ use crate::quote::{comment_text, toml_string};
 use crate::render::Output;
 use crate::render::next_steps::Scheduled;
 use crate::render::terraform::{Mixed, SecurityGroup, Tag, instance_choice, pool_tags, tags};
-use crate::resolve::{DEFAULT_IDLE_SECONDS, schedule};
+use crate::resolve::{DEFAULT_CAPACITY_PER_INSTANCE, DEFAULT_IDLE_SECONDS, DEFAULT_MAX_USE_COUNT, schedule};
 use crate::settings;
 use crate::spec::{self, spelling};
 
@@ -99,8 +99,8 @@ pub fn resolve(pool: &mut spec::Pool, defaults: &Defaults) -> AutoscalerPool {
             instance_types: workers.instance_types,
             spot: workers.spot.unwrap_or(false),
             max_instances: workers.max_instances,
-            capacity_per_instance: workers.capacity_per_instance.unwrap_or(1),
-            max_use_count: workers.max_use_count.unwrap_or(1),
+            capacity_per_instance: workers.capacity_per_instance.unwrap_or(DEFAULT_CAPACITY_PER_INSTANCE),
+            max_use_count: workers.max_use_count.unwrap_or(DEFAULT_MAX_USE_COUNT),
             shared: workers.shared.unwrap_or(false),
             volume_gb: workers.volume_gb.unwrap_or(defaults.volume_gb),
         },

@@ -11,6 +11,7 @@
 pub mod autoscaler;
 pub mod instance;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use strum::EnumDiscriminants;
 
@@ -29,8 +30,9 @@ pub use instance::{InstancePool, Scaling};
 #[derive(Debug, Clone, EnumDiscriminants)]
 #[strum_discriminants(
     name(Name),
-    derive(Deserialize, Serialize, Hash, PartialOrd, Ord),
-    serde(rename_all = "lowercase")
+    derive(Deserialize, Serialize, JsonSchema, Hash, PartialOrd, Ord),
+    serde(rename_all = "lowercase"),
+    schemars(inline)
 )]
 pub enum Topology {
     /// Each instance of the pool's group is a runner.
