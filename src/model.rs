@@ -224,9 +224,15 @@ impl<T> Window<T> {
 pub const BUSY_METRIC: &str = "BusySlotsPercent";
 pub const BUSY_METRIC_DIMENSION: &str = "AutoScalingGroupName";
 
-/// Tags Packer puts on the AMI. Terraform finds the newest image of the fleet with this render's
-/// image hash ([`AMI_TAG_IMAGE`]).
-pub const AMI_TAG_FLEET: &str = "runnergen:fleet";
+/// The tags runnergen puts on what it creates, besides the spec's (which may not use the
+/// `runnergen:` prefix): the fleet's name on everything, the pool's on what a pool creates, and
+/// the pool's GitLab runner on the instances of a runner runnergen's Terraform creates.
+pub const TAG_FLEET: &str = "runnergen:fleet";
+pub const TAG_POOL: &str = "runnergen:pool";
+pub const TAG_RUNNER: &str = "runnergen:runner";
+
+/// Tags Packer puts on the AMI, besides [`TAG_FLEET`]. Terraform finds the newest image of the
+/// fleet with this render's image hash ([`AMI_TAG_IMAGE`]).
 pub const AMI_TAG_ARCH: &str = "runnergen:arch";
 pub const AMI_TAG_IMAGE: &str = "runnergen:image";
 /// With autoscaler pools one bake makes two AMIs of one image definition, told apart by this tag:

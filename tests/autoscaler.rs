@@ -17,9 +17,9 @@ fn parse(fleet: &runnergen::Fleet) -> toml::Table {
     let pool = fleet.pools.iter().find(|p| matches!(p.topology, Topology::Autoscaler(_))).expect("an autoscaler pool");
     // What the manager registers with: user data's template, then the live settings' tables
     // (their file without the lines through its `[[runners]]`), as the register hook joins them.
-    let live = runnergen::render::runner_template::live(fleet, pool).expect("live settings");
+    let live = runnergen::render::runner_template::live(fleet, pool).expect("renders").expect("live settings");
     let tables = live.split_once("[[runners]]\n").expect("a [[runners]] line").1;
-    let text = runnergen::render::runner_template::render(fleet, pool).expect("a template") + tables;
+    let text = runnergen::render::runner_template::render(fleet, pool).expect("renders").expect("a template") + tables;
     text.parse::<toml::Table>().unwrap_or_else(|e| panic!("not TOML: {e}\n{text}"))
 }
 
@@ -145,6 +145,7 @@ fn the_cache_section_at_boot_is_toml_of_the_expected_shape() {
         let fleet = runnergen::load_fleet(&path).unwrap_or_else(|e| panic!("{}", e.render(false)));
         let docker = &fleet.pools[0];
         let table = runnergen::render::runner_template::render(&fleet, docker)
+            .expect("renders")
             .expect("a template")
             .parse::<toml::Table>()
             .expect("TOML");
@@ -162,13 +163,14 @@ fn the_cache_section_at_boot_is_toml_of_the_expected_shape() {
             assert!(!s3.contains_key(secret), "{secret}");
         }
         // The shell pool keeps its cache on its instance.
-        assert_eq!(runnergen::render::runner_template::render(&fleet, &fleet.pools[1]), None);
+        assert_eq!(runnergen::render::runner_template::render(&fleet, &fleet.pools[1]).expect("renders"), None);
     }
     // A manager's template holds both sections in one [[runners]] entry.
     let spec = std::fs::read_to_string(crate::common::root().join("examples/autoscaler/fleet.yaml")).expect("example");
     let (fleet, _) = config(&format!("{spec}cache: {{bucket: acme-ci-shared-cache}}\n"));
     let pool = fleet.pools.iter().find(|p| matches!(p.topology, Topology::Autoscaler(_))).expect("an autoscaler pool");
     let table = runnergen::render::runner_template::render(&fleet, pool)
+        .expect("renders")
         .expect("a template")
         .parse::<toml::Table>()
         .expect("TOML");

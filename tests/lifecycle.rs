@@ -75,11 +75,11 @@ impl World {
         let settings = runnergen::settings::render(&runnergen::settings::for_pool(&fleet, &fleet.pools[pool]));
         std::fs::write(world_dir.join("runner.env"), settings).expect("write settings");
         // A manager's autoscaler settings, as its user data writes them.
-        if let Some(toml) = runnergen::render::runner_template::render(&fleet, &fleet.pools[pool]) {
+        if let Some(toml) = runnergen::render::runner_template::render(&fleet, &fleet.pools[pool]).expect("renders") {
             std::fs::write(world_dir.join("autoscaler.toml"), toml).expect("write the runner template");
         }
         // A manager's live settings, in their SSM parameter.
-        if let Some(toml) = runnergen::render::runner_template::live(&fleet, &fleet.pools[pool]) {
+        if let Some(toml) = runnergen::render::runner_template::live(&fleet, &fleet.pools[pool]).expect("renders") {
             std::fs::write(world_dir.join("standin/manager-settings"), toml).expect("write the live settings");
         }
         std::fs::write(world_dir.join("standin/token"), format!("{TOKEN}\n")).expect("write token");
@@ -991,7 +991,7 @@ fn a_managers_user_data_writes_its_autoscaler_settings_and_starts_no_metric() {
         .expect("an autoscaler pool");
     let root = run_user_data(dir.path(), &pool.name);
     let written = std::fs::read_to_string(root.path().join("etc/runnergen/autoscaler.toml")).expect("written");
-    assert_eq!(Some(written), runnergen::render::runner_template::render(&fleet, pool));
+    assert_eq!(Some(written), runnergen::render::runner_template::render(&fleet, pool).expect("renders"));
     let calls = std::fs::read_to_string(root.path().join("calls.log")).expect("calls");
     assert_eq!(
         calls,

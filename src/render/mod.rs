@@ -76,6 +76,9 @@ pub const TEMPLATES: &[(&str, &str)] = &templates![
     "terraform/autoscaler/outputs.tf.j2",
     "terraform/autoscaler/pool.tf.j2",
     "terraform/autoscaler/manager-settings.toml.j2",
+    "terraform/autoscaler/runner.toml.j2",
+    "terraform/autoscaler/live.toml.j2",
+    "terraform/runner-template.toml.j2",
     "terraform/versions.tf.j2",
     "NEXT-STEPS.md.j2",
 ];
@@ -98,7 +101,7 @@ pub fn render(fleet: &Fleet) -> Result<Plan, Error> {
 }
 
 /// A template's failure, with the template and line it happened in.
-fn template_error(e: minijinja::Error) -> Error {
+pub(crate) fn template_error(e: minijinja::Error) -> Error {
     Error::Render { template: e.name().unwrap_or("(environment)").to_owned(), line: e.line().unwrap_or(0), source: e }
 }
 
@@ -142,7 +145,7 @@ pub fn to_value<T: serde::Serialize + ?Sized>(value: &T) -> minijinja::Value {
 /// The template environment: strict about undefined values, no HTML escaping (nothing here is
 /// HTML), and one escaping filter per target language (`crate::quote`) that templates must use
 /// on every value.
-fn environment(fleet: &Fleet) -> Result<Environment<'static>, minijinja::Error> {
+pub(crate) fn environment(fleet: &Fleet) -> Result<Environment<'static>, minijinja::Error> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
@@ -160,6 +163,7 @@ fn environment(fleet: &Fleet) -> Result<Environment<'static>, minijinja::Error> 
     env.add_filter("comment", |s: &str| quote::comment_text(s));
     env.add_filter("md", |s: &str| quote::markdown_code(s));
     env.add_global("header", header(fleet));
+    env.add_global("runner_tag", crate::model::TAG_RUNNER);
     Ok(env)
 }
 

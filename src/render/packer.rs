@@ -13,9 +13,8 @@ use serde::Serialize;
 
 use super::{File, Output};
 use crate::model::{
-    AMI_TAG_ARCH, AMI_TAG_FLEET, AMI_TAG_IMAGE, AMI_TAG_ROLE, Arch, BUSY_METRIC, BUSY_METRIC_DIMENSION, Fleet,
-    GATE_MARGIN_SECONDS, HEARTBEAT_INTERVAL_SECONDS, Os, Partition, ROLE_RUNNER, ROLE_WORKER, STOP_MARGIN_SECONDS,
-    VolumeType,
+    AMI_TAG_ARCH, AMI_TAG_IMAGE, AMI_TAG_ROLE, Arch, BUSY_METRIC, BUSY_METRIC_DIMENSION, Fleet, GATE_MARGIN_SECONDS,
+    HEARTBEAT_INTERVAL_SECONDS, Os, Partition, ROLE_RUNNER, ROLE_WORKER, STOP_MARGIN_SECONDS, TAG_FLEET, VolumeType,
 };
 use crate::settings;
 
@@ -327,7 +326,7 @@ fn context(fleet: &Fleet, image_hash: &str) -> Context {
     let partition = fleet.partition();
     let (source_ami_owner, source_ami_owner_source) = base_image_owner(image.os, partition);
     let mut tags = fleet.tags.clone();
-    tags.insert(AMI_TAG_FLEET.to_owned(), fleet.name.clone());
+    tags.insert(TAG_FLEET.to_owned(), fleet.name.clone());
     tags.insert(AMI_TAG_ARCH.to_owned(), arch.clone());
     tags.insert(AMI_TAG_IMAGE.to_owned(), image_hash.to_owned());
     let worker = fleet.has_workers().then(|| {

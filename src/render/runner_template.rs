@@ -1,60 +1,79 @@
 //! The `[[runners]]` template a pool's runner registers with (`gitlab-runner register
 //! --template-config`, which merges one `[[runners]]` entry under what the command line sets),
-//! written at boot by the pool's user data: an autoscaler pool's `[runners.autoscaler]`, and the
-//! distributed cache's `[runners.cache]`. Keys and their meaning: gitlab-runner common/config.go
-//! (`AutoscalerConfig`, `ConnectorConfig`, `AutoscalerPolicyConfig`),
-//! cache/cacheconfig/cacheconfig.go and docs/configuration/advanced-configuration.md ("The
-//! [runners.autoscaler] section", "The [runners.cache] section").
-//!
-//! A topology adds its own section (an autoscaler pool's `[runners.autoscaler]`), and may have
-//! [`live`] settings: what changes on a running runner without replacing its instance.
+//! written at boot by the pool's user data: the distributed cache's `[runners.cache]` and the
+//! topology's own section (an autoscaler pool's `[runners.autoscaler]`). A topology may also have
+//! [`live`] settings: what changes on a running runner without replacing its instance. Each is
+//! spelled by a template (`templates/terraform/runner-template.toml.j2` and the topology's own),
+//! every string through the `toml` filter.
 
+use minijinja::Environment;
+use serde::Serialize;
+
+use super::{environment, template_error, to_value};
+use crate::Error;
 use crate::model::{Fleet, Pool};
-use crate::quote::toml_string;
 
-/// The pool's template, when its runner needs more than the command line gives: every string a
-/// TOML basic string, numbers as numbers.
-pub fn render(fleet: &Fleet, pool: &Pool) -> Option<String> {
-    let own = pool.topology.kind().runner_section(fleet, pool);
-    let cache = cache(fleet, pool);
-    if own.is_none() && cache.is_none() {
-        return None;
-    }
-    let what = own.as_ref().map_or("The cache", |(what, _)| what);
-    let mut out = format!(
-        "# {what} of pool {}, merged into config.toml at registration.\n",
-        crate::quote::comment_text(&pool.name)
-    );
-    out.push_str("[[runners]]\n");
-    if let Some(cache) = cache {
-        out.push_str(&cache);
-    }
-    if let Some((_, section)) = own {
-        out.push_str(&section);
-    }
-    Some(out)
+const TEMPLATE: &str = "terraform/runner-template.toml.j2";
+
+/// What a topology writes in TOML: the template that spells it and that template's context
+/// (`own`).
+pub struct Toml {
+    pub template: &'static str,
+    pub context: minijinja::Value,
 }
 
-/// `[runners.cache]`: S3 in the fleet's region, the manager's (or instance's) own role signing
-/// the URLs the jobs' helpers use (`AuthenticationType = "iam"`, no keys). `BucketLocation` is
-/// set, so the runner never asks S3 where the bucket is (cache/s3v2/s3.go). `Path` has no
-/// slashes at either end, so the keys are exactly under the prefix the role may use.
-fn cache(fleet: &Fleet, pool: &Pool) -> Option<String> {
-    let cache = fleet.cache.as_ref()?;
-    let path = fleet.cache_path(pool)?;
-    let mut out = String::new();
-    out.push_str("  [runners.cache]\n");
-    out.push_str("    Type = \"s3\"\n");
-    out.push_str(&format!("    Path = {}\n", toml_string(&path)));
-    out.push_str(&format!("    Shared = {}\n", cache.shared));
-    out.push_str("    [runners.cache.s3]\n");
-    out.push_str(&format!("      BucketName = {}\n", toml_string(&cache.bucket)));
-    out.push_str(&format!("      BucketLocation = {}\n", toml_string(&fleet.region)));
-    out.push_str("      AuthenticationType = \"iam\"\n");
-    Some(out)
+#[derive(Serialize)]
+struct Context<'a> {
+    /// What the template holds, for its first comment.
+    what: &'static str,
+    pool: &'a str,
+    cache: Option<Cache<'a>>,
+    /// The topology's section: its template, which reads `own`.
+    section: Option<&'static str>,
+    own: minijinja::Value,
+}
+
+#[derive(Serialize)]
+struct Cache<'a> {
+    path: String,
+    shared: bool,
+    bucket: &'a str,
+    region: &'a str,
+}
+
+/// The pool's template, when its runner needs more than the command line gives.
+pub fn render(fleet: &Fleet, pool: &Pool) -> Result<Option<String>, Error> {
+    render_with(&environment(fleet).map_err(template_error)?, fleet, pool).map_err(template_error)
 }
 
 /// The runner's live settings, for a topology that has them.
-pub fn live(fleet: &Fleet, pool: &Pool) -> Option<String> {
-    pool.topology.kind().live_settings(fleet, pool)
+pub fn live(fleet: &Fleet, pool: &Pool) -> Result<Option<String>, Error> {
+    live_with(&environment(fleet).map_err(template_error)?, fleet, pool).map_err(template_error)
+}
+
+pub(crate) fn render_with(env: &Environment, fleet: &Fleet, pool: &Pool) -> Result<Option<String>, minijinja::Error> {
+    let own = pool.topology.kind().runner_section(fleet, pool);
+    let cache = fleet.cache.as_ref().zip(fleet.cache_path(pool)).map(|(cache, path)| Cache {
+        path,
+        shared: cache.shared,
+        bucket: &cache.bucket,
+        region: &fleet.region,
+    });
+    if own.is_none() && cache.is_none() {
+        return Ok(None);
+    }
+    let context = Context {
+        what: own.as_ref().map_or("The cache", |(what, _)| what),
+        pool: &pool.name,
+        cache,
+        section: own.as_ref().map(|(_, toml)| toml.template),
+        own: own.map_or(minijinja::Value::UNDEFINED, |(_, toml)| toml.context),
+    };
+    env.get_template(TEMPLATE)?.render(to_value(&context)).map(Some)
+}
+
+pub(crate) fn live_with(env: &Environment, fleet: &Fleet, pool: &Pool) -> Result<Option<String>, minijinja::Error> {
+    let Some(toml) = pool.topology.kind().live_settings(fleet, pool) else { return Ok(None) };
+    let context = minijinja::context! { pool => &pool.name, own => toml.context };
+    env.get_template(toml.template)?.render(context).map(Some)
 }

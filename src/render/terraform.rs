@@ -136,7 +136,7 @@ pub struct Ami {
     pub image: String,
     /// The plan's error when no AMI of this image definition exists.
     pub missing_message: String,
-    /// Tag key naming the fleet ([`model::AMI_TAG_FLEET`]) and its value.
+    /// Tag key naming the fleet ([`model::TAG_FLEET`]) and its value.
     pub fleet_tag: &'static str,
     pub fleet: String,
     /// The AMI's `architecture` (`x86_64` or `arm64`).
@@ -243,15 +243,11 @@ pub struct Mixed {
 /// versions, terminating instances).
 const DELETE_MARGIN_MINUTES: u32 = 15;
 
-/// Extra tags runnergen puts on what it creates. Validation keeps them out of the spec's tags.
-const FLEET_TAG: &str = "runnergen:fleet";
-const POOL_TAG: &str = "runnergen:pool";
-
 impl Context {
     /// `image_hash`: the hash of the Packer target's files, which Packer tags the AMI with.
-    pub fn new(fleet: &Fleet, image_hash: &str) -> Result<Self, Error> {
+    pub fn new(fleet: &Fleet, image_hash: &str, env: &Environment) -> Result<Self, Error> {
         let mut default_tags = fleet.tags.clone();
-        default_tags.insert(FLEET_TAG.to_owned(), fleet.name.clone());
+        default_tags.insert(model::TAG_FLEET.to_owned(), fleet.name.clone());
         let egress = egress_rules(&fleet.gitlab_url);
         let missing = |what: &str| {
             format!(
@@ -271,7 +267,7 @@ impl Context {
                 image_tag: model::AMI_TAG_IMAGE,
                 image: image_hash.to_owned(),
                 missing_message: missing(if fleet.has_workers() { "runner AMI" } else { "AMI" }),
-                fleet_tag: model::AMI_TAG_FLEET,
+                fleet_tag: model::TAG_FLEET,
                 fleet: fleet.name.clone(),
                 arch: fleet.image.arch.name().to_owned(),
                 role_tag: fleet.has_workers().then_some(model::AMI_TAG_ROLE),
@@ -292,7 +288,7 @@ impl Context {
             hook_heartbeat_timeout_seconds: model::HOOK_HEARTBEAT_TIMEOUT_SECONDS,
             max_instance_lifetime_seconds: model::MAX_INSTANCE_LIFETIME_SECONDS,
             heartbeat_interval_seconds: model::HEARTBEAT_INTERVAL_SECONDS,
-            pools: fleet.pools.iter().map(|p| pool_context(fleet, p)).collect::<Result<_, _>>()?,
+            pools: fleet.pools.iter().map(|p| pool_context(fleet, p, env)).collect::<Result<_, _>>()?,
             cache: fleet.cache.as_ref().map(|c| CacheContext {
                 bucket: c.bucket.clone(),
                 created: c.created,
@@ -317,8 +313,8 @@ pub fn tags(map: &BTreeMap<String, String>) -> Vec<Tag> {
 pub fn pool_tags(fleet: &Fleet, pool: &Pool, name: String) -> BTreeMap<String, String> {
     let mut map = fleet.tags.clone();
     map.insert("Name".to_owned(), name);
-    map.insert(FLEET_TAG.to_owned(), fleet.name.clone());
-    map.insert(POOL_TAG.to_owned(), pool.name.clone());
+    map.insert(model::TAG_FLEET.to_owned(), fleet.name.clone());
+    map.insert(model::TAG_POOL.to_owned(), pool.name.clone());
     map
 }
 
@@ -354,7 +350,7 @@ fn explicit_port(url: &str) -> Option<u16> {
     url::Url::parse(url).ok()?.port()
 }
 
-fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
+fn pool_context(fleet: &Fleet, pool: &Pool, env: &Environment) -> Result<PoolContext, Error> {
     if pool.name.is_empty() || !pool.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
         return Err(Error::new(
             ErrorKind::InvalidOperation,
@@ -399,9 +395,9 @@ fn pool_context(fleet: &Fleet, pool: &Pool) -> Result<PoolContext, Error> {
             settings: settings::render(&settings::for_pool(fleet, pool)),
             settings_path: settings::PATH,
             settings_dir: parent_dir(settings::PATH),
-            runner_template: runner_template::render(fleet, pool),
+            runner_template: runner_template::render_with(env, fleet, pool)?,
             runner_template_path: kind.runner_template_path(),
-            live_settings: runner_template::live(fleet, pool),
+            live_settings: runner_template::live_with(env, fleet, pool)?,
             cloudwatch_agent_config: fleet.logs.map(|_| cloudwatch_agent_config(fleet, pool)),
             cloudwatch_agent_config_path: settings::CLOUDWATCH_AGENT_CONFIG,
             dropin_path: settings::STOP_TIMEOUT_DROPIN,
@@ -424,7 +420,7 @@ pub fn instance_choice(spot: bool, instance_types: &[String]) -> (Option<Mixed>,
 /// Renders `terraform/`: the fleet's files, schedules.tf when a pool has scheduled actions, and
 /// each pool's files by its topology.
 pub fn render(fleet: &Fleet, image_hash: &str, env: &Environment) -> Result<Vec<(String, File)>, Error> {
-    let ctx = Context::new(fleet, image_hash)?;
+    let ctx = Context::new(fleet, image_hash, env)?;
     let value = to_value(&ctx);
     let mut files = Vec::new();
     for output in FLEET_OUTPUTS {

@@ -10,10 +10,11 @@ use crate::model::{Capacity, Duration, Executor, Fleet, GATE_MARGIN_SECONDS, JOB
 use crate::plan::{
     AutoscalerHours, Hours, PoolPlan, Prices, Segment, WEEK_HOURS, WEEK_MINUTES, integral, peak_hours, segments,
 };
-use crate::quote::{comment_text, toml_string};
 use crate::render::Output;
 use crate::render::next_steps::Scheduled;
+use crate::render::runner_template::Toml;
 use crate::render::terraform::{Mixed, SecurityGroup, Tag, instance_choice, pool_tags, tags};
+use crate::render::to_value;
 use crate::resolve::{DEFAULT_CAPACITY_PER_INSTANCE, DEFAULT_IDLE_SECONDS, DEFAULT_MAX_USE_COUNT, schedule};
 use crate::settings;
 use crate::spec::{self, spelling};
@@ -272,15 +273,26 @@ impl Kind for AutoscalerPool {
             windows: Vec::new(),
         })
     }
-    fn runner_section(&self, fleet: &Fleet, pool: &Pool) -> Option<(&'static str, String)> {
-        Some(("The autoscaler", autoscaler_section(fleet, pool, self)))
+    fn runner_section(&self, fleet: &Fleet, pool: &Pool) -> Option<(&'static str, Toml)> {
+        let section = RunnerSection {
+            plugin: fleet.image.fleeting_plugin_version.map(|v| format!("aws:{v}")).unwrap_or_default(),
+            capacity_per_instance: self.workers.capacity_per_instance,
+            max_use_count: self.workers.max_use_count,
+            max_instances: self.workers.max_instances,
+            instance_ready_command: (pool.executor == Executor::Docker).then(|| {
+                format!("timeout {DOCKER_READY_SECONDS} sh -c 'until docker info >/dev/null 2>&1; do sleep 2; done'")
+            }),
+            worker_group: worker_group(pool),
+            username: worker_user(pool.executor, fleet.image.os),
+        };
+        Some(("The autoscaler", Toml { template: "terraform/autoscaler/runner.toml.j2", context: to_value(&section) }))
     }
     /// Its policies and its default job image, which change without a new manager. They are not
     /// in its user data (a change there replaces the manager) but in an SSM parameter the manager
     /// reads at registration and every minute after, splicing a change into its config.toml, which
     /// gitlab-runner reloads.
-    fn live_settings(&self, fleet: &Fleet, pool: &Pool) -> Option<String> {
-        Some(live(fleet, pool, self))
+    fn live_settings(&self, fleet: &Fleet, pool: &Pool) -> Option<Toml> {
+        Some(Toml { template: "terraform/autoscaler/live.toml.j2", context: to_value(&live(fleet, pool, self)) })
     }
     fn takes_demand(&self) -> bool {
         true
@@ -379,44 +391,50 @@ pub struct WorkersContext {
 /// gives the worker up.
 const DOCKER_READY_SECONDS: u32 = 300;
 
-fn autoscaler_section(fleet: &Fleet, pool: &Pool, autoscaler: &AutoscalerPool) -> String {
-    let workers = &autoscaler.workers;
-    let plugin = fleet.image.fleeting_plugin_version.map(|v| format!("aws:{v}")).unwrap_or_default();
-    let mut out = String::new();
-    let mut line = |text: String| {
-        out.push_str(&text);
-        out.push('\n');
-    };
-    line("  [runners.autoscaler]".into());
-    // The image's plugin, at the version baked: found locally, never downloaded at boot.
-    line(format!("    plugin = {}", toml_string(&plugin)));
-    line(format!("    capacity_per_instance = {}", workers.capacity_per_instance));
-    line(format!("    max_use_count = {}", workers.max_use_count));
-    line(format!("    max_instances = {}", workers.max_instances));
-    // A manager that stops (a drain, a replacement) removes its workers: nobody else would.
-    line("    delete_instances_on_shutdown = true".into());
-    if pool.executor == Executor::Docker {
-        line(format!(
-            "    instance_ready_command = {}",
-            toml_string(&format!(
-                "timeout {DOCKER_READY_SECONDS} sh -c 'until docker info >/dev/null 2>&1; do sleep 2; done'"
-            ))
-        ));
-    }
-    line(String::new());
-    // The worker group. The AWS plugin's config has no `region` (its InstanceGroup's JSON keys are
-    // name, profile, config_file, credentials_file); it takes the region from the AWS SDK's
-    // environment, AWS_REGION in the runner's unit (fleeting plugin aws issue 27).
-    line("    [runners.autoscaler.plugin_config]".into());
-    line(format!("      name = {}", toml_string(&worker_group(pool))));
-    line(String::new());
-    // SSH to the worker's private address as the image's user, with a key made for each
-    // connection and pushed through EC2 Instance Connect (use_static_credentials = false).
-    line("    [runners.autoscaler.connector_config]".into());
-    line(format!("      username = {}", toml_string(worker_user(pool.executor, fleet.image.os))));
-    line("      use_external_addr = false".into());
-    line("      use_static_credentials = false".into());
-    out
+/// The manager's `[runners.autoscaler]`.
+#[derive(Debug, Serialize)]
+struct RunnerSection {
+    /// The fleeting plugin, `aws:VERSION`.
+    plugin: String,
+    capacity_per_instance: u32,
+    max_use_count: u32,
+    max_instances: u32,
+    /// Docker jobs: a new worker takes jobs once its Docker daemon answers.
+    instance_ready_command: Option<String>,
+    worker_group: String,
+    username: &'static str,
+}
+
+/// The manager's live settings.
+#[derive(Debug, Serialize)]
+struct Live {
+    /// The default job image and its pull policy, for docker jobs.
+    docker: Option<LiveDocker>,
+    /// The schedule's time zone, for every policy.
+    time_zone: Option<String>,
+    /// Whether the pinned runner has the policies' `preemptive_mode` key, which the template then
+    /// sets to false: unset, gitlab-runner turns it on wherever `idle_count > 0`, and the manager
+    /// then asks GitLab for a job only when an idle worker already exists, so a burst would be
+    /// taken `idle_count` jobs at a time in the very hours that keep warm workers. Off, the manager
+    /// takes jobs first and asks for a worker for each; the idle workers are still kept and take
+    /// jobs first.
+    preemptive_mode_key: bool,
+    policies: Vec<Policy>,
+}
+
+#[derive(Debug, Serialize)]
+struct LiveDocker {
+    image: String,
+    pull_policy: String,
+}
+
+/// One `[[runners.autoscaler.policy]]`.
+#[derive(Debug, Serialize)]
+struct Policy {
+    periods: Vec<String>,
+    idle_count: u32,
+    /// Go's duration form, `10m0s`.
+    idle_time: String,
 }
 
 /// An autoscaler pool's live settings, applied on the running manager: its default job image and
@@ -427,51 +445,23 @@ fn autoscaler_section(fleet: &Fleet, pool: &Pool, autoscaler: &AutoscalerPool) -
 /// executors/internal/autoscaler/provider.go calls `ConfigureSchedule` once the config was
 /// reloaded). Not `max_instances`, `capacity_per_instance` or `max_use_count`: the taskscaler takes
 /// those once, when it is made (`init`, the same file), so they stay in the manager's user data.
-fn live(fleet: &Fleet, pool: &Pool, autoscaler: &AutoscalerPool) -> String {
-    let mut out = format!(
-        "# The live settings of pool {}'s manager: read at registration, and applied to the running\n\
-         # manager within a minute of a change.\n[[runners]]\n",
-        comment_text(&pool.name)
-    );
-    let mut line = |text: String| {
-        out.push_str(&text);
-        out.push('\n');
-    };
-    if let Some(docker) = &pool.docker {
-        line("  [runners.docker]".into());
-        line(format!("    image = {}", toml_string(&docker.image)));
-        line(format!("    pull_policy = [{}]", toml_string(&spelling(docker.pull_policy))));
+fn live(fleet: &Fleet, pool: &Pool, autoscaler: &AutoscalerPool) -> Live {
+    let policy =
+        |periods: Vec<String>, idle: Idle| Policy { periods, idle_count: idle.count, idle_time: idle.time.to_string() };
+    Live {
+        docker: pool
+            .docker
+            .as_ref()
+            .map(|d| LiveDocker { image: d.image.clone(), pull_policy: spelling(d.pull_policy) }),
+        time_zone: autoscaler.schedule.as_ref().map(|s| s.time_zone.clone()),
+        preemptive_mode_key: fleet.image.runner_version.at_least(PREEMPTIVE_MODE_SINCE),
+        // The catch-all first, then each window: the last matching policy wins.
+        policies: std::iter::once(policy(vec!["* * * * *".to_owned()], autoscaler.idle))
+            .chain(autoscaler.schedule.iter().flat_map(|s| &s.windows).map(|w| policy(w.periods(), w.setting)))
+            .collect(),
     }
-    // The last matching policy wins: the catch-all first, then each window.
-    let zone = autoscaler.schedule.as_ref().map(|s| s.time_zone.as_str());
-    let preemptive_key = fleet.image.runner_version.at_least(PREEMPTIVE_MODE_SINCE);
-    policy(&mut line, &["* * * * *".to_owned()], zone, autoscaler.idle, preemptive_key);
-    for window in autoscaler.schedule.iter().flat_map(|s| &s.windows) {
-        policy(&mut line, &window.periods(), zone, window.setting, preemptive_key);
-    }
-    out
 }
 
 /// The first gitlab-runner with a policy's `preemptive_mode` key (common/config.go,
 /// `PreemptiveModeEnabled`); before it, a policy with `idle_count > 0` is always preemptive.
 pub const PREEMPTIVE_MODE_SINCE: (u32, u32) = (18, 1);
-
-/// One `[[runners.autoscaler.policy]]`. `preemptive_mode = false` always: unset, gitlab-runner
-/// turns it on wherever `idle_count > 0`, and the manager then asks GitLab for a job only when an
-/// idle worker already exists, so a burst would be taken `idle_count` jobs at a time in the very
-/// hours that keep warm workers. Off, the manager takes jobs first and asks for a worker for each;
-/// the idle workers are still kept and take jobs first.
-fn policy(line: &mut impl FnMut(String), periods: &[String], zone: Option<&str>, idle: Idle, preemptive_key: bool) {
-    line(String::new());
-    line("    [[runners.autoscaler.policy]]".into());
-    let periods: Vec<String> = periods.iter().map(|p| toml_string(p)).collect();
-    line(format!("      periods = [{}]", periods.join(", ")));
-    if let Some(zone) = zone {
-        line(format!("      timezone = {}", toml_string(zone)));
-    }
-    line(format!("      idle_count = {}", idle.count));
-    line(format!("      idle_time = {}", toml_string(&idle.time.to_string())));
-    if preemptive_key {
-        line("      preemptive_mode = false".into());
-    }
-}

@@ -20,6 +20,7 @@ use crate::model::{Executor, Fleet, Pool};
 use crate::plan::{PoolPlan, Prices};
 use crate::render::Output;
 use crate::render::next_steps::Scheduled;
+use crate::render::runner_template::Toml;
 use crate::spec;
 
 pub use autoscaler::{AutoscalerPool, Idle, Workers};
@@ -181,11 +182,11 @@ pub trait Kind {
     /// The pool's schedule as the next steps tell how to take a window at once, if it has one.
     fn scheduled_steps(&self, pool: &Pool) -> Option<Scheduled>;
     /// The topology's own section of the runner's `[[runners]]` template, and what to call it.
-    fn runner_section(&self, _fleet: &Fleet, _pool: &Pool) -> Option<(&'static str, String)> {
+    fn runner_section(&self, _fleet: &Fleet, _pool: &Pool) -> Option<(&'static str, Toml)> {
         None
     }
     /// The runner's live settings, for a topology that has them.
-    fn live_settings(&self, _fleet: &Fleet, _pool: &Pool) -> Option<String> {
+    fn live_settings(&self, _fleet: &Fleet, _pool: &Pool) -> Option<Toml> {
         None
     }
     /// Whether the runner instances are in the fleet's security group of runners.
