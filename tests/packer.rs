@@ -318,7 +318,7 @@ fn the_ami_is_found_by_fleet_and_arch_tags_and_is_locked_down() {
         assert_eq!(attr("imds_support"), "\"v2.0\"");
         assert_eq!(attr("region"), format!("\"{}\"", fleet.region));
         let tags = attr("tags");
-        assert!(tags.contains(&format!("\"{}\" = \"{}\"", runnergen::model::AMI_TAG_FLEET, fleet.name)), "{tags}");
+        assert!(tags.contains(&format!("\"{}\" = \"{}\"", runnergen::model::TAG_FLEET, fleet.name)), "{tags}");
         let arch = serde_json::to_value(fleet.image.arch).expect("json");
         assert!(tags.contains(&format!("\"{}\" = {arch}", runnergen::model::AMI_TAG_ARCH)), "{tags}");
         for (k, v) in &fleet.tags {
