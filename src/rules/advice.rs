@@ -31,7 +31,8 @@ pub fn warnings(fleet: &Fleet, out: &mut Vec<Finding>) {
                 Finding::new(
                     at.key("capacity").key("min"),
                     format!(
-                        "pool `{}` has no instance for {} at a stretch ({} to {}, {zone}): GitLab drops the jobs that wait for it",
+                        "pool `{}` has no instance for {} at a stretch ({} to {}, {zone}): GitLab drops the jobs \
+                         that wait for it",
                         pool.name,
                         hours(minutes),
                         weekly_time(start),
@@ -40,7 +41,13 @@ pub fn warnings(fleet: &Fleet, out: &mut Vec<Finding>) {
                     "no instance outside the windows",
                 )
                 .mark(Mark::Value)
-                .help("GitLab fails a job that has waited an hour while no online runner can take it (a runner stays online two hours after its last instance left), and any job that has waited a day (Ci::StuckBuilds::DropPendingService): jobs pushed then fail. Make it `topology: autoscaler`, whose manager stays up and starts workers job by job, or add an always-on pool that takes the same jobs and write both pools' `runner:` tags, so runnergen can see it"),
+                .help(
+                    "GitLab fails a job that has waited an hour while no online runner can take it (a runner \
+                     stays online two hours after its last instance left), and any job that has waited a day \
+                     (Ci::StuckBuilds::DropPendingService): jobs pushed then fail. Make it `topology: autoscaler`, \
+                     whose manager stays up and starts workers job by job, or add an always-on pool that takes the \
+                     same jobs and write both pools' `runner:` tags, so runnergen can see it",
+                ),
             );
         }
         let spot_types = match &pool.kind {
@@ -53,10 +60,12 @@ pub fn warnings(fleet: &Fleet, out: &mut Vec<Finding>) {
         if let Some((path, types)) = spot_types
             && types.len() == 1
         {
-            out.push(
-                Finding::new(path, "a spot pool with one instance type", "only one type")
-                    .help(format!("when AWS has no spare `{}` capacity in the subnets' zones the pool cannot start instances; AWS's Spot best practices ask for flexibility across instance types: list several of similar size, such as `[m7g.large, m6g.large, c7g.xlarge]`", types[0])),
-            );
+            out.push(Finding::new(path, "a spot pool with one instance type", "only one type").help(format!(
+                "when AWS has no spare `{}` capacity in the subnets' zones the pool cannot start \
+                 instances; AWS's Spot best practices ask for flexibility across instance types: list \
+                 several of similar size, such as `[m7g.large, m6g.large, c7g.xlarge]`",
+                types[0]
+            )));
         }
         let schedule = match &pool.kind {
             Kind::Instance(i) => i.schedule.as_ref().map(|s| &s.time_zone),
@@ -191,7 +200,8 @@ fn time_zone_advice(zone: &str) -> Option<impl FnOnce(crate::diagnostic::SpecPat
             (
                 format!("`{zone}` is {offset} all year: it never changes for daylight saving time"),
                 format!(
-                    "where clocks change, the windows would then run an hour off the local office hours for half the year: {instead}; keep `{zone}` only if a fixed offset is what you mean"
+                    "where clocks change, the windows would then run an hour off the local office hours for half \
+                     the year: {instead}; keep `{zone}` only if a fixed offset is what you mean"
                 ),
             )
         } else {
