@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod diagnostic;
 pub mod diff;
+pub mod error;
 pub mod impact;
 pub mod import;
 pub mod init;
@@ -32,14 +33,14 @@ pub mod yaml;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use diagnostic::Error;
+pub use error::Error;
 pub use model::Fleet;
 
 /// A valid spec, resolved, with what is worth a warning in it.
 pub struct Loaded {
     pub fleet: Fleet,
     source: Arc<diagnostic::SpecText>,
-    warnings: Vec<diagnostic::Problem>,
+    warnings: Vec<diagnostic::LocatedProblem>,
 }
 
 impl Loaded {

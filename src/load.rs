@@ -6,7 +6,8 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::diagnostic::{Error, Problem, SpecText};
+use crate::Error;
+use crate::diagnostic::{LocatedProblem, SpecText};
 use crate::yaml::{self, Node};
 
 /// Largest spec accepted. A fleet of 500 pools is about 250 KiB.
@@ -22,7 +23,7 @@ pub struct Source {
 
 impl Source {
     /// An error made of problems in this source.
-    pub fn error(&self, problems: Vec<Problem>) -> Error {
+    pub fn error(&self, problems: Vec<LocatedProblem>) -> Error {
         Error::Spec { file: self.text.clone(), problems }
     }
 }
@@ -76,7 +77,7 @@ pub fn parse(name: String, text: String) -> Result<Source, Error> {
             });
         }
         Err(e) => {
-            let mut problem = Problem::new(e.span, e.message, e.label);
+            let mut problem = LocatedProblem::new(e.span, e.message, e.label);
             if let Some(first) = e.first {
                 problem = problem.related(first, "first defined here").help("each key may appear once in a mapping");
             }
@@ -85,7 +86,7 @@ pub fn parse(name: String, text: String) -> Result<Source, Error> {
     };
     if !matches!(root.kind, yaml::Kind::Map(_)) {
         return Err(spec_error(
-            Problem::new(root.span.clone(), "the spec must be a mapping of keys", "not a mapping")
+            LocatedProblem::new(root.span.clone(), "the spec must be a mapping of keys", "not a mapping")
                 .help("start the file with `version: 1`, then `name:`, `aws:`, `gitlab:`, `image:` and `pools:`"),
         ));
     }
