@@ -1,4 +1,4 @@
-//! Stage 5b: compare the plan with the output folder, and show the difference.
+//! Stage 6: compare the rendered files with the output folder, and show the difference.
 //!
 //! Reads the output folder and its manifest; writes nothing, ever. [`compare`] is the one place
 //! that decides what `render` would create, change and remove (both `render` and `diff` use it),
@@ -15,7 +15,7 @@ use similar::TextDiff;
 use crate::Error;
 use crate::diagnostic::plural;
 use crate::manifest::{MANIFEST, Manifest, sha256_hex};
-use crate::render::{File, Plan};
+use crate::render::{File, Files};
 
 /// Why overwriting or removing a file would lose work done by hand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +101,7 @@ impl ChangeSet {
 /// Compares a plan with an output folder: what render would create, change and remove. Reads
 /// only. Fails on an output path that is not a folder, an unsafe plan path, a symlink on the way
 /// to any file, something other than a file where a file goes, or a damaged manifest.
-pub fn compare(plan: &Plan, out: &Path) -> Result<ChangeSet, Error> {
+pub fn compare(plan: &Files, out: &Path) -> Result<ChangeSet, Error> {
     for path in plan.keys() {
         check_path(path).map_err(|reason| Error::UnsafePath { path: path.clone(), reason })?;
         if path == MANIFEST {
@@ -416,7 +416,7 @@ pub fn summary(set: &ChangeSet) -> String {
 mod tests {
     use super::*;
 
-    fn plan(files: &[(&str, &str)]) -> Plan {
+    fn plan(files: &[(&str, &str)]) -> Files {
         files.iter().map(|(p, c)| (p.to_string(), File { contents: c.to_string(), executable: false })).collect()
     }
 

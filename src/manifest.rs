@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::Error;
-use crate::render::Plan;
+use crate::render::Files;
 
 /// The manifest's file name, in the output folder.
 pub const MANIFEST: &str = ".runnergen-manifest.json";
@@ -36,7 +36,7 @@ pub struct Entry {
 
 impl Manifest {
     /// The manifest that describes a plan once written.
-    pub fn of(plan: &Plan) -> Self {
+    pub fn of(plan: &Files) -> Self {
         Manifest {
             note: "Written by `runnergen render`: the files it generated here. Do not edit; commit it with them."
                 .to_owned(),
