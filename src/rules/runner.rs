@@ -3,7 +3,6 @@
 use super::{Rules, root};
 use crate::diagnostic::{Finding, Mark, SpecPath};
 use crate::model::{Fleet, Pool, RunnerMode, Scope};
-use crate::spec::spelling;
 
 /// GitLab's limits on a runner's tags (app/models/ci/runner.rb `TAG_LIST_MAX_LENGTH`,
 /// app/models/ci/tag.rb): at most 50, each 1 to 255 characters. The API splits each tag at
@@ -75,7 +74,7 @@ pub(super) fn check_runner(rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool
             (&group, "group_id", runner.group_id.is_some(), wanted.0),
             (&project, "project_id", runner.project_id.is_some(), wanted.1),
         ] {
-            let spelled = spelling(written);
+            let spelled = written.as_str();
             if has && !wants {
                 out.push(
                     Finding::new(
