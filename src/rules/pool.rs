@@ -9,7 +9,7 @@ use super::schedule::check_schedule;
 use super::{DOCKER_SOCKETS, MIN_AUTOSCALER_RUNNER, Rules, limits, pool_path, root};
 use crate::diagnostic::{Finding, Mark, SpecPath};
 use crate::model::{
-    Autoscaler, Capacity, Executor, Fleet, Idle, Instances, Kind, Pool, PullPolicy, RunnerMode, Scope, Topology,
+    Autoscaler, Capacity, Docker, Executor, Fleet, Idle, Instances, Kind, Pool, PullPolicy, RunnerMode, Scope, Topology,
 };
 
 /// An autoscaler pool needs a runner version and a fleeting plugin that can drive it; the first
@@ -84,9 +84,25 @@ pub(super) fn unique_names(rules: &mut Rules, fleet: &Fleet) {
 
 /// Every rule over one pool.
 pub(super) fn check_pool(rules: &mut Rules, fleet: &Fleet, i: usize, pool: &Pool) {
-    let fleet_name = &root().key("name");
-    let arch = &root().key("image").key("arch");
     let at = pool_path(i);
+    role_name_length(rules, &at, pool);
+    token_parameter(rules, &at, pool);
+    if let Some(docker) = &pool.docker {
+        docker_image(rules, &at, docker);
+        allow_lists(rules, &at, docker);
+        volume_paths(rules, &at, docker);
+    }
+    check_runner(rules, fleet, &at, pool);
+    let arch = &root().key("image").key("arch");
+    match &pool.kind {
+        Kind::Instance(instances) => check_instances(rules, fleet, &at, instances, arch),
+        Kind::Autoscaler(autoscaler) => check_autoscaler(rules, fleet, &at, pool.executor, autoscaler, arch),
+    }
+}
+
+/// The pool's IAM role name, made of the fleet's and the pool's names, fits AWS's limit.
+fn role_name_length(rules: &mut Rules, at: &SpecPath, pool: &Pool) {
+    let fleet_name = &root().key("name");
     let name = at.key("name");
     rules.rule(&[fleet_name, &name], |out| {
         let role = pool.role_name();
@@ -105,6 +121,10 @@ pub(super) fn check_pool(rules: &mut Rules, fleet: &Fleet, i: usize, pool: &Pool
             );
         }
     });
+}
+
+/// `token_parameter` is a valid SSM parameter name.
+fn token_parameter(rules: &mut Rules, at: &SpecPath, pool: &Pool) {
     let token = at.key("token_parameter");
     rules.rule(&[&token], |out| {
         if let Err(why) = check_ssm_name(&pool.token_parameter) {
@@ -121,62 +141,63 @@ pub(super) fn check_pool(rules: &mut Rules, fleet: &Fleet, i: usize, pool: &Pool
             );
         }
     });
-    if let Some(docker) = &pool.docker {
-        let image = at.key("docker").key("image");
-        rules.rule(&[&image], |out| {
-            if let Err(why) = check_image_reference(&docker.image) {
+}
+
+/// `docker.image` is a docker image reference.
+fn docker_image(rules: &mut Rules, at: &SpecPath, docker: &Docker) {
+    let image = at.key("docker").key("image");
+    rules.rule(&[&image], |out| {
+        if let Err(why) = check_image_reference(&docker.image) {
+            out.push(
+                Finding::new(
+                    image.clone(),
+                    format!("`{}` is not a docker image reference: {why}", docker.image),
+                    "invalid image",
+                )
+                .help(
+                    "expected an image reference such as alpine:3.20 or \
+                     registry.example.com/team/image:tag@sha256:...",
+                ),
+            );
+        }
+    });
+}
+
+/// The privileged allow-lists go with `privileged: true`.
+fn allow_lists(rules: &mut Rules, at: &SpecPath, docker: &Docker) {
+    let privileged = at.key("docker").key("privileged");
+    for (key, list) in [
+        ("allowed_privileged_images", &docker.allowed_privileged_images),
+        ("allowed_privileged_services", &docker.allowed_privileged_services),
+    ] {
+        let path = at.key("docker").key(key);
+        rules.rule(&[&path, &privileged], |out| {
+            if !list.is_empty() && !docker.privileged {
                 out.push(
-                    Finding::new(
-                        image.clone(),
-                        format!("`{}` is not a docker image reference: {why}", docker.image),
-                        "invalid image",
-                    )
-                    .help(
-                        "expected an image reference such as alpine:3.20 or \
-                         registry.example.com/team/image:tag@sha256:...",
-                    ),
-                );
-            }
-        });
-        let privileged = at.key("docker").key("privileged");
-        for (key, list) in [
-            ("allowed_privileged_images", &docker.allowed_privileged_images),
-            ("allowed_privileged_services", &docker.allowed_privileged_services),
-        ] {
-            let path = at.key("docker").key(key);
-            rules.rule(&[&path, &privileged], |out| {
-                if !list.is_empty() && !docker.privileged {
-                    out.push(
-                        Finding::new(
-                            path.clone(),
-                            format!("`{key}` has no effect without `privileged: true`"),
-                            "ignored",
-                        )
+                    Finding::new(path.clone(), format!("`{key}` has no effect without `privileged: true`"), "ignored")
                         .mark(Mark::Key)
                         .help(
                             "gitlab-runner reads its allow-lists only for a privileged pool: set `privileged: \
-                             true` or remove the list",
+                         true` or remove the list",
                         ),
-                    );
-                }
-            });
-        }
-        for (j, volume) in docker.volumes.iter().enumerate() {
-            let path = at.key("docker").key("volumes").index(j);
-            rules.rule(&[&path], |out| {
-                if volume.split(':').any(|part| part.split('/').any(|seg| seg == "..")) {
-                    out.push(
-                        Finding::new(path.clone(), "a docker volume path may not contain `..`", "here")
-                            .help("expected an absolute path without `..`, such as /cache or /srv/cache:/cache:ro"),
-                    );
-                }
-            });
-        }
+                );
+            }
+        });
     }
-    check_runner(rules, fleet, &at, pool);
-    match &pool.kind {
-        Kind::Instance(instances) => check_instances(rules, fleet, &at, instances, arch),
-        Kind::Autoscaler(autoscaler) => check_autoscaler(rules, fleet, &at, pool.executor, autoscaler, arch),
+}
+
+/// No docker volume path holds `..`.
+fn volume_paths(rules: &mut Rules, at: &SpecPath, docker: &Docker) {
+    for (j, volume) in docker.volumes.iter().enumerate() {
+        let path = at.key("docker").key("volumes").index(j);
+        rules.rule(&[&path], |out| {
+            if volume.split(':').any(|part| part.split('/').any(|seg| seg == "..")) {
+                out.push(
+                    Finding::new(path.clone(), "a docker volume path may not contain `..`", "here")
+                        .help("expected an absolute path without `..`, such as /cache or /srv/cache:/cache:ro"),
+                );
+            }
+        });
     }
 }
 

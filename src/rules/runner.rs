@@ -2,7 +2,7 @@
 
 use super::{Rules, root};
 use crate::diagnostic::{Finding, Mark, SpecPath};
-use crate::model::{Fleet, Pool, RunnerMode, Scope};
+use crate::model::{Fleet, Pool, Runner, RunnerMode, Scope};
 
 /// GitLab's limits on a runner's tags (app/models/ci/runner.rb `TAG_LIST_MAX_LENGTH`,
 /// app/models/ci/tag.rb): at most 50, each 1 to 255 characters. The API splits each tag at
@@ -12,6 +12,18 @@ const MAX_TAG_LENGTH: usize = 255;
 
 /// The pool's runner in GitLab, when runnergen's Terraform creates it.
 pub(super) fn check_runner(rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool: &Pool) {
+    runner_for_mode(rules, fleet, at, pool);
+    let Some(runner) = &pool.runner else { return };
+    let here = at.key("runner");
+    scope_ids(rules, fleet, &here, runner);
+    takes_jobs(rules, &here, runner);
+    tags(rules, &here, runner);
+    maximum_timeout(rules, at, pool, runner);
+}
+
+/// A pool's `runner` goes with `gitlab.runners`: the keys for a runner runnergen's Terraform
+/// creates only with `terraform`, where every pool has a runner with a `scope`.
+fn runner_for_mode(rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool: &Pool) {
     let mode = root().key("gitlab").key("runners");
     let here = at.key("runner");
     rules.rule(&[&mode, &here], |out| match (fleet.runners, &pool.runner) {
@@ -60,7 +72,10 @@ pub(super) fn check_runner(rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool
         ),
         _ => {}
     });
-    let Some(runner) = &pool.runner else { return };
+}
+
+/// A runner runnergen's Terraform creates has the ID its scope needs, and no other.
+fn scope_ids(rules: &mut Rules, fleet: &Fleet, here: &SpecPath, runner: &Runner) {
     let scope = here.key("scope");
     let (group, project) = (here.key("group_id"), here.key("project_id"));
     rules.rule(&[&scope, &group, &project], |out| {
@@ -106,6 +121,10 @@ pub(super) fn check_runner(rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool
             }
         }
     });
+}
+
+/// A runner gets jobs: it has tags, or takes untagged jobs.
+fn takes_jobs(rules: &mut Rules, here: &SpecPath, runner: &Runner) {
     let tags = here.key("tags");
     let untagged = here.key("run_untagged");
     rules.rule(&[&tags, &untagged], |out| {
@@ -123,6 +142,11 @@ pub(super) fn check_runner(rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool
             );
         }
     });
+}
+
+/// Each tag is one GitLab keeps as written, and written once.
+fn tags(rules: &mut Rules, here: &SpecPath, runner: &Runner) {
+    let tags = here.key("tags");
     for (j, tag) in runner.tags.iter().enumerate() {
         let path = tags.index(j);
         rules.rule(&[&path], |out| {
@@ -162,6 +186,11 @@ pub(super) fn check_runner(rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool
             }
         });
     }
+}
+
+/// The runner's maximum timeout is no longer than the pool's drain waits.
+fn maximum_timeout(rules: &mut Rules, at: &SpecPath, pool: &Pool, runner: &Runner) {
+    let here = at.key("runner");
     let timeout = here.key("maximum_timeout");
     let job = at.key("job_timeout_minutes");
     rules.rule(&[&timeout, &job], |out| {

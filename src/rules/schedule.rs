@@ -6,6 +6,13 @@ use crate::model::Schedule;
 
 /// A schedule's time zone is an IANA name, and its windows have a length and do not overlap.
 pub(super) fn check_schedule<T>(rules: &mut Rules, at: &SpecPath, schedule: &Schedule<T>) {
+    time_zone(rules, at, schedule);
+    window_lengths(rules, at, schedule);
+    windows_apart(rules, at, schedule);
+}
+
+/// The schedule's time zone is a name of the IANA time zone database.
+fn time_zone<T>(rules: &mut Rules, at: &SpecPath, schedule: &Schedule<T>) {
     let zone = at.key("time_zone");
     rules.rule(&[&zone], |out| {
         let tz = &schedule.time_zone;
@@ -25,6 +32,10 @@ pub(super) fn check_schedule<T>(rules: &mut Rules, at: &SpecPath, schedule: &Sch
             );
         }
     });
+}
+
+/// Each window ends at another time than it starts.
+fn window_lengths<T>(rules: &mut Rules, at: &SpecPath, schedule: &Schedule<T>) {
     let windows = at.key("windows");
     for (j, w) in schedule.windows.iter().enumerate() {
         let here = windows.index(j);
@@ -36,6 +47,11 @@ pub(super) fn check_schedule<T>(rules: &mut Rules, at: &SpecPath, schedule: &Sch
             }
         });
     }
+}
+
+/// No two windows overlap, counting the windows that cross midnight.
+fn windows_apart<T>(rules: &mut Rules, at: &SpecPath, schedule: &Schedule<T>) {
+    let windows = at.key("windows");
     rules.rule(&[&windows], |out| {
         for (j, w) in schedule.windows.iter().enumerate() {
             for (k, other) in schedule.windows.iter().enumerate().take(j) {
