@@ -54,9 +54,9 @@ fn run(cli: Cli) -> Result<u8, Error> {
         }
         Command::Render { spec, out, force } => {
             let fleet = load_and_warn(&spec)?;
-            let plan = runnergen::render::render(&fleet)?;
+            let files = runnergen::render::render(&fleet)?;
             let out = out.unwrap_or_else(|| write::default_out(&spec));
-            let set = diff::compare(&plan, &out)?;
+            let set = diff::compare(&files, &out)?;
             let conflicts: Vec<&diff::Change> = set.conflicts().collect();
             if !force && !conflicts.is_empty() {
                 let style = Style { color: ColorChoice::Auto.enabled(std::io::stderr().is_terminal()) };
@@ -67,7 +67,7 @@ fn run(cli: Cli) -> Result<u8, Error> {
             }
             write::apply(&set)?;
             let mut text = write::report(&set);
-            if let Some(steps) = plan.get(runnergen::render::next_steps::OUTPUT.path) {
+            if let Some(steps) = files.get(runnergen::render::next_steps::OUTPUT.path) {
                 let path = out.join(runnergen::render::next_steps::OUTPUT.path);
                 let shown = runnergen::diagnostic::printable(&path.display().to_string());
                 // The file's first line is its generated-file header.
@@ -79,9 +79,9 @@ fn run(cli: Cli) -> Result<u8, Error> {
         }
         Command::Diff { spec, out, color, stat } => {
             let fleet = load_and_warn(&spec)?;
-            let plan = runnergen::render::render(&fleet)?;
+            let files = runnergen::render::render(&fleet)?;
             let out = out.unwrap_or_else(|| write::default_out(&spec));
-            let set = diff::compare(&plan, &out)?;
+            let set = diff::compare(&files, &out)?;
             let style = Style { color: color.enabled(std::io::stdout().is_terminal()) };
             let mut text = if stat { diff::stat(&set, style) } else { diff::full_diff(&set, style) };
             text.push_str(&runnergen::impact::render(&runnergen::impact::impact(&set, &fleet)));

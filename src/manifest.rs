@@ -35,13 +35,13 @@ pub struct Entry {
 }
 
 impl Manifest {
-    /// The manifest that describes a plan once written.
-    pub fn of(plan: &Files) -> Self {
+    /// The manifest that describes rendered files once written.
+    pub fn of(files: &Files) -> Self {
         Manifest {
             note: "Written by `runnergen render`: the files it generated here. Do not edit; commit it with them."
                 .to_owned(),
             runnergen: env!("CARGO_PKG_VERSION").to_owned(),
-            files: plan
+            files: files
                 .iter()
                 .map(|(path, file)| {
                     (path.clone(), Entry { sha256: sha256_hex(file.contents.as_bytes()), executable: file.executable })
