@@ -1,9 +1,9 @@
-//! Stage 5b: compare the plan with the output folder, and show the difference.
+//! Stage 6: compare the rendered files with the output folder, and show the difference.
 //!
 //! Reads the output folder and its manifest; writes nothing, ever. [`compare`] is the one place
 //! that decides what `render` would create, change and remove (both `render` and `diff` use it),
-//! and where every path is checked before anything can be written: plan paths must stay inside
-//! the folder, no symlink inside the folder is followed, and hand edits are found.
+//! and where every path is checked before anything can be written: rendered paths must stay
+//! inside the folder, no symlink inside the folder is followed, and hand edits are found.
 
 use std::fs::Metadata;
 use std::io::ErrorKind;
@@ -15,7 +15,7 @@ use similar::TextDiff;
 use crate::Error;
 use crate::diagnostic::plural;
 use crate::manifest::{MANIFEST, Manifest, sha256_hex};
-use crate::render::{File, Plan};
+use crate::render::{File, Files};
 
 /// Why overwriting or removing a file would lose work done by hand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +76,7 @@ pub struct ChangeSet {
     pub out: PathBuf,
     /// Sorted by path.
     pub changes: Vec<Change>,
-    /// Files of the plan already on disk as they should be.
+    /// Rendered files already on disk as they should be.
     pub unchanged: usize,
     /// The manifest render writes.
     pub manifest: Manifest,
@@ -98,16 +98,16 @@ impl ChangeSet {
     }
 }
 
-/// Compares a plan with an output folder: what render would create, change and remove. Reads
-/// only. Fails on an output path that is not a folder, an unsafe plan path, a symlink on the way
+/// Compares rendered files with an output folder: what render would create, change and remove. Reads
+/// only. Fails on an output path that is not a folder, an unsafe path among the files, a symlink on the way
 /// to any file, something other than a file where a file goes, or a damaged manifest.
-pub fn compare(plan: &Plan, out: &Path) -> Result<ChangeSet, Error> {
-    for path in plan.keys() {
+pub fn compare(files: &Files, out: &Path) -> Result<ChangeSet, Error> {
+    for path in files.keys() {
         check_path(path).map_err(|reason| Error::UnsafePath { path: path.clone(), reason })?;
         if path == MANIFEST {
             return Err(Error::UnsafePath { path: path.clone(), reason: "it is the manifest's name".into() });
         }
-        if let Some(ancestor) = ancestors(path).find(|a| plan.contains_key(*a)) {
+        if let Some(ancestor) = ancestors(path).find(|a| files.contains_key(*a)) {
             return Err(Error::UnsafePath { path: path.clone(), reason: format!("`{ancestor}` is also a file") });
         }
     }
@@ -142,14 +142,14 @@ pub fn compare(plan: &Plan, out: &Path) -> Result<ChangeSet, Error> {
 
     let mut changes = Vec::new();
     let mut unchanged = 0;
-    for (path, file) in plan {
+    for (path, file) in files {
         let found = if exists { inspect(out, path)? } else { Found::Missing };
         let meta = match found {
             Found::File(meta) => Some(meta),
             Found::Missing => None,
             // A file that an earlier render generated and this one drops may stand where a
             // folder now goes: it is removed first (below), so this file is simply added.
-            Found::FileOnTheWay(blocker) if generated(&blocker).is_some() && !plan.contains_key(&blocker) => None,
+            Found::FileOnTheWay(blocker) if generated(&blocker).is_some() && !files.contains_key(&blocker) => None,
             Found::FileOnTheWay(blocker) => {
                 return Err(Error::InTheWay {
                     path: out.join(&blocker).display().to_string(),
@@ -189,7 +189,7 @@ pub fn compare(plan: &Plan, out: &Path) -> Result<ChangeSet, Error> {
     }
     if let Some(manifest) = &old_manifest {
         for (path, entry) in &manifest.files {
-            if plan.contains_key(path) {
+            if files.contains_key(path) {
                 continue;
             }
             // A generated file that is gone, or that someone replaced by a folder, is no longer
@@ -205,7 +205,7 @@ pub fn compare(plan: &Plan, out: &Path) -> Result<ChangeSet, Error> {
         }
     }
     changes.sort_by(|a, b| a.path().cmp(b.path()));
-    let manifest = Manifest::of(plan);
+    let manifest = Manifest::of(files);
     let manifest_current = old_manifest.as_ref() == Some(&manifest);
     Ok(ChangeSet { out: out.to_path_buf(), changes, unchanged, manifest, manifest_current })
 }
@@ -416,7 +416,7 @@ pub fn summary(set: &ChangeSet) -> String {
 mod tests {
     use super::*;
 
-    fn plan(files: &[(&str, &str)]) -> Plan {
+    fn plan(files: &[(&str, &str)]) -> Files {
         files.iter().map(|(p, c)| (p.to_string(), File { contents: c.to_string(), executable: false })).collect()
     }
 

@@ -1,24 +1,24 @@
 //! runnergen: one YAML fleet spec in, the Packer and Terraform of a self-scaling GitLab Runner
 //! fleet on AWS out.
 //!
-//! The pipeline, one module a stage: [`load`](mod@load) reads the file and parses it
-//! ([`yaml`]), [`shape`] checks it against the schema and runnergen's types, [`resolve`] applies
-//! every default into the [`model`], [`rules`] checks what a schema cannot say over that model,
-//! [`render`] turns the model into an in-memory plan of files, [`diff`] compares that plan with
-//! the output folder, and [`write`](mod@write) applies the difference. [`plan`] adds up a
-//! fleet's week in instance-hours (and cost) instead of rendering it. Problems found before
+//! The pipeline, one module a stage: (1) [`load`] reads the file and parses it ([`yaml`]),
+//! (2) [`shape`] checks it against the schema and runnergen's types, (3) [`resolve`] applies
+//! every default into the [`model`], (4) [`rules`] checks what a schema cannot say over that
+//! model, (5) [`render`] turns the model into in-memory [`render::Files`], (6) [`diff`] compares
+//! them with the output folder, and (7) [`write`](mod@write) applies the difference. [`week`]
+//! adds up a fleet's week in instance-hours (and cost) instead of rendering it. Problems found before
 //! rendering name spec paths; [`diagnostic::locate`] turns them into spans of the YAML at the end.
 
 pub mod cli;
 pub mod diagnostic;
 pub mod diff;
+pub mod error;
 pub mod impact;
 pub mod import;
 pub mod init;
 pub mod load;
 pub mod manifest;
 pub mod model;
-pub mod plan;
 pub mod quote;
 pub mod render;
 pub mod resolve;
@@ -27,20 +27,21 @@ pub mod settings;
 pub mod shape;
 pub mod spec;
 pub mod topology;
+pub mod week;
 pub mod write;
 pub mod yaml;
 
 use std::path::Path;
 use std::sync::Arc;
 
-pub use diagnostic::Error;
+pub use error::Error;
 pub use model::Fleet;
 
 /// A valid spec, resolved, with what is worth a warning in it.
 pub struct Loaded {
     pub fleet: Fleet,
     source: Arc<diagnostic::SpecText>,
-    warnings: Vec<diagnostic::Problem>,
+    warnings: Vec<diagnostic::LocatedProblem>,
 }
 
 impl Loaded {
@@ -50,14 +51,9 @@ impl Loaded {
     }
 }
 
-/// Load, check and resolve a spec file.
-pub fn load(path: &Path) -> Result<Loaded, Error> {
-    check(&load::load(path)?, &header_name(path))
-}
-
-/// Load, check and resolve a spec file, ignoring warnings.
-pub fn load_fleet(path: &Path) -> Result<Fleet, Error> {
-    load(path).map(|loaded| loaded.fleet)
+/// Reads, checks and resolves a spec file: the fleet, with its warnings.
+pub fn load_spec(path: &Path) -> Result<Loaded, Error> {
+    check(&load::read_spec(path)?, &header_name(path))
 }
 
 /// Shapes, resolves and checks a parsed spec; `spec_file` names it in generated headers. Every
@@ -81,9 +77,4 @@ pub fn check(source: &load::Source, spec_file: &str) -> Result<Loaded, Error> {
 /// ([`quote::safe_name`]).
 fn header_name(path: &Path) -> String {
     quote::safe_name(&path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
-}
-
-/// Render a resolved fleet into its plan of files.
-pub fn render_fleet(fleet: &Fleet) -> Result<render::Plan, Error> {
-    render::render(fleet)
 }

@@ -36,7 +36,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<u8, Error> {
     match cli.command {
         Command::Validate { spec } => {
-            let fleet = load(&spec)?;
+            let fleet = load_and_warn(&spec)?;
             let mut text = format!(
                 "{}: valid fleet `{}` with {}\n",
                 runnergen::diagnostic::printable(&spec.display().to_string()),
@@ -53,10 +53,10 @@ fn run(cli: Cli) -> Result<u8, Error> {
             Ok(0)
         }
         Command::Render { spec, out, force } => {
-            let fleet = load(&spec)?;
-            let plan = runnergen::render_fleet(&fleet)?;
+            let fleet = load_and_warn(&spec)?;
+            let files = runnergen::render::render(&fleet)?;
             let out = out.unwrap_or_else(|| write::default_out(&spec));
-            let set = diff::compare(&plan, &out)?;
+            let set = diff::compare(&files, &out)?;
             let conflicts: Vec<&diff::Change> = set.conflicts().collect();
             if !force && !conflicts.is_empty() {
                 let style = Style { color: ColorChoice::Auto.enabled(std::io::stderr().is_terminal()) };
@@ -67,7 +67,7 @@ fn run(cli: Cli) -> Result<u8, Error> {
             }
             write::apply(&set)?;
             let mut text = write::report(&set);
-            if let Some(steps) = plan.get(runnergen::render::next_steps::OUTPUT.path) {
+            if let Some(steps) = files.get(runnergen::render::next_steps::OUTPUT.path) {
                 let path = out.join(runnergen::render::next_steps::OUTPUT.path);
                 let shown = runnergen::diagnostic::printable(&path.display().to_string());
                 // The file's first line is its generated-file header.
@@ -78,10 +78,10 @@ fn run(cli: Cli) -> Result<u8, Error> {
             Ok(0)
         }
         Command::Diff { spec, out, color, stat } => {
-            let fleet = load(&spec)?;
-            let plan = runnergen::render_fleet(&fleet)?;
+            let fleet = load_and_warn(&spec)?;
+            let files = runnergen::render::render(&fleet)?;
             let out = out.unwrap_or_else(|| write::default_out(&spec));
-            let set = diff::compare(&plan, &out)?;
+            let set = diff::compare(&files, &out)?;
             let style = Style { color: color.enabled(std::io::stdout().is_terminal()) };
             let mut text = if stat { diff::stat(&set, style) } else { diff::full_diff(&set, style) };
             text.push_str(&runnergen::impact::render(&runnergen::impact::impact(&set, &fleet)));
@@ -89,7 +89,7 @@ fn run(cli: Cli) -> Result<u8, Error> {
             Ok(if set.changes.is_empty() { 0 } else { 1 })
         }
         Command::Plan { spec, format, prices, baseline, svg, color, demand } => {
-            let fleet = load(&spec)?;
+            let fleet = load_and_warn(&spec)?;
             let mut demands = std::collections::BTreeMap::new();
             for item in &demand {
                 let parsed =
@@ -105,27 +105,29 @@ fn run(cli: Cli) -> Result<u8, Error> {
                 demands.insert(pool.to_owned(), hours);
             }
             let prices = match &prices {
-                Some(path) => Some(runnergen::plan::Prices::parse(&runnergen::load::load(path)?)?),
+                Some(path) => Some(runnergen::week::Prices::read(path)?),
                 None => None,
             };
             let price_error = |message| Error::Price { message };
-            let plan = runnergen::plan::Plan::with_demand(&fleet, prices.as_ref(), &demands).map_err(price_error)?;
+            let plan = runnergen::week::Plan::with_demand(&fleet, prices.as_ref(), &demands).map_err(price_error)?;
             let before = match &baseline {
-                Some(path) => Some(runnergen::plan::Plan::new(&load(path)?, prices.as_ref()).map_err(price_error)?),
+                Some(path) => {
+                    Some(runnergen::week::Plan::new(&load_and_warn(path)?, prices.as_ref()).map_err(price_error)?)
+                }
                 None => None,
             };
             if let Some(path) = &svg {
-                std::fs::write(path, runnergen::plan::svg::render(&plan)).map_err(|source| Error::Write {
+                std::fs::write(path, runnergen::week::svg::render(&plan)).map_err(|source| Error::Write {
                     path: runnergen::diagnostic::printable(&path.display().to_string()),
                     source,
                 })?;
             }
             let text = match format {
-                Format::Json => runnergen::plan::json::render(&plan, before.as_ref()),
+                Format::Json => runnergen::week::json::render(&plan, before.as_ref()),
                 Format::Text => {
                     let name = baseline.as_ref().map(|p| runnergen::diagnostic::printable(&p.display().to_string()));
                     let baseline = before.as_ref().zip(name.as_deref());
-                    runnergen::plan::text::render(&plan, baseline, color.enabled(std::io::stdout().is_terminal()))
+                    runnergen::week::text::render(&plan, baseline, color.enabled(std::io::stdout().is_terminal()))
                 }
             };
             print_out(&text)?;
@@ -167,8 +169,8 @@ fn run(cli: Cli) -> Result<u8, Error> {
 }
 
 /// Loads a spec and prints its warnings to standard error.
-fn load(spec: &std::path::Path) -> Result<runnergen::Fleet, Error> {
-    let loaded = runnergen::load(spec)?;
+fn load_and_warn(spec: &std::path::Path) -> Result<runnergen::Fleet, Error> {
+    let loaded = runnergen::load_spec(spec)?;
     eprint!("{}", loaded.warnings(ColorChoice::Auto.enabled(std::io::stderr().is_terminal())));
     Ok(loaded.fleet)
 }

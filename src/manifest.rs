@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::Error;
-use crate::render::Plan;
+use crate::render::Files;
 
 /// The manifest's file name, in the output folder.
 pub const MANIFEST: &str = ".runnergen-manifest.json";
@@ -35,13 +35,13 @@ pub struct Entry {
 }
 
 impl Manifest {
-    /// The manifest that describes a plan once written.
-    pub fn of(plan: &Plan) -> Self {
+    /// The manifest that describes rendered files once written.
+    pub fn of(files: &Files) -> Self {
         Manifest {
             note: "Written by `runnergen render`: the files it generated here. Do not edit; commit it with them."
                 .to_owned(),
             runnergen: env!("CARGO_PKG_VERSION").to_owned(),
-            files: plan
+            files: files
                 .iter()
                 .map(|(path, file)| {
                     (path.clone(), Entry { sha256: sha256_hex(file.contents.as_bytes()), executable: file.executable })

@@ -4,7 +4,7 @@
 
 use crate::model::{self, Fleet, VolumeType};
 use crate::spec::{self, Executor, PullPolicy};
-use crate::topology::{self, Defaults};
+use crate::topology::Defaults;
 
 /// Defaults, each safe and cheap. The schema's `default`s are these constants.
 pub const DEFAULT_VOLUME_GB: u32 = 30;
@@ -50,7 +50,7 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
         .pools
         .into_iter()
         .map(|mut pool| {
-            let topology = pool.topology.unwrap_or(topology::Name::Instance).resolve(&mut pool, &defaults);
+            let topology = pool.topology.unwrap_or_default().resolve(&mut pool, &defaults);
             let job_timeout_minutes = pool.job_timeout_minutes.unwrap_or(DEFAULT_JOB_TIMEOUT_MINUTES);
             let runner = pool.runner.map(|r| {
                 let tags = r.tags.unwrap_or_default();

@@ -249,7 +249,7 @@ fn topology_keys(json: &mut Value, poisoned: &mut Vec<SpecPath>) -> Vec<Finding>
         let at = SpecPath::root().key("pools").index(i);
         let Some(map) = pool.as_object_mut() else { continue };
         let name = match map.get("topology") {
-            None => Name::Instance,
+            None => Name::default(),
             // The schema reports a topology it does not know; nothing here can tell what the pool is.
             Some(value) => match serde_json::from_value::<Name>(value.clone()) {
                 Ok(name) => name,

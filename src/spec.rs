@@ -3,6 +3,9 @@
 //! derived from them (`json_schema`), with every description, limit, example and default.
 //! Optional keys stay `Option` here; `resolve` applies every default once, and the schema's
 //! `default`s are `resolve`'s constants.
+// The doc comments of the spec's keys are the schema's descriptions, which editors and
+// diagnostics show as plain text: URLs and `<fleet>`-style placeholders stay as written.
+#![allow(rustdoc::bare_urls, rustdoc::invalid_html_tags)]
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -18,13 +21,44 @@ use crate::resolve::{
     DEFAULT_TIME_ZONE, DEFAULT_VOLUME_GB, DEFAULT_VOLUME_TYPE,
 };
 
-/// How the spec spells a value of one of its enums: their serde names are the one place.
-pub fn spelling<T: Serialize>(value: T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
-    }
+/// An enum of the spec, whose values have the spelling the spec writes (their serde names; a
+/// test holds the two together).
+pub trait Spelled: Copy {
+    /// The value as the spec writes it.
+    fn as_str(self) -> &'static str;
 }
+
+/// How the spec spells a value of one of its enums, as an owned string.
+pub fn spelling<T: Spelled>(value: T) -> String {
+    value.as_str().to_owned()
+}
+
+/// Gives an enum of the spec `as_str`, its values as the spec writes them, and [`Spelled`].
+macro_rules! spelled {
+    ($enum:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $enum {
+            /// The value as the spec writes it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),+
+                }
+            }
+        }
+        impl Spelled for $enum {
+            fn as_str(self) -> &'static str {
+                $enum::as_str(self)
+            }
+        }
+    };
+}
+
+spelled!(RunnerMode { External => "external", Terraform => "terraform" });
+spelled!(Scope { Instance => "instance", Group => "group", Project => "project" });
+spelled!(Os { Ubuntu2204 => "ubuntu-22.04", Ubuntu2404 => "ubuntu-24.04", AmazonLinux2023 => "amazon-linux-2023" });
+spelled!(Arch { X86_64 => "x86_64", Arm64 => "arm64" });
+spelled!(VolumeType { Gp3 => "gp3", Gp2 => "gp2" });
+spelled!(Executor { Docker => "docker", Shell => "shell" });
+spelled!(PullPolicy { Always => "always", IfNotPresent => "if-not-present", Never => "never" });
 
 /// The spec's JSON Schema as `schemas/fleet.schema.json` holds it: pretty JSON with a final line
 /// break. Draft-07, which editors support best, with the definitions under `$defs` and a
@@ -359,14 +393,14 @@ impl Os {
 impl Arch {
     /// The name the spec, EC2 and the AMI tags use.
     pub fn name(self) -> String {
-        spelling(self)
+        self.as_str().to_owned()
     }
 }
 
 impl VolumeType {
     /// The EBS volume type.
     pub fn name(self) -> String {
-        spelling(self)
+        self.as_str().to_owned()
     }
 }
 
@@ -777,7 +811,10 @@ pub enum Weekday {
 
 impl Weekday {
     pub const ALL: [Weekday; 7] = [Self::Mon, Self::Tue, Self::Wed, Self::Thu, Self::Fri, Self::Sat, Self::Sun];
-    const NAMES: [&'static str; 7] = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
+    /// The three-letter names the spec and AWS cron expressions write.
+    pub const NAMES: [&'static str; 7] = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
+    /// The names people read in reports.
+    pub const TITLES: [&'static str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
     fn parse(text: &str) -> Result<Self, String> {
         Self::NAMES
@@ -931,5 +968,23 @@ mod tests {
         assert!(undescribed.is_empty(), "keys without a description: {undescribed:?}");
         assert!(!text.contains("null"), "{text}");
         assert!(!text.contains("\\n"), "a description on several lines");
+    }
+
+    /// Each value's `as_str` is its serde name, the spelling the schema and the spec use.
+    #[test]
+    fn spellings_are_the_serde_names() {
+        fn check<T: Spelled + Serialize>(values: &[T]) {
+            for value in values {
+                let serde = serde_json::to_value(value).expect("serialises");
+                assert_eq!(serde.as_str(), Some(value.as_str()));
+            }
+        }
+        check(&[RunnerMode::External, RunnerMode::Terraform]);
+        check(&[Scope::Instance, Scope::Group, Scope::Project]);
+        check(&[Os::Ubuntu2204, Os::Ubuntu2404, Os::AmazonLinux2023]);
+        check(&[Arch::X86_64, Arch::Arm64]);
+        check(&[VolumeType::Gp3, VolumeType::Gp2]);
+        check(&[Executor::Docker, Executor::Shell]);
+        check(&[PullPolicy::Always, PullPolicy::IfNotPresent, PullPolicy::Never]);
     }
 }

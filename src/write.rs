@@ -1,4 +1,4 @@
-//! Stage 5a: write a change set into the output folder.
+//! Stage 7: write a change set into the output folder.
 //!
 //! May touch only the output folder, and in it only the paths of the change set computed by
 //! [`crate::diff::compare`] (which has already refused unsafe paths, symlinks and hand edits)
@@ -130,9 +130,9 @@ fn write_error(path: &Path, e: std::io::Error) -> Error {
 mod tests {
     use super::*;
     use crate::manifest::Manifest;
-    use crate::render::{File, Plan};
+    use crate::render::{File, Files};
 
-    fn plan(files: &[(&str, &str, bool)]) -> Plan {
+    fn plan(files: &[(&str, &str, bool)]) -> Files {
         files.iter().map(|(p, c, x)| (p.to_string(), File { contents: c.to_string(), executable: *x })).collect()
     }
 

@@ -11,7 +11,6 @@ use std::ops::Range;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 
-use crate::diagnostic::Seg;
 use serde_json::{Map, Number, Value};
 
 /// Most nodes a document may expand to, aliases included. A few hundred pools need ~50 000.
@@ -385,5 +384,82 @@ mod tests {
     fn empty_text_has_no_document() {
         assert!(parse("").unwrap().is_none());
         assert!(parse("# only a comment\n").unwrap().is_none());
+    }
+}
+
+/// A place in the spec, as the keys and indexes that lead to it: stages before the end report
+/// problems by path, and [`crate::diagnostic::locate`] turns every path into a span of the YAML in one step.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct SpecPath(pub Vec<Seg>);
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+impl SpecPath {
+    pub fn root() -> Self {
+        SpecPath(Vec::new())
+    }
+    /// This path and then a key.
+    pub fn key(&self, key: &str) -> Self {
+        let mut p = self.clone();
+        p.0.push(Seg::Key(key.to_owned()));
+        p
+    }
+    /// This path and then an index.
+    pub fn index(&self, i: usize) -> Self {
+        let mut p = self.clone();
+        p.0.push(Seg::Index(i));
+        p
+    }
+    /// A path from a JSON pointer's segments (all text): numbers under a list are indexes.
+    pub fn of(keys: &[&str]) -> Self {
+        SpecPath(keys.iter().map(|k| Seg::Key((*k).to_owned())).collect())
+    }
+    /// The path serde_path_to_error reports a refused value at.
+    pub fn of_serde(path: &serde_path_to_error::Path) -> Self {
+        SpecPath(
+            path.iter()
+                .filter_map(|s| match s {
+                    serde_path_to_error::Segment::Seq { index } => Some(Seg::Index(*index)),
+                    serde_path_to_error::Segment::Map { key } => Some(Seg::Key(key.clone())),
+                    serde_path_to_error::Segment::Enum { variant } => Some(Seg::Key(variant.clone())),
+                    serde_path_to_error::Segment::Unknown => None,
+                })
+                .collect(),
+        )
+    }
+    /// The path as JSON-pointer segments: keys, and indexes as numbers.
+    pub fn segments(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .map(|seg| match seg {
+                Seg::Key(k) => k.clone(),
+                Seg::Index(i) => i.to_string(),
+            })
+            .collect()
+    }
+    /// Whether one path leads to or through the other.
+    pub fn overlaps(&self, other: &SpecPath) -> bool {
+        let n = self.0.len().min(other.0.len());
+        self.0[..n] == other.0[..n]
+    }
+    /// `pools[0].docker.image`, or `the spec` at the top, as messages show it.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for seg in &self.0 {
+            match seg {
+                Seg::Index(i) => out.push_str(&format!("[{i}]")),
+                Seg::Key(k) => {
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.push_str(k);
+                }
+            }
+        }
+        if out.is_empty() { "the spec".into() } else { format!("`{out}`") }
     }
 }

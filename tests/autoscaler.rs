@@ -8,7 +8,7 @@ fn config(spec: &str) -> (runnergen::Fleet, toml::Table) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let path = dir.path().join("fleet.yaml");
     std::fs::write(&path, spec).expect("write spec");
-    let fleet = runnergen::load_fleet(&path).unwrap_or_else(|e| panic!("{}", e.render(false)));
+    let fleet = runnergen::load_spec(&path).map(|l| l.fleet).unwrap_or_else(|e| panic!("{}", e.render(false)));
     let table = parse(&fleet);
     (fleet, table)
 }
@@ -142,7 +142,7 @@ fn the_cache_section_at_boot_is_toml_of_the_expected_shape() {
         let dir = tempfile::tempdir().expect("a temp dir");
         let path = dir.path().join("fleet.yaml");
         std::fs::write(&path, text).expect("write");
-        let fleet = runnergen::load_fleet(&path).unwrap_or_else(|e| panic!("{}", e.render(false)));
+        let fleet = runnergen::load_spec(&path).map(|l| l.fleet).unwrap_or_else(|e| panic!("{}", e.render(false)));
         let docker = &fleet.pools[0];
         let table = runnergen::render::runner_template::render(&fleet, docker)
             .expect("renders")
@@ -191,11 +191,12 @@ fn routine_changes_reach_the_manager_without_replacing_it() {
     let render = |spec: &str| {
         let dir = tempfile::tempdir().expect("a temp dir");
         std::fs::write(dir.path().join("fleet.yaml"), spec).expect("write");
-        let fleet =
-            runnergen::load_fleet(&dir.path().join("fleet.yaml")).unwrap_or_else(|e| panic!("{}", e.render(false)));
-        runnergen::render_fleet(&fleet).expect("renders")
+        let fleet = runnergen::load_spec(&dir.path().join("fleet.yaml"))
+            .map(|l| l.fleet)
+            .unwrap_or_else(|e| panic!("{}", e.render(false)));
+        runnergen::render::render(&fleet).expect("renders")
     };
-    let manager_template = |plan: &runnergen::render::Plan| {
+    let manager_template = |plan: &runnergen::render::Files| {
         let tf = &plan["terraform/pool-build.tf"].contents;
         let start = tf.find("resource \"aws_launch_template\" \"build_manager\"").expect("the manager's template");
         let end = start + tf[start..].find("\n}\n").expect("its end");

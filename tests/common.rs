@@ -37,8 +37,8 @@ pub fn run(cmd: &mut Command) -> Output {
 
 /// Renders a spec through the library and writes the plan into a fresh temporary folder.
 pub fn render_to_temp(spec: &Path) -> tempfile::TempDir {
-    let fleet = runnergen::load_fleet(spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
-    let plan = runnergen::render_fleet(&fleet).unwrap_or_else(|e| panic!("{}", e.render(false)));
+    let fleet = runnergen::load_spec(spec).map(|l| l.fleet).unwrap_or_else(|e| panic!("{}", e.render(false)));
+    let plan = runnergen::render::render(&fleet).unwrap_or_else(|e| panic!("{}", e.render(false)));
     let dir = tempfile::tempdir().expect("a temp dir");
     for (path, file) in &plan {
         let target = dir.path().join(path);

@@ -269,7 +269,7 @@ fn check(text: &str, out: &Path) -> Result<Option<Rendered>, String> {
             Err(e) => return diagnostics(text, &e).map(|()| None),
         };
         let plan =
-            runnergen::render_fleet(&fleet).map_err(|e| format!("valid, but render failed: {}", e.render(false)))?;
+            runnergen::render::render(&fleet).map_err(|e| format!("valid, but render failed: {}", e.render(false)))?;
         std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
         for (path, file) in &plan {
             let target = out.join(path);
@@ -568,8 +568,10 @@ fn text_fields(fleet: &mut runnergen::Fleet) -> Vec<&mut String> {
 #[test]
 fn hostile_model_values_stay_literals() {
     let cases: u32 = std::env::var("RUNNERGEN_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(300) / 3;
-    let fleets: Vec<runnergen::Fleet> =
-        common::examples().iter().map(|(_, p)| runnergen::load_fleet(p).expect("an example loads")).collect();
+    let fleets: Vec<runnergen::Fleet> = common::examples()
+        .iter()
+        .map(|(_, p)| runnergen::load_spec(p).map(|l| l.fleet).expect("an example loads"))
+        .collect();
     let work = tempfile::tempdir().expect("a temp dir");
     let rendered = std::cell::RefCell::new(Vec::new());
     let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
@@ -591,7 +593,7 @@ fn hostile_model_values_stay_literals() {
         }
         let out = work.path().join(n.get().to_string());
         n.set(n.get() + 1);
-        let plan = std::panic::catch_unwind(AssertUnwindSafe(|| runnergen::render_fleet(&fleet)))
+        let plan = std::panic::catch_unwind(AssertUnwindSafe(|| runnergen::render::render(&fleet)))
             .map_err(|_| TestCaseError::fail("render panicked"))?;
         let Ok(plan) = plan else { return Ok(()) };
         for (path, file) in &plan {

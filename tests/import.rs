@@ -350,7 +350,7 @@ struct Rendered {
     windows: Vec<(BTreeSet<(u32, u32)>, u64)>,
 }
 
-fn rendered(plan: &runnergen::render::Plan, pool: &str, autoscaler: bool) -> Rendered {
+fn rendered(plan: &runnergen::render::Files, pool: &str, autoscaler: bool) -> Rendered {
     let tf = &plan.get(&format!("terraform/pool-{pool}.tf")).expect("the pool's Terraform").contents;
     let body: hcl::Body = hcl::from_str(tf).expect("HCL");
     // The pool's file holds one group of runners: the workers' of an autoscaler pool.
@@ -434,8 +434,10 @@ fn an_imported_and_filled_spec_renders_the_input_pools() {
         let (spec, _) = import(&path);
         let file = dir.path().join("fleet.yaml");
         std::fs::write(&file, fill(&spec)).expect("write");
-        let fleet = runnergen::load_fleet(&file).unwrap_or_else(|e| panic!("{}: {}", path.display(), e.render(false)));
-        let plan = runnergen::render_fleet(&fleet).unwrap_or_else(|e| panic!("{}", e.render(false)));
+        let fleet = runnergen::load_spec(&file)
+            .map(|l| l.fleet)
+            .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.render(false)));
+        let plan = runnergen::render::render(&fleet).unwrap_or_else(|e| panic!("{}", e.render(false)));
         assert_eq!(fleet.pools.len(), expected.len(), "{}: pools", path.display());
         for (pool, want) in fleet.pools.iter().zip(&expected) {
             let got = rendered(&plan, &pool.name, want.autoscaler);

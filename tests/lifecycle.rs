@@ -53,7 +53,7 @@ impl World {
         for tool in ["curl", "awk", "timeout", "env"] {
             let _ = common::tool_path(tool);
         }
-        let fleet = runnergen::load_fleet(spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
+        let fleet = runnergen::load_spec(spec).map(|l| l.fleet).unwrap_or_else(|e| panic!("{}", e.render(false)));
         let dir = common::render_to_temp(spec);
         let files = dir.path().join("packer/files");
         let world_dir = dir.path();
@@ -649,7 +649,7 @@ fn user_data_gives_the_runner_the_pools_stop_timeout() {
     // The image is shared by every pool; each pool's stop timeout (its longest job, then
     // unregistering) comes with its user data, so a changed job timeout needs no new image.
     let spec = example("multi-pool");
-    let fleet = runnergen::load_fleet(&spec).expect("loads");
+    let fleet = runnergen::load_spec(&spec).map(|l| l.fleet).expect("loads");
     let dir = common::render_to_temp(&spec);
     for (pool, expected) in fleet.pools.iter().zip([90 * 60 + 600, 60 * 60 + 600]) {
         let root = run_user_data(dir.path(), &pool.name);
@@ -982,7 +982,7 @@ fn the_gate_retries_the_metadata_service_and_fails_closed() {
 #[test]
 fn a_managers_user_data_writes_its_autoscaler_settings_and_starts_no_metric() {
     let spec = example("autoscaler");
-    let fleet = runnergen::load_fleet(&spec).expect("loads");
+    let fleet = runnergen::load_spec(&spec).map(|l| l.fleet).expect("loads");
     let dir = common::render_to_temp(&spec);
     let pool = fleet
         .pools

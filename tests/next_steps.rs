@@ -5,8 +5,8 @@
 use crate::common::{examples, root, run, runnergen};
 
 fn steps(spec: &std::path::Path) -> (runnergen::Fleet, String) {
-    let fleet = runnergen::load_fleet(spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
-    let plan = runnergen::render_fleet(&fleet).unwrap_or_else(|e| panic!("{}", e.render(false)));
+    let fleet = runnergen::load_spec(spec).map(|l| l.fleet).unwrap_or_else(|e| panic!("{}", e.render(false)));
+    let plan = runnergen::render::render(&fleet).unwrap_or_else(|e| panic!("{}", e.render(false)));
     let text = plan.get("NEXT-STEPS.md").expect("NEXT-STEPS.md is rendered").contents.clone();
     (fleet, text)
 }
@@ -62,8 +62,8 @@ fn external_routing_is_listed_not_created() {
     std::fs::write(dir.path().join("fleet.yaml"), text).expect("write");
     let (_, steps) = steps(&dir.path().join("fleet.yaml"));
     assert!(steps.contains("tags: ``a`b``, `<x>`; run untagged jobs: no; protected: yes."), "{steps}");
-    let fleet = runnergen::load_fleet(&dir.path().join("fleet.yaml")).expect("valid");
-    let plan = runnergen::render_fleet(&fleet).expect("renders");
+    let fleet = runnergen::load_spec(&dir.path().join("fleet.yaml")).map(|l| l.fleet).expect("valid");
+    let plan = runnergen::render::render(&fleet).expect("renders");
     assert!(!plan.contains_key("terraform/gitlab.tf"));
     assert!(plan.values().all(|f| !f.contents.contains("gitlab_user_runner")));
 }

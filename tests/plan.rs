@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use runnergen::plan::{Hours, Plan};
+use runnergen::week::{Hours, Plan};
 
 use crate::common;
 
@@ -36,7 +36,7 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 fn plan_of(pools: &str) -> Plan {
     let dir = tempfile::tempdir().expect("a temp dir");
     let spec = write(dir.path(), "fleet.yaml", &format!("{HEAD}{pools}"));
-    let fleet = runnergen::load_fleet(&spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
+    let fleet = runnergen::load_spec(&spec).map(|l| l.fleet).unwrap_or_else(|e| panic!("{}", e.render(false)));
     Plan::new(&fleet, None).expect("plans")
 }
 
@@ -78,7 +78,7 @@ fn a_window_across_midnight_runs_into_the_next_day() {
     assert_eq!(plan.pools[0].instance_hours, hours(208.0, 208.0, 208.0));
     // The last night ends on Saturday morning.
     let week = &plan.pools[0].week;
-    let saturday = |h: u32| runnergen::plan::at(week, (5 * 24 + h) * 60).desired;
+    let saturday = |h: u32| runnergen::week::at(week, (5 * 24 + h) * 60).desired;
     assert_eq!((saturday(5), saturday(6)), (2, 1));
 }
 
@@ -89,9 +89,9 @@ fn a_sunday_night_window_wraps_into_monday() {
         plan_of(&pool("{min: 0, max: 1}", &[r#"{days: SUN, from: "20:00", to: "04:00", capacity: {min: 3, max: 3}}"#]));
     assert_eq!(plan.pools[0].instance_hours.desired, 24.0);
     let week = &plan.pools[0].week;
-    assert_eq!(runnergen::plan::at(week, 3 * 60).desired, 3, "Monday 03:00");
-    assert_eq!(runnergen::plan::at(week, 4 * 60).desired, 0, "Monday 04:00");
-    assert_eq!(runnergen::plan::at(week, 6 * 24 * 60 + 20 * 60).desired, 3, "Sunday 20:00");
+    assert_eq!(runnergen::week::at(week, 3 * 60).desired, 3, "Monday 03:00");
+    assert_eq!(runnergen::week::at(week, 4 * 60).desired, 0, "Monday 04:00");
+    assert_eq!(runnergen::week::at(week, 6 * 24 * 60 + 20 * 60).desired, 3, "Sunday 20:00");
 }
 
 #[test]
@@ -106,8 +106,8 @@ fn adjacent_windows_hand_over_without_a_gap() {
     ));
     assert_eq!(plan.pools[0].instance_hours.desired, 155.0);
     let week = &plan.pools[0].week;
-    assert_eq!(runnergen::plan::at(week, 12 * 60 - 1).desired, 2);
-    assert_eq!(runnergen::plan::at(week, 12 * 60).desired, 3);
+    assert_eq!(runnergen::week::at(week, 12 * 60 - 1).desired, 2);
+    assert_eq!(runnergen::week::at(week, 12 * 60).desired, 3);
     // A window at 0 over a base of 1 takes the pool to 0 only while it runs: 168 - 2 x 23.
     let plan = plan_of(&pool(
         "{min: 1, max: 1}",
@@ -260,15 +260,15 @@ fn a_sleeping_pools_share_and_the_month() {
     );
     let dir = tempfile::tempdir().expect("a temp dir");
     let spec = write(dir.path(), "fleet.yaml", &text);
-    let fleet = runnergen::load_fleet(&spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
+    let fleet = runnergen::load_spec(&spec).map(|l| l.fleet).unwrap_or_else(|e| panic!("{}", e.render(false)));
     let plan = Plan::new(&fleet, None).expect("plans");
     // min 5 x 13 x 1 = 65, desired 5 x 13 x 2 = 130, max 5 x 13 x 12 = 780.
     assert_eq!(plan.pools[0].instance_hours, hours(65.0, 130.0, 780.0));
     // Always-on: 12 instances x 168 h = 2016; share 130 / 2016 = 6.45 %.
     assert_eq!(plan.pools[0].always_on_max_hours, 2016.0);
-    assert!((runnergen::plan::share(&plan.pools[0].instance_hours, 2016.0) - 6.448).abs() < 0.001);
+    assert!((runnergen::week::share(&plan.pools[0].instance_hours, 2016.0) - 6.448).abs() < 0.001);
     // A month: 65 x 730 / 168 = 282.44, 130 x 730 / 168 = 564.88, 780 x 730 / 168 = 3389.29.
-    let month = runnergen::plan::monthly(plan.total.instance_hours);
+    let month = runnergen::week::monthly(plan.total.instance_hours);
     for (got, want) in [(month.min, 282.44), (month.desired, 564.88), (month.max, 3389.29)] {
         assert!((got - want).abs() < 0.005, "{got} != {want}");
     }

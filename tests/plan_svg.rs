@@ -19,7 +19,7 @@ fn every_examples_week_chart_is_xml_and_renders_to_png() {
         let summary = String::from_utf8_lossy(&parsed.stdout);
         assert!(summary.starts_with("{http://www.w3.org/2000/svg}svg "), "{name}: {summary}");
         let text = std::fs::read_to_string(&svg).expect("read");
-        let fleet = runnergen::load_fleet(&spec).expect("loads");
+        let fleet = runnergen::load_spec(&spec).map(|l| l.fleet).expect("loads");
         for pool in &fleet.pools {
             assert!(text.contains(&format!(">{} (", pool.name)), "{name}: {} has no legend", pool.name);
         }

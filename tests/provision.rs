@@ -9,8 +9,8 @@ use crate::common;
 
 fn provision(example: &str) -> String {
     let spec = common::root().join("examples").join(example).join("fleet.yaml");
-    let fleet = runnergen::load_fleet(&spec).expect("loads");
-    runnergen::render_fleet(&fleet).expect("renders")["packer/gitlab-runner-provision.sh"].contents.clone()
+    let fleet = runnergen::load_spec(&spec).map(|l| l.fleet).expect("loads");
+    runnergen::render::render(&fleet).expect("renders")["packer/gitlab-runner-provision.sh"].contents.clone()
 }
 
 #[test]
@@ -198,8 +198,8 @@ fn run_with(script: &str, standins: &[(&str, &str)], call: &str) -> (Output, tem
 
 fn rendered(example: &str, path: &str) -> String {
     let spec = common::root().join("examples").join(example).join("fleet.yaml");
-    let fleet = runnergen::load_fleet(&spec).expect("loads");
-    runnergen::render_fleet(&fleet).expect("renders")[path].contents.clone()
+    let fleet = runnergen::load_spec(&spec).map(|l| l.fleet).expect("loads");
+    runnergen::render::render(&fleet).expect("renders")[path].contents.clone()
 }
 
 /// A stand-in gitlab-runner for `fleeting -c FILE install|list`: logs the call, the plugin path
@@ -282,10 +282,11 @@ fn the_plugin_is_verified_by_its_sha256_or_said_to_be_unverified() {
         );
         assert_ne!(spec, example);
         std::fs::write(dir.path().join("fleet.yaml"), spec).expect("write");
-        let fleet =
-            runnergen::load_fleet(&dir.path().join("fleet.yaml")).unwrap_or_else(|e| panic!("{}", e.render(false)));
+        let fleet = runnergen::load_spec(&dir.path().join("fleet.yaml"))
+            .map(|l| l.fleet)
+            .unwrap_or_else(|e| panic!("{}", e.render(false)));
         let script =
-            runnergen::render_fleet(&fleet).expect("renders")["packer/gitlab-runner-provision.sh"].contents.clone();
+            runnergen::render::render(&fleet).expect("renders")["packer/gitlab-runner-provision.sh"].contents.clone();
         assert!(!script.contains("NOT verified"), "{script}");
         let (out, _dir) = run_with(&script, &standins, "install_fleeting_plugin");
         let log = String::from_utf8_lossy(&out.stderr);

@@ -83,6 +83,35 @@ fn unreadable_files_get_one_line() {
     }
 }
 
+/// A price list that is empty or not a mapping is told what a price list is, not what a spec is.
+#[test]
+fn unreadable_price_lists_get_their_own_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spec = root().join("examples/minimal/fleet.yaml");
+    let empty = dir.path().join("empty.yaml");
+    std::fs::write(&empty, "").expect("write");
+    let out = run(runnergen().args(["plan", "--prices"]).arg(&empty).arg(&spec));
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8(out.stderr).expect("UTF-8"),
+        format!(
+            "error: cannot read {}: it is empty; expected a price list with `currency:` and `instance_types:`\n",
+            empty.display()
+        )
+    );
+
+    let list = dir.path().join("list.yaml");
+    std::fs::write(&list, "- m7g.large\n").expect("write");
+    let out = run(runnergen().args(["plan", "--prices"]).arg(&list).arg(&spec));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).expect("UTF-8");
+    assert!(stderr.contains("the price list must be a mapping of keys"), "{stderr}");
+    assert!(stderr.contains("list.yaml:1:1"), "{stderr}");
+    assert!(stderr.contains("expected `currency: USD` and `instance_types:`"), "{stderr}");
+    assert!(!stderr.contains("version: 1"), "{stderr}");
+    assert!(stderr.ends_with(&format!("error: 1 problem in {}\n", list.display())), "{stderr}");
+}
+
 /// `schemas/fleet.schema.json` is the schema `spec`'s types derive, as runnergen embeds and
 /// `runnergen schema` prints it. After a change to the types,
 /// `RUNNERGEN_UPDATE_DOCS=1 cargo test --locked schema_file` rewrites it and the diff shows in

@@ -92,7 +92,7 @@ fn every_example_passes_checkov_with_skips_explained() {
                 )
             })
             .collect();
-        let fleet = runnergen::load_fleet(&spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
+        let fleet = runnergen::load_spec(&spec).map(|l| l.fleet).unwrap_or_else(|e| panic!("{}", e.render(false)));
         let mut expected: Vec<(String, String, &str)> = fleet
             .pools
             .iter()
@@ -165,7 +165,7 @@ fn user_data_writes_the_settings_file_and_passes_shellcheck() {
     let (_imports, imported) = common::imported();
     for (name, spec) in common::examples().into_iter().chain(imported) {
         let dir = common::render_to_temp(&spec);
-        let fleet = runnergen::load_fleet(&spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
+        let fleet = runnergen::load_spec(&spec).map(|l| l.fleet).unwrap_or_else(|e| panic!("{}", e.render(false)));
         for pool in &fleet.pools {
             let script = dir.path().join(format!("terraform/user-data/{}.sh", pool.name));
             let text = std::fs::read_to_string(&script).expect("a user data script");
@@ -188,7 +188,7 @@ fn roles_read_only_their_own_token_and_have_no_wildcard_action() {
     let (_imports, imported) = common::imported();
     for (name, spec) in common::examples().into_iter().chain(imported) {
         let dir = common::render_to_temp(&spec);
-        let fleet = runnergen::load_fleet(&spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
+        let fleet = runnergen::load_spec(&spec).map(|l| l.fleet).unwrap_or_else(|e| panic!("{}", e.render(false)));
         let iam = parse(&dir.path().join("terraform/iam.tf"));
         for pool in &fleet.pools {
             let doc = data(&iam, "aws_iam_policy_document", &runner_label(pool));
@@ -722,7 +722,7 @@ fn block<'a>(body: &'a Body, identifier: &str) -> &'a Block {
 fn groups_roll_onto_new_templates_and_drain_before_terminating() {
     for (name, spec) in common::examples() {
         let dir = common::render_to_temp(&spec);
-        let fleet = runnergen::load_fleet(&spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
+        let fleet = runnergen::load_spec(&spec).map(|l| l.fleet).unwrap_or_else(|e| panic!("{}", e.render(false)));
         let main = parse(&dir.path().join("terraform/main.tf"));
         assert!(main.blocks().all(|b| !b.labels().iter().any(|l| l.as_str().contains("ingress"))), "{name}");
         let group_sg = resource(&main, "aws_security_group", "runners");
@@ -809,7 +809,7 @@ fn groups_roll_onto_new_templates_and_drain_before_terminating() {
 fn each_pool_publishes_and_scales_on_its_own_metric_only() {
     for (name, spec) in common::examples() {
         let dir = common::render_to_temp(&spec);
-        let fleet = runnergen::load_fleet(&spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
+        let fleet = runnergen::load_spec(&spec).map(|l| l.fleet).unwrap_or_else(|e| panic!("{}", e.render(false)));
         let iam = parse(&dir.path().join("terraform/iam.tf"));
         let mut namespaces = std::collections::BTreeSet::new();
         for pool in &fleet.pools {
@@ -865,7 +865,7 @@ fn each_pool_publishes_and_scales_on_its_own_metric_only() {
 /// the spec's file name.
 #[test]
 fn terraform_uses_only_the_image_this_render_defines() {
-    let image_tag = |plan: &runnergen::render::Plan| -> (String, String) {
+    let image_tag = |plan: &runnergen::render::Files| -> (String, String) {
         let packer: Body = hcl::from_str(&plan["packer/gitlab-runner.pkr.hcl"].contents).expect("packer HCL");
         let source = packer.blocks().find(|b| b.identifier() == "source").expect("a source");
         let tags = match attr(source.body(), "tags") {
@@ -890,8 +890,8 @@ fn terraform_uses_only_the_image_this_render_defines() {
         let dir = tempfile::tempdir().expect("a temp dir");
         let spec = dir.path().join(file);
         std::fs::write(&spec, text).expect("write");
-        let fleet = runnergen::load_fleet(&spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
-        runnergen::render_fleet(&fleet).expect("renders")
+        let fleet = runnergen::load_spec(&spec).map(|l| l.fleet).unwrap_or_else(|e| panic!("{}", e.render(false)));
+        runnergen::render::render(&fleet).expect("renders")
     };
     let text = std::fs::read_to_string(common::root().join("examples/multi-pool/fleet.yaml")).expect("read");
     let (packer, terraform) = image_tag(&plan_of(&text, "fleet.yaml"));
@@ -953,7 +953,7 @@ fn a_customer_managed_key_encrypts_the_ami_and_every_volume() {
 #[test]
 fn tag_keys_in_any_script_stay_canonical() {
     let spec = common::root().join("examples/multi-pool/fleet.yaml");
-    let mut fleet = runnergen::load_fleet(&spec).expect("loads");
+    let mut fleet = runnergen::load_spec(&spec).map(|l| l.fleet).expect("loads");
     for (k, v) in [
         ("टीम", "मंच"),
         ("परीक्षण", "हाँ"),
@@ -964,7 +964,7 @@ fn tag_keys_in_any_script_stay_canonical() {
     ] {
         fleet.tags.insert(k.to_owned(), v.to_owned());
     }
-    let plan = runnergen::render_fleet(&fleet).expect("renders");
+    let plan = runnergen::render::render(&fleet).expect("renders");
     let dir = tempfile::tempdir().expect("a temp dir");
     let mut files = Vec::new();
     for (path, file) in plan.iter().filter(|(p, _)| p.ends_with(".tf") || p.ends_with(".hcl")) {
@@ -1106,7 +1106,7 @@ fn check_arguments(body: &Body, args: &serde_json::Value, at: &str, top: bool) {
 fn autoscaler_pools() -> Vec<(String, runnergen::Fleet, usize, BTreeMap<String, Body>)> {
     let mut out = Vec::new();
     for (name, spec) in common::examples() {
-        let fleet = runnergen::load_fleet(&spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
+        let fleet = runnergen::load_spec(&spec).map(|l| l.fleet).unwrap_or_else(|e| panic!("{}", e.render(false)));
         let dir = common::render_to_temp(&spec);
         let files: BTreeMap<String, Body> = tf_files(dir.path())
             .iter()
@@ -1474,7 +1474,7 @@ fn runners_are_created_with_their_settings_for_every_scope() {
 #[test]
 fn external_mode_creates_nothing_in_gitlab() {
     for (name, spec) in common::examples() {
-        let fleet = runnergen::load_fleet(&spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
+        let fleet = runnergen::load_spec(&spec).map(|l| l.fleet).unwrap_or_else(|e| panic!("{}", e.render(false)));
         let dir = common::render_to_temp(&spec);
         let terraform_mode = fleet.runners == runnergen::model::RunnerMode::Terraform;
         assert_eq!(dir.path().join("terraform/gitlab.tf").exists(), terraform_mode, "{name}");
@@ -1673,7 +1673,7 @@ fn each_pool_ships_its_journal_to_its_own_log_group() {
 #[test]
 fn the_agent_is_told_its_pools_log_group() {
     let spec = common::root().join("examples/multi-pool/fleet.yaml");
-    let fleet = runnergen::load_fleet(&spec).expect("loads");
+    let fleet = runnergen::load_spec(&spec).map(|l| l.fleet).expect("loads");
     let dir = common::render_to_temp(&spec);
     for pool in &fleet.pools {
         let user_data = std::fs::read_to_string(dir.path().join(format!("terraform/user-data/{}.sh", pool.name)))

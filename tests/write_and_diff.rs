@@ -18,9 +18,9 @@ fn project() -> tempfile::TempDir {
 }
 
 /// The plan for a spec, through the library: what the binary should write.
-fn plan(spec: &Path) -> runnergen::render::Plan {
-    let fleet = runnergen::load_fleet(spec).unwrap_or_else(|e| panic!("{}", e.render(false)));
-    runnergen::render_fleet(&fleet).unwrap_or_else(|e| panic!("{}", e.render(false)))
+fn plan(spec: &Path) -> runnergen::render::Files {
+    let fleet = runnergen::load_spec(spec).map(|l| l.fleet).unwrap_or_else(|e| panic!("{}", e.render(false)));
+    runnergen::render::render(&fleet).unwrap_or_else(|e| panic!("{}", e.render(false)))
 }
 
 /// Runs runnergen with `args` in `dir`.
@@ -68,7 +68,7 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, String> {
 }
 
 /// Asserts that the output folder holds exactly the plan (plus the manifest and `extra` files).
-fn assert_holds_plan(out: &Path, plan: &runnergen::render::Plan) {
+fn assert_holds_plan(out: &Path, plan: &runnergen::render::Files) {
     for (path, file) in plan {
         let on_disk = std::fs::read_to_string(out.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
         assert_eq!(on_disk, file.contents, "{path}");

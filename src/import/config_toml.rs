@@ -5,7 +5,7 @@
 
 use super::value::{At, V, from_toml};
 use super::{Ctx, Draft, Field, FleetBits, Node, Policy, Pool, PoolDraft, entry};
-use crate::diagnostic::Problem;
+use crate::diagnostic::LocatedProblem;
 
 /// Keys of a `[[runners]]` the import reads or reports; others are reported as no equivalent.
 const RUNNER_KEYS: &[&str] = &["name", "url", "token", "executor", "limit", "docker", "machine", "autoscaler", "cache"];
@@ -31,10 +31,10 @@ const QUIET_KEYS: &[&str] = &[
     "debug_trace_disabled",
 ];
 
-pub fn import(ctx: &mut Ctx<'_>) -> Result<Option<Draft>, Problem> {
+pub fn import(ctx: &mut Ctx<'_>) -> Result<Option<Draft>, LocatedProblem> {
     let table = toml::de::DeTable::parse(ctx.text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
-        Problem::new(span, format!("this is not TOML runnergen can read: {}", e.message()), "here").help(
+        LocatedProblem::new(span, format!("this is not TOML runnergen can read: {}", e.message()), "here").help(
             "runnergen import reads a gitlab-runner config.toml, or a Terraform file with cattle-ops module blocks",
         )
     })?;

@@ -3,7 +3,7 @@
 //! mon-fri *`, seconds first and year last). A period names every minute it is in force, and
 //! hour ranges are inclusive: hours `7-19` end at 20:00.
 
-const DAYS: [&str; 7] = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
+const DAYS: [&str; 7] = crate::spec::Weekday::NAMES;
 
 /// What a period means as windows.
 #[derive(Debug, PartialEq, Eq)]

@@ -17,7 +17,8 @@ use std::fmt::Write as _;
 use std::ops::Range;
 use std::path::Path;
 
-use crate::diagnostic::{Error, Problem, SpecText};
+use crate::Error;
+use crate::diagnostic::{LocatedProblem, SpecText};
 use value::At;
 
 /// The result of an import.
@@ -82,7 +83,7 @@ pub fn write_spec(path: &Path, spec: &str, force: bool) -> Result<(), Error> {
     file.write_all(spec.as_bytes()).map_err(write_error)
 }
 
-fn located(name: &str, text: &str, problem: Problem) -> Error {
+fn located(name: &str, text: &str, problem: LocatedProblem) -> Error {
     Error::Spec { file: std::sync::Arc::new(SpecText::new(name, text.to_owned())), problems: vec![problem] }
 }
 

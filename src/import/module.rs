@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use super::value::{At, Locals, V, attributes, blocks};
 use super::{Ctx, Draft, Field, FleetBits, Node, Policy, Pool, PoolDraft, entry};
-use crate::diagnostic::Problem;
+use crate::diagnostic::LocatedProblem;
 
 /// The inputs of 9.x (variables.tf at 9.5.2).
 const INPUTS_9: &[&str] = &[
@@ -202,10 +202,10 @@ struct Version {
 }
 
 /// The module blocks of a Terraform file, each one pool; `None` when there is none.
-pub fn import(ctx: &mut Ctx<'_>) -> Result<Option<Draft>, Problem> {
+pub fn import(ctx: &mut Ctx<'_>) -> Result<Option<Draft>, LocatedProblem> {
     let body = hcl::edit::parser::parse_body(ctx.text).map_err(|e| {
         let at = e.location().offset();
-        Problem::new(at..at, format!("this is not a Terraform file runnergen can read: {}", e.message()), "here")
+        LocatedProblem::new(at..at, format!("this is not a Terraform file runnergen can read: {}", e.message()), "here")
             .help("runnergen import reads a Terraform file with `module` blocks of cattle-ops/terraform-aws-gitlab-runner, or a gitlab-runner config.toml")
     })?;
     let locals = Locals::of(&body, ctx.text);

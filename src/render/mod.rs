@@ -1,4 +1,4 @@
-//! Stage 4: render every target into an in-memory plan of files. No I/O happens here; the
+//! Stage 5: render every target into the in-memory [`Files`]. No I/O happens here; the
 //! templates are embedded in the binary and see only the per-target context their module
 //! builds from the resolved model.
 
@@ -26,7 +26,7 @@ pub struct File {
 }
 
 /// Every generated file, by its `/`-separated path relative to the output folder. Sorted.
-pub type Plan = BTreeMap<String, File>;
+pub type Files = BTreeMap<String, File>;
 
 /// Every template, by id (its path under `templates/`). A test checks that this list and the
 /// folder agree.
@@ -92,7 +92,7 @@ use templates;
 
 /// Renders the whole fleet: the Packer target first, whose image-definition hash the Terraform
 /// target filters the AMI by, then the next steps.
-pub fn render(fleet: &Fleet) -> Result<Plan, Error> {
+pub fn render(fleet: &Fleet) -> Result<Files, Error> {
     let env = environment(fleet).map_err(template_error)?;
     let (packer, image_hash) = packer::render(fleet, &env).map_err(template_error)?;
     let terraform = terraform::render(fleet, &image_hash, &env).map_err(template_error)?;

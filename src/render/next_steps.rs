@@ -1,4 +1,4 @@
-//! Stage 4, the steps from this render to a running fleet: `NEXT-STEPS.md` at the top of the
+//! Stage 5, the steps from this render to a running fleet: `NEXT-STEPS.md` at the top of the
 //! output folder, which `render` also prints. Reads the resolved model only, like the targets.
 
 use minijinja::Environment;

@@ -6,10 +6,7 @@ use chrono::{Offset as _, TimeZone as _};
 
 use super::pool_path;
 use crate::diagnostic::{Finding, Mark};
-use crate::model::{Fleet, Pool, Schedule, Weekday};
-use crate::topology::{InstancePool, Topology};
-
-const WEEK: usize = 7 * 24 * 60;
+use crate::model::{Fleet, Pool, Weekday};
 
 /// GitLab's stuck-job reaper (app/services/ci/stuck_builds/drop_pending_service.rb,
 /// `Ci::StuckBuilds::DropPendingService`) drops a job pending for an hour when no online runner can
@@ -19,20 +16,22 @@ const WEEK: usize = 7 * 24 * 60;
 /// without instances for longer than that has jobs dropped.
 const ONLINE_CONTACT_MINUTES: usize = 120;
 
+const WEEK: usize = 7 * 24 * 60;
+
 pub fn warnings(fleet: &Fleet, out: &mut Vec<Finding>) {
     for (i, pool) in fleet.pools.iter().enumerate() {
         let at = pool_path(i);
-        if let Topology::Instance(instances) = &pool.topology
-            && let Some((start, minutes)) = longest_sleep(instances)
-            && minutes > ONLINE_CONTACT_MINUTES
+        if let Some(sleep) = pool.topology.kind().sleeps(&at)
+            && sleep.minutes > ONLINE_CONTACT_MINUTES
             && !fleet.pools.iter().any(|other| covers(other, pool))
         {
-            let zone = instances.schedule.as_ref().map_or("UTC", |s| s.time_zone.as_str());
+            let (start, minutes, zone) = (sleep.start, sleep.minutes, sleep.time_zone);
             out.push(
                 Finding::new(
-                    at.key("capacity").key("min"),
+                    sleep.at,
                     format!(
-                        "pool `{}` has no instance for {} at a stretch ({} to {}, {zone}): GitLab drops the jobs that wait for it",
+                        "pool `{}` has no instance for {} at a stretch ({} to {}, {zone}): GitLab drops the jobs \
+                         that wait for it",
                         pool.name,
                         hours(minutes),
                         weekly_time(start),
@@ -41,28 +40,27 @@ pub fn warnings(fleet: &Fleet, out: &mut Vec<Finding>) {
                     "no instance outside the windows",
                 )
                 .mark(Mark::Value)
-                .help("GitLab fails a job that has waited an hour while no online runner can take it (a runner stays online two hours after its last instance left), and any job that has waited a day (Ci::StuckBuilds::DropPendingService): jobs pushed then fail. Make it `topology: autoscaler`, whose manager stays up and starts workers job by job, or add an always-on pool that takes the same jobs and write both pools' `runner:` tags, so runnergen can see it"),
+                .help(
+                    "GitLab fails a job that has waited an hour while no online runner can take it (a runner \
+                     stays online two hours after its last instance left), and any job that has waited a day \
+                     (Ci::StuckBuilds::DropPendingService): jobs pushed then fail. Make it `topology: autoscaler`, \
+                     whose manager stays up and starts workers job by job, or add an always-on pool that takes the \
+                     same jobs and write both pools' `runner:` tags, so runnergen can see it",
+                ),
             );
         }
-        let spot_types = match &pool.topology {
-            Topology::Instance(i) if i.spot => Some((at.key("instance_types"), &i.instance_types)),
-            Topology::Autoscaler(a) if a.workers.spot => {
-                Some((at.key("workers").key("instance_types"), &a.workers.instance_types))
-            }
-            _ => None,
-        };
+        let spot_types = pool.topology.kind().spot_types(&at);
         if let Some((path, types)) = spot_types
             && types.len() == 1
         {
-            out.push(
-                Finding::new(path, "a spot pool with one instance type", "only one type")
-                    .help(format!("when AWS has no spare `{}` capacity in the subnets' zones the pool cannot start instances; AWS's Spot best practices ask for flexibility across instance types: list several of similar size, such as `[m7g.large, m6g.large, c7g.xlarge]`", types[0])),
-            );
+            out.push(Finding::new(path, "a spot pool with one instance type", "only one type").help(format!(
+                "when AWS has no spare `{}` capacity in the subnets' zones the pool cannot start \
+                 instances; AWS's Spot best practices ask for flexibility across instance types: list \
+                 several of similar size, such as `[m7g.large, m6g.large, c7g.xlarge]`",
+                types[0]
+            )));
         }
-        let schedule = match &pool.topology {
-            Topology::Instance(i) => i.schedule.as_ref().map(|s| &s.time_zone),
-            Topology::Autoscaler(a) => a.schedule.as_ref().map(|s| &s.time_zone),
-        };
+        let schedule = pool.topology.kind().time_zone();
         if let Some(zone) = schedule
             && let Some(finding) = time_zone_advice(zone)
         {
@@ -71,53 +69,11 @@ pub fn warnings(fleet: &Fleet, out: &mut Vec<Finding>) {
     }
 }
 
-/// The longest stretch of the week (start minute, minutes) in which the pool's floor is 0, in its
-/// schedule's time zone.
-fn longest_sleep(pool: &InstancePool) -> Option<(usize, usize)> {
-    let floor = weekly_floor(pool);
-    let mut best: Option<(usize, usize)> = None;
-    if floor.iter().all(|m| *m == 0) {
-        return Some((0, WEEK));
-    }
-    // Start right after a minute with an instance, so no stretch wraps out of sight.
-    let first = (0..WEEK).find(|m| floor[*m] > 0)?;
-    let mut run_start = None;
-    for k in 1..=WEEK {
-        let m = (first + k) % WEEK;
-        match (floor[m] == 0, run_start) {
-            (true, None) => run_start = Some(first + k),
-            (false, Some(s)) => {
-                let length = first + k - s;
-                if best.is_none_or(|(_, l)| length > l) {
-                    best = Some((s % WEEK, length));
-                }
-                run_start = None;
-            }
-            _ => {}
-        }
-    }
-    best
-}
-
-/// The pool's `min` in force at each minute of the week.
-fn weekly_floor(pool: &InstancePool) -> Vec<u32> {
-    let mut floor = vec![pool.capacity.min; WEEK];
-    for w in pool.schedule.iter().flat_map(|s: &Schedule<_>| &s.windows) {
-        for (start, end) in w.weekly_ranges() {
-            floor[start as usize..end as usize].fill(w.setting.min);
-        }
-    }
-    floor
-}
-
 /// Whether `other` is always up and takes every job `pool` takes: an autoscaler pool or an
 /// instance pool that never sleeps, of the same executor, whose runner has every tag of the
 /// pool's runner, takes untagged jobs if it does, and is not protected unless it is.
 fn covers(other: &Pool, pool: &Pool) -> bool {
-    let always_on = match &other.topology {
-        Topology::Autoscaler(_) => true,
-        Topology::Instance(i) => weekly_floor(i).iter().all(|m| *m > 0),
-    };
+    let always_on = other.topology.kind().always_on();
     let (Some(theirs), Some(ours)) = (&other.runner, &pool.runner) else { return false };
     always_on
         && other.executor == pool.executor
@@ -192,7 +148,8 @@ fn time_zone_advice(zone: &str) -> Option<impl FnOnce(crate::diagnostic::SpecPat
             (
                 format!("`{zone}` is {offset} all year: it never changes for daylight saving time"),
                 format!(
-                    "where clocks change, the windows would then run an hour off the local office hours for half the year: {instead}; keep `{zone}` only if a fixed offset is what you mean"
+                    "where clocks change, the windows would then run an hour off the local office hours for half \
+                     the year: {instead}; keep `{zone}` only if a fixed offset is what you mean"
                 ),
             )
         } else {

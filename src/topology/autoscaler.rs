@@ -5,19 +5,21 @@
 use serde::Serialize;
 
 use super::{Defaults, Keys, Kind, Name, Templates, TerraformContext as AnyContext, WorkerNeeds};
+use crate::diagnostic::{Finding, Mark, SpecPath};
 use crate::impact::Apply;
 use crate::model::{Capacity, Duration, Executor, Fleet, GATE_MARGIN_SECONDS, JOB_USER, Os, Pool, Schedule};
-use crate::plan::{
-    AutoscalerHours, Hours, PoolPlan, Prices, Segment, WEEK_HOURS, WEEK_MINUTES, integral, peak_hours, segments,
-};
 use crate::render::Output;
 use crate::render::next_steps::Scheduled;
 use crate::render::runner_template::Toml;
 use crate::render::terraform::{Mixed, SecurityGroup, Tag, instance_choice, pool_tags, tags};
 use crate::render::to_value;
 use crate::resolve::{DEFAULT_CAPACITY_PER_INSTANCE, DEFAULT_IDLE_SECONDS, DEFAULT_MAX_USE_COUNT, schedule};
+use crate::rules::{Rules, check_instance_type, check_schedule, check_volume};
 use crate::settings;
 use crate::spec::{self, spelling};
+use crate::week::{
+    AutoscalerHours, Hours, PoolPlan, Prices, Segment, WEEK_HOURS, WEEK_MINUTES, integral, peak_hours, segments,
+};
 
 /// A pool of one manager instance and a group of worker instances it starts and removes by the
 /// jobs it takes.
@@ -294,6 +296,62 @@ impl Kind for AutoscalerPool {
     fn live_settings(&self, fleet: &Fleet, pool: &Pool) -> Option<Toml> {
         Some(Toml { template: "terraform/autoscaler/live.toml.j2", context: to_value(&live(fleet, pool, self)) })
     }
+    fn check(&self, rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool: &Pool) {
+        check(self, rules, fleet, at, pool.executor);
+    }
+    fn check_fleet(&self, rules: &mut Rules, fleet: &Fleet, at: &SpecPath) {
+        check_fleet(rules, fleet, at);
+    }
+    /// Shell jobs sharing workers, and warm workers that hold bursts back on a runner before
+    /// `preemptive_mode`.
+    fn warnings(&self, fleet: &Fleet, at: &SpecPath, pool: &Pool, out: &mut Vec<Finding>) {
+        if pool.executor == Executor::Shell && self.workers.shared {
+            out.push(
+                Finding::new(at.key("workers").key("shared"), "shell jobs of this pool share their workers", "shared")
+                    .help(
+                        "shell jobs run as one user on their worker: a job can read another job's checkout and CI/CD \
+                     variables, or leave something behind for the next one. Give jobs that do not trust each other a \
+                     pool without `shared`",
+                    ),
+            );
+        }
+        if !fleet.image.runner_version.at_least(PREEMPTIVE_MODE_SINCE) {
+            let base = (self.idle.count > 0).then(|| at.key("idle").key("count"));
+            let windows = self
+                .schedule
+                .iter()
+                .flat_map(|s| s.windows.iter().enumerate())
+                .filter(|(_, w)| w.setting.count > 0)
+                .map(|(j, _)| at.key("schedule").key("windows").index(j).key("idle").key("count"));
+            for path in base.into_iter().chain(windows) {
+                out.push(
+                    Finding::new(
+                        path,
+                        format!(
+                            "gitlab-runner {} takes a job here only once an idle worker exists",
+                            fleet.image.runner_version
+                        ),
+                        "bursts wait for workers",
+                    )
+                    .help(
+                        "before 18.1 a policy with warm workers is always preemptive: the manager asks GitLab for \
+                         a job only when an idle worker is free, so a burst is taken `idle.count` jobs at a time. \
+                         Pin `image.runner_version` 18.1.0 or later, where runnergen turns that off \
+                         (`preemptive_mode = false`)",
+                    ),
+                );
+            }
+        }
+    }
+    fn always_on(&self) -> bool {
+        true
+    }
+    fn spot_types(&self, at: &SpecPath) -> Option<(SpecPath, &[String])> {
+        self.workers.spot.then(|| (at.key("workers").key("instance_types"), self.workers.instance_types.as_slice()))
+    }
+    fn time_zone(&self) -> Option<&str> {
+        self.schedule.as_ref().map(|s| s.time_zone.as_str())
+    }
     fn takes_demand(&self) -> bool {
         true
     }
@@ -462,6 +520,118 @@ fn live(fleet: &Fleet, pool: &Pool, autoscaler: &AutoscalerPool) -> Live {
     }
 }
 
+/// The oldest gitlab-runner an autoscaler pool runs on: `fleeting install` arrived in 16.11, and
+/// 17.2 fixed the autoscaler's instance churn (gitlab-runner CHANGELOG, 17.2.0).
+const MIN_AUTOSCALER_RUNNER: (u32, u32) = (17, 2);
+
 /// The first gitlab-runner with a policy's `preemptive_mode` key (common/config.go,
 /// `PreemptiveModeEnabled`); before it, a policy with `idle_count > 0` is always preemptive.
 pub const PREEMPTIVE_MODE_SINCE: (u32, u32) = (18, 1);
+
+/// An autoscaler pool needs a runner version and a fleeting plugin that can drive it; the first
+/// autoscaler pool of the fleet is the one pointed at (one finding for the fleet is enough).
+fn check_fleet(rules: &mut Rules, fleet: &Fleet, at: &SpecPath) {
+    let root = SpecPath::root;
+    let runner = root().key("image").key("runner_version");
+    let plugin = root().key("image").key("fleeting_plugin_version");
+    {
+        let topology = at.key("topology");
+        rules.rule(&[&runner, &topology], |out| {
+            if !fleet.image.runner_version.at_least(MIN_AUTOSCALER_RUNNER) {
+                out.push(
+                    Finding::new(
+                        runner.clone(),
+                        format!("gitlab-runner {} is too old for an autoscaler pool", fleet.image.runner_version),
+                        "too old",
+                    )
+                    .related(topology.clone(), Mark::Value, "this pool is an autoscaler")
+                    .help(
+                        "expected 17.2.0 or later, such as 19.3.0: `gitlab-runner fleeting install` arrived \
+                         in 16.11, and 17.2 fixed the autoscaler's instance churn; 19.2 also stops it pruning \
+                         busy workers when the token rotates",
+                    ),
+                );
+            }
+        });
+        rules.rule(&[&plugin, &topology], |out| {
+            if fleet.image.fleeting_plugin_version.is_none() {
+                out.push(
+                    Finding::new(
+                        root().key("image"),
+                        "`image` is missing the key `fleeting_plugin_version`",
+                        "add `fleeting_plugin_version:` here",
+                    )
+                    .mark(Mark::KeyOrFirst)
+                    .related(topology.clone(), Mark::Value, "this pool is an autoscaler")
+                    .help(
+                        "an autoscaler pool's manager runs the fleeting AWS plugin, baked into the runner \
+                         AMI: write its exact version, such as `fleeting_plugin_version: 1.0.0`",
+                    ),
+                );
+            }
+        });
+    }
+}
+
+/// The rules of an autoscaler pool: its instance types, volume, shared workers and idle slots.
+fn check(pool: &AutoscalerPool, rules: &mut Rules, fleet: &Fleet, at: &SpecPath, executor: Executor) {
+    let arch = &SpecPath::root().key("image").key("arch");
+    let workers = at.key("workers");
+    let manager_type = at.key("manager").key("instance_type");
+    rules.rule(&[&manager_type, arch], |out| {
+        check_instance_type(&pool.manager_instance_type, fleet.image.arch, &manager_type, out);
+    });
+    for (j, t) in pool.workers.instance_types.iter().enumerate() {
+        let path = workers.key("instance_types").index(j);
+        rules.rule(&[&path, arch], |out| check_instance_type(t, fleet.image.arch, &path, out));
+    }
+    check_volume(rules, fleet, &workers.key("volume_gb"), pool.workers.volume_gb);
+    let capacity = workers.key("capacity_per_instance");
+    let uses = workers.key("max_use_count");
+    let shared = workers.key("shared");
+    rules.rule(&[&capacity, &uses, &shared, &at.key("executor")], |out| {
+        if executor == Executor::Shell && !pool.workers.shared {
+            let w = &pool.workers;
+            let (path, what) = if w.capacity_per_instance > 1 {
+                (capacity.clone(), format!("{} shell jobs at once on one worker", w.capacity_per_instance))
+            } else if w.max_use_count != 1 {
+                (uses.clone(), "shell jobs one after another on one worker".to_owned())
+            } else {
+                return;
+            };
+            out.push(Finding::new(path, format!("{what} would share a machine"), "shared worker").help(
+                "shell jobs run as one user on their worker: a job can read another project's checkout \
+                 and variables, or leave something behind for the next job. Keep `capacity_per_instance: 1` \
+                 and `max_use_count: 1`, or set `workers.shared: true` to accept that for jobs that trust \
+                 each other",
+            ));
+        }
+    });
+    let slots = pool.concurrent();
+    let check_idle = |idle: &Idle, path: &SpecPath, out: &mut Vec<Finding>| {
+        if idle.count > slots {
+            out.push(
+                Finding::new(
+                    path.key("count"),
+                    format!("{} idle job slots, but the workers have {slots} in all", idle.count),
+                    "more than the workers hold",
+                )
+                .help(format!(
+                    "`idle.count` counts job slots: at most `workers.max_instances` × \
+                     `workers.capacity_per_instance` ({} × {} = {slots})",
+                    pool.workers.max_instances, pool.workers.capacity_per_instance
+                )),
+            );
+        }
+    };
+    let idle = at.key("idle");
+    rules.rule(&[&idle, &workers], |out| check_idle(&pool.idle, &idle, out));
+    if let Some(s) = &pool.schedule {
+        let schedule = at.key("schedule");
+        check_schedule(rules, &schedule, s);
+        for (j, w) in s.windows.iter().enumerate() {
+            let here = schedule.key("windows").index(j).key("idle");
+            rules.rule(&[&here, &workers], |out| check_idle(&w.setting, &here, out));
+        }
+    }
+}

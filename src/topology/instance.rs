@@ -3,16 +3,18 @@
 
 use serde::Serialize;
 
-use super::{Defaults, Keys, Kind, Name, Templates, TerraformContext as AnyContext, WorkerNeeds};
+use super::{Defaults, Keys, Kind, Name, Sleep, Templates, TerraformContext as AnyContext, WorkerNeeds};
+use crate::diagnostic::{Finding, SpecPath};
 use crate::impact::Apply;
 use crate::model::{self, Capacity, Executor, Fleet, Pool, Schedule};
-use crate::plan::{PoolPlan, Prices, Segment, WEEK_MINUTES, integral, peak_hours, scale, segments};
 use crate::render::Output;
 use crate::render::next_steps::{Scheduled, WindowNow};
 use crate::render::terraform::{Mixed, instance_choice};
 use crate::resolve::{DEFAULT_BUSY_PERCENT, DEFAULT_CONCURRENT, schedule};
+use crate::rules::{Rules, check_instance_type, check_schedule, check_volume, limits};
 use crate::settings;
 use crate::spec;
+use crate::week::{PoolPlan, Prices, Segment, WEEK_MINUTES, integral, peak_hours, scale, segments};
 
 /// A pool whose instances are runners: one Auto Scaling group of them.
 #[derive(Debug, Clone)]
@@ -149,6 +151,27 @@ impl Kind for InstancePool {
             autoscaler: None,
             cost,
         })
+    }
+    fn check(&self, rules: &mut Rules, fleet: &Fleet, at: &SpecPath, _: &Pool) {
+        check(self, rules, fleet, at);
+    }
+    fn always_on(&self) -> bool {
+        weekly_floor(self).iter().all(|m| *m > 0)
+    }
+    fn sleeps(&self, at: &SpecPath) -> Option<Sleep<'_>> {
+        let (start, minutes) = longest_sleep(self)?;
+        Some(Sleep {
+            start,
+            minutes,
+            time_zone: self.schedule.as_ref().map_or("UTC", |s| s.time_zone.as_str()),
+            at: at.key("capacity").key("min"),
+        })
+    }
+    fn spot_types(&self, at: &SpecPath) -> Option<(SpecPath, &[String])> {
+        self.spot.then(|| (at.key("instance_types"), self.instance_types.as_slice()))
+    }
+    fn time_zone(&self) -> Option<&str> {
+        self.schedule.as_ref().map(|s| s.time_zone.as_str())
     }
     fn impact(&self, pool: &Pool, apply: &Apply) -> Vec<String> {
         let launch_template = apply.texts.block_changed(apply.pool_tf, "aws_launch_template", &pool.name);
@@ -306,4 +329,117 @@ fn schedule_context(pool: &Pool, instances: &InstancePool, schedule: &Schedule<C
         })
         .collect();
     ScheduleContext { time_zone: schedule.time_zone.clone(), actions }
+}
+
+/// The rules of an instance pool: its instance types, capacity, volume and schedule.
+fn check(pool: &InstancePool, rules: &mut Rules, fleet: &Fleet, at: &SpecPath) {
+    let arch = &SpecPath::root().key("image").key("arch");
+    let capacity = at.key("capacity");
+    let schedule = at.key("schedule");
+    for (j, t) in pool.instance_types.iter().enumerate() {
+        let path = at.key("instance_types").index(j);
+        rules.rule(&[&path, arch], |out| check_instance_type(t, fleet.image.arch, &path, out));
+    }
+    rules.rule(&[&capacity], |out| check_capacity(&pool.capacity, &capacity, "`capacity`", out));
+    check_volume(rules, fleet, &at.key("volume_gb"), pool.volume_gb);
+    if let Some(s) = &pool.schedule {
+        check_schedule(rules, &schedule, s);
+        let windows = schedule.key("windows");
+        for (j, w) in s.windows.iter().enumerate() {
+            let here = windows.index(j).key("capacity");
+            rules.rule(&[&here], |out| check_capacity(&w.setting, &here, "the window's `capacity`", out));
+        }
+        rules.rule(&[&windows, &capacity], |out| {
+            let actions = s.actions(pool.capacity).len();
+            if actions > limits::SCHEDULED_ACTIONS_PER_GROUP {
+                out.push(
+                    Finding::new(
+                        windows.clone(),
+                        format!("these windows need {actions} scheduled actions"),
+                        "too many windows",
+                    )
+                    .help(format!(
+                        "AWS allows {} scheduled actions per Auto Scaling group; merge windows that \
+                         share times into one with several days",
+                        limits::SCHEDULED_ACTIONS_PER_GROUP
+                    )),
+                );
+            }
+        });
+    }
+    // Demand scaling measures running instances: from zero only a schedule starts one.
+    rules.rule(&[&capacity, &schedule], |out| {
+        let some_window_starts_one = pool.schedule.iter().flat_map(|s| &s.windows).any(|w| w.setting.min >= 1);
+        if pool.capacity.min == 0 && !some_window_starts_one {
+            out.push(
+                Finding::new(
+                    capacity.key("min"),
+                    "this pool can never start an instance",
+                    "min 0, and no window starts one",
+                )
+                .help(
+                    "with no instance there is no busy-slot or CPU metric, so demand scaling never starts the \
+                     first one: set `capacity.min` to at least 1, add a schedule window with `min` of at least 1 \
+                     for the hours jobs arrive, or make it an autoscaler pool (`topology: autoscaler`), which \
+                     starts a worker per job",
+                ),
+            );
+        }
+    });
+}
+
+/// A capacity holds min <= desired <= max.
+fn check_capacity(c: &Capacity, at: &SpecPath, what: &str, out: &mut Vec<Finding>) {
+    if !(c.min <= c.desired && c.desired <= c.max) {
+        let shown = if c.desired == c.min {
+            format!("min {}, max {}", c.min, c.max)
+        } else {
+            format!("min {}, desired {}, max {}", c.min, c.desired, c.max)
+        };
+        out.push(
+            Finding::new(at.clone(), format!("{what} is {shown}"), "min <= desired <= max does not hold")
+                .help("expected min <= desired <= max (desired defaults to min)"),
+        );
+    }
+}
+
+const WEEK: usize = 7 * 24 * 60;
+
+/// The longest stretch of the week (start minute, minutes) in which the pool's floor is 0, in its
+/// schedule's time zone.
+fn longest_sleep(pool: &InstancePool) -> Option<(usize, usize)> {
+    let floor = weekly_floor(pool);
+    let mut best: Option<(usize, usize)> = None;
+    if floor.iter().all(|m| *m == 0) {
+        return Some((0, WEEK));
+    }
+    // Start right after a minute with an instance, so no stretch wraps out of sight.
+    let first = (0..WEEK).find(|m| floor[*m] > 0)?;
+    let mut run_start = None;
+    for k in 1..=WEEK {
+        let m = (first + k) % WEEK;
+        match (floor[m] == 0, run_start) {
+            (true, None) => run_start = Some(first + k),
+            (false, Some(s)) => {
+                let length = first + k - s;
+                if best.is_none_or(|(_, l)| length > l) {
+                    best = Some((s % WEEK, length));
+                }
+                run_start = None;
+            }
+            _ => {}
+        }
+    }
+    best
+}
+
+/// The pool's `min` in force at each minute of the week.
+fn weekly_floor(pool: &InstancePool) -> Vec<u32> {
+    let mut floor = vec![pool.capacity.min; WEEK];
+    for w in pool.schedule.iter().flat_map(|s: &Schedule<Capacity>| &s.windows) {
+        for (start, end) in w.weekly_ranges() {
+            floor[start as usize..end as usize].fill(w.setting.min);
+        }
+    }
+    floor
 }

@@ -15,13 +15,15 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use strum::EnumDiscriminants;
 
+use crate::diagnostic::{Finding, SpecPath};
 use crate::impact::Apply;
 use crate::model::{Executor, Fleet, Pool};
-use crate::plan::{PoolPlan, Prices};
 use crate::render::Output;
 use crate::render::next_steps::Scheduled;
 use crate::render::runner_template::Toml;
+use crate::rules::Rules;
 use crate::spec;
+use crate::week::{PoolPlan, Prices};
 
 pub use autoscaler::{AutoscalerPool, Idle, Workers};
 pub use instance::{InstancePool, Scaling};
@@ -55,6 +57,13 @@ impl Topology {
     /// The topology's name, as the spec writes it.
     pub fn name(&self) -> Name {
         Name::from(self)
+    }
+}
+
+/// A pool without a `topology` key is an instance pool.
+impl Default for Name {
+    fn default() -> Self {
+        Name::Instance
     }
 }
 
@@ -133,6 +142,17 @@ pub struct WorkerNeeds {
     pub shell_sessions: Option<u32>,
 }
 
+/// A stretch of a pool's week without a runner instance.
+#[derive(Debug)]
+pub struct Sleep<'a> {
+    /// Its first minute of the week (Monday 00:00 is 0, in the schedule's time zone), and its length.
+    pub start: usize,
+    pub minutes: usize,
+    pub time_zone: &'a str,
+    /// The setting that lets the pool sleep.
+    pub at: SpecPath,
+}
+
 /// A topology's Terraform pool context: what its templates read as the pool's own, besides
 /// [`crate::render::terraform::PoolContext`]'s shared fields.
 #[derive(Debug, Serialize)]
@@ -177,6 +197,22 @@ pub trait Kind {
     fn takes_demand(&self) -> bool {
         false
     }
+    /// The topology's rules over one pool, at `at`, the pool's spec path.
+    fn check(&self, rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool: &Pool);
+    /// The topology's rules over the fleet, run once, for the first pool of the topology (`at`).
+    fn check_fleet(&self, _rules: &mut Rules, _fleet: &Fleet, _at: &SpecPath) {}
+    /// The topology's warnings about one pool.
+    fn warnings(&self, _fleet: &Fleet, _at: &SpecPath, _pool: &Pool, _out: &mut Vec<Finding>) {}
+    /// Whether the pool has a runner up all week, whatever its schedule.
+    fn always_on(&self) -> bool;
+    /// The longest stretch of its week without a runner instance, if it has one.
+    fn sleeps(&self, _at: &SpecPath) -> Option<Sleep<'_>> {
+        None
+    }
+    /// Where the pool lists its spot instance types, if it runs on spot.
+    fn spot_types(&self, at: &SpecPath) -> Option<(SpecPath, &[String])>;
+    /// The time zone of the pool's schedule, if it has one.
+    fn time_zone(&self) -> Option<&str>;
     /// What an apply does to the pool's running jobs and job intake, a line each (`runnergen diff`).
     fn impact(&self, pool: &Pool, apply: &Apply) -> Vec<String>;
     /// The pool's schedule as the next steps tell how to take a window at once, if it has one.

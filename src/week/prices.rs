@@ -16,6 +16,20 @@ use serde::Deserialize;
 use crate::Error;
 use crate::diagnostic::{Finding, SpecPath};
 use crate::load::Source;
+use crate::load::file::{Expected, read_mapping};
+
+/// What a price list holds, as its help says.
+const PRICE_LIST_HELP: &str = "expected `currency: USD` and `instance_types:` mapping each instance type to \
+                               `{on_demand: PRICE, spot: PRICE}` (spot optional), prices per hour";
+
+/// A price list, in the words of the errors that refuse a file.
+const PRICE_LIST: Expected = Expected {
+    file: "a price list file such as prices.yaml",
+    kind: "a price list",
+    empty: "a price list with `currency:` and `instance_types:`",
+    not_mapping: "the price list must be a mapping of keys",
+    not_mapping_help: PRICE_LIST_HELP,
+};
 
 #[derive(Debug, Clone)]
 pub struct Prices {
@@ -40,14 +54,17 @@ struct File {
 }
 
 impl Prices {
+    /// Reads and parses a price list file.
+    pub fn read(path: &std::path::Path) -> Result<Prices, Error> {
+        Prices::parse(&read_mapping(path, &PRICE_LIST)?)
+    }
+
     /// Reads a parsed price file; every problem located in it.
     pub fn parse(source: &Source) -> Result<Prices, Error> {
         let json = source.root.to_json();
         let file: File = serde_path_to_error::deserialize(json).map_err(|e| {
             let path = SpecPath::of_serde(e.path());
-            let finding = Finding::new(path, format!("not a price list: {}", e.inner()), "here").help(
-                "expected `currency: USD` and `instance_types:` mapping each instance type to `{on_demand: PRICE, spot: PRICE}` (spot optional), prices per hour",
-            );
+            let finding = Finding::new(path, format!("not a price list: {}", e.inner()), "here").help(PRICE_LIST_HELP);
             source.error(crate::diagnostic::locate(&source.root, vec![finding]))
         })?;
         let mut findings = Vec::new();

@@ -229,7 +229,7 @@ impl Delta {
 }
 
 /// Days of the week as plan views print them.
-pub const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+pub const DAYS: [&str; 7] = crate::spec::Weekday::TITLES;
 
 /// The capacity in force at a minute of the week.
 pub fn at(week: &[Segment<Capacity>], minute: u32) -> Capacity {

@@ -1,18 +1,19 @@
-//! Stage 1: read the spec file and parse it into a located YAML tree. The only stage that reads
-//! from disk. Refuses what is not a plausible spec (a directory, a huge file, binary data)
-//! with one clear line.
+//! Reading a YAML file safely: at most [`MAX_BYTES`] of UTF-8 text, parsed into a located YAML
+//! tree whose top is a mapping. What is not a plausible file of the expected kind (a directory,
+//! a huge file, binary data, an empty file) gets one clear line that says what was expected.
 
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::diagnostic::{Error, Problem, SpecText};
+use crate::Error;
+use crate::diagnostic::{LocatedProblem, SpecText};
 use crate::yaml::{self, Node};
 
-/// Largest spec accepted. A fleet of 500 pools is about 250 KiB.
+/// Largest file accepted. A fleet of 500 pools is about 250 KiB.
 pub const MAX_BYTES: u64 = 2 * 1024 * 1024;
 
-/// The text of a spec and its parsed tree.
+/// The text of a YAML file and its parsed tree.
 pub struct Source {
     /// The name shown in diagnostics: the path as given.
     pub name: String,
@@ -22,14 +23,29 @@ pub struct Source {
 
 impl Source {
     /// An error made of problems in this source.
-    pub fn error(&self, problems: Vec<Problem>) -> Error {
+    pub fn error(&self, problems: Vec<LocatedProblem>) -> Error {
         Error::Spec { file: self.text.clone(), problems }
     }
 }
 
-pub fn load(path: &Path) -> Result<Source, Error> {
-    let read = read_text(path)?;
-    parse(read.name, read.text)
+/// What a file is expected to hold, in the words of the errors that refuse it.
+pub struct Expected {
+    /// Said of a directory, such as "a fleet spec file such as fleet.yaml".
+    pub file: &'static str,
+    /// Said of a file over [`MAX_BYTES`], such as "a fleet spec".
+    pub kind: &'static str,
+    /// Said of an empty file, such as "a fleet spec that starts with `version: 1`".
+    pub empty: &'static str,
+    /// The message for a file whose top is not a mapping.
+    pub not_mapping: &'static str,
+    /// The help for a file whose top is not a mapping.
+    pub not_mapping_help: &'static str,
+}
+
+/// Reads and parses a YAML file whose top is a mapping.
+pub fn read_mapping(path: &Path, expected: &Expected) -> Result<Source, Error> {
+    let read = read_text(path, expected)?;
+    parse_mapping(read.name, read.text, expected)
 }
 
 /// A file's text and the name diagnostics show for it.
@@ -40,18 +56,18 @@ pub struct Text {
 
 /// Reads a text file of at most [`MAX_BYTES`]: one clear line for a directory, a huge file or
 /// one that is not UTF-8.
-pub fn read_text(path: &Path) -> Result<Text, Error> {
+pub fn read_text(path: &Path, expected: &Expected) -> Result<Text, Error> {
     let name = crate::diagnostic::printable(&path.display().to_string());
     let read_error = |reason: String| Error::Read { path: name.clone(), reason, source: None };
     let io_error = |e: std::io::Error| Error::Read { path: name.clone(), reason: io_reason(&e), source: Some(e) };
     let meta = std::fs::metadata(path).map_err(io_error)?;
     if meta.is_dir() {
-        return Err(read_error("it is a directory; expected a fleet spec file such as fleet.yaml".into()));
+        return Err(read_error(format!("it is a directory; expected {}", expected.file)));
     }
     let mut bytes = Vec::new();
     std::fs::File::open(path).and_then(|f| f.take(MAX_BYTES + 1).read_to_end(&mut bytes)).map_err(io_error)?;
     if bytes.len() as u64 > MAX_BYTES {
-        return Err(read_error(format!("it is larger than {} MiB; a fleet spec is far smaller", MAX_BYTES >> 20)));
+        return Err(read_error(format!("it is larger than {} MiB; {} is far smaller", MAX_BYTES >> 20, expected.kind)));
     }
     let text = String::from_utf8(bytes).map_err(|e| {
         let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
@@ -62,8 +78,8 @@ pub fn read_text(path: &Path) -> Result<Text, Error> {
     Ok(Text { name, text })
 }
 
-/// Parses spec text that came from somewhere other than a file.
-pub fn parse(name: String, text: String) -> Result<Source, Error> {
+/// Parses YAML text whose top must be a mapping; `name` is what diagnostics call it.
+pub fn parse_mapping(name: String, text: String, expected: &Expected) -> Result<Source, Error> {
     let source = Arc::new(SpecText::new(&name, text));
     let spec_error = |problem| Error::Spec { file: source.clone(), problems: vec![problem] };
     let root = match yaml::parse(&source.text) {
@@ -71,12 +87,12 @@ pub fn parse(name: String, text: String) -> Result<Source, Error> {
         Ok(None) => {
             return Err(Error::Read {
                 path: name,
-                reason: "it is empty; expected a fleet spec that starts with `version: 1`".into(),
+                reason: format!("it is empty; expected {}", expected.empty),
                 source: None,
             });
         }
         Err(e) => {
-            let mut problem = Problem::new(e.span, e.message, e.label);
+            let mut problem = LocatedProblem::new(e.span, e.message, e.label);
             if let Some(first) = e.first {
                 problem = problem.related(first, "first defined here").help("each key may appear once in a mapping");
             }
@@ -85,8 +101,8 @@ pub fn parse(name: String, text: String) -> Result<Source, Error> {
     };
     if !matches!(root.kind, yaml::Kind::Map(_)) {
         return Err(spec_error(
-            Problem::new(root.span.clone(), "the spec must be a mapping of keys", "not a mapping")
-                .help("start the file with `version: 1`, then `name:`, `aws:`, `gitlab:`, `image:` and `pools:`"),
+            LocatedProblem::new(root.span.clone(), expected.not_mapping, "not a mapping")
+                .help(expected.not_mapping_help),
         ));
     }
     Ok(Source { name, text: source, root })
