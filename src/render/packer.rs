@@ -1,4 +1,4 @@
-//! Stage 4, Packer target: the runner AMI's template (`packer/gitlab-runner.pkr.hcl`), its
+//! Stage 5, Packer target: the runner AMI's template (`packer/gitlab-runner.pkr.hcl`), its
 //! provision script and, under `packer/files/`, the systemd units, helper scripts and data files
 //! that run the runner's lifecycle on each instance. Reads only the resolved [`Fleet`], through
 //! its own template context (`Context`).
