@@ -104,7 +104,7 @@ fn strings(value: &toml::Value) -> Vec<String> {
 /// credentials, the pool's prefix (or the shared one), no keys; beside an autoscaler's section
 /// on a manager; none for a pool of shell jobs on instances.
 #[test]
-fn the_cache_section_at_boot_is_toml_of_the_expected_shape() {
+fn each_runner_caches_in_s3_under_its_pools_prefix_with_the_roles_credentials() {
     let spec = std::fs::read_to_string(crate::common::root().join("examples/multi-pool/fleet.yaml")).expect("example");
     for shared in [false, true] {
         let text = spec.replace("  expiration_days: 14\n", &format!("  expiration_days: 14\n  shared: {shared}\n"));
