@@ -23,6 +23,7 @@ pub fn tf_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// A fleet up to its `pools:` key, for specs that differ only in their pools.
 pub const SPEC_HEAD: &str = r#"
 version: 1
 name: sched
