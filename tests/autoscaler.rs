@@ -36,37 +36,6 @@ const HEAD: &str = "version: 1\nname: acme-ci\naws:\n  region: eu-central-1\n  v
                     os: ubuntu-24.04\n  arch: arm64\n  runner_version: 19.3.0\n  fleeting_plugin_version: 1.0.0\n";
 
 #[test]
-fn the_example_managers_settings_are_toml_of_the_expected_shape() {
-    let spec = std::fs::read_to_string(crate::common::root().join("examples/autoscaler/fleet.yaml")).expect("example");
-    let (_, table) = config(&spec);
-    let a = autoscaler(&table);
-    assert_eq!(a["plugin"].as_str(), Some("aws:1.0.0"));
-    assert_eq!(a["capacity_per_instance"].as_integer(), Some(1));
-    assert_eq!(a["max_use_count"].as_integer(), Some(1));
-    assert_eq!(a["max_instances"].as_integer(), Some(20));
-    assert_eq!(a["delete_instances_on_shutdown"].as_bool(), Some(true));
-    assert!(a["instance_ready_command"].as_str().expect("a ready command").contains("docker info"));
-    let plugin = a["plugin_config"].as_table().expect("plugin_config");
-    assert_eq!(plugin["name"].as_str(), Some("acme-ci-build-workers"));
-    assert!(!plugin.contains_key("region"), "the AWS plugin has no region key: {plugin:?}");
-    let connector = a["connector_config"].as_table().expect("connector_config");
-    assert_eq!(connector["username"].as_str(), Some("ubuntu"));
-    assert_eq!(connector["use_external_addr"].as_bool(), Some(false));
-    assert_eq!(connector["use_static_credentials"].as_bool(), Some(false));
-    assert!(!connector.contains_key("key_path") && !connector.contains_key("password"));
-    let policies = a["policy"].as_array().expect("[[runners.autoscaler.policy]]");
-    assert_eq!(policies.len(), 2);
-    // The catch-all first: the last matching policy wins.
-    let base = policies[0].as_table().expect("a table");
-    assert_eq!(strings(&base["periods"]), ["* * * * *"]);
-    assert_eq!((base["idle_count"].as_integer(), base["idle_time"].as_str()), (Some(0), Some("10m0s")));
-    let office = policies[1].as_table().expect("a table");
-    assert_eq!(strings(&office["periods"]), ["* 7-18 * * 1-5"]);
-    assert_eq!(office["timezone"].as_str(), Some("Europe/Berlin"));
-    assert_eq!((office["idle_count"].as_integer(), office["idle_time"].as_str()), (Some(2), Some("30m0s")));
-}
-
-#[test]
 fn windows_become_policies_in_order_with_minutes_and_midnight() {
     let spec = format!(
         "{HEAD}pools:\n  - name: vm\n    topology: autoscaler\n    executor: shell\n    token_parameter: /a/vm\n    \
@@ -135,7 +104,7 @@ fn strings(value: &toml::Value) -> Vec<String> {
 /// credentials, the pool's prefix (or the shared one), no keys; beside an autoscaler's section
 /// on a manager; none for a pool of shell jobs on instances.
 #[test]
-fn the_cache_section_at_boot_is_toml_of_the_expected_shape() {
+fn each_runner_caches_in_s3_under_its_pools_prefix_with_the_roles_credentials() {
     let spec = std::fs::read_to_string(crate::common::root().join("examples/multi-pool/fleet.yaml")).expect("example");
     for shared in [false, true] {
         let text = spec.replace("  expiration_days: 14\n", &format!("  expiration_days: 14\n  shared: {shared}\n"));

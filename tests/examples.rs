@@ -1,7 +1,7 @@
 //! Golden output: each example's whole rendered tree is committed beside its spec, in
 //! `examples/NAME/runnergen-out/`, and must be exactly what render produces now. After an
-//! intended change, `cargo run -- render examples/NAME/fleet.yaml` updates it and the diff
-//! shows in review.
+//! intended change, `scripts/bless` re-renders every example (and the other pinned files) and the
+//! diff shows in review.
 
 use crate::common::{examples, root, run, runnergen};
 
@@ -11,7 +11,7 @@ fn committed_example_output_is_what_render_writes() {
         let out = run(runnergen().args(["diff", "--color", "never"]).arg(&spec).current_dir(root()));
         assert!(
             out.status.code() == Some(0),
-            "examples/{name}/runnergen-out is stale; run `cargo run -- render examples/{name}/fleet.yaml`:\n{}{}",
+            "examples/{name}/runnergen-out is stale; run `scripts/bless` and review its diff:\n{}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );

@@ -237,12 +237,15 @@ fn the_readme_shows_what_plan_prints() {
     common::assert_success(&out, "plan");
     let readme = std::fs::read_to_string(common::root().join("README.md")).expect("README");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(readme.contains(&format!("```text\n{text}```")), "README.md shows other figures than:\n{text}");
+    assert!(
+        readme.contains(&format!("```text\n{text}```")),
+        "README.md shows other figures than (`scripts/bless` writes them):\n{text}"
+    );
     let committed = std::fs::read_to_string(common::root().join("docs/plan-multi-pool.svg")).expect("the chart");
     assert_eq!(
         committed,
         std::fs::read_to_string(&svg).expect("drawn"),
-        "docs/plan-multi-pool.svg is not what plan draws"
+        "docs/plan-multi-pool.svg is not what plan draws; run `scripts/bless`"
     );
 }
 

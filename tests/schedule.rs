@@ -129,23 +129,31 @@ fn a_window_across_midnight_continues_on_the_following_days() {
     assert_eq!(periods(&[Mon, Tue, Wed, Thu, Fri], t(18, 0), t(0, 0)), ["* 18-23 * * 1-5"]);
 }
 
-/// Whether `minute hour * * weekdays` names minute `m` of the week (0 = Monday 00:00).
-fn cron_matches(period: &str, m: u32) -> bool {
+/// Which minutes of the week (0 = Monday 00:00) `minute hour * * weekdays` names, its fields read
+/// once.
+fn cron(period: &str) -> impl Fn(u32) -> bool {
     let fields: Vec<&str> = period.split(' ').collect();
     assert_eq!(fields.len(), 5, "{period}");
     assert_eq!((fields[2], fields[3]), ("*", "*"), "{period}");
     let number = |text: &str| text.parse::<u32>().unwrap_or_else(|_| panic!("{period}: `{text}` is not a number"));
-    let matches = |field: &str, value: u32| {
-        field == "*"
-            || field.split(',').any(|part| match part.split_once('-') {
-                Some((a, b)) => (number(a)..=number(b)).contains(&value),
-                None => number(part) == value,
+    let values = |field: &str, count: u32| -> Vec<bool> {
+        (0..count)
+            .map(|value| {
+                field == "*"
+                    || field.split(',').any(|part| match part.split_once('-') {
+                        Some((a, b)) => (number(a)..=number(b)).contains(&value),
+                        None => number(part) == value,
+                    })
             })
+            .collect()
     };
-    let (day, minute_of_day) = (m / (24 * 60), m % (24 * 60));
-    matches(fields[0], minute_of_day % 60)
-        && matches(fields[1], minute_of_day / 60)
-        && matches(fields[4], (day + 1) % 7)
+    let (minutes, hours, weekdays) = (values(fields[0], 60), values(fields[1], 24), values(fields[4], 7));
+    move |m| {
+        let (day, minute_of_day) = (m / (24 * 60), m % (24 * 60));
+        minutes[(minute_of_day % 60) as usize]
+            && hours[(minute_of_day / 60) as usize]
+            && weekdays[((day + 1) % 7) as usize]
+    }
 }
 
 /// Over every minute of the week, the periods name exactly the minutes the window covers, for
@@ -171,8 +179,9 @@ fn periods_cover_exactly_the_window() {
                         (m + 7 * 24 * 60 - start) % (7 * 24 * 60) < length
                     })
                 };
+                let named_by: Vec<_> = periods.iter().map(|p| cron(p)).collect();
                 for m in 0..7 * 24 * 60 {
-                    let named = periods.iter().any(|p| cron_matches(p, m));
+                    let named = named_by.iter().any(|named_by| named_by(m));
                     assert_eq!(named, covered(m), "{days:?} {from:?}-{to:?} minute {m}: {periods:?}");
                 }
             }

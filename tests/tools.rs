@@ -19,3 +19,4 @@ mod plan_svg;
 mod provision;
 mod terminal;
 mod terraform;
+mod tf;
