@@ -37,6 +37,23 @@ pub struct Fleet {
     pub cache: Option<Cache>,
     /// Shipping the instances' journals to CloudWatch Logs, when the spec asks for it.
     pub logs: Option<Logs>,
+    /// The fleet's dashboard and alarms, when the spec asks for them.
+    pub monitoring: Option<Monitoring>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Monitoring {
+    pub dashboard: bool,
+    pub alarms: Option<Alarms>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Alarms {
+    /// An SNS topic that exists; a rule keeps exactly one of it and `email`.
+    pub sns_topic_arn: Option<String>,
+    /// An address subscribed to a topic runnergen's Terraform creates.
+    pub email: Option<String>,
+    pub at_ceiling_minutes: u32,
 }
 
 /// The runners' distributed cache.

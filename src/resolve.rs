@@ -25,6 +25,8 @@ pub const DEFAULT_TIME_ZONE: &str = "UTC";
 /// Days cached objects live in a bucket runnergen creates, and days CloudWatch keeps the logs.
 pub const DEFAULT_CACHE_EXPIRATION_DAYS: u32 = 14;
 pub const DEFAULT_LOG_RETENTION_DAYS: u32 = 30;
+/// Minutes a pool may sit at its maximum size before its alarm fires.
+pub const DEFAULT_AT_CEILING_MINUTES: u32 = 30;
 /// How long an unused worker stays, 10 minutes.
 pub const DEFAULT_IDLE_SECONDS: u32 = 600;
 /// AWS CLI 2.36.7: tagged in aws/aws-cli on 2026-07-23.
@@ -139,6 +141,14 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
         runners: spec.gitlab.runners.unwrap_or(DEFAULT_RUNNER_MODE),
         cache,
         logs: spec.logs.map(|l| model::Logs { retention_days: l.retention_days.unwrap_or(DEFAULT_LOG_RETENTION_DAYS) }),
+        monitoring: spec.monitoring.map(|m| model::Monitoring {
+            dashboard: m.dashboard.unwrap_or(true),
+            alarms: m.alarms.map(|a| model::Alarms {
+                sns_topic_arn: a.sns_topic_arn,
+                email: a.email,
+                at_ceiling_minutes: a.at_ceiling_minutes.unwrap_or(DEFAULT_AT_CEILING_MINUTES),
+            }),
+        }),
         image,
         pools,
         name: spec.name,

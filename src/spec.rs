@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::resolve::{
-    DEFAULT_AWS_CLI_VERSION, DEFAULT_BUSY_PERCENT, DEFAULT_CACHE_EXPIRATION_DAYS, DEFAULT_CAPACITY_PER_INSTANCE,
-    DEFAULT_CONCURRENT, DEFAULT_DOCKER_IMAGE, DEFAULT_IDLE_SECONDS, DEFAULT_JOB_TIMEOUT_MINUTES,
-    DEFAULT_LOG_RETENTION_DAYS, DEFAULT_MAX_USE_COUNT, DEFAULT_PULL_POLICY, DEFAULT_RUNNER_LOCKED, DEFAULT_RUNNER_MODE,
-    DEFAULT_TIME_ZONE, DEFAULT_VOLUME_GB, DEFAULT_VOLUME_TYPE,
+    DEFAULT_AT_CEILING_MINUTES, DEFAULT_AWS_CLI_VERSION, DEFAULT_BUSY_PERCENT, DEFAULT_CACHE_EXPIRATION_DAYS,
+    DEFAULT_CAPACITY_PER_INSTANCE, DEFAULT_CONCURRENT, DEFAULT_DOCKER_IMAGE, DEFAULT_IDLE_SECONDS,
+    DEFAULT_JOB_TIMEOUT_MINUTES, DEFAULT_LOG_RETENTION_DAYS, DEFAULT_MAX_USE_COUNT, DEFAULT_PULL_POLICY,
+    DEFAULT_RUNNER_LOCKED, DEFAULT_RUNNER_MODE, DEFAULT_TIME_ZONE, DEFAULT_VOLUME_GB, DEFAULT_VOLUME_TYPE,
 };
 
 /// An enum of the spec, whose values have the spelling the spec writes (their serde names; a
@@ -129,6 +129,10 @@ fn tidy(schema: &mut Schema) {
 
 /// An EC2 instance type such as m7g.large.
 const INSTANCE_TYPE: &str = r"^[a-z][a-z0-9-]*\.[a-z0-9]+$";
+/// An SNS topic's ARN.
+const SNS_TOPIC_ARN: &str = r"^arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$";
+/// An email address, as far as a schema can tell.
+const EMAIL: &str = r"^[^@\s]+@[^@\s]+\.[^@\s]+$";
 /// A fleet's or a pool's name.
 const NAME: &str = "^[a-z]([a-z0-9-]*[a-z0-9])?$";
 
@@ -166,6 +170,41 @@ pub struct Spec {
     pub cache: Option<Cache>,
     /// Ship each instance's runner, helper and system journal to CloudWatch Logs, one log group per pool.
     pub logs: Option<Logs>,
+    /// See the fleet in CloudWatch: the groups' own metrics, a dashboard with a row per pool, and alarms that page for
+    /// real problems only (never for pools that a schedule scales to zero).
+    pub monitoring: Option<Monitoring>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(inline)]
+pub struct Monitoring {
+    /// One CloudWatch dashboard for the fleet, a row per pool: capacity, busy job slots, drains, spot notices and
+    /// registrations.
+    #[schemars(extend("default" = true))]
+    pub dashboard: Option<bool>,
+    /// Alarms, each with a runbook line in its description. Set one of sns_topic_arn and email.
+    pub alarms: Option<Alarms>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(inline)]
+pub struct Alarms {
+    /// An existing SNS topic in the fleet's region that the alarms notify.
+    #[schemars(
+        regex(pattern = SNS_TOPIC_ARN),
+        extend("examples" = ["arn:aws:sns:eu-central-1:123456789012:ci-alerts"])
+    )]
+    pub sns_topic_arn: Option<String>,
+    /// An address that runnergen's Terraform subscribes to a topic it creates for the fleet's alarms. AWS mails it a
+    /// confirmation link first: no alarm reaches it until someone follows that link.
+    #[schemars(regex(pattern = EMAIL), length(max = 254), extend("examples" = ["ops@example.com"]))]
+    pub email: Option<String>,
+    /// Minutes a pool may sit at its maximum size before its alarm fires (for an autoscaler pool: its workers at
+    /// max_instances).
+    #[schemars(range(min = 5, max = 1440), extend("default" = DEFAULT_AT_CEILING_MINUTES))]
+    pub at_ceiling_minutes: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

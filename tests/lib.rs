@@ -8,6 +8,7 @@ mod docs;
 mod examples;
 mod import;
 mod init;
+mod monitoring;
 mod next_steps;
 mod plan;
 mod schedule;

@@ -3,6 +3,7 @@
 //! builds from the resolved model.
 
 pub mod hcl_format;
+pub mod monitoring;
 pub mod next_steps;
 pub mod packer;
 pub mod runner_template;
@@ -62,6 +63,7 @@ pub const TEMPLATES: &[(&str, &str)] = &templates![
     "terraform/cache.tf.j2",
     "terraform/gitlab.tf.j2",
     "terraform/logs.tf.j2",
+    "terraform/monitoring.tf.j2",
     "terraform/iam.tf.j2",
     "terraform/main.tf.j2",
     "terraform/outputs.tf.j2",

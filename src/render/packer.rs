@@ -44,15 +44,15 @@ const DEFAULT_STOP_TIMEOUT_SECONDS: u32 = crate::resolve::DEFAULT_JOB_TIMEOUT_MI
 
 /// The helper scripts, by role: file name under `files/` and in [`HELPERS_DIR`].
 #[derive(Debug, Serialize)]
-struct Helpers {
-    register: &'static str,
-    lifecycle: &'static str,
-    metrics: &'static str,
-    gate: &'static str,
-    manager_settings: &'static str,
+pub(crate) struct Helpers {
+    pub(crate) register: &'static str,
+    pub(crate) lifecycle: &'static str,
+    pub(crate) metrics: &'static str,
+    pub(crate) gate: &'static str,
+    pub(crate) manager_settings: &'static str,
 }
 
-const HELPERS: Helpers = Helpers {
+pub(crate) const HELPERS: Helpers = Helpers {
     register: "runnergen-register",
     lifecycle: "runnergen-lifecycle",
     metrics: "runnergen-metrics",

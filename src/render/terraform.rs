@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use minijinja::{Environment, Error, ErrorKind};
 use serde::Serialize;
 
+use super::monitoring::MonitoringContext;
 use super::{File, Output, runner_template, to_value};
 use crate::model::{self, Fleet, Pool};
 use crate::settings;
@@ -40,6 +41,9 @@ const GITLAB: Output = Output::file("terraform/gitlab.tf.j2", "terraform/gitlab.
 /// Rendered when runnergen creates the cache bucket, and when the journals go to CloudWatch.
 const CACHE: Output = Output::file("terraform/cache.tf.j2", "terraform/cache.tf");
 const LOGS: Output = Output::file("terraform/logs.tf.j2", "terraform/logs.tf");
+
+/// Rendered when the spec has `monitoring`.
+const MONITORING: Output = Output::file("terraform/monitoring.tf.j2", "terraform/monitoring.tf");
 
 /// The gitlabhq/gitlab provider's major version: the argument schema the tests check is 18.6.1's.
 const GITLAB_PROVIDER_VERSION: &str = "~> 18.6";
@@ -88,6 +92,8 @@ pub struct Context {
     pub cache: Option<CacheContext>,
     /// CloudWatch Logs retention, when the spec ships the journals there.
     pub log_retention_days: Option<u32>,
+    /// The dashboard, the alarms and what the groups publish, when the spec has `monitoring`.
+    pub monitoring: Option<MonitoringContext>,
 }
 
 #[derive(Debug, Serialize)]
@@ -296,6 +302,7 @@ impl Context {
                 shared: c.shared,
             }),
             log_retention_days: fleet.logs.map(|l| l.retention_days),
+            monitoring: fleet.monitoring.as_ref().map(|m| MonitoringContext::new(fleet, m)),
             runners: (fleet.runners == model::RunnerMode::Terraform).then(|| Runners {
                 provider_version: GITLAB_PROVIDER_VERSION,
                 base_url: format!("{}/api/v4/", fleet.gitlab_url),
@@ -437,6 +444,12 @@ pub fn render(fleet: &Fleet, image_hash: &str, env: &Environment) -> Result<Vec<
     }
     if ctx.log_retention_days.is_some() {
         files.push(LOGS.render(env, value.clone(), "")?);
+    }
+    if ctx.monitoring.is_some() {
+        files.push(MONITORING.render(env, value.clone(), "")?);
+    }
+    if let Some(dashboard) = ctx.monitoring.as_ref().and_then(|m| m.dashboard.as_ref()) {
+        files.push((dashboard.file.to_owned(), File { contents: dashboard.body.clone(), executable: false }));
     }
     for (pool, pool_ctx) in fleet.pools.iter().zip(&ctx.pools) {
         let pool_value = to_value(&PoolFiles { fleet: &ctx, p: pool_ctx });

@@ -238,3 +238,61 @@ pub(super) fn unused_cache(fleet: &Fleet, out: &mut Vec<Finding>) {
         );
     }
 }
+
+/// `monitoring.alarms` names one place to send them: an SNS topic of the fleet's region, or an
+/// address for a topic runnergen creates. CloudWatch alarm actions notify topics of the alarm's
+/// own region only.
+pub(super) fn alarm_destination(rules: &mut Rules, fleet: &Fleet) {
+    let Some(alarms) = fleet.monitoring.as_ref().and_then(|m| m.alarms.as_ref()) else { return };
+    let at = root().key("monitoring").key("alarms");
+    let arn = at.key("sns_topic_arn");
+    let email = at.key("email");
+    let region = root().key("aws").key("region");
+    rules.rule(&[&at, &region], |out| match (&alarms.sns_topic_arn, &alarms.email) {
+        (Some(_), Some(_)) => out.push(
+            Finding::new(email.clone(), "set one of `sns_topic_arn` and `email`, not both", "one too many")
+                .mark(Mark::Key)
+                .related(arn.clone(), Mark::Key, "already a destination")
+                .help("with `sns_topic_arn` the alarms notify that topic; with `email` runnergen creates a topic"),
+        ),
+        (None, None) => out.push(
+            Finding::new(at.clone(), "the alarms have nowhere to go", "no destination").mark(Mark::Key).help(
+                "add `sns_topic_arn: arn:aws:sns:REGION:ACCOUNT:TOPIC` (an existing topic) or `email: ADDRESS` \
+                 (runnergen creates a topic and subscribes it)",
+            ),
+        ),
+        (Some(topic), None) => {
+            let topic_region = topic.split(':').nth(3).unwrap_or_default();
+            if topic_region != fleet.region {
+                out.push(
+                    Finding::new(
+                        arn.clone(),
+                        format!("the topic is in {topic_region}, the fleet in {}", fleet.region),
+                        "another region",
+                    )
+                    .related(region.clone(), Mark::Value, "the alarms' region")
+                    .help("CloudWatch alarms notify SNS topics of their own region only: use a topic in the fleet's region"),
+                );
+            }
+        }
+        (None, Some(_)) => {}
+    });
+}
+
+/// Alarms on registrations and drains read the journals: without `logs` they do not exist.
+pub(super) fn alarms_without_logs(fleet: &Fleet, out: &mut Vec<Finding>) {
+    if fleet.logs.is_none() && fleet.monitoring.as_ref().is_some_and(|m| m.alarms.is_some()) {
+        out.push(
+            Finding::new(
+                root().key("monitoring").key("alarms"),
+                "failed registrations and drains that reach their bound are not watched",
+                "without logs",
+            )
+            .mark(Mark::Key)
+            .help(
+                "those alarms count the helpers' messages in the pools' log groups: add `logs:` to ship the \
+                     journals to CloudWatch Logs",
+            ),
+        );
+    }
+}

@@ -79,6 +79,7 @@ pub fn check(fleet: &Fleet, poisoned: &[SpecPath]) -> Vec<Finding> {
     fleet::cache_bucket_name(&mut rules, fleet);
     fleet::cache_expiration(&mut rules, fleet);
     fleet::log_retention(&mut rules, fleet);
+    fleet::alarm_destination(&mut rules, fleet);
     pool::unique_names(&mut rules, fleet);
     for (i, pool) in fleet.pools.iter().enumerate() {
         pool::check_pool(&mut rules, fleet, i, pool);
@@ -90,6 +91,7 @@ pub fn check(fleet: &Fleet, poisoned: &[SpecPath]) -> Vec<Finding> {
 pub fn warnings(fleet: &Fleet) -> Vec<Finding> {
     let mut out = Vec::new();
     fleet::unused_cache(fleet, &mut out);
+    fleet::alarms_without_logs(fleet, &mut out);
     for (i, pool) in fleet.pools.iter().enumerate() {
         pool::warnings(fleet, i, pool, &mut out);
     }

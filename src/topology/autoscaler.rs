@@ -163,6 +163,9 @@ impl Kind for AutoscalerPool {
     fn runner_group(&self, pool: &Pool) -> String {
         format!("{}-manager", pool.id)
     }
+    fn capacity_group(&self, pool: &Pool) -> String {
+        worker_group(pool)
+    }
     fn role_name(&self, pool: &Pool) -> String {
         format!("{}-manager", pool.id)
     }

@@ -88,6 +88,13 @@ impl Kind for InstancePool {
     fn runner_group(&self, pool: &Pool) -> String {
         pool.id.clone()
     }
+    fn capacity_group(&self, pool: &Pool) -> String {
+        pool.id.clone()
+    }
+    /// The metrics timer runs on every runner instance, whatever the pool scales by.
+    fn publishes_busy_slots(&self) -> bool {
+        true
+    }
     fn role_name(&self, pool: &Pool) -> String {
         format!("{}-runner", pool.id)
     }

@@ -166,6 +166,13 @@ pub enum TerraformContext {
 pub trait Kind {
     /// The Auto Scaling group whose instances run the pool's runner.
     fn runner_group(&self, pool: &Pool) -> String;
+    /// The Auto Scaling group whose size against its maximum is the pool's capacity: the runner
+    /// group of an instance pool, the workers of an autoscaler pool.
+    fn capacity_group(&self, pool: &Pool) -> String;
+    /// Whether the runner instances publish the share of busy job slots (the metrics helper).
+    fn publishes_busy_slots(&self) -> bool {
+        false
+    }
     /// The IAM role of those instances (AWS allows 64 characters).
     fn role_name(&self, pool: &Pool) -> String;
     /// The executor the runner registers with.

@@ -84,6 +84,9 @@ resource "aws_autoscaling_group" "docker" {
   # job protects itself from scale-in, which holds the replacement back until it is idle.
   max_instance_lifetime = 604800
 
+  # Group metrics for the fleet's dashboard and alarms, every minute.
+  enabled_metrics = ["GroupDesiredCapacity", "GroupInServiceInstances", "GroupMaxSize", "GroupMinSize", "GroupPendingInstances", "GroupTerminatingInstances", "GroupTotalInstances"]
+
   mixed_instances_policy {
     instances_distribution {
       on_demand_base_capacity                  = 0

@@ -88,6 +88,9 @@ resource "aws_autoscaling_group" "shell" {
   # job protects itself from scale-in, which holds the replacement back until it is idle.
   max_instance_lifetime = 604800
 
+  # Group metrics for the fleet's dashboard and alarms, every minute.
+  enabled_metrics = ["GroupDesiredCapacity", "GroupInServiceInstances", "GroupMaxSize", "GroupMinSize", "GroupPendingInstances", "GroupTerminatingInstances", "GroupTotalInstances"]
+
   launch_template {
     id      = aws_launch_template.shell.id
     version = aws_launch_template.shell.latest_version

@@ -1,0 +1,479 @@
+//! Monitoring, read back from the rendered output: the groups' metrics, the metric filters
+//! against the helpers' own messages, the alarms (thresholds, actions, missing data, the night
+//! with no instance) and the dashboard's structure and metrics.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use hcl::{Body, Expression};
+
+use crate::common::{self, root, run, runnergen};
+use crate::tf::{attr, block, number, string, strings, tf_files};
+
+const HEAD: &str = r#"
+version: 1
+name: mon
+aws:
+  region: eu-west-1
+  vpc_id: vpc-0123456789abcdef0
+  subnet_ids: [subnet-0123456789abcdef0]
+gitlab:
+  url: https://gitlab.example.com
+image:
+  os: ubuntu-24.04
+  arch: x86_64
+  runner_version: 19.3.0
+  fleeting_plugin_version: 1.0.0
+pools:
+  - name: build
+    executor: docker
+    instance_types: [t3.large]
+    capacity: {min: 0, max: 6, desired: 0}
+    token_parameter: /mon/build
+    scaling: {busy_percent: 70}
+    schedule:
+      time_zone: Europe/Berlin
+      windows:
+        - {days: MON-FRI, from: "07:00", to: "19:00", capacity: {min: 1, max: 6, desired: 1}}
+  - {name: deploy, executor: shell, instance_types: [t3.small], capacity: {min: 1, max: 1}, token_parameter: /mon/deploy}
+  - name: vm
+    topology: autoscaler
+    executor: shell
+    token_parameter: /mon/vm
+    workers: {instance_types: [c7i.large], max_instances: 4}
+"#;
+
+fn write_spec(text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(dir.path().join("fleet.yaml"), text).expect("write the spec");
+    dir
+}
+
+/// Renders a spec: the output folder and every `.tf` file parsed.
+fn render(text: &str) -> (tempfile::TempDir, BTreeMap<String, Body>) {
+    let spec = write_spec(text);
+    let out = common::render_to_temp(&spec.path().join("fleet.yaml"));
+    let files = tf_files(out.path())
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(f).expect("read");
+            (f.file_name().expect("a name").to_string_lossy().into_owned(), hcl::from_str(&text).expect("HCL"))
+        })
+        .collect();
+    (out, files)
+}
+
+fn resources<'a>(body: &'a Body, ty: &'a str) -> impl Iterator<Item = (&'a str, &'a Body)> + 'a {
+    body.blocks().filter(move |b| b.identifier() == "resource" && b.labels()[0].as_str() == ty).map(|b| {
+        let labels = b.labels();
+        (labels[1].as_str(), b.body())
+    })
+}
+
+fn all_resources<'a>(files: &'a BTreeMap<String, Body>, ty: &'a str) -> Vec<(&'a str, &'a Body)> {
+    files.values().flat_map(|b| resources(b, ty)).collect()
+}
+
+fn expr(body: &Body, key: &str) -> String {
+    attr(body, key).to_string()
+}
+
+#[test]
+fn without_monitoring_nothing_of_it_is_rendered() {
+    let (out, files) = render(&format!("{HEAD}logs: {{retention_days: 30}}\n"));
+    assert!(!files.contains_key("monitoring.tf"));
+    assert!(!out.path().join("terraform/dashboard.json").exists());
+    for (name, group) in all_resources(&files, "aws_autoscaling_group") {
+        assert!(group.attributes().all(|a| a.key() != "enabled_metrics"), "{name} enables group metrics");
+    }
+}
+
+/// Every group of a monitored fleet enables the group metrics that the dashboard and the ceiling
+/// alarm read.
+#[test]
+fn every_group_publishes_its_group_metrics() {
+    let (_out, files) = render(&format!("{HEAD}monitoring: {{dashboard: false}}\n"));
+    let groups = all_resources(&files, "aws_autoscaling_group");
+    assert_eq!(groups.len(), 4, "build, deploy, the vm manager and its workers");
+    for (name, group) in groups {
+        let metrics = strings(group, "enabled_metrics");
+        for want in ["GroupDesiredCapacity", "GroupInServiceInstances", "GroupMaxSize", "GroupMinSize"] {
+            assert!(metrics.iter().any(|m| m.trim_matches('"') == want), "{name} lacks {want}: {metrics:?}");
+        }
+    }
+    assert!(resources(&files["monitoring.tf"], "aws_cloudwatch_dashboard").next().is_none());
+}
+
+/// A CloudWatch Logs filter pattern of quoted terms, one or several alternatives (`?"a" ?"b"`):
+/// an event matches when it holds one of them (Filter and Pattern Syntax, "Matching terms in
+/// unstructured log events").
+fn pattern_terms(pattern: &str) -> Vec<String> {
+    let mut terms = Vec::new();
+    let mut rest = pattern.trim();
+    let several = rest.starts_with('?');
+    while !rest.is_empty() {
+        if several {
+            rest = rest.strip_prefix('?').expect("each alternative starts with ?");
+        }
+        let inner = rest.strip_prefix('"').expect("a quoted term");
+        let end = inner.find('"').expect("a closing quote");
+        terms.push(inner[..end].to_owned());
+        rest = inner[end + 1..].trim_start();
+    }
+    assert!(several || terms.len() == 1, "{pattern}: several terms without ? must all match; not used here");
+    terms
+}
+
+fn matches(pattern: &str, event: &str) -> bool {
+    pattern_terms(pattern).iter().any(|t| event.contains(t.as_str()))
+}
+
+/// Every message a helper logs, as the journal shows it (`name: message`), its shell variables
+/// left as they are written: the double-quoted argument of each `log`, `log_error` and `die`.
+fn helper_messages(helper: &Path) -> Vec<String> {
+    let name = helper.file_name().expect("a name").to_string_lossy().into_owned();
+    let text = std::fs::read_to_string(helper).expect("read a helper");
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.starts_with('#')) {
+        for call in ["log \"", "log_error \"", "die \""] {
+            let mut from = 0;
+            while let Some(at) = line[from..].find(call) {
+                let start = from + at + call.len();
+                let preceded = from + at == 0 || !line.as_bytes()[from + at - 1].is_ascii_alphanumeric();
+                let Some(len) = line[start..].find('"') else { break };
+                if preceded {
+                    out.push(format!("{name}: {}", &line[start..start + len]));
+                }
+                from = start + len;
+            }
+        }
+    }
+    assert!(out.len() > 5, "{name}: only {} messages found", out.len());
+    out
+}
+
+/// The metric filters match the helpers' actual messages: each signal's messages and no other
+/// message of the helpers (the registrations do not count "already registered", the failures do
+/// not count an attempt that will be retried).
+#[test]
+fn the_metric_filters_match_the_helpers_own_messages() {
+    let spec = std::fs::read_to_string(root().join("examples/multi-pool/fleet.yaml")).expect("read");
+    let (out, files) = render(&spec);
+    let helpers = out.path().join("packer/files");
+    let mut messages = helper_messages(&helpers.join("runnergen-register"));
+    messages.extend(helper_messages(&helpers.join("runnergen-lifecycle")));
+    messages.extend(helper_messages(&helpers.join("runnergen-metrics")));
+    // systemd's line when the runner unit's stop timeout ends (src/core/service.c).
+    let systemd = "runnergen-runner.service: State 'stop-sigterm' timed out. Killing.".to_owned();
+    messages.push(systemd.clone());
+    let filters: Vec<(String, String)> = resources(&files["monitoring.tf"], "aws_cloudwatch_log_metric_filter")
+        .filter(|(label, _)| label.starts_with("docker_"))
+        .map(|(_, f)| (string(block(f, "metric_transformation").body(), "name"), string(f, "pattern")))
+        .collect();
+    let want: BTreeMap<&str, Vec<&str>> = [
+        ("Registrations", vec!["runnergen-register: registered $name with"]),
+        (
+            "RegistrationFailures",
+            vec![
+                "runnergen-register: registration failed $attempts times",
+                "does not hold a runner authentication token (glrt-...)",
+            ],
+        ),
+        ("Drains", vec!["runnergen-lifecycle: the group is terminating this instance"]),
+        (
+            "DrainsAtBound",
+            vec!["runnergen-lifecycle: the runner is still stopping after the pool's job timeout", systemd.as_str()],
+        ),
+        ("SpotInterruptions", vec!["runnergen-lifecycle: spot interruption notice"]),
+        ("SpotJobsAborted", vec!["runnergen-lifecycle: jobs still running: aborting them"]),
+        ("LifecycleActionFailures", vec!["runnergen-lifecycle: could not complete the lifecycle action"]),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(filters.iter().map(|(m, _)| m.as_str()).collect::<BTreeSet<_>>(), want.keys().copied().collect());
+    for (metric, pattern) in &filters {
+        let matched: Vec<&String> = messages.iter().filter(|m| matches(pattern, m)).collect();
+        let expected = &want[metric.as_str()];
+        assert_eq!(matched.len(), expected.len(), "{metric} ({pattern}) matches {matched:#?}");
+        for e in expected {
+            assert!(matched.iter().any(|m| m.contains(e)), "{metric} misses `{e}`; it matches {matched:#?}");
+        }
+    }
+    // Case matters and the line's text is all that is matched: the journal's wrapping around it
+    // (a JSON record, a timestamp) does not change it.
+    let wrapped = format!("{{\"MESSAGE\":\"{}\",\"_PID\":\"812\"}}", "runnergen-register: registration failed 5 times");
+    let failures = &filters.iter().find(|(m, _)| m == "RegistrationFailures").expect("the filter").1;
+    assert!(matches(failures, &wrapped));
+    // The counts have no default value: no data point while nothing happens.
+    for (_, f) in resources(&files["monitoring.tf"], "aws_cloudwatch_log_metric_filter") {
+        let t = block(f, "metric_transformation").body();
+        assert!(t.attributes().all(|a| a.key() != "default_value"));
+        assert_eq!(string(t, "value"), "1");
+    }
+}
+
+/// The ceiling alarm's expression, `IF(desired >= max AND max > min, 1, 0)`, evaluated as
+/// CloudWatch's metric math does for one minute's values.
+fn ceiling(expression: &str, desired: f64, max: f64, min: f64) -> f64 {
+    let inner = expression.strip_prefix("IF(").and_then(|e| e.strip_suffix(", 1, 0)")).expect("IF(cond, 1, 0)");
+    let value = |name: &str| match name {
+        "desired" => desired,
+        "max" => max,
+        "min" => min,
+        other => panic!("unknown id {other}"),
+    };
+    let all = inner.split(" AND ").all(|cmp| {
+        let parts: Vec<&str> = cmp.split_whitespace().collect();
+        let [a, op, b] = parts.as_slice() else { panic!("a comparison: {cmp}") };
+        let (a, b) = (value(a), value(b));
+        match *op {
+            ">=" => a >= b,
+            ">" => a > b,
+            other => panic!("operator {other}"),
+        }
+    });
+    if all { 1.0 } else { 0.0 }
+}
+
+/// The alarms: a runbook line each, the fleet's topic on alarm and on recovery, the thresholds,
+/// and missing data not breaching, so that a pool a schedule scales to zero pages nobody at
+/// night.
+#[test]
+fn the_alarms_page_for_real_problems_and_never_for_a_sleeping_pool() {
+    let spec = format!(
+        "{HEAD}logs: {{retention_days: 30}}\nmonitoring:\n  alarms: {{sns_topic_arn: \
+         \"arn:aws:sns:eu-west-1:123456789012:ci-alerts\", at_ceiling_minutes: 20}}\n"
+    );
+    let (_out, files) = render(&spec);
+    let monitoring = &files["monitoring.tf"];
+    assert!(resources(monitoring, "aws_sns_topic").next().is_none(), "an existing topic: none created");
+    let locals = monitoring.blocks().find(|b| b.identifier() == "locals").expect("locals").body();
+    assert_eq!(string(locals, "alarm_topic"), "arn:aws:sns:eu-west-1:123456789012:ci-alerts");
+    let alarms: BTreeMap<&str, &Body> = resources(monitoring, "aws_cloudwatch_metric_alarm").collect();
+    let names: BTreeSet<String> = alarms.values().map(|a| string(a, "alarm_name")).collect();
+    for pool in ["build", "deploy", "vm"] {
+        for what in ["registration-failing", "drain-at-bound", "at-ceiling"] {
+            assert!(names.contains(&format!("mon-{pool}-{what}")), "mon-{pool}-{what} in {names:?}");
+        }
+    }
+    for (label, alarm) in &alarms {
+        assert!(string(alarm, "alarm_description").contains("Runbook: "), "{label}");
+        assert_eq!(string(alarm, "treat_missing_data"), "notBreaching", "{label}");
+        for actions in ["alarm_actions", "ok_actions"] {
+            let Expression::Array(items) = attr(alarm, actions) else { panic!("{label}: {actions} is a list") };
+            assert_eq!(items.iter().map(ToString::to_string).collect::<Vec<_>>(), ["local.alarm_topic"], "{label}");
+        }
+        assert_eq!(string(alarm, "comparison_operator"), "GreaterThanOrEqualToThreshold", "{label}");
+        assert_eq!(number(alarm, "threshold"), 1, "{label}");
+    }
+    let failing = alarms["build_registration_failing"];
+    assert_eq!(string(failing, "metric_name"), "RegistrationFailures");
+    assert_eq!(string(failing, "namespace"), "runnergen/mon/build");
+    assert_eq!((string(failing, "statistic").as_str(), number(failing, "period")), ("Sum", 300));
+    assert_eq!(number(failing, "evaluation_periods"), 1);
+    assert!(string(failing, "alarm_description").contains("/mon/build"), "names the token parameter");
+
+    // The ceiling: 20 one-minute points, all at the maximum, of the group whose size is the
+    // pool's capacity (an autoscaler pool's workers).
+    let ceilings: Vec<(&str, &Body)> =
+        alarms.iter().filter(|(l, _)| l.ends_with("_at_ceiling")).map(|(l, a)| (*l, *a)).collect();
+    for (label, alarm) in &ceilings {
+        assert_eq!(number(alarm, "evaluation_periods"), 20, "{label}");
+        assert_eq!(number(alarm, "datapoints_to_alarm"), 20, "{label}");
+        let queries: Vec<&Body> =
+            alarm.blocks().filter(|b| b.identifier() == "metric_query").map(|b| b.body()).collect();
+        let expression = queries.iter().find_map(|q| q.attributes().find(|a| a.key() == "expression")).expect("math");
+        let Expression::String(expression) = expression.expr() else { panic!("a string") };
+        let group =
+            if label.starts_with("vm") { "mon-vm-workers" } else { &format!("mon-{}", &label[..label.len() - 11]) };
+        for q in queries.iter().filter(|q| q.blocks().next().is_some()) {
+            let m = block(q, "metric").body();
+            assert_eq!(string(m, "namespace"), "AWS/AutoScaling");
+            assert_eq!(number(m, "period"), 60);
+            let Expression::Object(dims) = attr(m, "dimensions") else { panic!("dimensions") };
+            let value = dims.values().next().expect("one dimension").to_string();
+            assert_eq!(value.trim_matches('"'), group, "{label}");
+        }
+        // At night the schedule sets the group to 0 of 0 (or to its base capacity, 0 to 6 with
+        // 0 desired): not at a ceiling. A fixed-size pool (1 of 1) never is. A pool that wants
+        // its maximum while it could grow further is.
+        assert_eq!(ceiling(expression, 0.0, 0.0, 0.0), 0.0, "{label}: a pool scaled to zero");
+        assert_eq!(ceiling(expression, 0.0, 6.0, 0.0), 0.0, "{label}: idle at night");
+        assert_eq!(ceiling(expression, 1.0, 1.0, 1.0), 0.0, "{label}: a fixed-size pool");
+        assert_eq!(ceiling(expression, 6.0, 6.0, 1.0), 1.0, "{label}: at its maximum");
+        assert_eq!(ceiling(expression, 5.0, 6.0, 1.0), 0.0, "{label}: below it");
+    }
+    assert_eq!(ceilings.len(), 3);
+}
+
+#[test]
+fn an_address_gets_a_topic_of_its_own() {
+    let spec = format!("{HEAD}monitoring: {{alarms: {{email: \"ops@example.com\"}}}}\n");
+    let (_out, files) = render(&spec);
+    let monitoring = &files["monitoring.tf"];
+    let topic = resources(monitoring, "aws_sns_topic").next().expect("a topic").1;
+    assert_eq!(string(topic, "name"), "mon-alarms");
+    let subscription = resources(monitoring, "aws_sns_topic_subscription").next().expect("a subscription").1;
+    assert_eq!(
+        (string(subscription, "protocol"), string(subscription, "endpoint")),
+        ("email".into(), "ops@example.com".into())
+    );
+    // Without logs no message is counted: only the ceiling alarms exist.
+    let alarms: Vec<String> = resources(monitoring, "aws_cloudwatch_metric_alarm").map(|(l, _)| l.to_owned()).collect();
+    assert_eq!(alarms, ["build_at_ceiling", "deploy_at_ceiling", "vm_at_ceiling"]);
+}
+
+/// What the fleet publishes, read from the output: the group metrics each group enables, EC2's
+/// CPU by group for the runner groups, the busy share the metrics helper sends with the pool's
+/// settings, and each metric filter's count.
+/// A metric: namespace, name and dimensions.
+type Metric = (String, String, Vec<(String, String)>);
+
+fn published(out: &Path, files: &BTreeMap<String, Body>) -> BTreeSet<Metric> {
+    let mut set = BTreeSet::new();
+    let dims = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+    for (_, group) in all_resources(files, "aws_autoscaling_group") {
+        let name = string(group, "name");
+        for metric in strings(group, "enabled_metrics") {
+            set.insert((
+                "AWS/AutoScaling".into(),
+                metric.trim_matches('"').to_owned(),
+                dims(&[("AutoScalingGroupName", name.as_str())]),
+            ));
+        }
+        set.insert(("AWS/EC2".into(), "CPUUtilization".into(), dims(&[("AutoScalingGroupName", name.as_str())])));
+    }
+    let helper = std::fs::read_to_string(out.join("packer/files/runnergen-metrics")).expect("the metrics helper");
+    let metric_name = helper.split("--metric-name ").nth(1).and_then(|s| s.split_whitespace().next()).expect("a name");
+    let dimension = helper.split("--dimensions \"").nth(1).and_then(|s| s.split('=').next()).expect("a dimension");
+    assert!(helper.contains("--namespace \"$RUNNERGEN_METRIC_NAMESPACE\""));
+    assert!(helper.contains(&format!("{dimension}=$RUNNERGEN_ASG_NAME")));
+    for entry in std::fs::read_dir(out.join("terraform/user-data")).expect("user data") {
+        let text = std::fs::read_to_string(entry.expect("an entry").path()).expect("read");
+        let setting = |key: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).map(str::to_owned);
+        if let (Some(namespace), Some(group)) = (setting("RUNNERGEN_METRIC_NAMESPACE"), setting("RUNNERGEN_ASG_NAME"))
+            && text.contains("runnergen-metrics.timer")
+        {
+            set.insert((namespace, metric_name.to_owned(), dims(&[(dimension, group.as_str())])));
+        }
+    }
+    for (_, filter) in all_resources(files, "aws_cloudwatch_log_metric_filter") {
+        let t = block(filter, "metric_transformation").body();
+        set.insert((string(t, "namespace"), string(t, "name"), Vec::new()));
+    }
+    set
+}
+
+/// The dashboard: CloudWatch's body structure (widgets on a 24-column grid, none overlapping),
+/// a row per pool, and every metric it shows one the fleet publishes.
+#[test]
+fn the_dashboard_has_a_row_per_pool_of_published_metrics() {
+    for spec in [
+        std::fs::read_to_string(root().join("examples/multi-pool/fleet.yaml")).expect("read"),
+        format!("{HEAD}logs: {{}}\nmonitoring: {{}}\n"),
+        format!("{HEAD}monitoring: {{dashboard: true}}\n"),
+    ] {
+        let (out, files) = render(&spec);
+        let dashboard = resources(&files["monitoring.tf"], "aws_cloudwatch_dashboard").next().expect("a dashboard").1;
+        assert!(expr(dashboard, "dashboard_body").contains("/dashboard.json"), "the generated body");
+        let body: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.path().join("terraform/dashboard.json")).expect("the body"),
+        )
+        .expect("JSON");
+        let published = published(out.path(), &files);
+        let widgets = body["widgets"].as_array().expect("widgets");
+        let region = if spec.contains("eu-central-1") { "eu-central-1" } else { "eu-west-1" };
+        let mut cells = BTreeSet::new();
+        let mut headers = Vec::new();
+        let mut shown = 0;
+        for w in widgets {
+            let n = |k: &str| w[k].as_u64().unwrap_or_else(|| panic!("{k} in {w}"));
+            assert!(n("width") >= 1 && n("x") + n("width") <= 24 && n("height") >= 1, "{w}");
+            for x in n("x")..n("x") + n("width") {
+                for y in n("y")..n("y") + n("height") {
+                    assert!(cells.insert((x, y)), "widgets overlap at {x},{y}");
+                }
+            }
+            match w["type"].as_str() {
+                Some("text") => headers.push(w["properties"]["markdown"].as_str().expect("markdown").to_owned()),
+                Some("metric") => {
+                    let p = &w["properties"];
+                    assert_eq!(p["region"], region);
+                    assert!(p["title"].is_string() && p["view"] == "timeSeries");
+                    for line in p["metrics"].as_array().expect("metrics") {
+                        let parts = line.as_array().expect("a metric line");
+                        let (names, options) = parts.split_at(parts.len() - 1);
+                        assert!(options[0].is_object(), "options last: {line}");
+                        let text: Vec<String> = names.iter().map(|v| v.as_str().expect("strings").to_owned()).collect();
+                        assert!(
+                            text.len() >= 2 && text.len().is_multiple_of(2),
+                            "namespace, name, dimension pairs: {line}"
+                        );
+                        let dims = text[2..].chunks(2).map(|c| (c[0].clone(), c[1].clone())).collect();
+                        let key = (text[0].clone(), text[1].clone(), dims);
+                        assert!(published.contains(&key), "{key:?} is shown but nothing publishes it");
+                        shown += 1;
+                    }
+                }
+                other => panic!("widget type {other:?}"),
+            }
+        }
+        let pools: Vec<String> =
+            headers.iter().map(|h| h.lines().next().expect("a title").replace("## Pool ", "")).collect();
+        let fleet = runnergen::load_spec(&write_spec(&spec).path().join("fleet.yaml")).map(|l| l.fleet).expect("valid");
+        assert_eq!(pools, fleet.pools.iter().map(|p| p.name.clone()).collect::<Vec<_>>(), "a row per pool");
+        assert!(headers[0].contains("MON-FRI 07:00"), "the schedule's windows: {}", headers[0]);
+        assert!(shown >= 6 * fleet.pools.len(), "{shown} lines");
+    }
+}
+
+/// The picture in docs/monitoring.md is the multi-pool example's dashboard, drawn by runnergen.
+/// `RUNNERGEN_UPDATE_DOCS=1 cargo test --locked dashboard_picture` redraws it.
+#[test]
+fn the_dashboard_picture_in_the_docs_is_the_examples() {
+    let body: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("examples/multi-pool/runnergen-out/terraform/dashboard.json"))
+            .expect("read"),
+    )
+    .expect("JSON");
+    let svg = runnergen::render::monitoring::dashboard_svg(&body);
+    let path = root().join("docs/monitoring-dashboard.svg");
+    if std::env::var_os("RUNNERGEN_UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &svg).expect("write the picture");
+        return;
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == svg,
+        "docs/monitoring-dashboard.svg is stale; run `RUNNERGEN_UPDATE_DOCS=1 cargo test --locked dashboard_picture`"
+    );
+    assert!(svg.matches("<rect").count() > widgets_in(&body), "a box per widget");
+}
+
+fn widgets_in(body: &serde_json::Value) -> usize {
+    body["widgets"].as_array().map_or(0, Vec::len)
+}
+
+#[test]
+fn alarms_need_one_destination_in_the_fleets_region() {
+    for (alarms, message) in [
+        ("{at_ceiling_minutes: 30}", "the alarms have nowhere to go"),
+        ("{email: ops@example.com, sns_topic_arn: \"arn:aws:sns:eu-west-1:123456789012:a\"}", "not both"),
+        (
+            "{sns_topic_arn: \"arn:aws:sns:us-east-1:123456789012:a\"}",
+            "the topic is in us-east-1, the fleet in eu-west-1",
+        ),
+        ("{email: ops@example.com, at_ceiling_minutes: 2}", "at_ceiling_minutes"),
+    ] {
+        let spec = write_spec(&format!("{HEAD}monitoring: {{alarms: {alarms}}}\n"));
+        let out = run(runnergen().arg("validate").arg(spec.path().join("fleet.yaml")));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{alarms}: {stderr}");
+        assert!(stderr.contains(message), "{alarms}: {stderr}");
+    }
+    let spec = write_spec(&format!("{HEAD}monitoring: {{alarms: {{email: ops@example.com}}}}\n"));
+    let out = run(runnergen().arg("validate").arg(spec.path().join("fleet.yaml")));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("not watched") && stderr.contains("logs"), "a warning without logs: {stderr}");
+}
