@@ -429,3 +429,150 @@ fn an_instance_sets_its_own_scale_in_protection_on_a_real_group() {
     assert!(ok, "{out}");
     assert_eq!(protected(), "False", "{out}");
 }
+
+/// The signals the helpers give, read back the way the dashboard reads them: the busy share by
+/// the dashboard's own metric line, and the helpers' journal lines, put into the pool's log group,
+/// by the metric filters' own patterns. moto's filter-log-events matches a quoted term as
+/// CloudWatch Logs does, but not `?` alternatives (it returns every event): those patterns are
+/// checked by the plain target's matcher against every message the helpers can write.
+#[test]
+fn the_dashboard_and_the_filters_find_what_the_helpers_send() {
+    let spec = crate::lifecycle::example("multi-pool");
+    let (emulator, world, _tf) = start(&spec);
+    let pool = &world.fleet.pools[world.pool];
+    let group_name = pool.runner_group();
+    emulator.aws(&[
+        "ssm",
+        "put-parameter",
+        "--name",
+        &pool.token_parameter,
+        "--type",
+        "SecureString",
+        "--value",
+        TOKEN,
+    ]);
+    emulator.group(&group_name, "m7g.large", 1);
+    let instance = emulator.aws(&[
+        "autoscaling",
+        "describe-auto-scaling-instances",
+        "--query",
+        "AutoScalingInstances[0].InstanceId",
+    ]);
+    world.set("imds/latest/meta-data/instance-id", &instance);
+
+    let mut journal = String::new();
+    let (ok, out) = world.run("runnergen-register", &[]);
+    assert!(ok, "{out}");
+    journal.push_str(&out);
+    world.set("imds/metrics", "gitlab_runner_jobs{runner=\"a\",state=\"running\"} 2\n");
+    let (ok, out) = world.run("runnergen-metrics", &[]);
+    assert!(ok, "{out}");
+    journal.push_str(&out);
+    world.lifecycle_state("Terminated");
+    world.set("standin/drain-polls", "2");
+    let (_, out) = world.run("runnergen-lifecycle", &[("RUNNERGEN_TEST_MAX_POLLS", "3")]);
+    journal.push_str(&out);
+
+    // The dashboard's busy line, as written, finds the helper's data point.
+    let body: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(world.path("terraform/dashboard.json")).expect("the dashboard body"),
+    )
+    .expect("JSON");
+    let namespace = world.fleet.metric_namespace(pool);
+    let lines: Vec<Vec<serde_json::Value>> = body["widgets"]
+        .as_array()
+        .expect("widgets")
+        .iter()
+        .filter(|w| w["type"] == "metric")
+        .flat_map(|w| w["properties"]["metrics"].as_array().cloned().unwrap_or_default())
+        .filter_map(|l| l.as_array().cloned())
+        .filter(|l| l[0] == namespace.as_str() && l.len() > 3)
+        .collect();
+    assert_eq!(lines.len(), 1, "one line of the helper's metric: {lines:?}");
+    let line = &lines[0];
+    let text = |i: usize| line[i].as_str().expect("a string").to_owned();
+    let stat = line[line.len() - 1]["stat"].as_str().expect("a stat").to_owned();
+    let query = serde_json::json!([{
+        "Id": "busy",
+        "MetricStat": {
+            "Metric": {"Namespace": text(0), "MetricName": text(1), "Dimensions": [{"Name": text(2), "Value": text(3)}]},
+            "Period": 60,
+            "Stat": stat,
+        },
+    }]);
+    let found = emulator.aws(&[
+        "cloudwatch",
+        "get-metric-data",
+        "--metric-data-queries",
+        &query.to_string(),
+        "--start-time",
+        "2000-01-01T00:00:00Z",
+        "--end-time",
+        "2100-01-01T00:00:00Z",
+        "--query",
+        "MetricDataResults[0].Values",
+    ]);
+    assert_eq!(found, "50.0", "2 of 4 slots busy");
+
+    // The journal in the pool's log group, and each single-term filter's pattern over it.
+    let log_group = world.fleet.log_group(pool);
+    emulator.aws(&["logs", "create-log-group", "--log-group-name", &log_group]);
+    emulator.aws(&["logs", "create-log-stream", "--log-group-name", &log_group, "--log-stream-name", &instance]);
+    // Events older than 14 days are refused: the journal is from now.
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis() as u64;
+    let events: Vec<serde_json::Value> = journal
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| serde_json::json!({"timestamp": now + i as u64, "message": l}))
+        .collect();
+    emulator.aws(&[
+        "logs",
+        "put-log-events",
+        "--log-group-name",
+        &log_group,
+        "--log-stream-name",
+        &instance,
+        "--log-events",
+        &serde_json::Value::Array(events).to_string(),
+    ]);
+    let monitoring: Body =
+        hcl::from_str(&std::fs::read_to_string(world.path("terraform/monitoring.tf")).expect("monitoring.tf"))
+            .expect("HCL");
+    let mut counted = std::collections::BTreeMap::new();
+    for filter in monitoring.blocks().filter(|b| {
+        b.identifier() == "resource"
+            && b.labels()[0].as_str() == "aws_cloudwatch_log_metric_filter"
+            && b.labels()[1].as_str().starts_with(&format!("{}_", pool.name))
+    }) {
+        let pattern = string(filter.body(), "pattern");
+        if pattern.starts_with('?') {
+            continue;
+        }
+        let metric = string(inner(filter.body(), "metric_transformation"), "name");
+        let hits = emulator.aws(&[
+            "logs",
+            "filter-log-events",
+            "--log-group-name",
+            &log_group,
+            "--filter-pattern",
+            &pattern,
+            "--query",
+            "length(events)",
+        ]);
+        counted.insert(metric, hits);
+    }
+    let want: std::collections::BTreeMap<String, String> = [
+        ("Registrations", "1"),
+        ("Drains", "1"),
+        ("SpotInterruptions", "0"),
+        ("SpotJobsAborted", "0"),
+        // The group here has no drain hook: completing the lifecycle action fails, and is counted.
+        ("LifecycleActionFailures", "1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    assert_eq!(counted, want, "journal:\n{journal}");
+}
