@@ -468,6 +468,12 @@ fn the_dashboard_and_the_filters_find_what_the_helpers_send() {
     let (ok, out) = world.run("runnergen-metrics", &[]);
     assert!(ok, "{out}");
     journal.push_str(&out);
+    // The watch, heartbeating at every poll, until the group terminates the instance.
+    let (_, out) = world.run(
+        "runnergen-lifecycle",
+        &[("RUNNERGEN_TEST_MAX_POLLS", "3"), ("RUNNERGEN_TEST_HEARTBEAT_METRIC_SECONDS", "0")],
+    );
+    journal.push_str(&out);
     world.lifecycle_state("Terminated");
     world.set("standin/drain-polls", "2");
     let (_, out) = world.run("runnergen-lifecycle", &[("RUNNERGEN_TEST_MAX_POLLS", "3")]);
@@ -488,31 +494,37 @@ fn the_dashboard_and_the_filters_find_what_the_helpers_send() {
         .filter_map(|l| l.as_array().cloned())
         .filter(|l| l[0] == namespace.as_str() && l.len() > 3)
         .collect();
-    assert_eq!(lines.len(), 1, "one line of the helper's metric: {lines:?}");
-    let line = &lines[0];
-    let text = |i: usize| line[i].as_str().expect("a string").to_owned();
-    let stat = line[line.len() - 1]["stat"].as_str().expect("a stat").to_owned();
-    let query = serde_json::json!([{
-        "Id": "busy",
-        "MetricStat": {
-            "Metric": {"Namespace": text(0), "MetricName": text(1), "Dimensions": [{"Name": text(2), "Value": text(3)}]},
-            "Period": 60,
-            "Stat": stat,
-        },
-    }]);
-    let found = emulator.aws(&[
-        "cloudwatch",
-        "get-metric-data",
-        "--metric-data-queries",
-        &query.to_string(),
-        "--start-time",
-        "2000-01-01T00:00:00Z",
-        "--end-time",
-        "2100-01-01T00:00:00Z",
-        "--query",
-        "MetricDataResults[0].Values",
-    ]);
-    assert_eq!(found, "50.0", "2 of 4 slots busy");
+    // Each line of the helpers' metrics, queried as written, finds their data points: the busy
+    // share (2 of 4 slots) and the three heartbeats of the watch.
+    let mut found = std::collections::BTreeMap::new();
+    for line in &lines {
+        let text = |i: usize| line[i].as_str().expect("a string").to_owned();
+        let options = &line[line.len() - 1];
+        let query = serde_json::json!([{
+            "Id": "q",
+            "MetricStat": {
+                "Metric": {"Namespace": text(0), "MetricName": text(1), "Dimensions": [{"Name": text(2), "Value": text(3)}]},
+                "Period": 3600,
+                "Stat": options["stat"].as_str().expect("a stat"),
+            },
+        }]);
+        let values = emulator.aws(&[
+            "cloudwatch",
+            "get-metric-data",
+            "--metric-data-queries",
+            &query.to_string(),
+            "--start-time",
+            "2000-01-01T00:00:00Z",
+            "--end-time",
+            "2100-01-01T00:00:00Z",
+            "--query",
+            "MetricDataResults[0].Values",
+        ]);
+        found.insert(text(1), values);
+    }
+    assert_eq!(found["BusySlotsPercent"], "50.0", "2 of 4 slots busy");
+    assert_eq!(found["LifecycleHeartbeat"], "3.0", "a heartbeat at each of three polls");
+    assert_eq!(found.len(), 2, "{found:?}");
 
     // The journal in the pool's log group, and each single-term filter's pattern over it.
     let log_group = world.fleet.log_group(pool);

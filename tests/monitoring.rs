@@ -252,7 +252,7 @@ fn the_alarms_page_for_real_problems_and_never_for_a_sleeping_pool() {
     let alarms: BTreeMap<&str, &Body> = resources(monitoring, "aws_cloudwatch_metric_alarm").collect();
     let names: BTreeSet<String> = alarms.values().map(|a| string(a, "alarm_name")).collect();
     for pool in ["build", "deploy", "vm"] {
-        for what in ["registration-failing", "drain-at-bound", "at-ceiling"] {
+        for what in ["registration-failing", "drain-at-bound", "at-ceiling", "lifecycle-helper-silent"] {
             assert!(names.contains(&format!("mon-{pool}-{what}")), "mon-{pool}-{what} in {names:?}");
         }
     }
@@ -304,6 +304,65 @@ fn the_alarms_page_for_real_problems_and_never_for_a_sleeping_pool() {
         assert_eq!(ceiling(expression, 5.0, 6.0, 1.0), 0.0, "{label}: below it");
     }
     assert_eq!(ceilings.len(), 3);
+
+    // The lifecycle helpers' heartbeats against the runner group's instances in service, over
+    // two five-minute periods. At night, with no instance, it is 0 whether or not any heartbeat
+    // arrives; with instances and no heartbeat at all (FILL) it is 1.
+    for (label, alarm) in alarms.iter().filter(|(l, _)| l.ends_with("_lifecycle_helper_silent")) {
+        assert_eq!((number(alarm, "evaluation_periods"), number(alarm, "datapoints_to_alarm")), (2, 2), "{label}");
+        let queries: Vec<&Body> =
+            alarm.blocks().filter(|b| b.identifier() == "metric_query").map(|b| b.body()).collect();
+        let expression = queries.iter().find_map(|q| q.attributes().find(|a| a.key() == "expression")).expect("math");
+        let Expression::String(expression) = expression.expr() else { panic!("a string") };
+        let group = if label.starts_with("vm") {
+            "mon-vm-manager".to_owned()
+        } else {
+            format!("mon-{}", label.split('_').next().expect("a pool"))
+        };
+        for q in queries.iter().filter(|q| q.blocks().next().is_some()) {
+            let m = block(q, "metric").body();
+            let Expression::Object(dims) = attr(m, "dimensions") else { panic!("dimensions") };
+            assert_eq!(dims.values().next().expect("one dimension").to_string().trim_matches('"'), group, "{label}");
+            assert_eq!(number(m, "period"), 300);
+        }
+        assert_eq!(silent(expression, 0.0, None), 0.0, "{label}: no instance, no heartbeat");
+        assert_eq!(silent(expression, 0.0, Some(2.0)), 0.0, "{label}: the last heartbeats of an instance gone");
+        assert_eq!(silent(expression, 2.0, Some(10.0)), 0.0, "{label}: two instances, five heartbeats each");
+        assert_eq!(silent(expression, 2.0, Some(9.0)), 0.0, "{label}: a heartbeat late");
+        assert_eq!(silent(expression, 2.0, None), 1.0, "{label}: instances and no heartbeat");
+        assert_eq!(silent(expression, 3.0, Some(5.0)), 1.0, "{label}: one helper of three left");
+    }
+}
+
+/// The heartbeat alarm's expression, `IF(in_service > 0 AND FILL(beats, 0) < in_service * N, 1, 0)`,
+/// for one period's values (`beats` missing when no heartbeat arrived).
+fn silent(expression: &str, in_service: f64, beats: Option<f64>) -> f64 {
+    let inner = expression.strip_prefix("IF(").and_then(|e| e.strip_suffix(", 1, 0)")).expect("IF(cond, 1, 0)");
+    let side = |text: &str| -> f64 {
+        let mut product = 1.0;
+        for factor in text.split(" * ") {
+            product *= match factor.trim() {
+                "in_service" => in_service,
+                "FILL(beats, 0)" => beats.unwrap_or(0.0),
+                "beats" => beats.unwrap_or(f64::NAN),
+                n => n.parse().unwrap_or_else(|_| panic!("a number: {n}")),
+            };
+        }
+        product
+    };
+    let all = inner.split(" AND ").all(|cmp| {
+        let (a, op, b) = [" >= ", " > ", " < "]
+            .iter()
+            .find_map(|op| cmp.split_once(op).map(|(a, b)| (a, op.trim(), b)))
+            .unwrap_or_else(|| panic!("a comparison: {cmp}"));
+        let (a, b) = (side(a), side(b));
+        match op {
+            ">=" => a >= b,
+            ">" => a > b,
+            _ => a < b,
+        }
+    });
+    if all { 1.0 } else { 0.0 }
 }
 
 #[test]
@@ -318,9 +377,19 @@ fn an_address_gets_a_topic_of_its_own() {
         (string(subscription, "protocol"), string(subscription, "endpoint")),
         ("email".into(), "ops@example.com".into())
     );
-    // Without logs no message is counted: only the ceiling alarms exist.
+    // Without logs no message is counted: only the ceiling and heartbeat alarms exist.
     let alarms: Vec<String> = resources(monitoring, "aws_cloudwatch_metric_alarm").map(|(l, _)| l.to_owned()).collect();
-    assert_eq!(alarms, ["build_at_ceiling", "deploy_at_ceiling", "vm_at_ceiling"]);
+    assert_eq!(
+        alarms,
+        [
+            "build_at_ceiling",
+            "build_lifecycle_helper_silent",
+            "deploy_at_ceiling",
+            "deploy_lifecycle_helper_silent",
+            "vm_at_ceiling",
+            "vm_lifecycle_helper_silent"
+        ]
+    );
 }
 
 /// What the fleet publishes, read from the output: the group metrics each group enables, EC2's
@@ -343,18 +412,27 @@ fn published(out: &Path, files: &BTreeMap<String, Body>) -> BTreeSet<Metric> {
         }
         set.insert(("AWS/EC2".into(), "CPUUtilization".into(), dims(&[("AutoScalingGroupName", name.as_str())])));
     }
-    let helper = std::fs::read_to_string(out.join("packer/files/runnergen-metrics")).expect("the metrics helper");
-    let metric_name = helper.split("--metric-name ").nth(1).and_then(|s| s.split_whitespace().next()).expect("a name");
-    let dimension = helper.split("--dimensions \"").nth(1).and_then(|s| s.split('=').next()).expect("a dimension");
-    assert!(helper.contains("--namespace \"$RUNNERGEN_METRIC_NAMESPACE\""));
-    assert!(helper.contains(&format!("{dimension}=$RUNNERGEN_ASG_NAME")));
-    for entry in std::fs::read_dir(out.join("terraform/user-data")).expect("user data") {
-        let text = std::fs::read_to_string(entry.expect("an entry").path()).expect("read");
-        let setting = |key: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).map(str::to_owned);
-        if let (Some(namespace), Some(group)) = (setting("RUNNERGEN_METRIC_NAMESPACE"), setting("RUNNERGEN_ASG_NAME"))
-            && text.contains("runnergen-metrics.timer")
-        {
-            set.insert((namespace, metric_name.to_owned(), dims(&[(dimension, group.as_str())])));
+    // Each helper's put-metric-data: its metric name and dimension, sent with the pool's settings
+    // from every instance whose user data starts the helper's unit.
+    for (helper, unit) in
+        [("runnergen-metrics", "runnergen-metrics.timer"), ("runnergen-lifecycle", "runnergen-lifecycle.service")]
+    {
+        let text = std::fs::read_to_string(out.join("packer/files").join(helper)).expect("a helper");
+        let Some(call) = text.split("put-metric-data").nth(1) else { continue };
+        let metric_name =
+            call.split("--metric-name ").nth(1).and_then(|s| s.split_whitespace().next()).expect("a name");
+        let dimension = call.split("--dimensions \"").nth(1).and_then(|s| s.split('=').next()).expect("a dimension");
+        assert!(call.contains("--namespace \"$RUNNERGEN_METRIC_NAMESPACE\""), "{helper}");
+        assert!(call.contains(&format!("{dimension}=$RUNNERGEN_ASG_NAME")), "{helper}");
+        for entry in std::fs::read_dir(out.join("terraform/user-data")).expect("user data") {
+            let text = std::fs::read_to_string(entry.expect("an entry").path()).expect("read");
+            let setting = |key: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).map(str::to_owned);
+            if let (Some(namespace), Some(group)) =
+                (setting("RUNNERGEN_METRIC_NAMESPACE"), setting("RUNNERGEN_ASG_NAME"))
+                && text.contains(unit)
+            {
+                set.insert((namespace, metric_name.to_owned(), dims(&[(dimension, group.as_str())])));
+            }
         }
     }
     for (_, filter) in all_resources(files, "aws_cloudwatch_log_metric_filter") {

@@ -30,6 +30,15 @@ pub const GROUP_METRICS: &[&str] = &[
     "GroupTotalInstances",
 ];
 
+/// The lifecycle helper's heartbeat, in the pool's namespace with the runner group as
+/// `AutoScalingGroupName`, every `HEARTBEAT_METRIC_SECONDS`.
+pub const HEARTBEAT_METRIC: &str = "LifecycleHeartbeat";
+pub const HEARTBEAT_METRIC_SECONDS: u32 = 60;
+/// The heartbeat alarm's period, and the heartbeats per instance in service below which it
+/// counts the period as missing (of `HEARTBEAT_PERIOD_SECONDS / HEARTBEAT_METRIC_SECONDS`).
+pub const HEARTBEAT_PERIOD_SECONDS: u32 = 300;
+pub const HEARTBEATS_PER_INSTANCE: u32 = 3;
+
 /// The namespace and dimension of the group metrics.
 pub const GROUP_NAMESPACE: &str = "AWS/AutoScaling";
 pub const GROUP_DIMENSION: &str = "AutoScalingGroupName";
@@ -164,6 +173,7 @@ pub struct PoolMonitoring {
     pub count_alarms: Vec<CountAlarm>,
     /// The group watched against its maximum, and its alarm.
     pub ceiling: CeilingAlarm,
+    pub heartbeat: HeartbeatAlarm,
 }
 
 #[derive(Debug, Serialize)]
@@ -181,6 +191,18 @@ pub struct CountAlarm {
     pub filter: String,
     pub name: String,
     pub metric: &'static str,
+    pub description: String,
+}
+
+/// The lifecycle helpers are silent on the pool's runner instances.
+#[derive(Debug, Serialize)]
+pub struct HeartbeatAlarm {
+    pub name: String,
+    /// The runner group, whose instances run the helper.
+    pub group: String,
+    pub metric: &'static str,
+    pub period: u32,
+    pub per_instance: u32,
     pub description: String,
 }
 
@@ -269,7 +291,26 @@ fn pool_monitoring(fleet: &Fleet, pool: &Pool, monitoring: &model::Monitoring) -
         });
     }
     let capacity_group = pool.topology.kind().capacity_group(pool);
+    let runner_group = pool.runner_group();
     PoolMonitoring {
+        heartbeat: HeartbeatAlarm {
+            name: alarm_name(pool, "lifecycle-helper-silent"),
+            description: format!(
+                "The lifecycle helpers of pool {pool_name} (group {runner_group}) sent fewer than {per} heartbeats per \
+                 instance in service in {minutes} minutes, twice in a row: an instance without its helper ignores \
+                 scale-in and spot notices and kills jobs when it goes. Runbook: on an instance, `systemctl status \
+                 {unit}` and `journalctl -u {unit}`; a helper that fails on every instance means a broken image: \
+                 roll back the AMI.",
+                pool_name = pool.name,
+                per = HEARTBEATS_PER_INSTANCE,
+                minutes = HEARTBEAT_PERIOD_SECONDS / 60,
+                unit = settings::LIFECYCLE_UNIT,
+            ),
+            group: runner_group,
+            metric: HEARTBEAT_METRIC,
+            period: HEARTBEAT_PERIOD_SECONDS,
+            per_instance: HEARTBEATS_PER_INSTANCE,
+        },
         name: pool.name.clone(),
         label: pool.name.replace('-', "_"),
         namespace: fleet.metric_namespace(pool),
@@ -347,6 +388,16 @@ fn metric_widget(fleet: &Fleet, title: String, at: (u32, u32, u32), metrics: Vec
     json!({"type": "metric", "x": x, "y": y, "width": width, "height": ROW_HEIGHT, "properties": properties})
 }
 
+/// The lifecycle helpers heartbeating in a minute: as many as instances in service when all is well.
+fn heartbeat_line(fleet: &Fleet, pool: &Pool) -> Value {
+    line(
+        &fleet.metric_namespace(pool),
+        HEARTBEAT_METRIC,
+        &[(GROUP_DIMENSION, &pool.runner_group())],
+        json!({"label": "lifecycle helpers heartbeating", "stat": "SampleCount", "period": HEARTBEAT_METRIC_SECONDS}),
+    )
+}
+
 /// The dashboard: per pool, a header with its schedule in words, then its capacity (desired,
 /// in service, pending, terminating against the group's minimum and maximum, which move with
 /// the schedule's windows), its busy job slots, and with logs its drains and spot notices and its
@@ -388,7 +439,10 @@ pub fn dashboard_body(fleet: &Fleet) -> Value {
                 g("GroupTerminatingInstances", "terminating"),
                 g("GroupMinSize", "min"),
                 g("GroupMaxSize", "max"),
-            ],
+            ]
+            .into_iter()
+            .chain((group == pool.runner_group()).then(|| heartbeat_line(fleet, pool)))
+            .collect(),
             json!({}),
         ));
         let runner_group = pool.runner_group();
@@ -419,12 +473,15 @@ pub fn dashboard_body(fleet: &Fleet) -> Value {
                 fleet,
                 format!("{}: manager ({runner_group})", pool.name),
                 (width, y, width),
-                vec![line(
-                    GROUP_NAMESPACE,
-                    "GroupInServiceInstances",
-                    &[(GROUP_DIMENSION, &runner_group)],
-                    json!({"label": "manager in service", "stat": "Maximum"}),
-                )],
+                vec![
+                    line(
+                        GROUP_NAMESPACE,
+                        "GroupInServiceInstances",
+                        &[(GROUP_DIMENSION, &runner_group)],
+                        json!({"label": "manager in service", "stat": "Maximum"}),
+                    ),
+                    heartbeat_line(fleet, pool),
+                ],
                 json!({}),
             )
         };

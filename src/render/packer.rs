@@ -101,6 +101,14 @@ struct DataFile {
 /// The nftables rules that keep jobs away from the instance metadata service.
 const FIREWALL_RULES: DataFile = DataFile { name: "jobs-firewall.nft", installed: "/etc/runnergen/jobs-firewall.nft" };
 
+/// The lifecycle helper's heartbeat: `metric` = 1 every `seconds`, with the group as `dimension`.
+#[derive(Debug, Serialize)]
+struct LifecycleHeartbeat {
+    metric: &'static str,
+    dimension: &'static str,
+    seconds: u32,
+}
+
 /// Everything the Packer templates see. Every string is raw; templates escape it with the filter
 /// of the language it lands in (`hcl`, `sh`, `systemd`).
 #[derive(Debug, Serialize)]
@@ -178,6 +186,8 @@ struct Context {
     busy_metric: &'static str,
     /// Its single dimension's name (the value is the pool's group name).
     busy_metric_dimension: &'static str,
+    /// With the fleet's monitoring, the lifecycle helper's heartbeat metric.
+    lifecycle_heartbeat: Option<LifecycleHeartbeat>,
     /// The settings file user data writes: the units' `ConditionPathExists=`.
     settings_path: &'static str,
     /// Settings key names, by name: a renamed key fails the render.
@@ -407,6 +417,11 @@ fn context(fleet: &Fleet, image_hash: &str) -> Context {
         metrics_port: METRICS_PORT,
         busy_metric: BUSY_METRIC,
         busy_metric_dimension: BUSY_METRIC_DIMENSION,
+        lifecycle_heartbeat: fleet.monitoring.as_ref().map(|_| LifecycleHeartbeat {
+            metric: super::monitoring::HEARTBEAT_METRIC,
+            dimension: BUSY_METRIC_DIMENSION,
+            seconds: super::monitoring::HEARTBEAT_METRIC_SECONDS,
+        }),
         settings_path: settings::PATH,
         keys: settings::key_names(),
         units: UNITS,

@@ -374,6 +374,7 @@ impl Kind for AutoscalerPool {
         let (mixed, launch_template_instance_type) = instance_choice(self.workers.spot, &self.workers.instance_types);
         let worker_tags = pool_tags(fleet, pool, format!("{}-worker", pool.id));
         AnyContext::Autoscaler(TerraformContext {
+            metric_namespace: fleet.metric_namespace(pool),
             manager: Manager {
                 instance_type: self.manager_instance_type.clone(),
                 volume_gb: fleet.image.volume_gb,
@@ -412,6 +413,9 @@ impl Kind for AutoscalerPool {
 pub struct TerraformContext {
     pub manager: Manager,
     pub workers: WorkersContext,
+    /// The pool's CloudWatch namespace: with the fleet's monitoring, the manager's lifecycle
+    /// helper publishes its heartbeat there.
+    pub metric_namespace: String,
 }
 
 #[derive(Debug, Serialize)]

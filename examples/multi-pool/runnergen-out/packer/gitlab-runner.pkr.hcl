@@ -67,21 +67,21 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "acme-ci"
-    "runnergen:image" = "1d5d5fdd14f79b50"
+    "runnergen:image" = "01b1d85e3fdfab78"
     "team"            = "platform"
   }
   run_tags = {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "acme-ci"
-    "runnergen:image" = "1d5d5fdd14f79b50"
+    "runnergen:image" = "01b1d85e3fdfab78"
     "team"            = "platform"
   }
   snapshot_tags = {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "acme-ci"
-    "runnergen:image" = "1d5d5fdd14f79b50"
+    "runnergen:image" = "01b1d85e3fdfab78"
     "team"            = "platform"
   }
 }

@@ -218,6 +218,55 @@ resource "aws_cloudwatch_metric_alarm" "docker_at_ceiling" {
   }
 }
 
+# The lifecycle helpers heartbeat every minute: fewer than 3 per instance in service in 5
+# minutes, twice in a row, is 1. At 0 instances it is 0, whether or not any heartbeat arrives.
+resource "aws_cloudwatch_metric_alarm" "docker_lifecycle_helper_silent" {
+  alarm_name          = "acme-ci-docker-lifecycle-helper-silent"
+  alarm_description   = "The lifecycle helpers of pool docker (group acme-ci-docker) sent fewer than 3 heartbeats per instance in service in 5 minutes, twice in a row: an instance without its helper ignores scale-in and spot notices and kills jobs when it goes. Runbook: on an instance, `systemctl status runnergen-lifecycle.service` and `journalctl -u runnergen-lifecycle.service`; a helper that fails on every instance means a broken image: roll back the AMI."
+  evaluation_periods  = 2
+  datapoints_to_alarm = 2
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [local.alarm_topic]
+  ok_actions          = [local.alarm_topic]
+
+  metric_query {
+    id          = "silent"
+    expression  = "IF(in_service > 0 AND FILL(beats, 0) < in_service * 3, 1, 0)"
+    label       = "lifecycle helpers silent"
+    return_data = true
+  }
+
+  metric_query {
+    id = "beats"
+
+    metric {
+      namespace   = "runnergen/acme-ci/docker"
+      metric_name = "LifecycleHeartbeat"
+      period      = 300
+      stat        = "SampleCount"
+      dimensions = {
+        AutoScalingGroupName = "acme-ci-docker"
+      }
+    }
+  }
+
+  metric_query {
+    id = "in_service"
+
+    metric {
+      namespace   = "AWS/AutoScaling"
+      metric_name = "GroupInServiceInstances"
+      period      = 300
+      stat        = "Minimum"
+      dimensions = {
+        AutoScalingGroupName = "acme-ci-docker"
+      }
+    }
+  }
+}
+
 resource "aws_cloudwatch_log_metric_filter" "shell_registrations" {
   name           = "acme-ci-shell-Registrations"
   log_group_name = aws_cloudwatch_log_group.shell.name
@@ -400,6 +449,55 @@ resource "aws_cloudwatch_metric_alarm" "shell_at_ceiling" {
       metric_name = "GroupMinSize"
       period      = 60
       stat        = "Maximum"
+      dimensions = {
+        AutoScalingGroupName = "acme-ci-shell"
+      }
+    }
+  }
+}
+
+# The lifecycle helpers heartbeat every minute: fewer than 3 per instance in service in 5
+# minutes, twice in a row, is 1. At 0 instances it is 0, whether or not any heartbeat arrives.
+resource "aws_cloudwatch_metric_alarm" "shell_lifecycle_helper_silent" {
+  alarm_name          = "acme-ci-shell-lifecycle-helper-silent"
+  alarm_description   = "The lifecycle helpers of pool shell (group acme-ci-shell) sent fewer than 3 heartbeats per instance in service in 5 minutes, twice in a row: an instance without its helper ignores scale-in and spot notices and kills jobs when it goes. Runbook: on an instance, `systemctl status runnergen-lifecycle.service` and `journalctl -u runnergen-lifecycle.service`; a helper that fails on every instance means a broken image: roll back the AMI."
+  evaluation_periods  = 2
+  datapoints_to_alarm = 2
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [local.alarm_topic]
+  ok_actions          = [local.alarm_topic]
+
+  metric_query {
+    id          = "silent"
+    expression  = "IF(in_service > 0 AND FILL(beats, 0) < in_service * 3, 1, 0)"
+    label       = "lifecycle helpers silent"
+    return_data = true
+  }
+
+  metric_query {
+    id = "beats"
+
+    metric {
+      namespace   = "runnergen/acme-ci/shell"
+      metric_name = "LifecycleHeartbeat"
+      period      = 300
+      stat        = "SampleCount"
+      dimensions = {
+        AutoScalingGroupName = "acme-ci-shell"
+      }
+    }
+  }
+
+  metric_query {
+    id = "in_service"
+
+    metric {
+      namespace   = "AWS/AutoScaling"
+      metric_name = "GroupInServiceInstances"
+      period      = 300
+      stat        = "Minimum"
       dimensions = {
         AutoScalingGroupName = "acme-ci-shell"
       }
