@@ -555,3 +555,47 @@ fn alarms_need_one_destination_in_the_fleets_region() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("not watched") && stderr.contains("logs"), "a warning without logs: {stderr}");
 }
+
+/// `plan` adds what monitoring costs a month from the price list's `cloudwatch:` entry: the
+/// custom metrics, the alarms' metrics, the dashboard, and the heartbeats' requests by the
+/// runner instances' hours.
+#[test]
+fn plan_counts_what_monitoring_costs() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let prices = dir.path().join("prices.yaml");
+    let list = "currency: USD\ninstance_types:\n  m7g.large: {on_demand: 0.0816, spot: 0.0327}\n  \
+                m6g.large: {on_demand: 0.077}\n  c7g.xlarge: {on_demand: 0.145}\n  t4g.medium: {on_demand: 0.0336}\n";
+    let cloudwatch =
+        "cloudwatch: {metric_month: 0.30, alarm_metric_month: 0.10, dashboard_month: 3.00, requests_1000: 0.01}\n";
+    std::fs::write(&prices, format!("{list}{cloudwatch}")).expect("write the prices");
+    let spec = root().join("examples/multi-pool/fleet.yaml");
+    let out = run(runnergen().args(["plan", "--format", "json", "--prices"]).arg(&prices).arg(&spec));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let m = &plan["monitoring"];
+    // Two pools with logs: seven counts and a heartbeat each; two count alarms, the ceiling's
+    // three metrics and the heartbeat alarm's two each; one dashboard.
+    assert_eq!(
+        (m["custom_metrics"].as_u64(), m["alarm_metrics"].as_u64(), m["dashboards"].as_u64()),
+        (Some(16), Some(14), Some(1))
+    );
+    // The runner instances' desired hours a month, a heartbeat a minute.
+    let hours = plan["total"]["instance_hours_per_month"]["desired"].as_f64().expect("hours");
+    let requests = m["put_metric_data_requests_per_month"]["desired"].as_f64().expect("requests");
+    assert!((requests - hours * 60.0).abs() < 1.0, "{requests} requests for {hours} h");
+    let cost = m["cost_per_month"]["desired"].as_f64().expect("a cost");
+    let want = 16.0 * 0.30 + 14.0 * 0.10 + 3.00 + requests / 1000.0 * 0.01;
+    assert!((cost - want).abs() < 0.001, "{cost} != {want}");
+    assert_eq!(m["currency"], "USD");
+
+    // Without CloudWatch's prices: the counts, no cost, and the text says what to add.
+    std::fs::write(&prices, list).expect("write the prices");
+    let out = run(runnergen().args(["plan", "--prices"]).arg(&prices).arg(&spec));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Monitoring, a month: 16 custom metrics, 14 alarm metrics, 1 dashboard"), "{text}");
+    assert!(text.contains("add `cloudwatch:` prices"), "{text}");
+    // A fleet without monitoring says nothing of it.
+    let out = run(runnergen().args(["plan", "--format", "json"]).arg(root().join("examples/minimal/fleet.yaml")));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(plan.get("monitoring").is_none());
+}

@@ -573,3 +573,28 @@ pub fn dashboard_svg(body: &Value) -> String {
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
+
+/// What a fleet's monitoring creates that CloudWatch charges for, counted from what this module
+/// renders: the custom metrics (each metric filter's count and the heartbeat of each pool), the
+/// metrics in alarms (a metric math alarm counts each of its metrics), the dashboards; and the
+/// heartbeats' PutMetricData requests for each runner instance-hour.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Usage {
+    pub custom_metrics: u32,
+    pub alarm_metrics: u32,
+    pub dashboards: u32,
+    pub requests_per_instance_hour: u32,
+}
+
+pub fn usage(fleet: &Fleet) -> Option<Usage> {
+    let monitoring = fleet.monitoring.as_ref()?;
+    let context = MonitoringContext::new(fleet, monitoring);
+    let alarms = monitoring.alarms.is_some();
+    Some(Usage {
+        custom_metrics: context.pools.iter().map(|p| p.filters.len() as u32 + 1).sum(),
+        // A count alarm has one metric; the ceiling three (desired, max, min); the heartbeat two.
+        alarm_metrics: if alarms { context.pools.iter().map(|p| p.count_alarms.len() as u32 + 3 + 2).sum() } else { 0 },
+        dashboards: u32::from(context.dashboard.is_some()),
+        requests_per_instance_hour: 3600 / HEARTBEAT_METRIC_SECONDS,
+    })
+}

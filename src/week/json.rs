@@ -80,6 +80,18 @@ fn figures(plan: &Plan) -> Map<String, Value> {
     out.insert("month_hours".into(), json!(super::MONTH_HOURS as u32));
     out.insert("pools".into(), Value::Array(pools));
     out.insert("total".into(), Value::Object(total));
+    if let Some(m) = &plan.monitoring {
+        let mut monitoring = Map::new();
+        monitoring.insert("custom_metrics".into(), json!(m.usage.custom_metrics));
+        monitoring.insert("alarm_metrics".into(), json!(m.usage.alarm_metrics));
+        monitoring.insert("dashboards".into(), json!(m.usage.dashboards));
+        monitoring.insert("put_metric_data_requests_per_month".into(), hours(&m.requests_per_month));
+        if let (Some(cost), Some(currency)) = (&m.cost_per_month, currency) {
+            monitoring.insert("cost_per_month".into(), hours(cost));
+            monitoring.insert("currency".into(), json!(currency));
+        }
+        out.insert("monitoring".into(), Value::Object(monitoring));
+    }
     out
 }
 

@@ -96,6 +96,41 @@ pub struct Plan {
     pub pools: Vec<PoolPlan>,
     pub total: Total,
     pub currency: Option<String>,
+    /// What the fleet's monitoring adds, when it has some.
+    pub monitoring: Option<MonitoringPlan>,
+}
+
+/// What a fleet's monitoring adds a month: what it creates, the heartbeats' requests (by the
+/// runner instances' hours at the floor, as planned and at the ceiling), and with CloudWatch's
+/// prices in the price list, its cost.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MonitoringPlan {
+    pub usage: crate::render::monitoring::Usage,
+    pub requests_per_month: Hours,
+    pub cost_per_month: Option<Hours>,
+}
+
+impl MonitoringPlan {
+    fn new(fleet: &Fleet, pools: &[PoolPlan], prices: Option<&Prices>) -> Option<MonitoringPlan> {
+        let usage = crate::render::monitoring::usage(fleet)?;
+        // The instances that run the helpers: an instance pool's, an autoscaler pool's manager.
+        let runner_hours = pools.iter().fold(Hours::default(), |sum, p| {
+            sum + p.autoscaler.map_or(p.instance_hours, |a| Hours {
+                min: a.manager,
+                desired: a.manager,
+                max: a.manager,
+            })
+        });
+        let requests_per_month = scale(monthly(runner_hours), f64::from(usage.requests_per_instance_hour));
+        let cost_per_month = prices.and_then(|p| p.cloudwatch).map(|cw| {
+            let fixed = f64::from(usage.custom_metrics) * cw.metric_month
+                + f64::from(usage.alarm_metrics) * cw.alarm_metric_month
+                + f64::from(usage.dashboards) * cw.dashboard_month;
+            let requests = scale(requests_per_month, cw.requests_1000 / 1000.0);
+            Hours { min: fixed + requests.min, desired: fixed + requests.desired, max: fixed + requests.max }
+        });
+        Some(MonitoringPlan { usage, requests_per_month, cost_per_month })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -147,7 +182,8 @@ impl Plan {
             always_on_max_hours: pools.iter().map(|p| p.always_on_max_hours).sum(),
             cost: prices.map(|_| pools.iter().filter_map(|p| p.cost).fold(Hours::default(), |sum, c| sum + c)),
         };
-        Ok(Plan { fleet: fleet.name.clone(), pools, total, currency: prices.map(|p| p.currency.clone()) })
+        let monitoring = MonitoringPlan::new(fleet, &pools, prices);
+        Ok(Plan { fleet: fleet.name.clone(), pools, total, currency: prices.map(|p| p.currency.clone()), monitoring })
     }
 }
 

@@ -7,6 +7,11 @@
 //! instance_types:
 //!   m7g.large: {on_demand: 0.0816, spot: 0.0327}
 //!   t4g.small: {on_demand: 0.0168}
+//! cloudwatch:     # optional: what a fleet's `monitoring` costs
+//!   metric_month: 0.30          # a custom metric, a month
+//!   alarm_metric_month: 0.10    # a metric in a standard-resolution alarm, a month
+//!   dashboard_month: 3.00       # a dashboard, a month
+//!   requests_1000: 0.01         # 1,000 PutMetricData requests
 //! ```
 
 use std::collections::BTreeMap;
@@ -37,6 +42,22 @@ pub struct Prices {
     /// The file, as diagnostics name it.
     pub file: String,
     types: BTreeMap<String, Price>,
+    /// CloudWatch's prices, for the cost of a fleet's monitoring.
+    pub cloudwatch: Option<CloudWatchPrices>,
+}
+
+/// CloudWatch's prices, from AWS's pricing page (https://aws.amazon.com/cloudwatch/pricing/).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudWatchPrices {
+    /// A custom metric, a month.
+    pub metric_month: f64,
+    /// A metric in a standard-resolution alarm (a metric math alarm counts each of its metrics), a month.
+    pub alarm_metric_month: f64,
+    /// A dashboard, a month.
+    pub dashboard_month: f64,
+    /// 1,000 PutMetricData requests.
+    pub requests_1000: f64,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -51,6 +72,7 @@ struct Price {
 struct File {
     currency: String,
     instance_types: BTreeMap<String, Price>,
+    cloudwatch: Option<CloudWatchPrices>,
 }
 
 impl Prices {
@@ -89,10 +111,34 @@ impl Prices {
                 }
             }
         }
+        if let Some(cw) = &file.cloudwatch {
+            for (key, value) in [
+                ("metric_month", cw.metric_month),
+                ("alarm_metric_month", cw.alarm_metric_month),
+                ("dashboard_month", cw.dashboard_month),
+                ("requests_1000", cw.requests_1000),
+            ] {
+                if !value.is_finite() || value < 0.0 {
+                    findings.push(
+                        Finding::new(
+                            SpecPath::root().key("cloudwatch").key(key),
+                            "a price is a number of 0 or more",
+                            "here",
+                        )
+                        .help("expected CloudWatch's price, such as 0.30 for a custom metric a month"),
+                    );
+                }
+            }
+        }
         if !findings.is_empty() {
             return Err(source.error(crate::diagnostic::locate(&source.root, findings)));
         }
-        Ok(Prices { currency: currency.to_owned(), file: source.name.clone(), types: file.instance_types })
+        Ok(Prices {
+            currency: currency.to_owned(),
+            file: source.name.clone(),
+            types: file.instance_types,
+            cloudwatch: file.cloudwatch,
+        })
     }
 
     /// The hourly price of an instance type: spot when asked for and listed, else on-demand.

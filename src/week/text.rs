@@ -73,6 +73,28 @@ pub fn render(plan: &Plan, baseline: Option<(&Plan, &str)>, color: bool) -> Stri
         ));
     }
     out.push_str(".\n");
+    if let Some(m) = &plan.monitoring {
+        let u = &m.usage;
+        out.push_str(&format!(
+            "Monitoring, a month: {} custom metrics, {} alarm metrics, {} dashboard{}, {} min, {} desired, {} max \
+             PutMetricData requests (heartbeats)",
+            u.custom_metrics,
+            u.alarm_metrics,
+            u.dashboards,
+            if u.dashboards == 1 { "" } else { "s" },
+            whole(m.requests_per_month.min),
+            whole(m.requests_per_month.desired),
+            whole(m.requests_per_month.max)
+        ));
+        match (&m.cost_per_month, &plan.currency) {
+            (Some(cost), Some(currency)) => out.push_str(&format!(
+                "; cost {:.2} min, {:.2} desired, {:.2} max {currency}.\n",
+                cost.min, cost.desired, cost.max
+            )),
+            (None, Some(_)) => out.push_str("; add `cloudwatch:` prices to the price list for its cost.\n"),
+            _ => out.push_str(".\n"),
+        }
+    }
     out.push_str(
         "\nmin, desired, max: the capacity in force all week, its desired count as scheduled (demand\n\
          scaling moves it between min and max). always-on max: the highest max in force during the\n\
@@ -173,6 +195,10 @@ fn legend(peak: u32) -> String {
         }
     }
     parts.join("  ")
+}
+
+fn whole(x: f64) -> String {
+    format!("{x:.0}")
 }
 
 fn fixed(x: f64) -> String {
