@@ -21,6 +21,8 @@ struct Context<'a> {
     worker_ami: bool,
     /// The pools with a schedule, whose capacity a first apply inside a window does not take.
     scheduled: Vec<Scheduled>,
+    /// The address the alarms' topic mails, when runnergen's Terraform creates the topic.
+    alarm_email: Option<&'a str>,
 }
 
 /// One pool's runner, as the operator creates it in GitLab.
@@ -80,6 +82,7 @@ pub fn render(fleet: &Fleet, env: &Environment) -> Result<(String, File), miniji
         pools,
         worker_ami: fleet.has_workers(),
         scheduled,
+        alarm_email: fleet.monitoring.as_ref().and_then(|m| m.alarms.as_ref()).and_then(|a| a.email.as_deref()),
     };
     OUTPUT.render(env, to_value(&context), "")
 }
