@@ -45,6 +45,8 @@ pub struct Fleet {
 pub struct Monitoring {
     pub dashboard: bool,
     pub alarms: Option<Alarms>,
+    /// The runner's Prometheus metrics into CloudWatch.
+    pub runner_metrics: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +56,8 @@ pub struct Alarms {
     /// An address subscribed to a topic runnergen's Terraform creates.
     pub email: Option<String>,
     pub at_ceiling_minutes: u32,
+    /// Seconds of queue time that more than a tenth of the jobs may not exceed.
+    pub queue_seconds_p90: Option<u32>,
 }
 
 /// The runners' distributed cache.
@@ -317,6 +321,21 @@ impl Fleet {
     pub fn cache_path(&self, pool: &Pool) -> Option<String> {
         let cache = self.cache.as_ref().filter(|_| pool.uses_cache())?;
         Some(if cache.shared { "shared".to_owned() } else { pool.name.clone() })
+    }
+
+    /// The log group of a pool's runner metrics (embedded metric format).
+    pub fn runner_metrics_log_group(&self, pool: &Pool) -> String {
+        format!("/runnergen/{}/{}/runner-metrics", self.name, pool.name)
+    }
+
+    /// Whether the pools' runners send their Prometheus metrics to CloudWatch.
+    pub fn runner_metrics(&self) -> bool {
+        self.monitoring.as_ref().is_some_and(|m| m.runner_metrics)
+    }
+
+    /// The queue time the runners count jobs above, when the alarms watch it.
+    pub fn queue_seconds(&self) -> Option<u32> {
+        self.monitoring.as_ref().and_then(|m| m.alarms.as_ref()).and_then(|a| a.queue_seconds_p90)
     }
 
     /// The log group of a pool's instances.

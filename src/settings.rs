@@ -29,6 +29,10 @@ pub const MANAGER_SETTINGS: &str = "/etc/runnergen/manager-settings.toml";
 /// to the agent (`amazon-cloudwatch-agent-ctl -a fetch-config`).
 pub const CLOUDWATCH_AGENT_CONFIG: &str = "/etc/runnergen/cloudwatch-agent.json";
 
+/// With the runner's metrics: where user data writes the CloudWatch agent's Prometheus scrape
+/// configuration (JSON, which YAML reads as it is).
+pub const PROMETHEUS_CONFIG: &str = "/etc/runnergen/prometheus.yaml";
+
 /// Where an instance pool's user data writes its runner's `[runners.cache]` (with a cache), which
 /// the register hook merges into config.toml.
 pub const RUNNER_TEMPLATE: &str = "/etc/runnergen/runner-template.toml";

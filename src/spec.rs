@@ -185,6 +185,11 @@ pub struct Monitoring {
     pub dashboard: Option<bool>,
     /// Alarms, each with a runbook line in its description. Set one of sns_topic_arn and email.
     pub alarms: Option<Alarms>,
+    /// The runner's own Prometheus metrics (jobs, job slots, jobs that waited too long, errors, API requests) into
+    /// the pool's CloudWatch namespace, through the CloudWatch agent's Prometheus scrape (embedded metric format logs,
+    /// a log group per pool kept one day).
+    #[schemars(extend("default" = false))]
+    pub runner_metrics: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -205,6 +210,10 @@ pub struct Alarms {
     /// max_instances).
     #[schemars(range(min = 5, max = 1440), extend("default" = DEFAULT_AT_CEILING_MINUTES))]
     pub at_ceiling_minutes: Option<u32>,
+    /// Seconds: the alarm fires when more than a tenth of the jobs a pool started over 15 minutes had waited longer
+    /// than this in GitLab's queue (their 90th percentile is above it). Needs runner_metrics: the runner counts them.
+    #[schemars(range(min = 1, max = 86400), extend("examples" = [300]))]
+    pub queue_seconds_p90: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -131,8 +131,13 @@ fn each_runner_caches_in_s3_under_its_pools_prefix_with_the_roles_credentials() 
         for secret in ["AccessKey", "SecretKey", "SessionToken", "ServerAddress"] {
             assert!(!s3.contains_key(secret), "{secret}");
         }
-        // The shell pool keeps its cache on its instance.
-        assert_eq!(runnergen::render::runner_template::render(&fleet, &fleet.pools[1]).expect("renders"), None);
+        // The shell pool keeps its cache on its instance: its template holds only the runner's
+        // queue-time count, for the example's queue alarm.
+        let shell =
+            runnergen::render::runner_template::render(&fleet, &fleet.pools[1]).expect("renders").expect("a template");
+        let shell = shell.parse::<toml::Table>().expect("TOML");
+        assert!(shell["runners"][0].get("cache").is_none());
+        assert!(shell["runners"][0].get("monitoring").is_some());
     }
     // A manager's template holds both sections in one [[runners]] entry.
     let spec = std::fs::read_to_string(crate::common::root().join("examples/autoscaler/fleet.yaml")).expect("example");

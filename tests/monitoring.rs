@@ -435,11 +435,188 @@ fn published(out: &Path, files: &BTreeMap<String, Body>) -> BTreeSet<Metric> {
             }
         }
     }
+    // The runner's metrics the CloudWatch agent extracts, with the scrape's group label as their
+    // one dimension.
+    for entry in std::fs::read_dir(out.join("terraform/user-data")).expect("user data") {
+        let text = std::fs::read_to_string(entry.expect("an entry").path()).expect("read");
+        let (Some(agent), Some(scrape)) =
+            (heredoc(&text, "RUNNERGEN_CLOUDWATCH"), heredoc(&text, "RUNNERGEN_PROMETHEUS"))
+        else {
+            continue;
+        };
+        let prometheus = &agent["logs"]["metrics_collected"]["prometheus"]["emf_processor"];
+        let group = scrape["scrape_configs"][0]["static_configs"][0]["labels"]["AutoScalingGroupName"]
+            .as_str()
+            .expect("a group");
+        for declaration in prometheus["metric_declaration"].as_array().expect("declarations") {
+            assert_eq!(declaration["dimensions"], serde_json::json!([["AutoScalingGroupName"]]));
+            for selector in declaration["metric_selectors"].as_array().expect("selectors") {
+                let name = selector.as_str().expect("a string").trim_start_matches('^').trim_end_matches('$');
+                set.insert((
+                    prometheus["metric_namespace"].as_str().expect("a namespace").to_owned(),
+                    name.to_owned(),
+                    dims(&[("AutoScalingGroupName", group)]),
+                ));
+            }
+        }
+    }
     for (_, filter) in all_resources(files, "aws_cloudwatch_log_metric_filter") {
         let t = block(filter, "metric_transformation").body();
         set.insert((string(t, "namespace"), string(t, "name"), Vec::new()));
     }
     set
+}
+
+/// A file user data writes (`cat >"$tmp" <<'MARK'` ... `MARK`), parsed as JSON.
+fn heredoc(user_data: &str, mark: &str) -> Option<serde_json::Value> {
+    let start = user_data.find(&format!("<<'{mark}'\n"))? + mark.len() + 4;
+    let end = start + user_data[start..].find(&format!("{mark}\n"))?;
+    Some(serde_json::from_str(&user_data[start..end]).expect("JSON"))
+}
+
+/// Every Prometheus metric gitlab-runner 19.3.0 exports, by the file that defines it (`Name:` of
+/// its collectors and the names of its `prometheus.NewDesc` calls, read at tag v19.3.0).
+const RUNNER_19_3_METRICS: &[(&str, &[&str])] = &[
+    (
+        "commands/builds_helper.go",
+        &[
+            "gitlab_runner_jobs",
+            "gitlab_runner_request_concurrency",
+            "gitlab_runner_request_concurrency_exceeded_total",
+            "gitlab_runner_request_concurrency_hard_limit",
+            "gitlab_runner_request_concurrency_adaptive_limit",
+            "gitlab_runner_request_concurrency_used_limit",
+            "gitlab_runner_jobs_total",
+            "gitlab_runner_job_execution_mode_total",
+            "gitlab_runner_job_duration_seconds",
+            "gitlab_runner_job_queue_duration_seconds",
+            "gitlab_runner_job_queue_size",
+            "gitlab_runner_job_queue_depth",
+            "gitlab_runner_acceptable_job_queuing_duration_exceeded_total",
+            "gitlab_runner_job_stage_duration_seconds",
+        ],
+    ),
+    (
+        "commands/multi.go",
+        &[
+            "gitlab_runner_concurrent",
+            "gitlab_runner_limit",
+            "gitlab_runner_worker_feeds_total",
+            "gitlab_runner_worker_feed_failures_total",
+            "gitlab_runner_worker_slots_number",
+            "gitlab_runner_worker_slot_operations_total",
+            "gitlab_runner_worker_processing_failures_total",
+        ],
+    ),
+    ("commands/health_helper.go", &["gitlab_runner_worker_health_check_failures_total"]),
+    ("helpers/prometheus/log_hook.go", &["gitlab_runner_errors_total"]),
+    (
+        "network/api_requests_collector.go",
+        &[
+            "gitlab_runner_api_request_statuses_total",
+            "gitlab_runner_api_request_duration_seconds",
+            "gitlab_runner_api_request_retries_total",
+        ],
+    ),
+    ("common/version.go", &["gitlab_runner_version_info"]),
+];
+
+/// The histograms among them, which the CloudWatch agent drops.
+const RUNNER_19_3_HISTOGRAMS: &[&str] = &[
+    "gitlab_runner_job_duration_seconds",
+    "gitlab_runner_job_queue_duration_seconds",
+    "gitlab_runner_job_stage_duration_seconds",
+    "gitlab_runner_api_request_duration_seconds",
+];
+
+/// The runner's metrics: the agent scrapes the runner's own endpoint, keeps only metrics the
+/// pinned runner exports (and no histogram, which the agent would drop), gives them the pool's
+/// runner group as their one dimension (a label of the scrape, never one of the runner's, which
+/// would make a metric per runner manager and job state), into the pool's namespace through a
+/// log group that only the pool's role may write; the queue-time alarm reads the runner's count
+/// with the threshold the runner's template sets.
+#[test]
+fn the_runner_metrics_are_the_pinned_runners_own() {
+    let spec = std::fs::read_to_string(root().join("examples/multi-pool/fleet.yaml")).expect("read");
+    assert!(spec.contains("runner_version: 19.3.0") && spec.contains("runner_metrics: true"));
+    let (out, files) = render(&spec);
+    let exported: BTreeSet<&str> = RUNNER_19_3_METRICS.iter().flat_map(|(_, names)| names.iter().copied()).collect();
+    let register = std::fs::read_to_string(out.path().join("packer/files/runnergen-register")).expect("register");
+    let listen =
+        register.split("listen_address = \\\"").nth(1).and_then(|s| s.split('\\').next()).expect("listen_address");
+    let fleet = runnergen::load_spec(&root().join("examples/multi-pool/fleet.yaml")).map(|l| l.fleet).expect("valid");
+    for pool in &fleet.pools {
+        let user_data =
+            std::fs::read_to_string(out.path().join(format!("terraform/user-data/{}.sh", pool.name))).expect("read");
+        let agent = heredoc(&user_data, "RUNNERGEN_CLOUDWATCH").expect("the agent's configuration");
+        let scrape = heredoc(&user_data, "RUNNERGEN_PROMETHEUS").expect("the scrape");
+        let prometheus = &agent["logs"]["metrics_collected"]["prometheus"];
+        assert_eq!(prometheus["prometheus_config_path"], "/etc/runnergen/prometheus.yaml");
+        assert!(user_data.contains("mv -f \"$tmp\" /etc/runnergen/prometheus.yaml"));
+        let job = &scrape["scrape_configs"][0];
+        assert_eq!(job["static_configs"][0]["targets"], serde_json::json!([listen]), "the runner's listen_address");
+        let labels = job["static_configs"][0]["labels"].as_object().expect("labels");
+        assert_eq!(labels.keys().collect::<Vec<_>>(), ["AutoScalingGroupName"]);
+        assert_eq!(labels["AutoScalingGroupName"], pool.runner_group().as_str());
+        let emf = &prometheus["emf_processor"];
+        assert_eq!(emf["metric_namespace"], format!("runnergen/acme-ci/{}", pool.name).as_str());
+        let declarations = emf["metric_declaration"].as_array().expect("declarations");
+        assert_eq!(declarations.len(), 1);
+        let d = &declarations[0];
+        assert_eq!(
+            (d["source_labels"].clone(), d["label_matcher"].as_str()),
+            (serde_json::json!(["job"]), Some(format!("^{}$", job["job_name"].as_str().expect("a job")).as_str()))
+        );
+        for label in
+            d["dimensions"].as_array().expect("dimension sets").iter().flat_map(|set| set.as_array().expect("a set"))
+        {
+            assert!(labels.contains_key(label.as_str().expect("a label")), "{label} is not the scrape's label");
+        }
+        let selectors: Vec<&str> = d["metric_selectors"]
+            .as_array()
+            .expect("selectors")
+            .iter()
+            .map(|v| v.as_str().expect("a string"))
+            .collect();
+        assert!(selectors.len() >= 8, "{selectors:?}");
+        for selector in selectors {
+            let name = selector.strip_prefix('^').and_then(|s| s.strip_suffix('$')).expect("an exact name");
+            assert!(exported.contains(name), "gitlab-runner 19.3.0 exports no `{name}`");
+            assert!(!RUNNER_19_3_HISTOGRAMS.contains(&name), "`{name}` is a histogram, which the agent drops");
+        }
+        // The events' log group: created, kept a day, written only by the pool's role.
+        let group = prometheus["log_group_name"].as_str().expect("a log group");
+        let made = all_resources(&files, "aws_cloudwatch_log_group")
+            .into_iter()
+            .find(|(_, g)| string(g, "name") == group)
+            .expect("created");
+        assert_eq!(number(made.1, "retention_in_days"), 1);
+        let iam = std::fs::read_to_string(out.path().join("terraform/iam.tf")).expect("iam.tf");
+        assert!(iam.contains(&format!("log-group:{group}:log-stream:*")), "the role may write {group}");
+        // The queue count's threshold, in the runner's template.
+        let template = user_data.split("<<'RUNNERGEN_TEMPLATE'\n").nth(1).expect("a runner template");
+        let template: toml::Value =
+            toml::from_str(template.split("RUNNERGEN_TEMPLATE\n").next().expect("its end")).expect("TOML");
+        let queuing = &template["runners"][0]["monitoring"]["job_queuing_durations"][0];
+        assert_eq!(queuing["threshold"].as_str(), Some("300s"));
+        assert_eq!(queuing["periods"].as_array().map(Vec::len), Some(1));
+    }
+    // The alarm: the share of jobs that waited too long, from the runner's two counters.
+    let alarm = resources(&files["monitoring.tf"], "aws_cloudwatch_metric_alarm")
+        .find(|(l, _)| *l == "docker_queue_time")
+        .expect("the alarm")
+        .1;
+    let names: Vec<String> = alarm
+        .blocks()
+        .filter(|b| b.identifier() == "metric_query")
+        .filter_map(|b| b.body().blocks().next().map(|m| string(m.body(), "metric_name")))
+        .collect();
+    assert_eq!(names, ["gitlab_runner_acceptable_job_queuing_duration_exceeded_total", "gitlab_runner_jobs_total"]);
+    assert_eq!(string(alarm, "treat_missing_data"), "notBreaching");
+    assert!(
+        string(alarm, "alarm_description").contains("over 300 s")
+            && string(alarm, "alarm_description").contains("Runbook: ")
+    );
 }
 
 /// The dashboard: CloudWatch's body structure (widgets on a 24-column grid, none overlapping),
@@ -542,6 +719,7 @@ fn alarms_need_one_destination_in_the_fleets_region() {
             "the topic is in us-east-1, the fleet in eu-west-1",
         ),
         ("{email: ops@example.com, at_ceiling_minutes: 2}", "at_ceiling_minutes"),
+        ("{email: ops@example.com, queue_seconds_p90: 300}", "needs the runner's own metrics"),
     ] {
         let spec = write_spec(&format!("{HEAD}monitoring: {{alarms: {alarms}}}\n"));
         let out = run(runnergen().arg("validate").arg(spec.path().join("fleet.yaml")));
@@ -573,18 +751,19 @@ fn plan_counts_what_monitoring_costs() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let m = &plan["monitoring"];
-    // Two pools with logs: seven counts and a heartbeat each; two count alarms, the ceiling's
-    // three metrics and the heartbeat alarm's two each; one dashboard.
+    // Two pools with logs and the runner's metrics: seven counts, a heartbeat and nine of the
+    // runner's metrics each; two count alarms, the ceiling's three metrics, the heartbeat alarm's
+    // two and the queue alarm's two each; one dashboard.
     assert_eq!(
         (m["custom_metrics"].as_u64(), m["alarm_metrics"].as_u64(), m["dashboards"].as_u64()),
-        (Some(16), Some(14), Some(1))
+        (Some(34), Some(18), Some(1))
     );
     // The runner instances' desired hours a month, a heartbeat a minute.
     let hours = plan["total"]["instance_hours_per_month"]["desired"].as_f64().expect("hours");
     let requests = m["put_metric_data_requests_per_month"]["desired"].as_f64().expect("requests");
     assert!((requests - hours * 60.0).abs() < 1.0, "{requests} requests for {hours} h");
     let cost = m["cost_per_month"]["desired"].as_f64().expect("a cost");
-    let want = 16.0 * 0.30 + 14.0 * 0.10 + 3.00 + requests / 1000.0 * 0.01;
+    let want = 34.0 * 0.30 + 18.0 * 0.10 + 3.00 + requests / 1000.0 * 0.01;
     assert!((cost - want).abs() < 0.001, "{cost} != {want}");
     assert_eq!(m["currency"], "USD");
 
@@ -592,7 +771,7 @@ fn plan_counts_what_monitoring_costs() {
     std::fs::write(&prices, list).expect("write the prices");
     let out = run(runnergen().args(["plan", "--prices"]).arg(&prices).arg(&spec));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("Monitoring, a month: 16 custom metrics, 14 alarm metrics, 1 dashboard"), "{text}");
+    assert!(text.contains("Monitoring, a month: 34 custom metrics, 18 alarm metrics, 1 dashboard"), "{text}");
     assert!(text.contains("add `cloudwatch:` prices"), "{text}");
     // A fleet without monitoring says nothing of it.
     let out = run(runnergen().args(["plan", "--format", "json"]).arg(root().join("examples/minimal/fleet.yaml")));

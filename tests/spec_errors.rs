@@ -170,7 +170,7 @@ pools:
       windows: [{days: [MON], from: "08:30", to: "17:00", idle: {count: 2, time: 1h30m}}]
 cache: {bucket: create, expiration_days: 7, shared: true}
 logs: {retention_days: 14}
-monitoring: {dashboard: true, alarms: {sns_topic_arn: "arn:aws:sns:eu-west-1:123456789012:ci-alerts", email: ops@example.com, at_ceiling_minutes: 30}}
+monitoring: {dashboard: true, runner_metrics: true, alarms: {sns_topic_arn: "arn:aws:sns:eu-west-1:123456789012:ci-alerts", email: ops@example.com, at_ceiling_minutes: 30, queue_seconds_p90: 300}}
 "#;
 
 fn yaml_json(text: &str) -> serde_json::Value {

@@ -141,6 +141,16 @@ fn every_example_passes_checkov_with_skips_explained() {
                 }
             }
         }
+        // The runner's metrics: embedded metric format events, kept a day.
+        if fleet.runner_metrics() {
+            for p in &fleet.pools {
+                let group = format!("aws_cloudwatch_log_group.{}_runner_metrics", p.name);
+                if keyless {
+                    expected.push(("CKV_AWS_158".to_owned(), group.clone(), "CloudWatch Logs' own keys"));
+                }
+                expected.push(("CKV_AWS_338".to_owned(), group, "one day"));
+            }
+        }
         // CloudWatch alarms cannot publish to a topic under the AWS managed SNS key.
         if fleet.monitoring.as_ref().and_then(|m| m.alarms.as_ref()).is_some_and(|a| a.email.is_some()) {
             expected.push(("CKV_AWS_26".to_owned(), "aws_sns_topic.alarms".to_owned(), "alias/aws/sns"));

@@ -174,6 +174,21 @@ pub struct PoolMonitoring {
     /// The group watched against its maximum, and its alarm.
     pub ceiling: CeilingAlarm,
     pub heartbeat: HeartbeatAlarm,
+    /// The log group of the runner's metrics, with `runner_metrics`.
+    pub runner_metrics_log_group: Option<String>,
+    /// The queue-time alarm, with `queue_seconds_p90`.
+    pub queue: Option<QueueAlarm>,
+}
+
+/// More than a tenth of the jobs started in 15 minutes waited longer than `seconds`.
+#[derive(Debug, Serialize)]
+pub struct QueueAlarm {
+    pub name: String,
+    pub group: String,
+    pub seconds: u32,
+    pub exceeded: &'static str,
+    pub started: &'static str,
+    pub description: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -293,6 +308,21 @@ fn pool_monitoring(fleet: &Fleet, pool: &Pool, monitoring: &model::Monitoring) -
     let capacity_group = pool.topology.kind().capacity_group(pool);
     let runner_group = pool.runner_group();
     PoolMonitoring {
+        runner_metrics_log_group: monitoring.runner_metrics.then(|| fleet.runner_metrics_log_group(pool)),
+        queue: monitoring.alarms.as_ref().and_then(|a| a.queue_seconds_p90).map(|seconds| QueueAlarm {
+            name: alarm_name(pool, "queue-time"),
+            group: runner_group.clone(),
+            seconds,
+            exceeded: QUEUE_EXCEEDED,
+            started: JOBS_STARTED,
+            description: format!(
+                "More than a tenth of the jobs pool {pool_name} started in the last 15 minutes had waited over \
+                 {seconds} s in GitLab's queue: the pool is too small or too slow to start. Runbook: check the \
+                 dashboard's capacity row (at its maximum? instances pending?) and registrations; raise the pool's \
+                 maximum or its warm capacity in the busy windows.",
+                pool_name = pool.name,
+            ),
+        }),
         heartbeat: HeartbeatAlarm {
             name: alarm_name(pool, "lifecycle-helper-silent"),
             description: format!(
@@ -508,6 +538,41 @@ pub fn dashboard_body(fleet: &Fleet) -> Value {
             ));
         }
         y += ROW_HEIGHT;
+        if fleet.runner_metrics() {
+            let namespace = fleet.metric_namespace(pool);
+            let r = |name: &str, label: &str, stat: &str| {
+                line(&namespace, name, &[(GROUP_DIMENSION, &runner_group)], json!({"label": label, "stat": stat}))
+            };
+            let mut jobs = vec![
+                r("gitlab_runner_jobs", "jobs running", "Sum"),
+                r("gitlab_runner_concurrent", "job slots", "Sum"),
+                r(JOBS_STARTED, "jobs started", "Sum"),
+                r(QUEUE_EXCEEDED, "jobs that waited too long", "Sum"),
+            ];
+            if fleet.queue_seconds().is_none() {
+                jobs.pop();
+            }
+            widgets.push(metric_widget(
+                fleet,
+                format!("{}: the runner's jobs", pool.name),
+                (0, y, GRID_COLUMNS / 2),
+                jobs,
+                json!({}),
+            ));
+            widgets.push(metric_widget(
+                fleet,
+                format!("{}: the runner's errors and requests to GitLab", pool.name),
+                (GRID_COLUMNS / 2, y, GRID_COLUMNS / 2),
+                vec![
+                    r("gitlab_runner_errors_total", "errors and warnings logged", "Sum"),
+                    r("gitlab_runner_api_request_statuses_total", "requests to GitLab", "Sum"),
+                    r("gitlab_runner_worker_feed_failures_total", "job requests failed", "Sum"),
+                    r("gitlab_runner_request_concurrency_exceeded_total", "job requests over the concurrency", "Sum"),
+                ],
+                json!({"period": 300}),
+            ));
+            y += ROW_HEIGHT;
+        }
     }
     json!({"widgets": widgets})
 }
@@ -574,6 +639,76 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+/// The runner's Prometheus metrics shipped to CloudWatch, each with its type and the file of
+/// gitlab-runner 19.3.0 that defines it. Gauges and counters only: the CloudWatch agent drops
+/// histograms ("Prometheus metric type conversion by the CloudWatch agent", Amazon CloudWatch
+/// user guide), so `gitlab_runner_job_queue_duration_seconds` and
+/// `gitlab_runner_job_duration_seconds` cannot go this way. The agent sends a counter's increase
+/// since its last scrape.
+pub const RUNNER_METRICS: &[(&str, &str, &str)] = &[
+    ("gitlab_runner_jobs", "gauge", "commands/builds_helper.go"),
+    ("gitlab_runner_concurrent", "gauge", "commands/multi.go"),
+    ("gitlab_runner_limit", "gauge", "commands/multi.go"),
+    ("gitlab_runner_jobs_total", "counter", "commands/builds_helper.go"),
+    ("gitlab_runner_acceptable_job_queuing_duration_exceeded_total", "counter", "commands/builds_helper.go"),
+    ("gitlab_runner_request_concurrency_exceeded_total", "counter", "commands/builds_helper.go"),
+    ("gitlab_runner_worker_feed_failures_total", "counter", "commands/multi.go"),
+    ("gitlab_runner_errors_total", "counter", "helpers/prometheus/log_hook.go"),
+    ("gitlab_runner_api_request_statuses_total", "counter", "network/api_requests_collector.go"),
+];
+
+/// The runner's count of jobs that waited over the configured queue time, and of jobs it took.
+pub const QUEUE_EXCEEDED: &str = "gitlab_runner_acceptable_job_queuing_duration_exceeded_total";
+pub const JOBS_STARTED: &str = "gitlab_runner_jobs_total";
+
+/// The scrape's job name, which the agent's metric declaration selects on.
+pub const SCRAPE_JOB: &str = "gitlab-runner";
+
+/// The CloudWatch agent's Prometheus scrape of the runner on the instance (listen_address in
+/// config.toml, 127.0.0.1), every minute, labelled with the pool's runner group: the one
+/// dimension of every metric, so that the runner's own labels (runner, system_id, state...)
+/// never multiply them. JSON, which YAML reads as it is (Prometheus' scrape configuration:
+/// `global`, `scrape_configs[].static_configs[].targets` and `labels`).
+pub fn prometheus_config(pool: &Pool) -> String {
+    let config = json!({
+        "global": {"scrape_interval": "1m", "scrape_timeout": "10s"},
+        "scrape_configs": [{
+            "job_name": SCRAPE_JOB,
+            "sample_limit": 10000,
+            "static_configs": [{
+                "targets": [format!("127.0.0.1:{}", super::packer::METRICS_PORT)],
+                "labels": {GROUP_DIMENSION: pool.runner_group()},
+            }],
+        }],
+    });
+    let mut text = serde_json::to_string(&config).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// The agent's `logs.metrics_collected.prometheus` (aws/amazon-cloudwatch-agent, "Set up and
+/// configure Prometheus metrics collection on Amazon EC2 instances"): the scrape above, written
+/// as embedded metric format events into the pool's runner-metrics log group, from which
+/// CloudWatch extracts [`RUNNER_METRICS`] into the pool's namespace with the runner group as
+/// their one dimension.
+pub fn agent_prometheus(fleet: &Fleet, pool: &Pool) -> Value {
+    let selectors: Vec<String> = RUNNER_METRICS.iter().map(|(name, _, _)| format!("^{name}$")).collect();
+    json!({"prometheus": {
+        "log_group_name": fleet.runner_metrics_log_group(pool),
+        "prometheus_config_path": crate::settings::PROMETHEUS_CONFIG,
+        "emf_processor": {
+            "metric_declaration_dedup": true,
+            "metric_namespace": fleet.metric_namespace(pool),
+            "metric_declaration": [{
+                "source_labels": ["job"],
+                "label_matcher": format!("^{SCRAPE_JOB}$"),
+                "dimensions": [[GROUP_DIMENSION]],
+                "metric_selectors": selectors,
+            }],
+        },
+    }})
+}
+
 /// What a fleet's monitoring creates that CloudWatch charges for, counted from what this module
 /// renders: the custom metrics (each metric filter's count and the heartbeat of each pool), the
 /// metrics in alarms (a metric math alarm counts each of its metrics), the dashboards; and the
@@ -591,9 +726,26 @@ pub fn usage(fleet: &Fleet) -> Option<Usage> {
     let context = MonitoringContext::new(fleet, monitoring);
     let alarms = monitoring.alarms.is_some();
     Some(Usage {
-        custom_metrics: context.pools.iter().map(|p| p.filters.len() as u32 + 1).sum(),
+        custom_metrics: context
+            .pools
+            .iter()
+            .map(|p| {
+                p.filters.len() as u32
+                    + 1
+                    + if p.runner_metrics_log_group.is_some() { RUNNER_METRICS.len() as u32 } else { 0 }
+            })
+            .sum(),
         // A count alarm has one metric; the ceiling three (desired, max, min); the heartbeat two.
-        alarm_metrics: if alarms { context.pools.iter().map(|p| p.count_alarms.len() as u32 + 3 + 2).sum() } else { 0 },
+        // The queue alarm two (jobs waited too long, jobs started).
+        alarm_metrics: if alarms {
+            context
+                .pools
+                .iter()
+                .map(|p| p.count_alarms.len() as u32 + 3 + 2 + if p.queue.is_some() { 2 } else { 0 })
+                .sum()
+        } else {
+            0
+        },
         dashboards: u32::from(context.dashboard.is_some()),
         requests_per_instance_hour: 3600 / HEARTBEAT_METRIC_SECONDS,
     })

@@ -24,7 +24,7 @@ const UPLOAD_DIR: &str = "/tmp/files";
 /// Where the helpers live on the instance; the units name them by absolute path.
 const HELPERS_DIR: &str = "/usr/local/lib/runnergen";
 /// The runner's Prometheus endpoint, on 127.0.0.1 only.
-const METRICS_PORT: u16 = 9252;
+pub(crate) const METRICS_PORT: u16 = 9252;
 /// The first gitlab-runner release whose package needs `gitlab-runner-helper-images` beside it.
 const HELPER_IMAGES_SINCE: (u32, u32) = (17, 7);
 /// The first gitlab-runner release that reports a job its forced shutdown aborts as
@@ -226,6 +226,8 @@ struct Context {
     manager_settings_path: &'static str,
     /// With a cache: where an instance pool's user data writes its runner's `[runners.cache]`.
     runner_template_path: Option<&'static str>,
+    /// Whether that template may hold the runner's count of jobs that waited too long.
+    queue_count: bool,
     /// With `logs`: the Amazon CloudWatch agent to install, which ships the journal.
     cloudwatch_agent: Option<CloudwatchAgent>,
     /// With autoscaler pools, the worker AMI.
@@ -441,7 +443,9 @@ fn context(fleet: &Fleet, image_hash: &str) -> Context {
         autoscaler_config_path: settings::AUTOSCALER_CONFIG,
         manager_settings_path: settings::MANAGER_SETTINGS,
         gate_margin_seconds: GATE_MARGIN_SECONDS,
-        runner_template_path: fleet.cache.is_some().then_some(settings::RUNNER_TEMPLATE),
+        runner_template_path: (fleet.cache.is_some() || fleet.queue_seconds().is_some())
+            .then_some(settings::RUNNER_TEMPLATE),
+        queue_count: fleet.queue_seconds().is_some(),
         cloudwatch_agent: fleet.logs.map(|_| {
             let (os, format) = match image.os {
                 Os::Ubuntu2204 | Os::Ubuntu2404 => ("ubuntu", "deb"),

@@ -28,6 +28,9 @@ struct Context<'a> {
     what: &'static str,
     pool: &'a str,
     cache: Option<Cache<'a>>,
+    /// Seconds of queue time above which the runner counts a job
+    /// (`gitlab_runner_acceptable_job_queuing_duration_exceeded_total`), when the alarms watch it.
+    queue_seconds: Option<u32>,
     /// The topology's section: its template, which reads `own`.
     section: Option<&'static str>,
     own: minijinja::Value,
@@ -59,13 +62,15 @@ pub(crate) fn render_with(env: &Environment, fleet: &Fleet, pool: &Pool) -> Resu
         bucket: &cache.bucket,
         region: &fleet.region,
     });
-    if own.is_none() && cache.is_none() {
+    let queue_seconds = fleet.queue_seconds();
+    if own.is_none() && cache.is_none() && queue_seconds.is_none() {
         return Ok(None);
     }
     let context = Context {
-        what: own.as_ref().map_or("The cache", |(what, _)| what),
+        what: own.as_ref().map_or(if cache.is_some() { "The cache" } else { "The queue-time count" }, |(what, _)| what),
         pool: &pool.name,
         cache,
+        queue_seconds,
         section: own.as_ref().map(|(_, toml)| toml.template),
         own: own.map_or(minijinja::Value::UNDEFINED, |(_, toml)| toml.context),
     };

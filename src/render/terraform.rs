@@ -206,6 +206,8 @@ pub struct PoolContext {
     pub cache_path: Option<String>,
     /// The pool's CloudWatch log group, when the journals are shipped.
     pub log_group: Option<String>,
+    /// The log group of the runner's metrics (embedded metric format), when they are shipped.
+    pub runner_metrics_log_group: Option<String>,
     /// What the pool's user data writes and starts.
     pub boot: Boot,
     /// What the topology adds.
@@ -225,9 +227,13 @@ pub struct Boot {
     pub runner_template_path: &'static str,
     /// The runner's live settings, for a topology that has them.
     pub live_settings: Option<String>,
-    /// The CloudWatch agent's configuration, when the journals are shipped, and where it goes.
+    /// The CloudWatch agent's configuration, when the journals or the runner's metrics are
+    /// shipped, and where it goes.
     pub cloudwatch_agent_config: Option<String>,
     pub cloudwatch_agent_config_path: &'static str,
+    /// The agent's Prometheus scrape of the runner, with the runner's metrics, and where it goes.
+    pub prometheus_config: Option<String>,
+    pub prometheus_config_path: &'static str,
     /// The drop-in that gives the runner unit the pool's stop timeout, and its folder.
     pub dropin_path: &'static str,
     pub dropin_dir: &'static str,
@@ -398,6 +404,7 @@ fn pool_context(fleet: &Fleet, pool: &Pool, env: &Environment) -> Result<PoolCon
         }),
         cache_path: fleet.cache_path(pool),
         log_group: fleet.logs.map(|_| fleet.log_group(pool)),
+        runner_metrics_log_group: fleet.runner_metrics().then(|| fleet.runner_metrics_log_group(pool)),
         boot: Boot {
             settings: settings::render(&settings::for_pool(fleet, pool)),
             settings_path: settings::PATH,
@@ -405,8 +412,11 @@ fn pool_context(fleet: &Fleet, pool: &Pool, env: &Environment) -> Result<PoolCon
             runner_template: runner_template::render_with(env, fleet, pool)?,
             runner_template_path: kind.runner_template_path(),
             live_settings: runner_template::live_with(env, fleet, pool)?,
-            cloudwatch_agent_config: fleet.logs.map(|_| cloudwatch_agent_config(fleet, pool)),
+            cloudwatch_agent_config: (fleet.logs.is_some() || fleet.runner_metrics())
+                .then(|| cloudwatch_agent_config(fleet, pool)),
             cloudwatch_agent_config_path: settings::CLOUDWATCH_AGENT_CONFIG,
+            prometheus_config: fleet.runner_metrics().then(|| super::monitoring::prometheus_config(pool)),
+            prometheus_config_path: settings::PROMETHEUS_CONFIG,
             dropin_path: settings::STOP_TIMEOUT_DROPIN,
             dropin_dir: parent_dir(settings::STOP_TIMEOUT_DROPIN),
             stop_timeout_seconds: pool.drain_timeout_seconds(),
@@ -476,12 +486,19 @@ struct PoolFiles<'a> {
 /// installs it and (re)starts the agent's unit (packaging/dependencies/amazon-cloudwatch-agent-ctl;
 /// "Start the CloudWatch agent using the command line", Amazon CloudWatch user guide).
 pub fn cloudwatch_agent_config(fleet: &Fleet, pool: &Pool) -> String {
-    let config = serde_json::json!({
-        "agent": {"region": fleet.region},
-        "logs": {"logs_collected": {"journald": {"collect_list": [
-            {"log_group_name": fleet.log_group(pool), "log_stream_name": "{instance_id}"}
-        ]}}}
-    });
+    let mut logs = serde_json::Map::new();
+    if fleet.logs.is_some() {
+        logs.insert(
+            "logs_collected".into(),
+            serde_json::json!({"journald": {"collect_list": [
+                {"log_group_name": fleet.log_group(pool), "log_stream_name": "{instance_id}"}
+            ]}}),
+        );
+    }
+    if fleet.runner_metrics() {
+        logs.insert("metrics_collected".into(), super::monitoring::agent_prometheus(fleet, pool));
+    }
+    let config = serde_json::json!({"agent": {"region": fleet.region}, "logs": logs});
     let mut text = serde_json::to_string(&config).unwrap_or_default();
     text.push('\n');
     text

@@ -279,6 +279,29 @@ pub(super) fn alarm_destination(rules: &mut Rules, fleet: &Fleet) {
     });
 }
 
+/// The queue-time alarm reads a count the runner exports: it needs `runner_metrics`.
+pub(super) fn queue_alarm_needs_runner_metrics(rules: &mut Rules, fleet: &Fleet) {
+    let Some(monitoring) = &fleet.monitoring else { return };
+    let at = root().key("monitoring").key("alarms").key("queue_seconds_p90");
+    let metrics = root().key("monitoring").key("runner_metrics");
+    rules.rule(&[&at, &metrics], |out| {
+        if fleet.queue_seconds().is_some() && !monitoring.runner_metrics {
+            out.push(
+                Finding::new(
+                    at.clone(),
+                    "the queue-time alarm needs the runner's own metrics",
+                    "without runner_metrics",
+                )
+                .mark(Mark::Key)
+                .help(
+                    "the runner counts the jobs that waited longer than this, and the CloudWatch agent ships \
+                         that count: add `runner_metrics: true` under `monitoring`",
+                ),
+            );
+        }
+    });
+}
+
 /// Alarms on registrations and drains read the journals: without `logs` they do not exist.
 pub(super) fn alarms_without_logs(fleet: &Fleet, out: &mut Vec<Finding>) {
     if fleet.logs.is_none() && fleet.monitoring.as_ref().is_some_and(|m| m.alarms.is_some()) {

@@ -80,6 +80,7 @@ pub fn check(fleet: &Fleet, poisoned: &[SpecPath]) -> Vec<Finding> {
     fleet::cache_expiration(&mut rules, fleet);
     fleet::log_retention(&mut rules, fleet);
     fleet::alarm_destination(&mut rules, fleet);
+    fleet::queue_alarm_needs_runner_metrics(&mut rules, fleet);
     pool::unique_names(&mut rules, fleet);
     for (i, pool) in fleet.pools.iter().enumerate() {
         pool::check_pool(&mut rules, fleet, i, pool);

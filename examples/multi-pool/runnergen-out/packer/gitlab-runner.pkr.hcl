@@ -67,21 +67,21 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "acme-ci"
-    "runnergen:image" = "01b1d85e3fdfab78"
+    "runnergen:image" = "2510324a4d290f2c"
     "team"            = "platform"
   }
   run_tags = {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "acme-ci"
-    "runnergen:image" = "01b1d85e3fdfab78"
+    "runnergen:image" = "2510324a4d290f2c"
     "team"            = "platform"
   }
   snapshot_tags = {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "acme-ci"
-    "runnergen:image" = "01b1d85e3fdfab78"
+    "runnergen:image" = "2510324a4d290f2c"
     "team"            = "platform"
   }
 }

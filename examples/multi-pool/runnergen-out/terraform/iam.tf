@@ -112,6 +112,14 @@ data "aws_iam_policy_document" "docker" {
     resources = ["arn:${local.partition}:logs:eu-central-1:${local.account_id}:log-group:/runnergen/acme-ci/docker", "arn:${local.partition}:logs:eu-central-1:${local.account_id}:log-group:/runnergen/acme-ci/docker:log-stream:*"]
   }
 
+  # The runner's metrics, as embedded metric format events, into this pool's runner-metrics log
+  # group only (made by monitoring.tf); CloudWatch extracts them into the pool's namespace.
+  statement {
+    sid       = "ShipRunnerMetricsToOwnLogGroup"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["arn:${local.partition}:logs:eu-central-1:${local.account_id}:log-group:/runnergen/acme-ci/docker/runner-metrics", "arn:${local.partition}:logs:eu-central-1:${local.account_id}:log-group:/runnergen/acme-ci/docker/runner-metrics:log-stream:*"]
+  }
+
   # An instance protects itself from scale-in while it runs a job and lifts the protection when
   # idle, so that scale-in picks idle instances: its own group only.
   statement {
@@ -216,6 +224,14 @@ data "aws_iam_policy_document" "shell" {
     sid       = "ShipJournalToOwnLogGroup"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["arn:${local.partition}:logs:eu-central-1:${local.account_id}:log-group:/runnergen/acme-ci/shell", "arn:${local.partition}:logs:eu-central-1:${local.account_id}:log-group:/runnergen/acme-ci/shell:log-stream:*"]
+  }
+
+  # The runner's metrics, as embedded metric format events, into this pool's runner-metrics log
+  # group only (made by monitoring.tf); CloudWatch extracts them into the pool's namespace.
+  statement {
+    sid       = "ShipRunnerMetricsToOwnLogGroup"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["arn:${local.partition}:logs:eu-central-1:${local.account_id}:log-group:/runnergen/acme-ci/shell/runner-metrics", "arn:${local.partition}:logs:eu-central-1:${local.account_id}:log-group:/runnergen/acme-ci/shell/runner-metrics:log-stream:*"]
   }
 
   # An instance protects itself from scale-in while it runs a job and lifts the protection when

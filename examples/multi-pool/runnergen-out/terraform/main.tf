@@ -22,7 +22,7 @@ data "aws_ami_ids" "runner" {
 
   filter {
     name   = "tag:runnergen:image"
-    values = ["01b1d85e3fdfab78"]
+    values = ["2510324a4d290f2c"]
   }
 
   filter {
@@ -43,7 +43,7 @@ data "aws_ami_ids" "runner" {
   lifecycle {
     postcondition {
       condition     = length(self.ids) > 0
-      error_message = "No AMI of fleet acme-ci has runnergen:image = 01b1d85e3fdfab78, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
+      error_message = "No AMI of fleet acme-ci has runnergen:image = 2510324a4d290f2c, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
     }
   }
 }

@@ -29,6 +29,15 @@ locals {
   alarm_topic = aws_sns_topic.alarms.arn
 }
 
+# The runner's metrics of pool docker, as the CloudWatch agent writes them (embedded metric
+# format): CloudWatch extracts the metrics as the events arrive, so the events are kept one day.
+resource "aws_cloudwatch_log_group" "docker_runner_metrics" {
+  # checkov:skip=CKV_AWS_158:encrypted with CloudWatch Logs' own keys; set aws.ebs_kms_key_arn in the spec for a customer-managed one
+  # checkov:skip=CKV_AWS_338:embedded metric format events, whose metrics CloudWatch keeps; one day is enough
+  name              = "/runnergen/acme-ci/docker/runner-metrics"
+  retention_in_days = 1
+}
+
 resource "aws_cloudwatch_log_metric_filter" "docker_registrations" {
   name           = "acme-ci-docker-Registrations"
   log_group_name = aws_cloudwatch_log_group.docker.name
@@ -218,6 +227,55 @@ resource "aws_cloudwatch_metric_alarm" "docker_at_ceiling" {
   }
 }
 
+# The runner counts each job that waited over 300 s (the threshold in its
+# [runners.monitoring]) and each job it takes: more than a tenth over 15 minutes is 1. No job
+# started, as at night, is 0.
+resource "aws_cloudwatch_metric_alarm" "docker_queue_time" {
+  alarm_name          = "acme-ci-docker-queue-time"
+  alarm_description   = "More than a tenth of the jobs pool docker started in the last 15 minutes had waited over 300 s in GitLab's queue: the pool is too small or too slow to start. Runbook: check the dashboard's capacity row (at its maximum? instances pending?) and registrations; raise the pool's maximum or its warm capacity in the busy windows."
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [local.alarm_topic]
+  ok_actions          = [local.alarm_topic]
+
+  metric_query {
+    id          = "slow"
+    expression  = "IF(FILL(started, 0) > 0 AND FILL(waited, 0) > 0.1 * FILL(started, 0), 1, 0)"
+    label       = "a tenth of the jobs waited too long"
+    return_data = true
+  }
+
+  metric_query {
+    id = "waited"
+
+    metric {
+      namespace   = "runnergen/acme-ci/docker"
+      metric_name = "gitlab_runner_acceptable_job_queuing_duration_exceeded_total"
+      period      = 900
+      stat        = "Sum"
+      dimensions = {
+        AutoScalingGroupName = "acme-ci-docker"
+      }
+    }
+  }
+
+  metric_query {
+    id = "started"
+
+    metric {
+      namespace   = "runnergen/acme-ci/docker"
+      metric_name = "gitlab_runner_jobs_total"
+      period      = 900
+      stat        = "Sum"
+      dimensions = {
+        AutoScalingGroupName = "acme-ci-docker"
+      }
+    }
+  }
+}
+
 # The lifecycle helpers heartbeat every minute: fewer than 3 per instance in service in 5
 # minutes, twice in a row, is 1. At 0 instances it is 0, whether or not any heartbeat arrives.
 resource "aws_cloudwatch_metric_alarm" "docker_lifecycle_helper_silent" {
@@ -265,6 +323,15 @@ resource "aws_cloudwatch_metric_alarm" "docker_lifecycle_helper_silent" {
       }
     }
   }
+}
+
+# The runner's metrics of pool shell, as the CloudWatch agent writes them (embedded metric
+# format): CloudWatch extracts the metrics as the events arrive, so the events are kept one day.
+resource "aws_cloudwatch_log_group" "shell_runner_metrics" {
+  # checkov:skip=CKV_AWS_158:encrypted with CloudWatch Logs' own keys; set aws.ebs_kms_key_arn in the spec for a customer-managed one
+  # checkov:skip=CKV_AWS_338:embedded metric format events, whose metrics CloudWatch keeps; one day is enough
+  name              = "/runnergen/acme-ci/shell/runner-metrics"
+  retention_in_days = 1
 }
 
 resource "aws_cloudwatch_log_metric_filter" "shell_registrations" {
@@ -449,6 +516,55 @@ resource "aws_cloudwatch_metric_alarm" "shell_at_ceiling" {
       metric_name = "GroupMinSize"
       period      = 60
       stat        = "Maximum"
+      dimensions = {
+        AutoScalingGroupName = "acme-ci-shell"
+      }
+    }
+  }
+}
+
+# The runner counts each job that waited over 300 s (the threshold in its
+# [runners.monitoring]) and each job it takes: more than a tenth over 15 minutes is 1. No job
+# started, as at night, is 0.
+resource "aws_cloudwatch_metric_alarm" "shell_queue_time" {
+  alarm_name          = "acme-ci-shell-queue-time"
+  alarm_description   = "More than a tenth of the jobs pool shell started in the last 15 minutes had waited over 300 s in GitLab's queue: the pool is too small or too slow to start. Runbook: check the dashboard's capacity row (at its maximum? instances pending?) and registrations; raise the pool's maximum or its warm capacity in the busy windows."
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [local.alarm_topic]
+  ok_actions          = [local.alarm_topic]
+
+  metric_query {
+    id          = "slow"
+    expression  = "IF(FILL(started, 0) > 0 AND FILL(waited, 0) > 0.1 * FILL(started, 0), 1, 0)"
+    label       = "a tenth of the jobs waited too long"
+    return_data = true
+  }
+
+  metric_query {
+    id = "waited"
+
+    metric {
+      namespace   = "runnergen/acme-ci/shell"
+      metric_name = "gitlab_runner_acceptable_job_queuing_duration_exceeded_total"
+      period      = 900
+      stat        = "Sum"
+      dimensions = {
+        AutoScalingGroupName = "acme-ci-shell"
+      }
+    }
+  }
+
+  metric_query {
+    id = "started"
+
+    metric {
+      namespace   = "runnergen/acme-ci/shell"
+      metric_name = "gitlab_runner_jobs_total"
+      period      = 900
+      stat        = "Sum"
       dimensions = {
         AutoScalingGroupName = "acme-ci-shell"
       }

@@ -161,6 +161,7 @@ resource "aws_autoscaling_group" "docker" {
     aws_vpc_security_group_egress_rule.http_ipv6,
     aws_s3_bucket.cache,
     aws_cloudwatch_log_group.docker,
+    aws_cloudwatch_log_group.docker_runner_metrics,
   ]
 
   # Deleting the group (removing the pool, `terraform destroy`) drains every instance first.

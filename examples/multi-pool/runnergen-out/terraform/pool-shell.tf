@@ -141,6 +141,7 @@ resource "aws_autoscaling_group" "shell" {
     aws_vpc_security_group_egress_rule.http_ipv4,
     aws_vpc_security_group_egress_rule.http_ipv6,
     aws_cloudwatch_log_group.shell,
+    aws_cloudwatch_log_group.shell_runner_metrics,
   ]
 
   # Deleting the group (removing the pool, `terraform destroy`) drains every instance first.

@@ -19,15 +19,27 @@ cat >"$tmp" <<'RUNNERGEN_TEMPLATE'
       BucketName = "acme-ci-cache-3d5a0d4b"
       BucketLocation = "eu-central-1"
       AuthenticationType = "iam"
+  [runners.monitoring]
+    [[runners.monitoring.job_queuing_durations]]
+      periods = ["* * * * * * *"]
+      threshold = "300s"
 RUNNERGEN_TEMPLATE
 chmod 0644 "$tmp"
 mv -f "$tmp" /etc/runnergen/runner-template.toml
 # The journal (the runner's, its helpers', the system's) goes to the pool's log group, a stream per
 # instance. The agent starts before the runner, so registration is in it; if it cannot start, the
 # runner starts anyway.
+# The agent scrapes the runner's Prometheus metrics every minute and writes them as embedded
+# metric format events into the pool's runner-metrics log group; CloudWatch makes them metrics.
+tmp=$(mktemp /etc/runnergen/prometheus.yaml.XXXXXX)
+cat >"$tmp" <<'RUNNERGEN_PROMETHEUS'
+{"global":{"scrape_interval":"1m","scrape_timeout":"10s"},"scrape_configs":[{"job_name":"gitlab-runner","sample_limit":10000,"static_configs":[{"labels":{"AutoScalingGroupName":"acme-ci-docker"},"targets":["127.0.0.1:9252"]}]}]}
+RUNNERGEN_PROMETHEUS
+chmod 0644 "$tmp"
+mv -f "$tmp" /etc/runnergen/prometheus.yaml
 tmp=$(mktemp /etc/runnergen/cloudwatch-agent.json.XXXXXX)
 cat >"$tmp" <<'RUNNERGEN_CLOUDWATCH'
-{"agent":{"region":"eu-central-1"},"logs":{"logs_collected":{"journald":{"collect_list":[{"log_group_name":"/runnergen/acme-ci/docker","log_stream_name":"{instance_id}"}]}}}}
+{"agent":{"region":"eu-central-1"},"logs":{"logs_collected":{"journald":{"collect_list":[{"log_group_name":"/runnergen/acme-ci/docker","log_stream_name":"{instance_id}"}]}},"metrics_collected":{"prometheus":{"emf_processor":{"metric_declaration":[{"dimensions":[["AutoScalingGroupName"]],"label_matcher":"^gitlab-runner$","metric_selectors":["^gitlab_runner_jobs$","^gitlab_runner_concurrent$","^gitlab_runner_limit$","^gitlab_runner_jobs_total$","^gitlab_runner_acceptable_job_queuing_duration_exceeded_total$","^gitlab_runner_request_concurrency_exceeded_total$","^gitlab_runner_worker_feed_failures_total$","^gitlab_runner_errors_total$","^gitlab_runner_api_request_statuses_total$"],"source_labels":["job"]}],"metric_declaration_dedup":true,"metric_namespace":"runnergen/acme-ci/docker"},"log_group_name":"/runnergen/acme-ci/docker/runner-metrics","prometheus_config_path":"/etc/runnergen/prometheus.yaml"}}}}
 RUNNERGEN_CLOUDWATCH
 chmod 0644 "$tmp"
 mv -f "$tmp" /etc/runnergen/cloudwatch-agent.json
