@@ -9,13 +9,15 @@ use hcl::Body;
 use crate::common;
 use crate::tf::{RUNNERS_SPEC, fleet_tagged_in_many_scripts, parse, tf_files};
 
-/// Every example's and every imported spec's Terraform, and both targets of a fleet tagged in many
+/// Every example's and every imported spec's Terraform (and the autoscaler example's with
+/// monitoring), and both targets of a fleet tagged in many
 /// scripts, parse with HashiCorp's parser and are already in `terraform fmt` form. The fuzz tests
 /// check the same of mutated specs and hostile model values (fuzz.rs).
 #[test]
 fn hashicorps_parser_reads_every_example_and_fmt_leaves_it_unchanged() {
     let (_imports, imported) = common::imported();
-    for (name, spec) in common::examples().into_iter().chain(imported) {
+    let (_monitored_dir, monitored) = monitored_autoscaler();
+    for (name, spec) in common::examples().into_iter().chain(imported).chain([monitored]) {
         let dir = common::render_to_temp(&spec);
         let files = tf_files(dir.path());
         assert!(files.len() >= 4, "{name}: only {files:?}");
@@ -40,8 +42,10 @@ fn every_example_passes_checkov_with_skips_explained() {
     // The examples, and a spec whose runner tokens use the account's SSM key.
     let extra = tempfile::tempdir().expect("a temp dir");
     std::fs::write(extra.path().join("fleet.yaml"), RUNNERS_SPEC).expect("write the spec");
-    let specs =
-        common::examples().into_iter().chain([("runners-without-a-key".to_owned(), extra.path().join("fleet.yaml"))]);
+    let (_monitored_dir, monitored) = monitored_autoscaler();
+    let specs = common::examples()
+        .into_iter()
+        .chain([("runners-without-a-key".to_owned(), extra.path().join("fleet.yaml")), monitored]);
     let (_imports, imported) = common::imported();
     let specs = specs.chain(imported);
     for (name, spec) in specs {
@@ -181,6 +185,22 @@ fn every_user_data_script_passes_shellcheck() {
     }
 }
 
+/// The autoscaler example with logs and every part of monitoring: its manager's heartbeat, the
+/// runner's metrics and the queue alarm on an autoscaler pool, and an existing topic.
+fn monitored_autoscaler() -> (tempfile::TempDir, (String, std::path::PathBuf)) {
+    let spec = std::fs::read_to_string(common::root().join("examples/autoscaler/fleet.yaml")).expect("the example");
+    let region =
+        runnergen::load_spec(&common::root().join("examples/autoscaler/fleet.yaml")).expect("valid").fleet.region;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("fleet.yaml");
+    let monitoring = format!(
+        "logs: {{retention_days: 400}}\nmonitoring:\n  runner_metrics: true\n  alarms: {{sns_topic_arn: \
+         \"arn:aws:sns:{region}:123456789012:ci-alerts\", queue_seconds_p90: 600}}\n"
+    );
+    std::fs::write(&path, format!("{spec}{monitoring}")).expect("write the spec");
+    (dir, ("autoscaler-monitored".to_owned(), path))
+}
+
 /// A provider's argument schema, as scripts/test extracts it (tools/provider_schema.py).
 fn provider_schema(name: &str) -> serde_json::Value {
     let path = common::root().join(format!("target/tools/{name}-provider-schema.json"));
@@ -201,7 +221,8 @@ fn every_example_matches_the_provider_schemas() {
     assert!(schemas["gitlab"]["resource"]["gitlab_user_runner"]["runner_type"]["required"] == true);
     let mut gitlab_blocks = 0;
     let (_imports, imported) = common::imported();
-    for (name, spec) in common::examples().into_iter().chain(imported) {
+    let (_monitored_dir, monitored) = monitored_autoscaler();
+    for (name, spec) in common::examples().into_iter().chain(imported).chain([monitored]) {
         let dir = common::render_to_temp(&spec);
         let mut checked = 0;
         for file in tf_files(dir.path()) {
