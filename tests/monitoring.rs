@@ -778,3 +778,26 @@ fn plan_counts_what_monitoring_costs() {
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert!(plan.get("monitoring").is_none());
 }
+
+/// Every alarm description fits AWS's 1024 characters, with the longest names the spec allows.
+#[test]
+fn alarm_descriptions_fit_awss_limit() {
+    let token = format!("/{}", "t".repeat(1010));
+    let spec = format!(
+        "version: 1\nname: {fleet}\naws: {{region: eu-west-1, vpc_id: vpc-0123456789abcdef0, subnet_ids: \
+         [subnet-0123456789abcdef0]}}\ngitlab: {{url: https://gitlab.example.com}}\nimage: {{os: ubuntu-24.04, arch: \
+         x86_64, runner_version: 19.3.0}}\npools:\n  - {{name: {pool}, executor: shell, instance_types: [t3.small], \
+         capacity: {{min: 1, max: 2}}, token_parameter: \"{token}\"}}\nlogs: {{}}\nmonitoring: {{runner_metrics: true, \
+         alarms: {{email: ops@example.com, queue_seconds_p90: 86400}}}}\n",
+        fleet = "f".repeat(20),
+        pool = "p".repeat(20),
+    );
+    let (_out, files) = render(&spec);
+    let alarms: Vec<(&str, &Body)> = resources(&files["monitoring.tf"], "aws_cloudwatch_metric_alarm").collect();
+    assert_eq!(alarms.len(), 5);
+    for (label, alarm) in alarms {
+        let description = string(alarm, "alarm_description");
+        assert!(description.chars().count() <= 1024, "{label}: {} characters", description.chars().count());
+        assert!(description.contains("Runbook: "), "{label}");
+    }
+}

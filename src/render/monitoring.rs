@@ -228,6 +228,9 @@ pub struct CeilingAlarm {
     pub description: String,
 }
 
+/// The longest alarm description AWS takes (PutMetricAlarm, `AlarmDescription`).
+pub const MAX_DESCRIPTION: usize = 1024;
+
 /// Alarm names start with the pool's id.
 fn alarm_name(pool: &Pool, what: &str) -> String {
     format!("{}-{what}", pool.id)
@@ -281,14 +284,20 @@ fn pool_monitoring(fleet: &Fleet, pool: &Pool, monitoring: &model::Monitoring) -
             filter: filter_label(pool, &REGISTRATION_FAILURES),
             name: alarm_name(pool, "registration-failing"),
             metric: REGISTRATION_FAILURES.metric,
-            description: format!(
-                "An instance of pool {pool_name} could not register with GitLab, so it takes no jobs. Runbook: in log \
-                 group {group}, filter {helper} for the attempts; check that SSM parameter {token} holds the pool's \
-                 glrt- token and that the runner still exists in GitLab; an instance that fails keeps retrying.",
-                pool_name = pool.name,
-                helper = HELPERS.register,
-                token = pool.token_parameter,
-            ),
+            description: {
+                let said = |token: &str| {
+                    format!(
+                        "An instance of pool {pool_name} could not register with GitLab, so it takes no jobs. Runbook: \
+                         in log group {group}, filter {helper} for the attempts; check that {token} holds the pool's \
+                         glrt- token and that the runner still exists in GitLab; an instance that fails keeps retrying.",
+                        pool_name = pool.name,
+                        helper = HELPERS.register,
+                    )
+                };
+                // AWS takes 1024 characters of description: a long parameter name is left out.
+                let full = said(&format!("SSM parameter {}", pool.token_parameter));
+                if full.chars().count() <= MAX_DESCRIPTION { full } else { said("the pool's token_parameter") }
+            },
         });
         count_alarms.push(CountAlarm {
             label: format!("{}_drain_at_bound", pool.name.replace('-', "_")),
