@@ -214,7 +214,7 @@ fn the_metric_filters_match_the_helpers_own_messages() {
 
 /// The ceiling alarm's expression, `IF(desired >= max AND max > min, 1, 0)`, evaluated as
 /// CloudWatch's metric math does for one minute's values.
-fn ceiling(expression: &str, desired: f64, max: f64, min: f64) -> f64 {
+fn ceiling(expression: &str, desired: f64, max: f64, min: f64) -> u8 {
     let inner = expression.strip_prefix("IF(").and_then(|e| e.strip_suffix(", 1, 0)")).expect("IF(cond, 1, 0)");
     let value = |name: &str| match name {
         "desired" => desired,
@@ -232,7 +232,7 @@ fn ceiling(expression: &str, desired: f64, max: f64, min: f64) -> f64 {
             other => panic!("operator {other}"),
         }
     });
-    if all { 1.0 } else { 0.0 }
+    u8::from(all)
 }
 
 /// The alarms: a runbook line each, the fleet's topic on alarm and on recovery, the thresholds,
@@ -281,7 +281,7 @@ fn the_alarms_page_for_real_problems_and_never_for_a_sleeping_pool() {
         assert_eq!(number(alarm, "evaluation_periods"), 20, "{label}");
         assert_eq!(number(alarm, "datapoints_to_alarm"), 20, "{label}");
         let queries: Vec<&Body> =
-            alarm.blocks().filter(|b| b.identifier() == "metric_query").map(|b| b.body()).collect();
+            alarm.blocks().filter(|b| b.identifier() == "metric_query").map(hcl::Block::body).collect();
         let expression = queries.iter().find_map(|q| q.attributes().find(|a| a.key() == "expression")).expect("math");
         let Expression::String(expression) = expression.expr() else { panic!("a string") };
         let group =
@@ -297,11 +297,11 @@ fn the_alarms_page_for_real_problems_and_never_for_a_sleeping_pool() {
         // At night the schedule sets the group to 0 of 0 (or to its base capacity, 0 to 6 with
         // 0 desired): not at a ceiling. A fixed-size pool (1 of 1) never is. A pool that wants
         // its maximum while it could grow further is.
-        assert_eq!(ceiling(expression, 0.0, 0.0, 0.0), 0.0, "{label}: a pool scaled to zero");
-        assert_eq!(ceiling(expression, 0.0, 6.0, 0.0), 0.0, "{label}: idle at night");
-        assert_eq!(ceiling(expression, 1.0, 1.0, 1.0), 0.0, "{label}: a fixed-size pool");
-        assert_eq!(ceiling(expression, 6.0, 6.0, 1.0), 1.0, "{label}: at its maximum");
-        assert_eq!(ceiling(expression, 5.0, 6.0, 1.0), 0.0, "{label}: below it");
+        assert_eq!(ceiling(expression, 0.0, 0.0, 0.0), 0, "{label}: a pool scaled to zero");
+        assert_eq!(ceiling(expression, 0.0, 6.0, 0.0), 0, "{label}: idle at night");
+        assert_eq!(ceiling(expression, 1.0, 1.0, 1.0), 0, "{label}: a fixed-size pool");
+        assert_eq!(ceiling(expression, 6.0, 6.0, 1.0), 1, "{label}: at its maximum");
+        assert_eq!(ceiling(expression, 5.0, 6.0, 1.0), 0, "{label}: below it");
     }
     assert_eq!(ceilings.len(), 3);
 
@@ -311,7 +311,7 @@ fn the_alarms_page_for_real_problems_and_never_for_a_sleeping_pool() {
     for (label, alarm) in alarms.iter().filter(|(l, _)| l.ends_with("_lifecycle_helper_silent")) {
         assert_eq!((number(alarm, "evaluation_periods"), number(alarm, "datapoints_to_alarm")), (2, 2), "{label}");
         let queries: Vec<&Body> =
-            alarm.blocks().filter(|b| b.identifier() == "metric_query").map(|b| b.body()).collect();
+            alarm.blocks().filter(|b| b.identifier() == "metric_query").map(hcl::Block::body).collect();
         let expression = queries.iter().find_map(|q| q.attributes().find(|a| a.key() == "expression")).expect("math");
         let Expression::String(expression) = expression.expr() else { panic!("a string") };
         let group = if label.starts_with("vm") {
@@ -325,18 +325,18 @@ fn the_alarms_page_for_real_problems_and_never_for_a_sleeping_pool() {
             assert_eq!(dims.values().next().expect("one dimension").to_string().trim_matches('"'), group, "{label}");
             assert_eq!(number(m, "period"), 300);
         }
-        assert_eq!(silent(expression, 0.0, None), 0.0, "{label}: no instance, no heartbeat");
-        assert_eq!(silent(expression, 0.0, Some(2.0)), 0.0, "{label}: the last heartbeats of an instance gone");
-        assert_eq!(silent(expression, 2.0, Some(10.0)), 0.0, "{label}: two instances, five heartbeats each");
-        assert_eq!(silent(expression, 2.0, Some(9.0)), 0.0, "{label}: a heartbeat late");
-        assert_eq!(silent(expression, 2.0, None), 1.0, "{label}: instances and no heartbeat");
-        assert_eq!(silent(expression, 3.0, Some(5.0)), 1.0, "{label}: one helper of three left");
+        assert_eq!(silent(expression, 0.0, None), 0, "{label}: no instance, no heartbeat");
+        assert_eq!(silent(expression, 0.0, Some(2.0)), 0, "{label}: the last heartbeats of an instance gone");
+        assert_eq!(silent(expression, 2.0, Some(10.0)), 0, "{label}: two instances, five heartbeats each");
+        assert_eq!(silent(expression, 2.0, Some(9.0)), 0, "{label}: a heartbeat late");
+        assert_eq!(silent(expression, 2.0, None), 1, "{label}: instances and no heartbeat");
+        assert_eq!(silent(expression, 3.0, Some(5.0)), 1, "{label}: one helper of three left");
     }
 }
 
 /// The heartbeat alarm's expression, `IF(in_service > 0 AND FILL(beats, 0) < in_service * N, 1, 0)`,
 /// for one period's values (`beats` missing when no heartbeat arrived).
-fn silent(expression: &str, in_service: f64, beats: Option<f64>) -> f64 {
+fn silent(expression: &str, in_service: f64, beats: Option<f64>) -> u8 {
     let inner = expression.strip_prefix("IF(").and_then(|e| e.strip_suffix(", 1, 0)")).expect("IF(cond, 1, 0)");
     let side = |text: &str| -> f64 {
         let mut product = 1.0;
@@ -362,7 +362,7 @@ fn silent(expression: &str, in_service: f64, beats: Option<f64>) -> f64 {
             _ => a < b,
         }
     });
-    if all { 1.0 } else { 0.0 }
+    u8::from(all)
 }
 
 #[test]

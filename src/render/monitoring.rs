@@ -414,13 +414,15 @@ fn line(namespace: &str, name: &str, dimensions: &[(&str, &str)], options: Value
 fn metric_widget(fleet: &Fleet, title: String, at: (u32, u32, u32), metrics: Vec<Value>, extra: Value) -> Value {
     let (x, y, width) = at;
     let mut properties = json!({
-        "title": title,
         "region": fleet.region,
         "view": "timeSeries",
         "stacked": false,
         "period": 60,
-        "metrics": metrics,
     });
+    if let Some(object) = properties.as_object_mut() {
+        object.insert("title".into(), Value::String(title));
+        object.insert("metrics".into(), Value::Array(metrics));
+    }
     if let (Some(object), Value::Object(more)) = (properties.as_object_mut(), extra) {
         object.extend(more);
     }
