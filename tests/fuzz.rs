@@ -27,10 +27,13 @@ use serde_json::Value;
 use crate::common;
 
 /// What rendered HCL may refer to and call: anything else came from a spec value. (The sizes
-/// are the attribute names in the groups' `ignore_changes`.)
-const HCL_ROOTS: &[&str] = &["data", "desired_capacity", "local", "max_size", "min_size", "path", "self", "source"];
+/// are the attribute names in the groups' `ignore_changes`; `tag` is the iterator of a group's
+/// `dynamic "tag"` over its pool's tag map.)
+const HCL_ROOTS: &[&str] =
+    &["data", "desired_capacity", "local", "max_size", "min_size", "path", "self", "source", "tag"];
 const HCL_ROOT_PREFIXES: &[&str] = &["aws_", "gitlab_"];
-const HCL_FUNCTIONS: &[&str] = &["file", "filebase64", "formatdate", "join", "length", "parseint", "timestamp"];
+const HCL_FUNCTIONS: &[&str] =
+    &["file", "filebase64", "formatdate", "join", "length", "merge", "parseint", "timestamp"];
 
 fn seeds() -> Vec<Value> {
     common::examples()
