@@ -78,6 +78,39 @@ pub fn json_schema() -> String {
     text
 }
 
+/// A pool's keys by its topology, as each topology's [`crate::topology::Keys`] says: for editors,
+/// which keys a topology needs and which it rules out, and the one key its windows set. (Shaping
+/// reports and removes these itself before the schema validates, with its own help.)
+fn topology_requirements(schema: &mut Schema) {
+    use strum::IntoEnumIterator;
+    let Some(map) = schema.as_object_mut() else { return };
+    let branches: Vec<Value> = crate::topology::Name::iter()
+        .map(|name| {
+            let keys = name.keys();
+            let this =
+                serde_json::json!({"properties": {"topology": {"const": name.as_str()}}, "required": ["topology"]});
+            let when = if name == crate::topology::Name::default() {
+                serde_json::json!({"anyOf": [{"not": {"required": ["topology"]}}, this]})
+            } else {
+                this
+            };
+            let ruled_out: serde_json::Map<String, Value> =
+                keys.rules_out.iter().map(|(key, _)| ((*key).to_owned(), Value::Bool(false))).collect();
+            let window = serde_json::json!({
+                "required": [keys.window_key],
+                "properties": {keys.window_rules_out: false},
+            });
+            let mut then = serde_json::json!({
+                "required": keys.needs.iter().map(|(key, _)| *key).collect::<Vec<_>>(),
+                "properties": ruled_out,
+            });
+            then["properties"]["schedule"] = serde_json::json!({"properties": {"windows": {"items": window}}});
+            serde_json::json!({"if": when, "then": then})
+        })
+        .collect();
+    map.insert("allOf".to_owned(), Value::Array(branches));
+}
+
 /// Puts a derived subschema in the plain form the spec's schema uses throughout:
 /// - no `null`: an optional key is left out, never written empty, so an `Option` adds nothing;
 /// - an enum is its list of values (`enum`), without `type` or per-value subschemas;
@@ -407,7 +440,7 @@ impl VolumeType {
 /// One Auto Scaling group of runner instances sharing one GitLab runner (one glrt- token).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "pool")]
+#[schemars(rename = "pool", transform = topology_requirements)]
 pub struct Pool {
     /// Pool name, unique in the fleet: lowercase letters, digits and dashes, starting with a letter. With the fleet
     /// name it must fit AWS's 64-character IAM role name: `{fleet}-{pool}-runner`.
@@ -953,7 +986,8 @@ mod tests {
                             undescribed.push(format!("{at}.{key}"));
                         }
                     }
-                    for (key, value) in map {
+                    // The conditions (a pool's topology's keys) restate keys described where they are.
+                    for (key, value) in map.iter().filter(|(key, _)| *key != "allOf") {
                         walk(value, &format!("{at}.{key}"), undescribed);
                     }
                 }
