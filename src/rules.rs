@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use crate::diagnostic::{Finding, Mark, SpecPath};
 use crate::model::{Arch, Capacity, Executor, Fleet, Partition, Pool, PullPolicy, RunnerMode, Schedule, Scope};
+use crate::render::terraform::spot_fallback_name;
 use crate::spec::spelling;
 use crate::topology::{AutoscalerPool, Idle, InstancePool, Topology};
 
@@ -286,6 +287,23 @@ fn check_pool(rules: &mut Rules, fleet: &Fleet, i: usize, pool: &Pool, fleet_nam
                     "AWS allows {} characters in a role name: shorten the fleet or pool name by {}",
                     limits::ROLE_NAME,
                     role.len() - limits::ROLE_NAME
+                )),
+            );
+        }
+    });
+    rules.rule(&[fleet_name, &name], |out| {
+        let fallback = spot_fallback_name(pool);
+        if pool.topology.kind().spot_fallback(fleet, pool).is_some() && fallback.len() > limits::ROLE_NAME {
+            out.push(
+                Finding::new(
+                    name.clone(),
+                    format!("the fallback's rule and role name `{fallback}` would be {} characters", fallback.len()),
+                    "too long with the fleet name",
+                )
+                .help(format!(
+                    "AWS allows {} characters in an EventBridge rule or IAM role name: shorten the fleet or pool name by {}",
+                    limits::ROLE_NAME,
+                    fallback.len() - limits::ROLE_NAME
                 )),
             );
         }
@@ -583,6 +601,7 @@ fn check_instances(rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool: &Insta
     }
     rules.rule(&[&capacity], |out| check_capacity(&pool.capacity, &capacity, "`capacity`", out));
     check_volume(rules, fleet, &at.key("volume_gb"), pool.volume_gb);
+    check_fallback(rules, at, pool.spot, pool.on_demand_fallback);
     if let Some(s) = &pool.schedule {
         check_schedule(rules, &schedule, s);
         let windows = schedule.key("windows");
@@ -612,6 +631,21 @@ fn check_instances(rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool: &Insta
     });
 }
 
+/// An on-demand fallback only where spot is on: an on-demand group has nothing to fall back from.
+fn check_fallback(rules: &mut Rules, at: &SpecPath, spot: bool, fallback: Option<u32>) {
+    let here = at.key("on_demand_fallback");
+    let spot_at = at.key("spot");
+    rules.rule(&[&here, &spot_at], |out| {
+        if fallback.is_some() && !spot {
+            out.push(
+                Finding::new(here.clone(), "`on_demand_fallback` without `spot: true`", "nothing to fall back from")
+                    .mark(Mark::Key)
+                    .help("instances that are not spot are on-demand already: add `spot: true` beside it, or remove `on_demand_fallback`"),
+            );
+        }
+    });
+}
+
 fn check_autoscaler(
     rules: &mut Rules,
     fleet: &Fleet,
@@ -630,6 +664,7 @@ fn check_autoscaler(
         rules.rule(&[&path, arch], |out| check_instance_type(t, fleet.image.arch, &path, out));
     }
     check_volume(rules, fleet, &workers.key("volume_gb"), pool.workers.volume_gb);
+    check_fallback(rules, &workers, pool.workers.spot, pool.workers.on_demand_fallback);
     let capacity = workers.key("capacity_per_instance");
     let uses = workers.key("max_use_count");
     let shared = workers.key("shared");

@@ -12,4 +12,5 @@ mod next_steps;
 mod plan;
 mod schedule;
 mod spec_errors;
+mod spot_fallback;
 mod write_and_diff;

@@ -149,6 +149,15 @@ fn every_example_passes_checkov_with_skips_explained() {
                 }
             }
         }
+        // A spot fallback's log of launch failures and switches, encrypted by CloudWatch without a key.
+        for p in &fleet.pools {
+            if let Some(f) = p.topology.kind().spot_fallback(&fleet, p)
+                && keyless
+            {
+                let group = format!("aws_cloudwatch_log_group.{}", f.label);
+                expected.push(("CKV_AWS_158".to_owned(), group, "CloudWatch Logs' own keys"));
+            }
+        }
         skipped.sort();
         expected.sort();
         assert_eq!(skipped.len(), expected.len(), "{name}: {skipped:#?}");
@@ -1149,7 +1158,12 @@ fn worker_groups_have_nothing_that_fights_the_plugin() {
         assert_eq!(attr(g, "capacity_rebalance").to_string(), "false", "{name}/{p}");
         assert_eq!(strings(g, "suspended_processes"), ["AZRebalance"], "{name}/{p}");
         let lifecycle = block(g, "lifecycle");
-        assert_eq!(strings(lifecycle.body(), "ignore_changes"), ["desired_capacity"], "{name}/{p}");
+        // The plugin owns the size; a spot fallback the on-demand share, and nothing else.
+        let mut owned = vec!["desired_capacity"];
+        if a.workers.spot && a.workers.on_demand_fallback.is_some() {
+            owned.push(runnergen::render::terraform::FALLBACK_OWNS);
+        }
+        assert_eq!(strings(lifecycle.body(), "ignore_changes"), owned, "{name}/{p}");
         assert_eq!(
             g.blocks().any(|b| b.identifier() == "mixed_instances_policy"),
             a.workers.spot || a.workers.instance_types.len() > 1

@@ -59,6 +59,7 @@ pub const TEMPLATES: &[(&str, &str)] = &templates![
     "packer/files/aws-cli.asc",
     "terraform/_macros.tf.j2",
     "terraform/_runner_policy.tf.j2",
+    "terraform/_spot_fallback.tf.j2",
     "terraform/cache.tf.j2",
     "terraform/gitlab.tf.j2",
     "terraform/logs.tf.j2",
