@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use hcl::{Block, Body, Expression, ObjectKey};
+use hcl::{Block, Body, Expression};
 use serde_json::{Value, json};
 
-use crate::common::{root, run, runnergen};
+use crate::common::{self, root, run, runnergen};
 
 const SPEC: &str = r#"
 version: 1
@@ -77,37 +77,8 @@ fn attr<'a>(body: &'a Body, key: &str) -> &'a Expression {
     body.attributes().find(|a| a.key() == key).map(|a| a.expr()).unwrap_or_else(|| panic!("no attribute {key}"))
 }
 
-/// An expression as JSON: literals as they are, references and calls as their HCL text, and
-/// `jsonencode(x)` as `x`.
-fn json(e: &Expression) -> Value {
-    match e {
-        Expression::String(s) => json!(s),
-        Expression::Number(n) => n.as_i64().map_or_else(|| json!(n.as_f64()), |i| json!(i)),
-        Expression::Bool(b) => json!(b),
-        Expression::Array(items) => Value::Array(items.iter().map(json).collect()),
-        Expression::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        ObjectKey::Identifier(i) => i.to_string(),
-                        ObjectKey::Expression(Expression::String(s)) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    (key, json(v))
-                })
-                .collect(),
-        ),
-        Expression::TemplateExpr(t) => match t.as_ref() {
-            hcl::TemplateExpr::QuotedString(s) => json!(s),
-            other => json!(other.to_string()),
-        },
-        Expression::FuncCall(call) if call.name.to_string() == "jsonencode" => json(&call.args[0]),
-        other => json!(other.to_string()),
-    }
-}
-
 fn value(body: &Body, key: &str) -> Value {
-    json(attr(body, key))
+    common::hcl_json(attr(body, key))
 }
 
 fn blocks<'a>(body: &'a Body, identifier: &'a str) -> impl Iterator<Item = &'a Body> + 'a {
