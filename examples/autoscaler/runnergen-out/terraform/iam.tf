@@ -135,9 +135,9 @@ resource "aws_iam_role_policy" "build_manager" {
   policy = data.aws_iam_policy_document.build_manager.json
 }
 
-# Pool build: the spot fallback's role. EventBridge assumes it to start the pool's document,
-# and the document's steps run as it: they may change group acme-ci-build-workers and no other, count
-# into the pool's namespace and re-arm the pool's own alarm.
+# Pool build: the spot fallback's role. EventBridge assumes it to start the pool's
+# document, and the document's steps run as it: they may change group acme-ci-build-workers
+# and no other, count into the pool's namespace and re-arm the pool's own alarm.
 data "aws_iam_policy_document" "build_workers_spot_fallback_assume" {
   statement {
     sid     = "EventBridgeAndAutomationAssume"

@@ -387,11 +387,11 @@ resource "aws_autoscaling_group" "build_manager" {
 # metrics, CloudWatch alarms, EventBridge rules and a Systems Manager Automation document whose
 # steps are AWS API calls.
 #
-# 1. Every launch of group acme-ci-build-workers that fails for lack of spot capacity (Auto Scaling's
-#    "EC2 Instance Launch Unsuccessful" event, its status message naming InsufficientInstanceCapacity,
-#    no Spot capacity, MaxSpotInstanceCountExceeded or SpotMaxPriceTooLow) is logged and counted.
-#    Other failures (a missing AMI, a denied permission) match nothing here and never move the pool
-#    to on-demand.
+# 1. Every launch of group acme-ci-build-workers that fails for lack of spot capacity
+#    (Auto Scaling's "EC2 Instance Launch Unsuccessful" event, its status message naming
+#    InsufficientInstanceCapacity, no Spot capacity, MaxSpotInstanceCountExceeded or
+#    SpotMaxPriceTooLow) is logged and counted. Other failures (a missing AMI, a denied
+#    permission) match nothing here and never move the pool to on-demand.
 # 2. One alarm sees the group 3 minutes in a row below its desired capacity (desired minus
 #    in service, pending and standby); another sees at least one such spot failure in the same
 #    3 minutes. When both are in alarm, the composite alarm is.
@@ -408,7 +408,7 @@ resource "aws_cloudwatch_log_group" "build_workers_spot_fallback" {
   retention_in_days = 365
 }
 
-# EventBridge writes the events of this pool's three rules into the log group, and nothing else does.
+# EventBridge writes the events of this pool's three rules into the log group; nothing else may.
 data "aws_iam_policy_document" "build_workers_spot_fallback_log" {
   statement {
     sid       = "EventBridgeLogsTheFallback"

@@ -147,9 +147,9 @@ resource "aws_iam_role_policy" "docker" {
   policy = data.aws_iam_policy_document.docker.json
 }
 
-# Pool docker: the spot fallback's role. EventBridge assumes it to start the pool's document,
-# and the document's steps run as it: they may change group acme-ci-docker and no other, count
-# into the pool's namespace and re-arm the pool's own alarm.
+# Pool docker: the spot fallback's role. EventBridge assumes it to start the pool's
+# document, and the document's steps run as it: they may change group acme-ci-docker
+# and no other, count into the pool's namespace and re-arm the pool's own alarm.
 data "aws_iam_policy_document" "docker_spot_fallback_assume" {
   statement {
     sid     = "EventBridgeAndAutomationAssume"
