@@ -473,6 +473,9 @@ pub struct Pool {
     /// interruption.
     #[schemars(extend("default" = false))]
     pub spot: Option<bool>,
+    /// Instance pools with spot: true: when spot capacity stays short, on-demand instances make up the difference, and
+    /// the pool goes back to spot once it returns. Without it, a pool short of spot capacity waits for it.
+    pub on_demand_fallback: Option<OnDemandFallback>,
     /// Instance pools: size of the group outside every schedule window. Required for instance pools.
     pub capacity: Option<Capacity>,
     /// Jobs one instance runs at once.
@@ -541,6 +544,9 @@ pub struct Workers {
     /// Run workers on spot capacity.
     #[schemars(extend("default" = false))]
     pub spot: Option<bool>,
+    /// With spot: true: when spot capacity stays short, the worker group launches on-demand workers instead, and goes
+    /// back to spot once it returns. The manager sees the same group and sizes it as before.
+    pub on_demand_fallback: Option<OnDemandFallback>,
     /// Most workers at once: the worker group's maximum size. The manager runs max_instances x capacity_per_instance
     /// jobs at once.
     #[schemars(range(min = 1, max = 1000))]
@@ -558,6 +564,17 @@ pub struct Workers {
     /// Root volume of each worker in GiB. Default: image.volume_gb; never smaller.
     #[schemars(range(min = 8, max = 16384))]
     pub volume_gb: Option<u32>,
+}
+
+/// Falling back to on-demand capacity while spot capacity is short.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "on_demand_fallback")]
+pub struct OnDemandFallback {
+    /// How many minutes the group may stay below its desired capacity, with spot launches failing for lack of
+    /// capacity, before on-demand instances fill in.
+    #[schemars(range(min = 1, max = 60), extend("examples" = [5]))]
+    pub after_minutes: u32,
 }
 
 /// Warm job slots: how many are kept ready (count, in jobs) and how long an unused worker stays (time, such as 10m or

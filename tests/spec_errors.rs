@@ -146,6 +146,7 @@ pools:
     executor: docker
     instance_types: [t3.large]
     spot: true
+    on_demand_fallback: {after_minutes: 5}
     capacity: {min: 1, max: 2, desired: 1}
     concurrent: 2
     token_parameter: /p/token
@@ -163,7 +164,7 @@ pools:
     executor: docker
     token_parameter: /r/token
     manager: {instance_type: t3.small}
-    workers: {instance_types: [c7i.large], spot: true, max_instances: 4, capacity_per_instance: 2, max_use_count: 0, shared: false, volume_gb: 30}
+    workers: {instance_types: [c7i.large], spot: true, on_demand_fallback: {after_minutes: 2}, max_instances: 4, capacity_per_instance: 2, max_use_count: 0, shared: false, volume_gb: 30}
     idle: {count: 1, time: 5m}
     schedule:
       time_zone: Europe/Berlin

@@ -53,7 +53,12 @@ fn worker_groups_have_nothing_that_fights_the_plugin() {
         assert_eq!(attr(g, "capacity_rebalance").to_string(), "false", "{name}/{p}");
         assert_eq!(strings(g, "suspended_processes"), ["AZRebalance"], "{name}/{p}");
         let lifecycle = block(g, "lifecycle");
-        assert_eq!(strings(lifecycle.body(), "ignore_changes"), ["desired_capacity"], "{name}/{p}");
+        // The plugin owns the size; a spot fallback the on-demand share, and nothing else.
+        let mut owned = vec!["desired_capacity"];
+        if a.workers.spot && a.workers.on_demand_fallback.is_some() {
+            owned.push(runnergen::render::terraform::FALLBACK_OWNS);
+        }
+        assert_eq!(strings(lifecycle.body(), "ignore_changes"), owned, "{name}/{p}");
         assert_eq!(
             g.blocks().any(|b| b.identifier() == "mixed_instances_policy"),
             a.workers.spot || a.workers.instance_types.len() > 1

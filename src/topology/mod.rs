@@ -233,4 +233,8 @@ pub trait Kind {
     fn scheduled_actions(&self) -> bool {
         false
     }
+    /// The fallback of the pool's spot group to on-demand capacity, if it has one.
+    fn spot_fallback(&self, _fleet: &Fleet, _pool: &Pool) -> Option<crate::render::terraform::Fallback> {
+        None
+    }
 }
