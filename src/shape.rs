@@ -156,7 +156,9 @@ fn repair(json: &mut Value, path: &[String], kind: &ValidationErrorKind, poisone
     match kind {
         ValidationErrorKind::AdditionalProperties { unexpected } => {
             if let Some(Value::Object(map)) = pointer_mut(json, path) {
-                unexpected.iter().for_each(|key| drop(map.remove(key)));
+                for key in unexpected {
+                    map.remove(key);
+                }
             }
         }
         ValidationErrorKind::Required { property } => {

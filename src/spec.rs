@@ -881,6 +881,7 @@ impl Weekday {
     pub fn name(self) -> &'static str {
         Self::NAMES[self.index()]
     }
+    #[must_use]
     pub fn next(self) -> Self {
         Self::ALL[(self.index() + 1) % 7]
     }

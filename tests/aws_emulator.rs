@@ -22,7 +22,7 @@ struct Emulator {
     env: Vec<(String, String)>,
     bin: PathBuf,
     log: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Emulator {
@@ -79,7 +79,7 @@ impl Emulator {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-        Emulator { processes, env, bin, log, _dir: dir }
+        Emulator { processes, env, bin, log, dir }
     }
 
     /// The real AWS CLI against the emulator; asserts success and returns its standard output.
@@ -134,16 +134,16 @@ impl Emulator {
 
 fn block<'a>(body: &'a Body, kind: &str, labels: &[&str]) -> &'a hcl::Block {
     body.blocks()
-        .find(|b| b.identifier() == kind && b.labels().iter().map(|l| l.as_str()).eq(labels.iter().copied()))
+        .find(|b| b.identifier() == kind && b.labels().iter().map(hcl::BlockLabel::as_str).eq(labels.iter().copied()))
         .unwrap_or_else(|| panic!("no {kind} {labels:?}"))
 }
 
 fn inner<'a>(body: &'a Body, kind: &str) -> &'a Body {
-    body.blocks().find(|b| b.identifier() == kind).map(|b| b.body()).unwrap_or_else(|| panic!("no {kind}"))
+    body.blocks().find(|b| b.identifier() == kind).map(hcl::Block::body).unwrap_or_else(|| panic!("no {kind}"))
 }
 
 fn string(body: &Body, key: &str) -> String {
-    match body.attributes().find(|a| a.key() == key).map(|a| a.expr()) {
+    match body.attributes().find(|a| a.key() == key).map(hcl::Attribute::expr) {
         Some(Expression::String(s)) => s.clone(),
         other => panic!("{key}: {other:?}"),
     }
@@ -465,7 +465,8 @@ fn resolved(body: &Body, key: &str, refs: &[(String, String)]) -> serde_json::Va
             other => other,
         }
     }
-    let expr = body.attributes().find(|a| a.key() == key).map(|a| a.expr()).unwrap_or_else(|| panic!("no {key}"));
+    let expr =
+        body.attributes().find(|a| a.key() == key).map(hcl::Attribute::expr).unwrap_or_else(|| panic!("no {key}"));
     walk(common::hcl_json(expr), refs)
 }
 
@@ -689,7 +690,7 @@ impl FallbackWorld {
         config["short_from"] = short_from.into();
         config["spot_back_at"] = spot_back_at.into();
         config["failure"] = failure.into();
-        let file = self.emulator._dir.path().join("fallback.json");
+        let file = self.emulator.dir.path().join("fallback.json");
         std::fs::write(&file, config.to_string()).expect("write the stand-in's settings");
         let mut cmd = Command::new(self.emulator.bin.join("python3"));
         cmd.arg(common::root().join("tests/standins/spot_fallback.py")).arg(&file);

@@ -179,7 +179,7 @@ pub fn hcl_json(e: &hcl::Expression) -> serde_json::Value {
         ),
         hcl::Expression::TemplateExpr(t) => match t.as_ref() {
             hcl::TemplateExpr::QuotedString(s) => serde_json::json!(s),
-            other => serde_json::json!(other.to_string()),
+            other @ hcl::TemplateExpr::Heredoc(_) => serde_json::json!(other.to_string()),
         },
         hcl::Expression::FuncCall(call) if call.name.to_string() == "jsonencode" => hcl_json(&call.args[0]),
         other => serde_json::json!(other.to_string()),

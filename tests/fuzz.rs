@@ -42,18 +42,8 @@ const HCL_ROOTS: &[&str] = &[
     "tag",
 ];
 const HCL_ROOT_PREFIXES: &[&str] = &["aws_", "gitlab_"];
-const HCL_FUNCTIONS: &[&str] = &[
-    "file",
-    "filebase64",
-    "format",
-    "formatdate",
-    "join",
-    "jsonencode",
-    "length",
-    "merge",
-    "parseint",
-    "timestamp",
-];
+const HCL_FUNCTIONS: &[&str] =
+    &["file", "filebase64", "format", "formatdate", "join", "jsonencode", "length", "merge", "parseint", "timestamp"];
 
 fn seeds() -> Vec<Value> {
     common::examples()

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::common::{self, root, run, runnergen};
 
-const SPEC: &str = r#"
+const SPEC: &str = r"
 version: 1
 name: acme-ci
 aws:
@@ -42,7 +42,7 @@ pools:
     spot: true
     capacity: {min: 1, max: 4}
     token_parameter: /acme-ci/plain/runner-token
-"#;
+";
 
 /// Every rendered `.tf` file, parsed, by file name.
 fn render(spec: &str) -> BTreeMap<String, Body> {
@@ -74,7 +74,7 @@ fn resource<'a>(body: &'a Body, ty: &str, name: &str) -> &'a Body {
 }
 
 fn attr<'a>(body: &'a Body, key: &str) -> &'a Expression {
-    body.attributes().find(|a| a.key() == key).map(|a| a.expr()).unwrap_or_else(|| panic!("no attribute {key}"))
+    body.attributes().find(|a| a.key() == key).map(hcl::Attribute::expr).unwrap_or_else(|| panic!("no attribute {key}"))
 }
 
 fn value(body: &Body, key: &str) -> Value {
@@ -250,7 +250,7 @@ fn the_alarm_runs_a_document_that_switches_its_own_group_and_back() {
                     Some("UpdateAutoScalingGroup") => {
                         assert_eq!(inputs["AutoScalingGroupName"], json!(group));
                         let distribution = &inputs["MixedInstancesPolicy"]["InstancesDistribution"];
-                        assert_eq!(distribution.as_object().map(|o| o.len()), Some(1), "{distribution}");
+                        assert_eq!(distribution.as_object().map(serde_json::Map::len), Some(1), "{distribution}");
                         switches.push(distribution["OnDemandPercentageAboveBaseCapacity"].clone());
                     }
                     other => panic!("{file}: unexpected Auto Scaling call {other:?}"),
@@ -328,7 +328,7 @@ fn a_spot_pool_without_fallback_renders_as_before() {
     let g = resource(plain, "aws_autoscaling_group", "plain");
     assert!(g.attributes().all(|a| a.key() != "enabled_metrics"));
     for ty in ["aws_ssm_document", "aws_cloudwatch_composite_alarm", "aws_cloudwatch_event_rule"] {
-        assert!(plain.blocks().all(|b| b.labels().first().map(|l| l.as_str()) != Some(ty)), "{ty}");
+        assert!(plain.blocks().all(|b| b.labels().first().map(hcl::BlockLabel::as_str) != Some(ty)), "{ty}");
     }
     assert!(find(&files["iam.tf"], "resource", "aws_iam_role", "plain_spot_fallback").is_none());
 }

@@ -203,7 +203,7 @@ fn every_example_matches_the_provider_schemas() {
             let body = parse(&file);
             let file = file.file_name().expect("a name").to_string_lossy().into_owned();
             for block in body.blocks() {
-                let labels: Vec<&str> = block.labels().iter().map(|l| l.as_str()).collect();
+                let labels: Vec<&str> = block.labels().iter().map(hcl::BlockLabel::as_str).collect();
                 let provider = |ty: &str| ty.split('_').next().unwrap_or_default().to_owned();
                 let args = match (block.identifier(), labels.as_slice()) {
                     ("resource", [ty, _]) => &schemas[provider(ty).as_str()]["resource"][ty],

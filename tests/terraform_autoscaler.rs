@@ -66,7 +66,7 @@ fn worker_groups_have_nothing_that_fights_the_plugin() {
         // Nothing anywhere acts on the worker group: no scaling policy, schedule or hook.
         let reference = format!("aws_autoscaling_group.{p}_workers");
         for b in all_blocks(&files) {
-            let ty = b.labels().first().map(|l| l.as_str()).unwrap_or_default();
+            let ty = b.labels().first().map(hcl::BlockLabel::as_str).unwrap_or_default();
             if ["aws_autoscaling_policy", "aws_autoscaling_schedule", "aws_autoscaling_lifecycle_hook"].contains(&ty) {
                 let target = attr(b.body(), "autoscaling_group_name").to_string();
                 assert!(!target.contains(&reference), "{name}/{p}: {ty} on the worker group");

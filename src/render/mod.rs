@@ -65,7 +65,7 @@ pub(crate) fn template_error(e: minijinja::Error) -> Error {
     Error::Render { template: e.name().unwrap_or("(environment)").to_owned(), line: e.line().unwrap_or(0), source: e }
 }
 
-/// One file a target renders: its template (an id in [`TEMPLATES`]), its path under the output
+/// One file a target renders: its template (its path under `templates/`), its path under the output
 /// folder (`{pool}` stands for a pool's name), and whether it is a script.
 #[derive(Debug, Clone, Copy)]
 pub struct Output {

@@ -117,7 +117,7 @@ pub fn resolve(pool: &mut spec::Pool, defaults: &Defaults) -> AutoscalerPool {
         schedule: pool
             .schedule
             .take()
-            .map(|s| schedule(s, |w| idle(w.idle.as_ref(), Idle { count: 0, time: base.time }))),
+            .map(|s| schedule(&s, |w| idle(w.idle.as_ref(), Idle { count: 0, time: base.time }))),
     }
 }
 
@@ -244,7 +244,7 @@ impl Kind for AutoscalerPool {
             name: pool.name.clone(),
             topology: Name::Autoscaler,
             time_zone: self.schedule.as_ref().map(|s| s.time_zone.clone()),
-            windows: self.schedule.iter().flat_map(|s| &s.windows).map(|w| w.describe()).collect(),
+            windows: self.schedule.iter().flat_map(|s| &s.windows).map(super::super::model::Window::describe).collect(),
             always_on_max_hours: peak_hours(&week),
             week,
             instance_hours,

@@ -67,7 +67,7 @@ pub fn resolve(pool: &mut spec::Pool, defaults: &Defaults) -> InstancePool {
             Some(spec::Scaling { busy_percent: Some(busy), .. }) => Scaling::BusyPercent(busy),
             _ => Scaling::BusyPercent(DEFAULT_BUSY_PERCENT),
         },
-        schedule: pool.schedule.take().map(|s| schedule(s, |w| capacity(w.capacity.unwrap_or(none)))),
+        schedule: pool.schedule.take().map(|s| schedule(&s, |w| capacity(w.capacity.unwrap_or(none)))),
     }
 }
 
@@ -152,7 +152,7 @@ impl Kind for InstancePool {
             name: pool.name.clone(),
             topology: Name::Instance,
             time_zone: self.schedule.as_ref().map(|s| s.time_zone.clone()),
-            windows: self.schedule.iter().flat_map(|s| &s.windows).map(|w| w.describe()).collect(),
+            windows: self.schedule.iter().flat_map(|s| &s.windows).map(super::super::model::Window::describe).collect(),
             always_on_max_hours: peak_hours(&week),
             week,
             instance_hours,
