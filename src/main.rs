@@ -86,7 +86,7 @@ fn run(cli: Cli) -> Result<u8, Error> {
             let mut text = if stat { diff::stat(&set, style) } else { diff::full_diff(&set, style) };
             text.push_str(&runnergen::impact::render(&runnergen::impact::impact(&set, &fleet)));
             print_out(&text)?;
-            Ok(if set.changes.is_empty() { 0 } else { 1 })
+            Ok(u8::from(!set.changes.is_empty()))
         }
         Command::Plan { spec, format, prices, baseline, svg, color, demand } => {
             let fleet = load_and_warn(&spec)?;

@@ -158,7 +158,7 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
 }
 
 /// A schedule with its time zone for AWS and each window's own setting.
-pub fn schedule<T>(written: spec::Schedule, setting: impl Fn(&spec::Window) -> T) -> model::Schedule<T> {
+pub fn schedule<T>(written: &spec::Schedule, setting: impl Fn(&spec::Window) -> T) -> model::Schedule<T> {
     model::Schedule {
         time_zone: aws_time_zone(written.time_zone.as_deref().unwrap_or(DEFAULT_TIME_ZONE)).to_owned(),
         windows: written

@@ -156,7 +156,9 @@ fn repair(json: &mut Value, path: &[String], kind: &ValidationErrorKind, poisone
     match kind {
         ValidationErrorKind::AdditionalProperties { unexpected } => {
             if let Some(Value::Object(map)) = pointer_mut(json, path) {
-                unexpected.iter().for_each(|key| drop(map.remove(key)));
+                for key in unexpected {
+                    map.remove(key);
+                }
             }
         }
         ValidationErrorKind::Required { property } => {
@@ -220,14 +222,22 @@ fn placeholder(schema: &'static Value) -> Value {
     match schema.get("type").and_then(Value::as_str) {
         Some("object") => {
             let props = schema.get("properties");
-            let required = schema.get("required").and_then(Value::as_array).cloned().unwrap_or_default();
-            Value::Object(
-                required
-                    .iter()
+            let mut required = schema.get("required").and_then(Value::as_array).cloned().unwrap_or_default();
+            let of = |keys: &[Value]| -> serde_json::Map<String, Value> {
+                keys.iter()
                     .filter_map(Value::as_str)
                     .map(|k| (k.to_owned(), props.and_then(|p| p.get(k)).map(placeholder).unwrap_or(Value::Null)))
-                    .collect(),
-            )
+                    .collect()
+            };
+            // What a condition that the object meets also requires (a pool's topology's keys).
+            let object = Value::Object(of(&required));
+            for branch in schema.get("allOf").and_then(Value::as_array).into_iter().flatten() {
+                let (Some(condition), Some(then)) = (branch.get("if"), branch.get("then")) else { continue };
+                if jsonschema::is_valid(condition, &object) {
+                    required.extend(then.get("required").and_then(Value::as_array).cloned().unwrap_or_default());
+                }
+            }
+            Value::Object(of(&required))
         }
         Some("array") => {
             let n = schema.get("minItems").and_then(Value::as_u64).unwrap_or(0) as usize;

@@ -78,6 +78,39 @@ pub fn json_schema() -> String {
     text
 }
 
+/// A pool's keys by its topology, as each topology's [`crate::topology::Keys`] says: for editors,
+/// which keys a topology needs and which it rules out, and the one key its windows set. (Shaping
+/// reports and removes these itself before the schema validates, with its own help.)
+fn topology_requirements(schema: &mut Schema) {
+    use strum::IntoEnumIterator;
+    let Some(map) = schema.as_object_mut() else { return };
+    let branches: Vec<Value> = crate::topology::Name::iter()
+        .map(|name| {
+            let keys = name.keys();
+            let this =
+                serde_json::json!({"properties": {"topology": {"const": name.as_str()}}, "required": ["topology"]});
+            let when = if name == crate::topology::Name::default() {
+                serde_json::json!({"anyOf": [{"not": {"required": ["topology"]}}, this]})
+            } else {
+                this
+            };
+            let ruled_out: serde_json::Map<String, Value> =
+                keys.rules_out.iter().map(|(key, _)| ((*key).to_owned(), Value::Bool(false))).collect();
+            let window = serde_json::json!({
+                "required": [keys.window_key],
+                "properties": {keys.window_rules_out: false},
+            });
+            let mut then = serde_json::json!({
+                "required": keys.needs.iter().map(|(key, _)| *key).collect::<Vec<_>>(),
+                "properties": ruled_out,
+            });
+            then["properties"]["schedule"] = serde_json::json!({"properties": {"windows": {"items": window}}});
+            serde_json::json!({"if": when, "then": then})
+        })
+        .collect();
+    map.insert("allOf".to_owned(), Value::Array(branches));
+}
+
 /// Puts a derived subschema in the plain form the spec's schema uses throughout:
 /// - no `null`: an optional key is left out, never written empty, so an `Option` adds nothing;
 /// - an enum is its list of values (`enum`), without `type` or per-value subschemas;
@@ -455,7 +488,7 @@ impl VolumeType {
 /// One Auto Scaling group of runner instances sharing one GitLab runner (one glrt- token).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "pool")]
+#[schemars(rename = "pool", transform = topology_requirements)]
 pub struct Pool {
     /// Pool name, unique in the fleet: lowercase letters, digits and dashes, starting with a letter. With the fleet
     /// name it must fit AWS's 64-character IAM role name: `{fleet}-{pool}-runner`.
@@ -488,6 +521,9 @@ pub struct Pool {
     /// interruption.
     #[schemars(extend("default" = false))]
     pub spot: Option<bool>,
+    /// Instance pools with spot: true: when spot capacity stays short, on-demand instances make up the difference, and
+    /// the pool goes back to spot once it returns. Without it, a pool short of spot capacity waits for it.
+    pub on_demand_fallback: Option<OnDemandFallback>,
     /// Instance pools: size of the group outside every schedule window. Required for instance pools.
     pub capacity: Option<Capacity>,
     /// Jobs one instance runs at once.
@@ -556,6 +592,9 @@ pub struct Workers {
     /// Run workers on spot capacity.
     #[schemars(extend("default" = false))]
     pub spot: Option<bool>,
+    /// With spot: true: when spot capacity stays short, the worker group launches on-demand workers instead, and goes
+    /// back to spot once it returns. The manager sees the same group and sizes it as before.
+    pub on_demand_fallback: Option<OnDemandFallback>,
     /// Most workers at once: the worker group's maximum size. The manager runs max_instances x capacity_per_instance
     /// jobs at once.
     #[schemars(range(min = 1, max = 1000))]
@@ -573,6 +612,17 @@ pub struct Workers {
     /// Root volume of each worker in GiB. Default: image.volume_gb; never smaller.
     #[schemars(range(min = 8, max = 16384))]
     pub volume_gb: Option<u32>,
+}
+
+/// Falling back to on-demand capacity while spot capacity is short.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "on_demand_fallback")]
+pub struct OnDemandFallback {
+    /// How many minutes the group may stay below its desired capacity, with spot launches failing for lack of
+    /// capacity, before on-demand instances fill in.
+    #[schemars(range(min = 1, max = 60), extend("examples" = [5]))]
+    pub after_minutes: u32,
 }
 
 /// Warm job slots: how many are kept ready (count, in jobs) and how long an unused worker stays (time, such as 10m or
@@ -879,6 +929,7 @@ impl Weekday {
     pub fn name(self) -> &'static str {
         Self::NAMES[self.index()]
     }
+    #[must_use]
     pub fn next(self) -> Self {
         Self::ALL[(self.index() + 1) % 7]
     }
@@ -1001,7 +1052,8 @@ mod tests {
                             undescribed.push(format!("{at}.{key}"));
                         }
                     }
-                    for (key, value) in map {
+                    // The conditions (a pool's topology's keys) restate keys described where they are.
+                    for (key, value) in map.iter().filter(|(key, _)| *key != "allOf") {
                         walk(value, &format!("{at}.{key}"), undescribed);
                     }
                 }

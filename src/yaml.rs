@@ -403,12 +403,14 @@ impl SpecPath {
         SpecPath(Vec::new())
     }
     /// This path and then a key.
+    #[must_use]
     pub fn key(&self, key: &str) -> Self {
         let mut p = self.clone();
         p.0.push(Seg::Key(key.to_owned()));
         p
     }
     /// This path and then an index.
+    #[must_use]
     pub fn index(&self, i: usize) -> Self {
         let mut p = self.clone();
         p.0.push(Seg::Index(i));

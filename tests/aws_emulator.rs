@@ -22,7 +22,7 @@ struct Emulator {
     env: Vec<(String, String)>,
     bin: PathBuf,
     log: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Emulator {
@@ -79,7 +79,7 @@ impl Emulator {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-        Emulator { processes, env, bin, log, _dir: dir }
+        Emulator { processes, env, bin, log, dir }
     }
 
     /// The real AWS CLI against the emulator; asserts success and returns its standard output.
@@ -134,16 +134,16 @@ impl Emulator {
 
 fn block<'a>(body: &'a Body, kind: &str, labels: &[&str]) -> &'a hcl::Block {
     body.blocks()
-        .find(|b| b.identifier() == kind && b.labels().iter().map(|l| l.as_str()).eq(labels.iter().copied()))
+        .find(|b| b.identifier() == kind && b.labels().iter().map(hcl::BlockLabel::as_str).eq(labels.iter().copied()))
         .unwrap_or_else(|| panic!("no {kind} {labels:?}"))
 }
 
 fn inner<'a>(body: &'a Body, kind: &str) -> &'a Body {
-    body.blocks().find(|b| b.identifier() == kind).map(|b| b.body()).unwrap_or_else(|| panic!("no {kind}"))
+    body.blocks().find(|b| b.identifier() == kind).map(hcl::Block::body).unwrap_or_else(|| panic!("no {kind}"))
 }
 
 fn string(body: &Body, key: &str) -> String {
-    match body.attributes().find(|a| a.key() == key).map(|a| a.expr()) {
+    match body.attributes().find(|a| a.key() == key).map(hcl::Attribute::expr) {
         Some(Expression::String(s)) => s.clone(),
         other => panic!("{key}: {other:?}"),
     }
@@ -589,4 +589,386 @@ fn the_dashboard_and_the_filters_find_what_the_helpers_send() {
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     assert_eq!(counted, want, "journal:\n{journal}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The spot fallback of the multi-pool example's docker pool, run minute by minute against moto.
+// What moto lacks, and its stand-ins, are listed in tests/standins/spot_fallback.py: the shortage
+// itself (group metrics, launch failures), metric filters, alarm evaluation and the composite
+// alarm, the EventBridge target that starts the Automation document, and the Automation run; and,
+// in tests/standins/lifecycle_actions.py, an UpdateAutoScalingGroup that changes only the
+// instances distribution. The rule, its pattern and its delivery to the log, the group, the
+// metrics, the alarms' definitions and states, and the document are moto's.
+
+/// The emulator with the pool's group, rule, log group, alarms and document created from the
+/// rendered Terraform, and the stand-in's settings.
+struct FallbackWorld {
+    emulator: Emulator,
+    config: serde_json::Value,
+    group: String,
+    namespace: String,
+    switch_metric: String,
+    log_group: String,
+    after_minutes: u32,
+    retry_minutes: u32,
+    _dir: tempfile::TempDir,
+}
+
+/// A rendered attribute as JSON, every Terraform reference in `refs` replaced by its value.
+fn resolved(body: &Body, key: &str, refs: &[(String, String)]) -> serde_json::Value {
+    fn walk(v: serde_json::Value, refs: &[(String, String)]) -> serde_json::Value {
+        match v {
+            serde_json::Value::String(s) => {
+                serde_json::Value::String(refs.iter().find(|(k, _)| *k == s).map_or(s, |(_, value)| value.clone()))
+            }
+            serde_json::Value::Array(items) => items.into_iter().map(|x| walk(x, refs)).collect(),
+            serde_json::Value::Object(map) => map.into_iter().map(|(k, x)| (k, walk(x, refs))).collect(),
+            other => other,
+        }
+    }
+    let expr =
+        body.attributes().find(|a| a.key() == key).map(hcl::Attribute::expr).unwrap_or_else(|| panic!("no {key}"));
+    walk(common::hcl_json(expr), refs)
+}
+
+fn fallback_world() -> FallbackWorld {
+    const ACCOUNT: &str = "123456789012";
+    let spec = crate::lifecycle::example("multi-pool");
+    let fleet = runnergen::load_spec(&spec).map(|l| l.fleet).unwrap_or_else(|e| panic!("{}", e.render(false)));
+    let pool = &fleet.pools[0];
+    let fallback = pool.topology.kind().spot_fallback(&fleet, pool).expect("the docker pool falls back");
+    let region = fleet.region.clone();
+    let dir = common::render_to_temp(&spec);
+    let read = |file: &str| -> Body {
+        hcl::from_str(&std::fs::read_to_string(dir.path().join("terraform").join(file)).expect("a tf file"))
+            .expect("HCL")
+    };
+    let (tf, iam) = (read(&format!("pool-{}.tf", pool.name)), read("iam.tf"));
+    let f = fallback.label.as_str();
+    let res = |ty: &str, name: &str| block(&tf, "resource", &[ty, name]).body();
+    let group_body = res("aws_autoscaling_group", &fallback.group_label);
+    let group = string(group_body, "name");
+    assert_eq!(group, fallback.group_name);
+    let emulator = Emulator::start();
+
+    // The group as Terraform creates it: its mixed instances policy, on spot, wanting 3 instances.
+    let mixed = inner(group_body, "mixed_instances_policy");
+    let distribution = inner(mixed, "instances_distribution");
+    let number = |b: &Body, k: &str| resolved(b, k, &[]);
+    let overrides: Vec<serde_json::Value> = inner(mixed, "launch_template")
+        .blocks()
+        .filter(|b| b.identifier() == "override")
+        .map(|b| serde_json::json!({"InstanceType": string(b.body(), "instance_type")}))
+        .collect();
+    let policy = serde_json::json!({
+        "LaunchTemplate": {"LaunchTemplateSpecification": {"LaunchTemplateName": group, "Version": "$Latest"}, "Overrides": overrides},
+        "InstancesDistribution": {
+            "OnDemandBaseCapacity": number(distribution, "on_demand_base_capacity"),
+            "OnDemandPercentageAboveBaseCapacity": number(distribution, "on_demand_percentage_above_base_capacity"),
+            "SpotAllocationStrategy": string(distribution, "spot_allocation_strategy"),
+        },
+    });
+    let image = emulator.aws(&["ec2", "describe-images", "--owners", "amazon", "--query", "Images[0].ImageId"]);
+    let subnet = emulator.aws(&["ec2", "describe-subnets", "--query", "Subnets[0].SubnetId"]);
+    let data = format!("{{\"ImageId\":\"{image}\"}}");
+    emulator.aws(&["ec2", "create-launch-template", "--launch-template-name", &group, "--launch-template-data", &data]);
+    emulator.aws(&[
+        "autoscaling",
+        "create-auto-scaling-group",
+        "--auto-scaling-group-name",
+        &group,
+        "--mixed-instances-policy",
+        &policy.to_string(),
+        "--min-size",
+        "0",
+        "--max-size",
+        "10",
+        "--desired-capacity",
+        "3",
+        "--vpc-zone-identifier",
+        &subnet,
+    ]);
+
+    // What Terraform's references stand for once applied.
+    let log_group = string(res("aws_cloudwatch_log_group", f), "name");
+    let short_alarm = string(res("aws_cloudwatch_metric_alarm", &format!("{f}_short")), "alarm_name");
+    let composite = string(res("aws_cloudwatch_composite_alarm", f), "alarm_name");
+    let document = string(res("aws_ssm_document", f), "name");
+    let role = string(block(&iam, "resource", &["aws_iam_role", f]).body(), "name");
+    let log_arn = format!("arn:aws:logs:{region}:{ACCOUNT}:log-group:{log_group}");
+    let composite_arn = format!("arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:{composite}");
+    let refs = vec![
+        (format!("aws_cloudwatch_log_group.{f}.arn"), log_arn.clone()),
+        (format!("aws_cloudwatch_composite_alarm.{f}.arn"), composite_arn.clone()),
+        (format!("aws_cloudwatch_metric_alarm.{f}_short.alarm_name"), short_alarm.clone()),
+        (format!("aws_iam_role.{f}.arn"), format!("arn:aws:iam::{ACCOUNT}:role/{role}")),
+        (format!("aws_ssm_document.{f}.name"), document.clone()),
+    ];
+
+    // The rule that logs this group's spot launch failures, and its target.
+    let rule = res("aws_cloudwatch_event_rule", &format!("{f}_short"));
+    emulator.aws(&["logs", "create-log-group", "--log-group-name", &log_group]);
+    let rule_name = string(rule, "name");
+    let pattern = resolved(rule, "event_pattern", &refs).to_string();
+    emulator.aws(&["events", "put-rule", "--name", &rule_name, "--event-pattern", &pattern]);
+    let target = res("aws_cloudwatch_event_target", &format!("{f}_short"));
+    let target_arn = resolved(target, "arn", &refs);
+    assert_eq!(target_arn, serde_json::json!(log_arn));
+    emulator.aws(&["events", "put-targets", "--rule", &rule_name, "--targets", &format!("Id=log,Arn={log_arn}")]);
+
+    // The rule that starts the document when the composite alarm goes into alarm, and logs it.
+    let rule = res("aws_cloudwatch_event_rule", f);
+    let rule_name = string(rule, "name");
+    let pattern = resolved(rule, "event_pattern", &refs).to_string();
+    emulator.aws(&["events", "put-rule", "--name", &rule_name, "--event-pattern", &pattern]);
+    let target = res("aws_cloudwatch_event_target", &format!("{f}_log"));
+    assert_eq!(resolved(target, "arn", &refs), serde_json::json!(log_arn));
+    emulator.aws(&["events", "put-targets", "--rule", &rule_name, "--targets", &format!("Id=log,Arn={log_arn}")]);
+
+    // The two alarms, as rendered.
+    let short = res("aws_cloudwatch_metric_alarm", &format!("{f}_short"));
+    let metrics: Vec<serde_json::Value> = short
+        .blocks()
+        .filter(|b| b.identifier() == "metric_query")
+        .map(|q| {
+            let q = q.body();
+            let id = string(q, "id");
+            match q.blocks().find(|b| b.identifier() == "metric") {
+                Some(m) => {
+                    let m = m.body();
+                    let dimensions = resolved(m, "dimensions", &refs);
+                    let dimensions: Vec<serde_json::Value> = dimensions
+                        .as_object()
+                        .expect("a map")
+                        .iter()
+                        .map(|(k, v)| serde_json::json!({"Name": k, "Value": v}))
+                        .collect();
+                    serde_json::json!({"Id": id, "ReturnData": false, "MetricStat": {
+                        "Metric": {"Namespace": string(m, "namespace"), "MetricName": string(m, "metric_name"), "Dimensions": dimensions},
+                        "Period": number(m, "period"), "Stat": string(m, "stat")}})
+                }
+                None => serde_json::json!({"Id": id, "Expression": string(q, "expression"), "Label": string(q, "label"), "ReturnData": true}),
+            }
+        })
+        .collect();
+    let text = |b: &Body, k: &str| resolved(b, k, &refs).to_string().trim_matches('"').to_owned();
+    emulator.aws(&[
+        "cloudwatch",
+        "put-metric-alarm",
+        "--alarm-name",
+        &short_alarm,
+        "--comparison-operator",
+        &text(short, "comparison_operator"),
+        "--threshold",
+        &text(short, "threshold"),
+        "--evaluation-periods",
+        &text(short, "evaluation_periods"),
+        "--datapoints-to-alarm",
+        &text(short, "datapoints_to_alarm"),
+        "--treat-missing-data",
+        &text(short, "treat_missing_data"),
+        "--metrics",
+        &serde_json::Value::Array(metrics).to_string(),
+    ]);
+    let failed = res("aws_cloudwatch_metric_alarm", &format!("{f}_failed"));
+    let failures_alarm = string(failed, "alarm_name");
+    emulator.aws(&[
+        "cloudwatch",
+        "put-metric-alarm",
+        "--alarm-name",
+        &failures_alarm,
+        "--namespace",
+        &text(failed, "namespace"),
+        "--metric-name",
+        &text(failed, "metric_name"),
+        "--dimensions",
+        &format!("Name=AutoScalingGroupName,Value={group}"),
+        "--statistic",
+        &text(failed, "statistic"),
+        "--period",
+        &text(failed, "period"),
+        "--evaluation-periods",
+        &text(failed, "evaluation_periods"),
+        "--threshold",
+        &text(failed, "threshold"),
+        "--comparison-operator",
+        &text(failed, "comparison_operator"),
+        "--treat-missing-data",
+        &text(failed, "treat_missing_data"),
+    ]);
+
+    // The document, with what its references stand for.
+    let content = resolved(res("aws_ssm_document", f), "content", &refs).to_string();
+    emulator.aws(&[
+        "ssm",
+        "create-document",
+        "--name",
+        &document,
+        "--document-type",
+        "Automation",
+        "--document-format",
+        "JSON",
+        "--content",
+        &content,
+    ]);
+
+    let env = |key: &str| emulator.env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).expect("set");
+    let config = serde_json::json!({
+        "region": region,
+        "endpoint": env("AWS_ENDPOINT_URL"),
+        "autoscaling_endpoint": env("AWS_ENDPOINT_URL_AUTO_SCALING"),
+        "group": group,
+        "after_minutes": fallback.after_minutes,
+        "short_alarm": short_alarm,
+        "failures_alarm": failures_alarm,
+        "failures_metric": fallback.failures_metric,
+        "log_group": log_group,
+        "namespace": fallback.namespace,
+        "composite": composite,
+        "composite_arn": composite_arn,
+        "document": document,
+        "desired": 3,
+    });
+    FallbackWorld {
+        config,
+        group,
+        namespace: fallback.namespace.clone(),
+        switch_metric: fallback.switch_metric.to_owned(),
+        log_group,
+        after_minutes: fallback.after_minutes,
+        retry_minutes: fallback.retry_minutes,
+        emulator,
+        _dir: dir,
+    }
+}
+
+impl FallbackWorld {
+    /// Runs `minutes` simulated minutes, spot short from `short_from` until `spot_back_at`, each
+    /// failed launch failing with `failure`; returns the stand-in's timeline and API calls.
+    fn simulate(&self, minutes: u32, short_from: u32, spot_back_at: u32, failure: &str) -> serde_json::Value {
+        let mut config = self.config.clone();
+        config["minutes"] = minutes.into();
+        config["short_from"] = short_from.into();
+        config["spot_back_at"] = spot_back_at.into();
+        config["failure"] = failure.into();
+        let file = self.emulator.dir.path().join("fallback.json");
+        std::fs::write(&file, config.to_string()).expect("write the stand-in's settings");
+        let mut cmd = Command::new(self.emulator.bin.join("python3"));
+        cmd.arg(common::root().join("tests/standins/spot_fallback.py")).arg(&file);
+        for (k, v) in &self.emulator.env {
+            cmd.env(k, v);
+        }
+        let out = common::run(&mut cmd);
+        common::assert_success(&out, "the spot fallback stand-in");
+        serde_json::from_slice(&out.stdout).expect("the timeline as JSON")
+    }
+
+    /// The group's on-demand share above its base in each minute.
+    fn shares(run: &serde_json::Value) -> Vec<u64> {
+        run["timeline"]
+            .as_array()
+            .expect("a timeline")
+            .iter()
+            .map(|m| m["percent"].as_u64().expect("a share"))
+            .collect()
+    }
+
+    /// The switches counted in the pool's namespace, to on-demand or to spot (real CloudWatch).
+    fn switches(&self, to: &str) -> f64 {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs();
+        let sum = self.emulator.aws(&[
+            "cloudwatch",
+            "get-metric-statistics",
+            "--namespace",
+            &self.namespace,
+            "--metric-name",
+            &self.switch_metric,
+            "--dimensions",
+            &format!("Name=AutoScalingGroupName,Value={}", self.group),
+            &format!("Name=To,Value={to}"),
+            "--statistics",
+            "Sum",
+            "--start-time",
+            &(now - 3600).to_string(),
+            "--end-time",
+            &(now + 3600).to_string(),
+            "--period",
+            "7200",
+            "--query",
+            "sum(Datapoints[].Sum)",
+        ]);
+        sum.parse().unwrap_or(0.0)
+    }
+
+    /// The events in the pool's fallback log from `source`.
+    fn logged(&self, source: &str) -> usize {
+        let query = format!("length(events[?contains(message, '\"source\": \"{source}\"')])");
+        let out =
+            self.emulator.aws(&["logs", "filter-log-events", "--log-group-name", &self.log_group, "--query", &query]);
+        out.parse().expect("a count")
+    }
+}
+
+const SPOT_SHORT: &str = "Could not launch Spot Instances. InsufficientInstanceCapacity - There is no Spot capacity available that matches your request. Launching EC2 instance failed.";
+
+#[test]
+fn a_group_short_of_spot_goes_on_demand_after_its_minutes_and_back_to_spot() {
+    let world = fallback_world();
+    let a = world.after_minutes as usize;
+    let hold = world.retry_minutes as usize;
+    // Spot is short from minute 0 until minute 50: still short when the group first tries spot
+    // again, back by the second try.
+    let run = world.simulate(90, 0, 50, SPOT_SHORT);
+    let shares = FallbackWorld::shares(&run);
+    let mut expected = vec![0; 90];
+    // `a` minutes short on spot, then on-demand for `hold`; spot again, still short: `a` more
+    // minutes, on-demand for `hold`; then spot, which is back.
+    for share in &mut expected[a..a + hold] {
+        *share = 100;
+    }
+    for share in &mut expected[2 * a + hold..2 * a + 2 * hold] {
+        *share = 100;
+    }
+    assert_eq!(shares, expected, "{run}");
+    // Every switch is counted, by direction, and every failure is logged.
+    assert_eq!(world.switches("on-demand"), 2.0);
+    assert_eq!(world.switches("spot"), 2.0);
+    assert_eq!(world.logged("aws.autoscaling"), 2 * a);
+    assert_eq!(world.logged("aws.cloudwatch"), 2);
+    // Every call the document made named this group, and only the on-demand share changed.
+    let calls = run["calls"].as_array().expect("calls");
+    let updates: Vec<&serde_json::Value> = calls.iter().filter(|c| c["api"] == "UpdateAutoScalingGroup").collect();
+    assert_eq!(updates.len(), 4);
+    for u in &updates {
+        assert_eq!(u["params"]["AutoScalingGroupName"], serde_json::json!(world.group));
+    }
+    // The group is back on spot with the rest of its policy as Terraform made it.
+    let policy = world.emulator.aws(&[
+        "autoscaling",
+        "describe-auto-scaling-groups",
+        "--auto-scaling-group-names",
+        &world.group,
+        "--query",
+        "AutoScalingGroups[0].MixedInstancesPolicy.[InstancesDistribution.OnDemandPercentageAboveBaseCapacity, InstancesDistribution.SpotAllocationStrategy, length(LaunchTemplate.Overrides)]",
+    ]);
+    assert_eq!(policy.split_whitespace().collect::<Vec<_>>(), ["0", "price-capacity-optimized", "3"]);
+}
+
+#[test]
+fn a_group_that_fails_for_other_reasons_stays_on_spot() {
+    let world = fallback_world();
+    let run = world.simulate(
+        20,
+        0,
+        1000,
+        "The image id '[ami-0123456789abcdef0]' does not exist. Launching EC2 instance failed.",
+    );
+    assert!(FallbackWorld::shares(&run).iter().all(|s| *s == 0), "{run}");
+    let timeline = run["timeline"].as_array().expect("a timeline");
+    // Short all along, but no failure for lack of spot capacity: nothing switches.
+    assert_eq!(timeline.last().expect("a minute")["short"], "ALARM");
+    assert!(timeline.iter().all(|m| m["failures"] == "OK" && m["composite"] == "OK"), "{run}");
+    assert_eq!(world.logged("aws.autoscaling"), 0);
+    assert_eq!(world.logged("aws.cloudwatch"), 0);
+    assert_eq!(world.switches("on-demand"), 0.0);
 }

@@ -74,7 +74,7 @@ const CONTAINER_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr
 /// The scenarios share the machine (the CPU, the names of network namespaces): one at a time.
 fn machine_lock() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn now() -> f64 {
@@ -180,7 +180,7 @@ impl Tail {
                 let all: Vec<&str> = content.lines().collect();
                 if all.len() > count && content.ends_with('\n') {
                     let t = now();
-                    let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut seen = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     for line in &all[count..] {
                         seen.push((t, (*line).to_owned()));
                     }
@@ -193,7 +193,7 @@ impl Tail {
     }
 
     fn lines(&self) -> Vec<(f64, String)> {
-        self.lines.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 }
 
@@ -268,12 +268,13 @@ impl Drop for Machine {
 }
 
 impl Machine {
+    #[allow(clippy::needless_pass_by_value, reason = "each scenario builds its options in the call")]
     fn new(options: Options) -> Machine {
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
         for tool in ["ip", "systemd-nspawn", "nsenter", "mount", "umount", "systemctl", "journalctl", "python3"] {
             let _ = common::tool_path(tool);
         }
         let lower = base_rootfs();
-        static COUNT: AtomicUsize = AtomicUsize::new(0);
         let n = COUNT.fetch_add(1, Ordering::Relaxed);
         let dir = tempfile::Builder::new().prefix("runnergen-boot-").tempdir().expect("a temp dir");
         let mut machine = Machine {
@@ -491,9 +492,9 @@ impl Machine {
             ids.len() == 1 + usize::from(predecessor) && ids.iter().all(|id| id.starts_with("i-")),
             "moto's instances of {group}: {listing}"
         );
-        self.instance = ids[0].to_owned();
+        ids[0].clone_into(&mut self.instance);
         if predecessor {
-            self.predecessor = ids[1].to_owned();
+            ids[1].clone_into(&mut self.predecessor);
             let state = self.ec2_state(&self.predecessor);
             assert_eq!(state, "running", "the predecessor {} runs in EC2", self.predecessor);
         }
@@ -698,7 +699,7 @@ impl Machine {
     fn wait_for_exit(&mut self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
-            match self.nspawn.as_mut().map(|c| c.try_wait()) {
+            match self.nspawn.as_mut().map(std::process::Child::try_wait) {
                 None | Some(Ok(Some(_))) => return true,
                 _ => std::thread::sleep(Duration::from_millis(200)),
             }
@@ -731,9 +732,7 @@ impl Machine {
             if let Some(value) = check(self) {
                 return value;
             }
-            if Instant::now() >= deadline {
-                panic!("waited {} s for {what} in vain\n{}", limit.as_secs(), self.evidence());
-            }
+            assert!(Instant::now() < deadline, "waited {} s for {what} in vain\n{}", limit.as_secs(), self.evidence());
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -777,7 +776,7 @@ impl Machine {
     fn actions(&self) -> Vec<Action> {
         self.proxy
             .as_ref()
-            .map(|tail| tail.lines())
+            .map(Tail::lines)
             .unwrap_or_default()
             .into_iter()
             .map(|(time, line)| Action { time, fields: serde_json::from_str(&line).expect("JSON") })
@@ -1061,7 +1060,9 @@ fn provision_steps(script: &str) -> ProvisionSteps {
                 steps.installs.push((mode, source, operands[1].clone()));
             }
         } else if words.len() > 2 && words[0] == "systemctl" && words[1] == "enable" {
-            steps.enables.extend(words[2..].iter().filter(|w| !w.starts_with('-')).map(|w| w.to_string()));
+            steps
+                .enables
+                .extend(words[2..].iter().filter(|w| !w.starts_with('-')).map(std::string::ToString::to_string));
         }
     }
     steps
@@ -1077,7 +1078,8 @@ fn manager_settings_parameter(out: &Path, pool: &str) -> (String, String) {
     let block = body
         .blocks()
         .find(|b| {
-            b.identifier() == "resource" && b.labels().iter().map(|l| l.as_str()).eq(["aws_ssm_parameter", &label])
+            b.identifier() == "resource"
+                && b.labels().iter().map(hcl::BlockLabel::as_str).eq(["aws_ssm_parameter", &label])
         })
         .unwrap_or_else(|| panic!("no aws_ssm_parameter.{label} in pool-{pool}.tf"));
     let attribute = |key: &str| {
@@ -1277,7 +1279,7 @@ fn a_scale_in_with_a_running_job_drains_heartbeats_unregisters_then_completes() 
             format!("unregister removes this machine's runner manager only: {}", u.what),
         );
         v.check(c.fields["LifecycleActionResult"] == "CONTINUE", "the action's result is CONTINUE");
-        for a in actions.iter() {
+        for a in &actions {
             v.check(
                 a.fields["AutoScalingGroupName"] == m.setting("RUNNERGEN_ASG_NAME").as_str()
                     && a.fields["LifecycleHookName"] == m.setting("RUNNERGEN_LIFECYCLE_HOOK").as_str()

@@ -154,3 +154,34 @@ pub fn imported() -> (tempfile::TempDir, Vec<(String, PathBuf)>) {
     }
     (dir, out)
 }
+
+/// An expression as JSON: literals as they are, references and calls as their HCL text, and
+/// `jsonencode(x)` as `x`.
+pub fn hcl_json(e: &hcl::Expression) -> serde_json::Value {
+    match e {
+        hcl::Expression::String(s) => serde_json::json!(s),
+        hcl::Expression::Number(n) => {
+            n.as_i64().map_or_else(|| serde_json::json!(n.as_f64()), |i| serde_json::json!(i))
+        }
+        hcl::Expression::Bool(b) => serde_json::json!(b),
+        hcl::Expression::Array(items) => serde_json::Value::Array(items.iter().map(hcl_json).collect()),
+        hcl::Expression::Object(map) => serde_json::Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        hcl::ObjectKey::Identifier(i) => i.to_string(),
+                        hcl::ObjectKey::Expression(hcl::Expression::String(s)) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (key, hcl_json(v))
+                })
+                .collect(),
+        ),
+        hcl::Expression::TemplateExpr(t) => match t.as_ref() {
+            hcl::TemplateExpr::QuotedString(s) => serde_json::json!(s),
+            other @ hcl::TemplateExpr::Heredoc(_) => serde_json::json!(other.to_string()),
+        },
+        hcl::Expression::FuncCall(call) if call.name.to_string() == "jsonencode" => hcl_json(&call.args[0]),
+        other => serde_json::json!(other.to_string()),
+    }
+}

@@ -78,6 +78,7 @@ impl Instance {
     }
 
     /// Fetches the stand-in's page from a namespace, as user and group `uid` (root when `None`).
+    #[allow(clippy::unused_self, reason = "a namespace of this world's, called as its method")]
     fn fetch(&self, ns: &str, uid: Option<&str>) -> Output {
         let mut cmd = common::tool("ip");
         cmd.args(["netns", "exec", ns]);

@@ -26,11 +26,24 @@ use serde_json::Value;
 
 use crate::common;
 
-/// What rendered HCL may refer to and call: anything else came from a spec value. (The sizes
-/// are the attribute names in the groups' `ignore_changes`.)
-const HCL_ROOTS: &[&str] = &["data", "desired_capacity", "local", "max_size", "min_size", "path", "self", "source"];
+/// What rendered HCL may refer to and call: anything else came from a spec value. (The sizes and
+/// the mixed policy are the attributes in the groups' `ignore_changes`; `tag` is the iterator of a
+/// group's `dynamic "tag"` over its pool's tag map.)
+const HCL_ROOTS: &[&str] = &[
+    "data",
+    "desired_capacity",
+    "local",
+    "max_size",
+    "min_size",
+    "mixed_instances_policy",
+    "path",
+    "self",
+    "source",
+    "tag",
+];
 const HCL_ROOT_PREFIXES: &[&str] = &["aws_", "gitlab_"];
-const HCL_FUNCTIONS: &[&str] = &["file", "filebase64", "formatdate", "join", "length", "parseint", "timestamp"];
+const HCL_FUNCTIONS: &[&str] =
+    &["file", "filebase64", "format", "formatdate", "join", "jsonencode", "length", "merge", "parseint", "timestamp"];
 
 fn seeds() -> Vec<Value> {
     common::examples()

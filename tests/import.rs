@@ -302,8 +302,8 @@ fn expected_from_toml(text: &str) -> Vec<Expected> {
                 let option = |k: &str| options.iter().find_map(|o| o.strip_prefix(&format!("{k}=")));
                 pool.types = option("amazonec2-instance-type").map(|t| vec![t.to_owned()]);
                 pool.spot = Some(option("amazonec2-request-spot-instance") == Some("true"));
-                let count = machine.get("IdleCount").and_then(|v| v.as_integer()).unwrap_or(0) as u64;
-                let time = machine.get("IdleTime").and_then(|v| v.as_integer()).unwrap_or(0) as u64;
+                let count = machine.get("IdleCount").and_then(toml::Value::as_integer).unwrap_or(0) as u64;
+                let time = machine.get("IdleTime").and_then(toml::Value::as_integer).unwrap_or(0) as u64;
                 pool.idle = Some((count, time.max(1)));
                 for p in machine.get("autoscaling").and_then(|a| a.as_array()).into_iter().flatten() {
                     let covered = p["Periods"]
@@ -312,13 +312,14 @@ fn expected_from_toml(text: &str) -> Vec<Expected> {
                         .iter()
                         .flat_map(|x| cover(x.as_str().expect("text")))
                         .collect();
-                    pool.windows.push((covered, p.get("IdleCount").and_then(|v| v.as_integer()).unwrap_or(0) as u64));
+                    pool.windows
+                        .push((covered, p.get("IdleCount").and_then(toml::Value::as_integer).unwrap_or(0) as u64));
                 }
             }
             "docker-autoscaler" | "instance" => {
                 pool.autoscaler = true;
                 for p in runner["autoscaler"].get("policy").and_then(|a| a.as_array()).into_iter().flatten() {
-                    let count = p.get("idle_count").and_then(|v| v.as_integer()).unwrap_or(0) as u64;
+                    let count = p.get("idle_count").and_then(toml::Value::as_integer).unwrap_or(0) as u64;
                     let time = p.get("idle_time").and_then(|v| v.as_str()).map_or(600, seconds).max(1);
                     let periods: Vec<&str> = p
                         .get("periods")

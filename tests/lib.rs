@@ -13,6 +13,7 @@ mod next_steps;
 mod plan;
 mod schedule;
 mod spec_errors;
+mod spot_fallback;
 mod terraform_autoscaler;
 mod terraform_cache_logs;
 mod terraform_groups;

@@ -144,11 +144,13 @@ fn prices_give_each_pool_and_the_fleet_a_weekly_cost() {
     let out = common::run(common::runnergen().args(["plan", "--format", "json", "--prices"]).arg(&prices).arg(&spec));
     common::assert_success(&out, "plan --prices");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    // docker: spot, priced at its first type's spot price; shell: on-demand.
+    // docker: spot, priced at its first type's spot price, and with its fallback to on-demand at
+    // the on-demand price at its ceiling, the worst case; shell: on-demand.
     let docker = &json["pools"][0];
     assert_eq!(docker["currency"], "EUR");
     assert_eq!(docker["cost_per_week"]["desired"].as_f64(), Some(120.0 * 0.04));
-    assert_eq!(docker["cost_per_week"]["max"].as_f64(), Some(1680.0 * 0.04));
+    assert_eq!(docker["cost_per_week"]["max"].as_f64(), Some(1680.0 * 0.1));
+    assert_eq!(docker["cost_max_at"], "on-demand");
     assert_eq!(json["pools"][1]["cost_per_week"]["desired"].as_f64(), Some(168.0 * 0.05));
     assert_eq!(json["total"]["cost_per_week"]["desired"].as_f64(), Some(4.8 + 8.4));
 

@@ -304,7 +304,7 @@ fn the_worker_image_is_checked_for_instance_connect_however_its_package_wires_it
     let script = rendered("autoscaler", "packer/worker-provision.sh");
     // The user that sshd runs the command as exists (unless $WORK/no-user); the command is an
     // executable in $WORK.
-    let id = ("id", r#"[[ $1 == ec2-instance-connect && ! -e $WORK/no-user ]]"#);
+    let id = ("id", r"[[ $1 == ec2-instance-connect && ! -e $WORK/no-user ]]");
     let check = |sshd: &str, systemctl: &str, setup: &str| {
         let command =
             "printf '#!/bin/sh\\n' >\"$WORK/eic_run_authorized_keys\"; chmod +x \"$WORK/eic_run_authorized_keys\"";

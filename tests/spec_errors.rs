@@ -146,6 +146,7 @@ pools:
     executor: docker
     instance_types: [t3.large]
     spot: true
+    on_demand_fallback: {after_minutes: 5}
     capacity: {min: 1, max: 2, desired: 1}
     concurrent: 2
     token_parameter: /p/token
@@ -163,7 +164,7 @@ pools:
     executor: docker
     token_parameter: /r/token
     manager: {instance_type: t3.small}
-    workers: {instance_types: [c7i.large], spot: true, max_instances: 4, capacity_per_instance: 2, max_use_count: 0, shared: false, volume_gb: 30}
+    workers: {instance_types: [c7i.large], spot: true, on_demand_fallback: {after_minutes: 2}, max_instances: 4, capacity_per_instance: 2, max_use_count: 0, shared: false, volume_gb: 30}
     idle: {count: 1, time: 5m}
     schedule:
       time_zone: Europe/Berlin
@@ -536,4 +537,45 @@ fn render_says_what_to_set_in_gitlab_for_runners_made_by_hand() {
         }
         assert_eq!(stdout.matches("maximum job timeout **").count(), expected.len(), "{example}:\n{stdout}");
     }
+}
+
+/// What editors get from the schema alone: a pool's topology's keys. An autoscaler pool refuses
+/// `capacity` and needs `workers`; an instance pool (the default) needs `instance_types` and
+/// refuses `workers`; each window sets its topology's key. Every example passes.
+#[test]
+fn the_schema_alone_knows_each_topologys_keys() {
+    let schema: serde_json::Value = serde_json::from_str(runnergen::shape::SCHEMA).expect("JSON");
+    let validator = jsonschema::draft7::new(&schema).expect("the schema compiles");
+    let spec = |name: &str| {
+        let text = std::fs::read_to_string(root().join(format!("examples/{name}/fleet.yaml"))).expect("read");
+        runnergen::yaml::parse(&text).expect("YAML").expect("a document").to_json()
+    };
+    for (name, _) in crate::common::examples() {
+        let example = spec(&name);
+        assert!(validator.is_valid(&example), "{name}: {:?}", validator.iter_errors(&example).next());
+    }
+    let autoscaler = spec("autoscaler");
+    let index = autoscaler["pools"]
+        .as_array()
+        .and_then(|pools| pools.iter().position(|p| p["topology"] == "autoscaler"))
+        .expect("an autoscaler pool");
+    let mut with_capacity = autoscaler.clone();
+    with_capacity["pools"][index]["capacity"] = serde_json::json!({"min": 1, "max": 2});
+    assert!(!validator.is_valid(&with_capacity), "an autoscaler pool with `capacity`");
+    let mut without_workers = autoscaler.clone();
+    without_workers["pools"][index].as_object_mut().expect("a pool").remove("workers");
+    assert!(!validator.is_valid(&without_workers), "an autoscaler pool without `workers`");
+
+    let minimal = spec("minimal");
+    let mut without_types = minimal.clone();
+    without_types["pools"][0].as_object_mut().expect("a pool").remove("instance_types");
+    assert!(!validator.is_valid(&without_types), "an instance pool without `instance_types`");
+    let mut with_workers = minimal.clone();
+    with_workers["pools"][0]["workers"] = autoscaler["pools"][index]["workers"].clone();
+    assert!(!validator.is_valid(&with_workers), "an instance pool with `workers`");
+    let mut window_idle = minimal.clone();
+    window_idle["pools"][0]["schedule"] = serde_json::json!({"windows": [
+        {"days": "MON-FRI", "from": "07:00", "to": "19:00", "idle": {"count": 1}}
+    ]});
+    assert!(!validator.is_valid(&window_idle), "an instance pool's window with `idle`");
 }

@@ -159,6 +159,15 @@ fn every_example_passes_checkov_with_skips_explained() {
         if fleet.monitoring.as_ref().and_then(|m| m.alarms.as_ref()).is_some_and(|a| a.email.is_some()) {
             expected.push(("CKV_AWS_26".to_owned(), "aws_sns_topic.alarms".to_owned(), "alias/aws/sns"));
         }
+        // A spot fallback's log of launch failures and switches, encrypted by CloudWatch without a key.
+        for p in &fleet.pools {
+            if let Some(f) = p.topology.kind().spot_fallback(&fleet, p)
+                && keyless
+            {
+                let group = format!("aws_cloudwatch_log_group.{}", f.label);
+                expected.push(("CKV_AWS_158".to_owned(), group, "CloudWatch Logs' own keys"));
+            }
+        }
         skipped.sort();
         expected.sort();
         assert_eq!(skipped.len(), expected.len(), "{name}: {skipped:#?}");
@@ -229,7 +238,7 @@ fn every_example_matches_the_provider_schemas() {
             let body = parse(&file);
             let file = file.file_name().expect("a name").to_string_lossy().into_owned();
             for block in body.blocks() {
-                let labels: Vec<&str> = block.labels().iter().map(|l| l.as_str()).collect();
+                let labels: Vec<&str> = block.labels().iter().map(hcl::BlockLabel::as_str).collect();
                 let provider = |ty: &str| ty.split('_').next().unwrap_or_default().to_owned();
                 let args = match (block.identifier(), labels.as_slice()) {
                     ("resource", [ty, _]) => &schemas[provider(ty).as_str()]["resource"][ty],

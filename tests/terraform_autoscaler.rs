@@ -53,7 +53,12 @@ fn worker_groups_have_nothing_that_fights_the_plugin() {
         assert_eq!(attr(g, "capacity_rebalance").to_string(), "false", "{name}/{p}");
         assert_eq!(strings(g, "suspended_processes"), ["AZRebalance"], "{name}/{p}");
         let lifecycle = block(g, "lifecycle");
-        assert_eq!(strings(lifecycle.body(), "ignore_changes"), ["desired_capacity"], "{name}/{p}");
+        // The plugin owns the size; a spot fallback the on-demand share, and nothing else.
+        let mut owned = vec!["desired_capacity"];
+        if a.workers.spot && a.workers.on_demand_fallback.is_some() {
+            owned.push(runnergen::render::terraform::FALLBACK_OWNS);
+        }
+        assert_eq!(strings(lifecycle.body(), "ignore_changes"), owned, "{name}/{p}");
         assert_eq!(
             g.blocks().any(|b| b.identifier() == "mixed_instances_policy"),
             a.workers.spot || a.workers.instance_types.len() > 1
@@ -61,7 +66,7 @@ fn worker_groups_have_nothing_that_fights_the_plugin() {
         // Nothing anywhere acts on the worker group: no scaling policy, schedule or hook.
         let reference = format!("aws_autoscaling_group.{p}_workers");
         for b in all_blocks(&files) {
-            let ty = b.labels().first().map(|l| l.as_str()).unwrap_or_default();
+            let ty = b.labels().first().map(hcl::BlockLabel::as_str).unwrap_or_default();
             if ["aws_autoscaling_policy", "aws_autoscaling_schedule", "aws_autoscaling_lifecycle_hook"].contains(&ty) {
                 let target = attr(b.body(), "autoscaling_group_name").to_string();
                 assert!(!target.contains(&reference), "{name}/{p}: {ty} on the worker group");

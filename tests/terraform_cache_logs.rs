@@ -5,7 +5,7 @@ use hcl::Block;
 use crate::common;
 use crate::tf::{attr, block, data, number, render_spec, resource, string, strings};
 
-const CACHE_SPEC_HEAD: &str = r#"
+const CACHE_SPEC_HEAD: &str = r"
 version: 1
 name: cc
 aws:
@@ -29,7 +29,7 @@ pools:
     token_parameter: /cc/vm
     workers: {instance_types: [c7i.large], max_instances: 4}
 logs: {retention_days: 400}
-"#;
+";
 
 /// List items as text: template strings (`"...${x}..."`) come back quoted.
 fn unquoted(items: Vec<String>) -> Vec<String> {

@@ -52,7 +52,7 @@ fn groups_roll_onto_new_templates_and_drain_before_terminating() {
             assert_eq!(string(group.body(), "name"), pool.id);
             // Its tags, the pool's tag map, each propagated to the instances it launches.
             let tags = block(group.body(), "dynamic");
-            assert_eq!(tags.labels().first().map(|l| l.as_str()), Some("tag"), "{name}/{p}");
+            assert_eq!(tags.labels().first().map(hcl::BlockLabel::as_str), Some("tag"), "{name}/{p}");
             assert_eq!(attr(tags.body(), "for_each").to_string(), format!("local.{p}_tags"), "{name}/{p}");
             let content = block(tags.body(), "content");
             assert_eq!(attr(content.body(), "propagate_at_launch").to_string(), "true", "{name}/{p}");

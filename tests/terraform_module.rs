@@ -38,7 +38,7 @@ fn tag_keys_in_any_script_are_written_as_escapes_that_read_back() {
     let body: Body = hcl::from_str(packer).expect("HCL");
     let source = body.blocks().find(|b| b.identifier() == "source").expect("a source");
     let keys: Vec<String> = match attr(source.body(), "tags") {
-        Expression::Object(map) => map.keys().map(|k| k.to_string()).collect(),
+        Expression::Object(map) => map.keys().map(std::string::ToString::to_string).collect(),
         other => panic!("tags: {other}"),
     };
     assert!(keys.iter().any(|k| k.contains("टीम")), "{keys:?}");

@@ -255,7 +255,7 @@ fn apply_never_changes_the_capacity_that_schedules_and_scaling_set() {
         let policy = resource(body, "aws_autoscaling_policy", &format!("{pool}_demand"));
         assert_eq!(string(policy.body(), "policy_type"), "TargetTrackingScaling");
         let tracking = policy.body().blocks().find(|b| b.identifier() == "target_tracking_configuration").expect("tt");
-        let kinds: Vec<&str> = tracking.body().blocks().map(|b| b.identifier()).collect();
+        let kinds: Vec<&str> = tracking.body().blocks().map(hcl::Block::identifier).collect();
         let expected = if busy { "customized_metric_specification" } else { "predefined_metric_specification" };
         assert_eq!(kinds, [expected], "{pool}");
     }

@@ -24,7 +24,7 @@ pub fn tf_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// A fleet up to its `pools:` key, for specs that differ only in their pools.
-pub const SPEC_HEAD: &str = r#"
+pub const SPEC_HEAD: &str = r"
 version: 1
 name: sched
 aws:
@@ -38,7 +38,7 @@ image:
   arch: x86_64
   runner_version: 19.3.0
 pools:
-"#;
+";
 
 /// Renders a spec whose `pools:` list is `pools` and parses every generated `.tf` file.
 pub fn render_pools(pools: &str) -> BTreeMap<String, Body> {
@@ -65,7 +65,7 @@ pub fn assert_references_resolve(files: &[PathBuf]) {
     for file in files {
         let body = parse(file);
         for block in body.blocks() {
-            let labels: Vec<&str> = block.labels().iter().map(|l| l.as_str()).collect();
+            let labels: Vec<&str> = block.labels().iter().map(hcl::BlockLabel::as_str).collect();
             match (block.identifier(), labels.as_slice()) {
                 ("resource", [ty, name]) => {
                     declared.insert(format!("{ty}.{name}"));
@@ -126,7 +126,7 @@ pub fn data<'a>(body: &'a Body, ty: &str, name: &str) -> &'a Block {
 }
 
 pub fn attr<'a>(body: &'a Body, key: &str) -> &'a Expression {
-    body.attributes().find(|a| a.key() == key).map(|a| a.expr()).unwrap_or_else(|| panic!("no attribute {key}"))
+    body.attributes().find(|a| a.key() == key).map(hcl::Attribute::expr).unwrap_or_else(|| panic!("no attribute {key}"))
 }
 
 /// The items of a list attribute: string literals as their text, other expressions as HCL.

@@ -26,10 +26,12 @@ impl LocatedProblem {
     pub fn new(span: Range<usize>, message: impl Into<String>, label: impl Into<String>) -> Self {
         Self { message: message.into(), span, label: label.into(), help: None, related: Vec::new() }
     }
+    #[must_use]
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
     }
+    #[must_use]
     pub fn related(mut self, span: Range<usize>, label: impl Into<String>) -> Self {
         self.related.push((span, label.into()));
         self
@@ -71,14 +73,17 @@ impl Finding {
             related: Vec::new(),
         }
     }
+    #[must_use]
     pub fn mark(mut self, mark: Mark) -> Self {
         self.mark = mark;
         self
     }
+    #[must_use]
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
     }
+    #[must_use]
     pub fn related(mut self, path: SpecPath, mark: Mark, label: impl Into<String>) -> Self {
         self.related.push((path, mark, label.into()));
         self

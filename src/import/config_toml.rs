@@ -111,7 +111,7 @@ fn pool(ctx: &mut Ctx<'_>, runner: &At, index: usize, concurrent: Option<u64>) -
         ));
         return None;
     }
-    let name = ctx.unique_name(name, &name_from);
+    let name = ctx.unique_name(&name, &name_from);
     for (key, at) in runner.entries() {
         if !RUNNER_KEYS.contains(&key.as_str()) && !QUIET_KEYS.contains(&key.as_str()) {
             let place = ctx.loc(&at.span);
@@ -235,7 +235,7 @@ fn pool(ctx: &mut Ctx<'_>, runner: &At, index: usize, concurrent: Option<u64>) -
                 Some(_) => ctx.take("limit", "workers.max_instances", limit, number_of),
                 None => {
                     ctx.report.unresolved.push(format!("{place}: pool `{name}`: `workers.max_instances`: limit is not set (no limit on docker+machine); runnergen needs the most workers at once"));
-                    Some(Field::fill("limit is not set: the most workers at once".into(), None))
+                    Some(Field::fill("limit is not set: the most workers at once", None))
                 }
             };
             out.max_use_count = match get(runner, "machine.MaxBuilds") {
@@ -311,7 +311,7 @@ fn pool(ctx: &mut Ctx<'_>, runner: &At, index: usize, concurrent: Option<u64>) -
                     "{place}: pool `{name}`: `workers.instance_types`: the worker group's instance types"
                 ));
             }
-            out.instance_types = Some(Field::fill("the instance types of the old worker group".into(), None));
+            out.instance_types = Some(Field::fill("the instance types of the old worker group", None));
             for key in ["credentials_file", "config_file", "profile"] {
                 if let Some(at) = get(runner, &format!("autoscaler.plugin_config.{key}")) {
                     let place = ctx.loc(&at.span);
@@ -333,7 +333,7 @@ fn pool(ctx: &mut Ctx<'_>, runner: &At, index: usize, concurrent: Option<u64>) -
                     ctx.report.unresolved.push(format!(
                         "{place}: pool `{name}`: `workers.max_instances`: autoscaler.max_instances is not set"
                     ));
-                    Some(Field::fill("autoscaler.max_instances is not set: the most workers at once".into(), None))
+                    Some(Field::fill("autoscaler.max_instances is not set: the most workers at once", None))
                 }
             };
             out.capacity_per_instance = ctx.take(

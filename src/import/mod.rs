@@ -98,11 +98,11 @@ pub(crate) struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// A pool name not taken by an earlier pool: a number is added on a collision, and reported.
-    pub fn unique_name(&mut self, wanted: String, from: &str) -> String {
-        let mut name = wanted.clone();
+    pub fn unique_name(&mut self, wanted: &str, from: &str) -> String {
+        let mut name = wanted.to_owned();
         let mut n = 2;
         while self.taken.contains(&name) {
-            let mut base = wanted.clone();
+            let mut base = wanted.to_owned();
             base.truncate(17);
             name = format!("{}-{n}", base.trim_end_matches('-'));
             n += 1;
@@ -175,7 +175,7 @@ impl Field {
         Field { node, note: None }
     }
     /// A placeholder: `FILL-IN: what`.
-    pub fn fill(what: String, note: Option<String>) -> Self {
+    pub fn fill(what: impl std::fmt::Display, note: Option<String>) -> Self {
         Field { node: Node::string(&format!("{}: {what}", crate::shape::FILL_IN)), note }
     }
 }
@@ -364,7 +364,7 @@ impl Draft {
                     match &chosen {
                         None => chosen = Some(f.clone()),
                         Some(c) if !matches!((&c.node, &f.node), (Node::Scalar(a), Node::Scalar(b)) if a == b) => {
-                            others.push((name.clone(), f.clone()))
+                            others.push((name.clone(), f.clone()));
                         }
                         Some(_) => {}
                     }
@@ -454,7 +454,7 @@ impl Draft {
             None => {
                 let what = "the exact gitlab-runner version to bake, such as 19.3.0 (`gitlab-runner --version` on the old fleet says what runs today)";
                 ctx.report.unresolved.push(format!("`image.runner_version`: {what}"));
-                Field::fill(what.into(), None)
+                Field::fill(what, None)
             }
         };
         let types: Vec<String> = self.pools.iter().flat_map(|p| p.instance_types.clone()).collect();
@@ -463,12 +463,12 @@ impl Draft {
             None if types.is_empty() => {
                 let what = "x86_64 or arm64, as the instance types";
                 ctx.report.unresolved.push(format!("`image.arch`: {what}"));
-                Field::fill(what.into(), None)
+                Field::fill(what, None)
             }
             None => {
                 let what = "the instance types are of both architectures; runnergen bakes one AMI per spec: pick one, and import the other pools into a spec of their own";
                 ctx.report.no_equivalent.push(format!("`image.arch`: {what}"));
-                Field::fill(what.into(), None)
+                Field::fill(what, None)
             }
         };
 
@@ -591,7 +591,8 @@ mod tests {
 /// A pool's values as the importers find them, written in one order.
 #[derive(Default)]
 pub(crate) struct Pool {
-    /// `Some` for an autoscaler pool: the comment on its `topology`.
+    /// `Some` for an autoscaler pool, with the comment on its `topology` if it has one.
+    #[allow(clippy::option_option, reason = "an autoscaler pool, and whether its key has a comment")]
     pub autoscaler: Option<Option<String>>,
     pub executor: Option<Field>,
     pub token_parameter: Option<Field>,

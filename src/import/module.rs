@@ -365,7 +365,7 @@ fn pool(
         }
         _ => (super::pool_name(label), format!("the module block's name {label:?}")),
     };
-    let name = ctx.unique_name(name, &name_from);
+    let name = ctx.unique_name(&name, &name_from);
     let mut fleet = FleetBits::default();
     if first {
         fleet.name = match env {

@@ -19,13 +19,15 @@ use crate::settings;
 
 /// The Auto Scaling group metrics every group of a monitored fleet enables (EC2 Auto Scaling
 /// user guide, "Amazon CloudWatch metrics for Amazon EC2 Auto Scaling"); AWS publishes them
-/// every minute, also while the group has no instance.
+/// every minute, also while the group has no instance. A superset of what a spot fallback's alarm
+/// reads, so that a group has one list.
 pub const GROUP_METRICS: &[&str] = &[
     "GroupDesiredCapacity",
     "GroupInServiceInstances",
     "GroupMaxSize",
     "GroupMinSize",
     "GroupPendingInstances",
+    "GroupStandbyInstances",
     "GroupTerminatingInstances",
     "GroupTotalInstances",
 ];

@@ -210,6 +210,8 @@ pub struct PoolContext {
     pub runner_metrics_log_group: Option<String>,
     /// What the pool's user data writes and starts.
     pub boot: Boot,
+    /// The spot group's fallback to on-demand capacity, when the pool has one.
+    pub fallback: Option<Fallback>,
     /// What the topology adds.
     #[serde(flatten)]
     pub own: TerraformContext,
@@ -251,6 +253,86 @@ pub struct Mixed {
     pub instance_types: Vec<String>,
 }
 
+/// A spot group's fallback to on-demand capacity: the alarms that see it short of spot capacity,
+/// the rule that starts the Automation document which switches it to on-demand and back, the
+/// role that may change this group alone, and the log of the events that drove it.
+#[derive(Debug, Serialize)]
+pub struct Fallback {
+    /// Terraform label of the group (`aws_autoscaling_group.<group_label>`), and the prefix of the
+    /// fallback's own labels.
+    pub group_label: String,
+    pub label: String,
+    /// The group's name, which every alarm, rule, document step and permission names.
+    pub group_name: String,
+    /// The pool's name as written, for descriptions.
+    pub pool: String,
+    /// `{fleet}-{pool}-spot-fallback`: the composite alarm, the rule, the document and the role.
+    pub name: String,
+    /// The alarm on the group's missing instances, and the alarm on spot launch failures.
+    pub short_alarm: String,
+    pub failures_alarm: String,
+    /// The rule that logs the group's spot launch failures, and the rule that logs the
+    /// document's runs.
+    pub failures_rule: String,
+    pub switches_rule: String,
+    /// Minutes the group may stay short of spot capacity before on-demand fills in, and the same
+    /// in words (`5 minutes`).
+    pub after_minutes: u32,
+    pub after_text: String,
+    /// Minutes on on-demand before the group tries spot again.
+    pub retry_minutes: u32,
+    /// The EventBridge log group of the failures and the switches.
+    pub log_group: String,
+    /// The pool's CloudWatch namespace, the launch-failure metric and the switch metric.
+    pub namespace: String,
+    pub failures_metric: &'static str,
+    pub switch_metric: &'static str,
+    /// The group attribute the fallback owns ([`FALLBACK_OWNS`]).
+    pub owns: &'static str,
+}
+
+/// What the fallback to on-demand switches on a spot group, which Terraform must leave to it.
+pub const FALLBACK_OWNS: &str =
+    "mixed_instances_policy[0].instances_distribution[0].on_demand_percentage_above_base_capacity";
+
+/// Minutes a group stays on on-demand before it tries spot again.
+pub const SPOT_RETRY_MINUTES: u32 = 30;
+/// The metric of a pool's launches that failed for lack of spot capacity, and of its switches.
+pub const SPOT_FAILURES_METRIC: &str = "SpotCapacityLaunchFailures";
+pub const SPOT_SWITCH_METRIC: &str = "SpotFallbackSwitches";
+
+impl Fallback {
+    /// The fallback of the group `group_label` named `group_name`, after `after_minutes` short.
+    pub fn new(fleet: &Fleet, pool: &Pool, group_label: String, group_name: String, after_minutes: u32) -> Self {
+        let name = spot_fallback_name(pool);
+        Fallback {
+            label: format!("{group_label}_spot_fallback"),
+            group_label,
+            group_name,
+            pool: pool.name.clone(),
+            short_alarm: format!("{}-spot-short", pool.id),
+            failures_alarm: format!("{}-spot-launch-failed", pool.id),
+            failures_rule: format!("{}-spot-short", pool.id),
+            switches_rule: format!("{}-spot-switches", pool.id),
+            after_minutes,
+            after_text: if after_minutes == 1 { "1 minute".to_owned() } else { format!("{after_minutes} minutes") },
+            retry_minutes: SPOT_RETRY_MINUTES,
+            log_group: format!("/aws/events/runnergen/{}/spot-fallback", pool.id),
+            namespace: fleet.metric_namespace(pool),
+            failures_metric: SPOT_FAILURES_METRIC,
+            switch_metric: SPOT_SWITCH_METRIC,
+            owns: FALLBACK_OWNS,
+            name,
+        }
+    }
+}
+
+/// The name of a pool's fallback rule, document and role (AWS allows 64 characters for the rule
+/// and the role).
+pub fn spot_fallback_name(pool: &Pool) -> String {
+    format!("{}-spot-fallback", pool.id)
+}
+
 /// Deleting a group may take the drain of its instances and this long on top (launch template
 /// versions, terminating instances).
 const DELETE_MARGIN_MINUTES: u32 = 15;
@@ -281,7 +363,7 @@ impl Context {
                 missing_message: missing(if fleet.has_workers() { "runner AMI" } else { "AMI" }),
                 fleet_tag: model::TAG_FLEET,
                 fleet: fleet.name.clone(),
-                arch: fleet.image.arch.name().to_owned(),
+                arch: fleet.image.arch.name().clone(),
                 role_tag: fleet.has_workers().then_some(model::AMI_TAG_ROLE),
                 missing_worker_message: missing("worker AMI"),
             },
@@ -383,7 +465,7 @@ fn pool_context(fleet: &Fleet, pool: &Pool, env: &Environment) -> Result<PoolCon
         hook_name: pool.lifecycle_hook_name(),
         delete_timeout_minutes: pool.drain_timeout_seconds().div_ceil(60) + DELETE_MARGIN_MINUTES,
         token_parameter: pool.token_parameter.clone(),
-        volume_type: fleet.image.volume_type.name().to_owned(),
+        volume_type: fleet.image.volume_type.name().clone(),
         user_data_file: format!("user-data/{}.sh", pool.name),
         tags: tags(&pool_tags(fleet, pool, pool.runner_group())),
         scheduled_actions: kind.scheduled_actions(),
@@ -422,6 +504,7 @@ fn pool_context(fleet: &Fleet, pool: &Pool, env: &Environment) -> Result<PoolCon
             stop_timeout_seconds: pool.drain_timeout_seconds(),
             units: kind.start_units(),
         },
+        fallback: kind.spot_fallback(fleet, pool),
         own: kind.terraform(fleet, pool),
     })
 }

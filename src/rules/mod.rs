@@ -17,7 +17,7 @@ use crate::model::Fleet;
 pub(crate) use aws_names::check_instance_type;
 pub use aws_names::{check_image_reference, is_graviton};
 pub use fleet::LOG_RETENTION_DAYS;
-pub(crate) use pool::check_volume;
+pub(crate) use pool::{check_fallback, check_volume};
 pub(crate) use schedule::check_schedule;
 
 /// AWS limits the generated names and schedules must respect. Scheduled actions: "Quotas for

@@ -8,6 +8,7 @@ use super::runner::check_runner;
 use super::{DOCKER_SOCKETS, Rules, limits, pool_path, root};
 use crate::diagnostic::{Finding, Mark, SpecPath};
 use crate::model::{Docker, Fleet, Pool, PullPolicy, RunnerMode, Scope};
+use crate::render::terraform::spot_fallback_name;
 
 /// No two pools share a name.
 pub(super) fn unique_names(rules: &mut Rules, fleet: &Fleet) {
@@ -34,6 +35,7 @@ pub(super) fn unique_names(rules: &mut Rules, fleet: &Fleet) {
 pub(super) fn check_pool(rules: &mut Rules, fleet: &Fleet, i: usize, pool: &Pool) {
     let at = pool_path(i);
     role_name_length(rules, &at, pool);
+    fallback_name_length(rules, fleet, &at, pool);
     token_parameter(rules, &at, pool);
     if let Some(docker) = &pool.docker {
         docker_image(rules, &at, docker);
@@ -73,6 +75,49 @@ fn role_name_length(rules: &mut Rules, at: &SpecPath, pool: &Pool) {
                     limits::ROLE_NAME,
                     role.len() - limits::ROLE_NAME
                 )),
+            );
+        }
+    });
+}
+
+/// The name of a pool's spot fallback (its EventBridge rule and IAM role), made of the fleet's and
+/// the pool's names, fits AWS's limit.
+fn fallback_name_length(rules: &mut Rules, fleet: &Fleet, at: &SpecPath, pool: &Pool) {
+    let fleet_name = &root().key("name");
+    let name = at.key("name");
+    rules.rule(&[fleet_name, &name], |out| {
+        let fallback = spot_fallback_name(pool);
+        if pool.topology.kind().spot_fallback(fleet, pool).is_some() && fallback.len() > limits::ROLE_NAME {
+            out.push(
+                Finding::new(
+                    name.clone(),
+                    format!("the fallback's rule and role name `{fallback}` would be {} characters", fallback.len()),
+                    "too long with the fleet name",
+                )
+                .help(format!(
+                    "AWS allows {} characters in an EventBridge rule or IAM role name: shorten the fleet or pool \
+                     name by {}",
+                    limits::ROLE_NAME,
+                    fallback.len() - limits::ROLE_NAME
+                )),
+            );
+        }
+    });
+}
+
+/// An on-demand fallback only where spot is on: an on-demand group has nothing to fall back from.
+pub(crate) fn check_fallback(rules: &mut Rules, at: &SpecPath, spot: bool, fallback: Option<u32>) {
+    let here = at.key("on_demand_fallback");
+    let spot_at = at.key("spot");
+    rules.rule(&[&here, &spot_at], |out| {
+        if fallback.is_some() && !spot {
+            out.push(
+                Finding::new(here.clone(), "`on_demand_fallback` without `spot: true`", "nothing to fall back from")
+                    .mark(Mark::Key)
+                    .help(
+                        "instances that are not spot are on-demand already: add `spot: true` beside it, or \
+                         remove `on_demand_fallback`",
+                    ),
             );
         }
     });

@@ -11,10 +11,10 @@ use crate::model::{Capacity, Duration, Executor, Fleet, GATE_MARGIN_SECONDS, JOB
 use crate::render::Output;
 use crate::render::next_steps::Scheduled;
 use crate::render::runner_template::Toml;
-use crate::render::terraform::{Mixed, SecurityGroup, Tag, instance_choice, pool_tags, tags};
+use crate::render::terraform::{Fallback, Mixed, SecurityGroup, Tag, instance_choice, pool_tags, tags};
 use crate::render::to_value;
 use crate::resolve::{DEFAULT_CAPACITY_PER_INSTANCE, DEFAULT_IDLE_SECONDS, DEFAULT_MAX_USE_COUNT, schedule};
-use crate::rules::{Rules, check_instance_type, check_schedule, check_volume};
+use crate::rules::{Rules, check_fallback, check_instance_type, check_schedule, check_volume};
 use crate::settings;
 use crate::spec::{self, spelling};
 use crate::week::{
@@ -37,6 +37,8 @@ pub struct AutoscalerPool {
 pub struct Workers {
     pub instance_types: Vec<String>,
     pub spot: bool,
+    /// Minutes spot capacity may stay short before on-demand workers fill in, if at all.
+    pub on_demand_fallback: Option<u32>,
     /// The worker group's maximum size.
     pub max_instances: u32,
     /// Jobs one worker runs at once.
@@ -71,6 +73,7 @@ pub const KEYS: Keys = Keys {
             "write the workers' types as `workers: {instance_types: [...]}` and the manager's as `manager.instance_type`",
         ),
         ("spot", "write `workers.spot`; the manager is always on-demand"),
+        ("on_demand_fallback", "write it under `workers:`, beside `spot: true`; the manager is always on-demand"),
         ("volume_gb", "write `workers.volume_gb`"),
     ],
     needs: &[("workers", "an autoscaler pool needs `workers: {instance_types: [...], max_instances: N}`")],
@@ -85,6 +88,7 @@ pub fn resolve(pool: &mut spec::Pool, defaults: &Defaults) -> AutoscalerPool {
     let workers = pool.workers.take().unwrap_or(spec::Workers {
         instance_types: Vec::new(),
         spot: None,
+        on_demand_fallback: None,
         max_instances: 1,
         capacity_per_instance: None,
         max_use_count: None,
@@ -101,6 +105,7 @@ pub fn resolve(pool: &mut spec::Pool, defaults: &Defaults) -> AutoscalerPool {
         workers: Workers {
             instance_types: workers.instance_types,
             spot: workers.spot.unwrap_or(false),
+            on_demand_fallback: workers.on_demand_fallback.map(|f| f.after_minutes),
             max_instances: workers.max_instances,
             capacity_per_instance: workers.capacity_per_instance.unwrap_or(DEFAULT_CAPACITY_PER_INSTANCE),
             max_use_count: workers.max_use_count.unwrap_or(DEFAULT_MAX_USE_COUNT),
@@ -112,7 +117,7 @@ pub fn resolve(pool: &mut spec::Pool, defaults: &Defaults) -> AutoscalerPool {
         schedule: pool
             .schedule
             .take()
-            .map(|s| schedule(s, |w| idle(w.idle.as_ref(), Idle { count: 0, time: base.time }))),
+            .map(|s| schedule(&s, |w| idle(w.idle.as_ref(), Idle { count: 0, time: base.time }))),
     }
 }
 
@@ -223,11 +228,17 @@ impl Kind for AutoscalerPool {
                 let manager = prices.hourly(&self.manager_instance_type, false, &pool.name)?;
                 let first = self.workers.instance_types.first().map_or("", String::as_str);
                 let worker = prices.hourly(first, self.workers.spot, &pool.name)?;
-                let at = |instance_hours: f64| hours.manager * manager + (instance_hours - WEEK_HOURS) * worker;
+                // With the fallback, every worker may be on-demand: the worst case.
+                let worst = match self.workers.on_demand_fallback {
+                    Some(_) => prices.hourly(first, false, &pool.name)?,
+                    None => worker,
+                };
+                let at =
+                    |instance_hours: f64, worker: f64| hours.manager * manager + (instance_hours - WEEK_HOURS) * worker;
                 Some(Hours {
-                    min: at(instance_hours.min),
-                    desired: at(instance_hours.desired),
-                    max: at(instance_hours.max),
+                    min: at(instance_hours.min, worker),
+                    desired: at(instance_hours.desired, worker),
+                    max: at(instance_hours.max, worst),
                 })
             }
             None => None,
@@ -236,11 +247,12 @@ impl Kind for AutoscalerPool {
             name: pool.name.clone(),
             topology: Name::Autoscaler,
             time_zone: self.schedule.as_ref().map(|s| s.time_zone.clone()),
-            windows: self.schedule.iter().flat_map(|s| &s.windows).map(|w| w.describe()).collect(),
+            windows: self.schedule.iter().flat_map(|s| &s.windows).map(super::super::model::Window::describe).collect(),
             always_on_max_hours: peak_hours(&week),
             week,
             instance_hours,
             autoscaler: Some(hours),
+            on_demand_worst_case: self.workers.spot && self.workers.on_demand_fallback.is_some(),
             cost,
         })
     }
@@ -357,6 +369,12 @@ impl Kind for AutoscalerPool {
     }
     fn takes_demand(&self) -> bool {
         true
+    }
+    /// On the worker group, underneath the manager: the plugin still sets its desired capacity
+    /// and lists its instances, some of which are then on-demand.
+    fn spot_fallback(&self, fleet: &Fleet, pool: &Pool) -> Option<Fallback> {
+        let after = self.workers.on_demand_fallback.filter(|_| self.workers.spot)?;
+        Some(Fallback::new(fleet, pool, format!("{}_workers", pool.name), worker_group(pool), after))
     }
     fn runs_docker_on_runner(&self, _: Executor) -> bool {
         false
@@ -593,6 +611,7 @@ fn check(pool: &AutoscalerPool, rules: &mut Rules, fleet: &Fleet, at: &SpecPath,
         rules.rule(&[&path, arch], |out| check_instance_type(t, fleet.image.arch, &path, out));
     }
     check_volume(rules, fleet, &workers.key("volume_gb"), pool.workers.volume_gb);
+    check_fallback(rules, &workers, pool.workers.spot, pool.workers.on_demand_fallback);
     let capacity = workers.key("capacity_per_instance");
     let uses = workers.key("max_use_count");
     let shared = workers.key("shared");

@@ -9,9 +9,9 @@ use crate::impact::Apply;
 use crate::model::{self, Capacity, Executor, Fleet, Pool, Schedule};
 use crate::render::Output;
 use crate::render::next_steps::{Scheduled, WindowNow};
-use crate::render::terraform::{Mixed, instance_choice};
+use crate::render::terraform::{FALLBACK_OWNS, Fallback, Mixed, instance_choice};
 use crate::resolve::{DEFAULT_BUSY_PERCENT, DEFAULT_CONCURRENT, schedule};
-use crate::rules::{Rules, check_instance_type, check_schedule, check_volume, limits};
+use crate::rules::{Rules, check_fallback, check_instance_type, check_schedule, check_volume, limits};
 use crate::settings;
 use crate::spec;
 use crate::week::{PoolPlan, Prices, Segment, WEEK_MINUTES, integral, peak_hours, scale, segments};
@@ -21,6 +21,8 @@ use crate::week::{PoolPlan, Prices, Segment, WEEK_MINUTES, integral, peak_hours,
 pub struct InstancePool {
     pub instance_types: Vec<String>,
     pub spot: bool,
+    /// Minutes spot capacity may stay short before on-demand instances fill in, if at all.
+    pub on_demand_fallback: Option<u32>,
     pub capacity: Capacity,
     pub concurrent: u32,
     pub volume_gb: u32,
@@ -56,6 +58,7 @@ pub fn resolve(pool: &mut spec::Pool, defaults: &Defaults) -> InstancePool {
     InstancePool {
         instance_types: pool.instance_types.take().unwrap_or_default(),
         spot: pool.spot.unwrap_or(false),
+        on_demand_fallback: pool.on_demand_fallback.take().map(|f| f.after_minutes),
         capacity: capacity(pool.capacity.unwrap_or(none)),
         concurrent: pool.concurrent.unwrap_or(DEFAULT_CONCURRENT),
         volume_gb: pool.volume_gb.unwrap_or(defaults.volume_gb),
@@ -64,7 +67,7 @@ pub fn resolve(pool: &mut spec::Pool, defaults: &Defaults) -> InstancePool {
             Some(spec::Scaling { busy_percent: Some(busy), .. }) => Scaling::BusyPercent(busy),
             _ => Scaling::BusyPercent(DEFAULT_BUSY_PERCENT),
         },
-        schedule: pool.schedule.take().map(|s| schedule(s, |w| capacity(w.capacity.unwrap_or(none)))),
+        schedule: pool.schedule.take().map(|s| schedule(&s, |w| capacity(w.capacity.unwrap_or(none)))),
     }
 }
 
@@ -143,7 +146,12 @@ impl Kind for InstancePool {
         let cost = match prices {
             Some(prices) => {
                 let first = self.instance_types.first().map_or("", String::as_str);
-                Some(scale(instance_hours, prices.hourly(first, self.spot, &pool.name)?))
+                let mut cost = scale(instance_hours, prices.hourly(first, self.spot, &pool.name)?);
+                // With the fallback, every instance may be on-demand: the worst case.
+                if self.on_demand_fallback.is_some() {
+                    cost.max = instance_hours.max * prices.hourly(first, false, &pool.name)?;
+                }
+                Some(cost)
             }
             None => None,
         };
@@ -151,11 +159,12 @@ impl Kind for InstancePool {
             name: pool.name.clone(),
             topology: Name::Instance,
             time_zone: self.schedule.as_ref().map(|s| s.time_zone.clone()),
-            windows: self.schedule.iter().flat_map(|s| &s.windows).map(|w| w.describe()).collect(),
+            windows: self.schedule.iter().flat_map(|s| &s.windows).map(super::super::model::Window::describe).collect(),
             always_on_max_hours: peak_hours(&week),
             week,
             instance_hours,
             autoscaler: None,
+            on_demand_worst_case: self.spot && self.on_demand_fallback.is_some(),
             cost,
         })
     }
@@ -204,6 +213,10 @@ impl Kind for InstancePool {
     }
     fn scheduled_actions(&self) -> bool {
         self.schedule.is_some()
+    }
+    fn spot_fallback(&self, fleet: &Fleet, pool: &Pool) -> Option<Fallback> {
+        let after = self.on_demand_fallback.filter(|_| self.spot)?;
+        Some(Fallback::new(fleet, pool, pool.name.clone(), self.runner_group(pool), after))
     }
 }
 
@@ -279,11 +292,14 @@ pub struct ActionContext {
 impl TerraformContext {
     fn new(fleet: &Fleet, pool: &Pool, i: &InstancePool) -> Self {
         let (mixed, launch_template_instance_type) = instance_choice(i.spot, &i.instance_types);
-        let ignore_changes = if i.schedule.is_some() {
+        let mut ignore_changes = if i.schedule.is_some() {
             vec!["min_size", "max_size", "desired_capacity"]
         } else {
             vec!["desired_capacity"]
         };
+        if i.spot && i.on_demand_fallback.is_some() {
+            ignore_changes.push(FALLBACK_OWNS);
+        }
         let policy = match i.scaling {
             Scaling::BusyPercent(target) => Policy {
                 name: format!("{}-busy-slots", pool.id),
@@ -349,6 +365,7 @@ fn check(pool: &InstancePool, rules: &mut Rules, fleet: &Fleet, at: &SpecPath) {
     }
     rules.rule(&[&capacity], |out| check_capacity(&pool.capacity, &capacity, "`capacity`", out));
     check_volume(rules, fleet, &at.key("volume_gb"), pool.volume_gb);
+    check_fallback(rules, at, pool.spot, pool.on_demand_fallback);
     if let Some(s) = &pool.schedule {
         check_schedule(rules, &schedule, s);
         let windows = schedule.key("windows");

@@ -13,7 +13,7 @@ pub mod instance;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use strum::EnumDiscriminants;
+use strum::{EnumDiscriminants, EnumIter};
 
 use crate::diagnostic::{Finding, SpecPath};
 use crate::impact::Apply;
@@ -33,7 +33,7 @@ pub use instance::{InstancePool, Scaling};
 #[derive(Debug, Clone, EnumDiscriminants)]
 #[strum_discriminants(
     name(Name),
-    derive(Deserialize, Serialize, JsonSchema, Hash, PartialOrd, Ord),
+    derive(Deserialize, Serialize, JsonSchema, EnumIter, Hash, PartialOrd, Ord),
     serde(rename_all = "lowercase"),
     schemars(inline)
 )]
@@ -239,5 +239,9 @@ pub trait Kind {
     /// Whether the pool's group has scheduled actions (in schedules.tf).
     fn scheduled_actions(&self) -> bool {
         false
+    }
+    /// The fallback of the pool's spot group to on-demand capacity, if it has one.
+    fn spot_fallback(&self, _fleet: &Fleet, _pool: &Pool) -> Option<crate::render::terraform::Fallback> {
+        None
     }
 }

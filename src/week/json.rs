@@ -61,6 +61,9 @@ fn figures(plan: &Plan) -> Map<String, Value> {
             if let (Some(cost), Some(currency)) = (&p.cost, currency) {
                 pool.insert("cost_per_week".into(), hours(cost));
                 pool.insert("currency".into(), json!(currency));
+                if p.on_demand_worst_case {
+                    pool.insert("cost_max_at".into(), json!("on-demand"));
+                }
             }
             Value::Object(pool)
         })

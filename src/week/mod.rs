@@ -85,6 +85,8 @@ pub struct PoolPlan {
     /// scaled down, what a fleet without schedules would need for the same peak.
     pub always_on_max_hours: f64,
     pub autoscaler: Option<AutoscalerHours>,
+    /// Spot with a fallback to on-demand: the cost at the ceiling is at on-demand prices.
+    pub on_demand_worst_case: bool,
     /// With prices: the week's cost at the floor, as planned and at the ceiling.
     pub cost: Option<Hours>,
 }

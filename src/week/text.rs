@@ -101,6 +101,14 @@ pub fn render(plan: &Plan, baseline: Option<(&Plan, &str)>, color: bool) -> Stri
          week, all week (no schedule, no scaling down). share: desired of always-on max.\n\
          Not counted: NAT gateway traffic (image pulls), EBS volumes, CloudWatch Logs, S3, the bake.\n",
     );
+    if plan.currency.is_some() {
+        for p in plan.pools.iter().filter(|p| p.on_demand_worst_case) {
+            out.push_str(&format!(
+                "{}: spot with on_demand_fallback: cost max is at on-demand prices, the worst case while spot capacity is short.\n",
+                p.name
+            ));
+        }
+    }
     if plan.pools.iter().any(|p| p.autoscaler.is_some()) {
         out.push_str(
             "Autoscaler pools: the manager all week, plus the workers that keep the idle slots in force\n\

@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
-"""Stand-in for two EC2 Auto Scaling calls that moto (the AWS emulator the tests run) does not
+"""Stand-in for the EC2 Auto Scaling calls that moto (the AWS emulator the tests run) does not
 implement: CompleteLifecycleAction and RecordLifecycleActionHeartbeat (moto 5.2.5 answers them
-with HTTP 500, NotImplementedError). Every other Auto Scaling request is passed to moto as it is.
+with HTTP 500, NotImplementedError), and an UpdateAutoScalingGroup that changes only part of a
+group's mixed instances policy, such as its InstancesDistribution (moto 5.2.5 requires the policy's
+LaunchTemplate on every update, fails with HTTP 500 without it, and replaces the whole policy;
+AWS requires the LaunchTemplate only when a policy is created, and keeps what an update leaves
+out). Such an update is completed from the group's current policy, as AWS would, and passed on.
+Every other Auto Scaling request is passed to moto as it is.
 
 Usage: lifecycle_actions.py MOTO_URL LOG. Serves on 127.0.0.1, prints its port on its first line.
 The two calls are checked against moto's own state, as AWS would: the group must exist, have a
@@ -48,6 +53,38 @@ def check(form):
     return None
 
 
+def flatten(element, prefix, out):
+    """An element of a Query API answer as the request fields that would set it."""
+    children = list(element)
+    if not children:
+        out[prefix] = element.text or ""
+        return
+    for i, child in enumerate(children):
+        name = child.tag.split("}")[-1]
+        if name == "member":
+            flatten(child, f"{prefix}.member.{i + 1}", out)
+        else:
+            flatten(child, f"{prefix}.{name}", out)
+
+
+def complete_policy(form):
+    """A partial mixed instances policy update completed from the group's current policy."""
+    policy = "MixedInstancesPolicy."
+    if not any(k.startswith(policy) for k in form) or any(k.startswith(policy + "LaunchTemplate.") for k in form):
+        return form
+    groups = moto({"Action": "DescribeAutoScalingGroups", "Version": "2011-01-01",
+                   "AutoScalingGroupNames.member.1": form.get("AutoScalingGroupName", "")})
+    current = groups.find(".//a:MixedInstancesPolicy", NS)
+    if current is None:
+        return form
+    merged = {}
+    flatten(current, "MixedInstancesPolicy", merged)
+    # The answer names the template both ways; a request names it one way.
+    merged.pop("MixedInstancesPolicy.LaunchTemplate.LaunchTemplateSpecification.LaunchTemplateName", None)
+    merged.update(form)
+    return merged
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -74,6 +111,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             answer = f'<{action}Response xmlns="{NS["a"]}"><{action}Result/><ResponseMetadata><RequestId>standin</RequestId></ResponseMetadata></{action}Response>'
             self.reply(200, answer.encode())
             return
+        if action == "UpdateAutoScalingGroup":
+            form = complete_policy(form)
+            raw = urllib.parse.urlencode(form).encode()
         request = urllib.request.Request(MOTO + self.path, data=raw, method="POST")
         for name in ("Content-Type", "Authorization", "X-Amz-Date", "X-Amz-Target"):
             if self.headers.get(name):

@@ -135,6 +135,91 @@ resource "aws_iam_role_policy" "build_manager" {
   policy = data.aws_iam_policy_document.build_manager.json
 }
 
+# Pool build: the spot fallback's role. EventBridge assumes it to start the pool's
+# document, and the document's steps run as it: they may change group acme-ci-build-workers
+# and no other, count into the pool's namespace and re-arm the pool's own alarm.
+data "aws_iam_policy_document" "build_workers_spot_fallback_assume" {
+  statement {
+    sid     = "EventBridgeAndAutomationAssume"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com", "ssm.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "build_workers_spot_fallback" {
+  name                 = "acme-ci-build-spot-fallback"
+  description          = "Spot fallback of group acme-ci-build-workers (pool build): switches it to on-demand and back"
+  assume_role_policy   = data.aws_iam_policy_document.build_workers_spot_fallback_assume.json
+  max_session_duration = 3600
+}
+
+data "aws_iam_policy_document" "build_workers_spot_fallback" {
+  statement {
+    sid       = "SwitchOwnGroupOnly"
+    actions   = ["autoscaling:UpdateAutoScalingGroup"]
+    resources = [aws_autoscaling_group.build_workers.arn]
+  }
+
+  # DescribeAutoScalingGroups has no resource-level permissions.
+  statement {
+    sid       = "ReadGroups"
+    actions   = ["autoscaling:DescribeAutoScalingGroups"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "CountSwitches"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = ["runnergen/acme-ci/build"]
+    }
+  }
+
+  statement {
+    sid       = "RearmOwnAlarm"
+    actions   = ["cloudwatch:SetAlarmState"]
+    resources = [aws_cloudwatch_metric_alarm.build_workers_spot_fallback_short.arn]
+  }
+
+  statement {
+    sid       = "StartOwnDocument"
+    actions   = ["ssm:StartAutomationExecution"]
+    resources = ["arn:${local.partition}:ssm:eu-central-1:${local.account_id}:automation-definition/acme-ci-build-spot-fallback:*"]
+  }
+
+  statement {
+    sid       = "PassItselfToAutomation"
+    actions   = ["iam:PassRole"]
+    resources = [aws_iam_role.build_workers_spot_fallback.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ssm.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "build_workers_spot_fallback" {
+  name   = "spot-fallback"
+  role   = aws_iam_role.build_workers_spot_fallback.id
+  policy = data.aws_iam_policy_document.build_workers_spot_fallback.json
+}
+
 # Pool deploy.
 
 resource "aws_iam_role" "deploy" {

@@ -194,6 +194,8 @@ resource "aws_autoscaling_group" "build_workers" {
   health_check_grace_period = 300
   wait_for_capacity_timeout = "0"
   force_delete              = true
+  # One-minute group metrics, which the spot fallback's alarm reads.
+  enabled_metrics = ["GroupDesiredCapacity", "GroupInServiceInstances", "GroupPendingInstances", "GroupStandbyInstances"]
 
   mixed_instances_policy {
     instances_distribution {
@@ -228,9 +230,10 @@ resource "aws_autoscaling_group" "build_workers" {
     }
   }
 
-  # The manager's plugin owns the desired capacity: apply never resets it.
+  # The manager's plugin owns the desired capacity and the spot fallback the on-demand share above
+  # the base: apply never resets them.
   lifecycle {
-    ignore_changes = [desired_capacity]
+    ignore_changes = [desired_capacity, mixed_instances_policy[0].instances_distribution[0].on_demand_percentage_above_base_capacity]
   }
 }
 
@@ -378,4 +381,333 @@ resource "aws_autoscaling_group" "build_manager" {
   timeouts {
     delete = "85m"
   }
+}
+
+# Fallback to on-demand. No code of runnergen's runs in AWS: Auto Scaling's own events and
+# metrics, CloudWatch alarms, EventBridge rules and a Systems Manager Automation document whose
+# steps are AWS API calls.
+#
+# 1. Every launch of group acme-ci-build-workers that fails for lack of spot capacity
+#    (Auto Scaling's "EC2 Instance Launch Unsuccessful" event, its status message naming
+#    InsufficientInstanceCapacity, no Spot capacity, MaxSpotInstanceCountExceeded or
+#    SpotMaxPriceTooLow) is logged and counted. Other failures (a missing AMI, a denied
+#    permission) match nothing here and never move the pool to on-demand.
+# 2. One alarm sees the group 3 minutes in a row below its desired capacity (desired minus
+#    in service, pending and standby); another sees at least one such spot failure in the same
+#    3 minutes. When both are in alarm, the composite alarm is.
+# 3. Its alarm starts the document: it switches the group's mixed instances policy to 100 %
+#    on-demand above the base (an UpdateAutoScalingGroup call; running instances stay as they are,
+#    the missing ones launch on-demand), counts the switch, waits 30 minutes, switches back to
+#    0 % (new launches are spot again; on-demand instances are the first that scale-in removes,
+#    through the drain hook), counts that, and re-arms the alarm on missing instances: if spot is
+#    still short, the next 3 minutes of it switch again.
+
+resource "aws_cloudwatch_log_group" "build_workers_spot_fallback" {
+  # checkov:skip=CKV_AWS_158:encrypted with CloudWatch Logs' own keys; set aws.ebs_kms_key_arn in the spec for a customer-managed one
+  name              = "/aws/events/runnergen/acme-ci-build/spot-fallback"
+  retention_in_days = 365
+}
+
+# EventBridge writes the events of this pool's three rules into the log group; nothing else may.
+data "aws_iam_policy_document" "build_workers_spot_fallback_log" {
+  statement {
+    sid       = "EventBridgeLogsTheFallback"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.build_workers_spot_fallback.arn}:*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_cloudwatch_event_rule.build_workers_spot_fallback_short.arn, aws_cloudwatch_event_rule.build_workers_spot_fallback.arn, aws_cloudwatch_event_rule.build_workers_spot_fallback_switches.arn]
+    }
+  }
+}
+
+resource "aws_cloudwatch_log_resource_policy" "build_workers_spot_fallback" {
+  policy_name     = "acme-ci-build-spot-fallback"
+  policy_document = data.aws_iam_policy_document.build_workers_spot_fallback_log.json
+}
+
+resource "aws_cloudwatch_event_rule" "build_workers_spot_fallback_short" {
+  name        = "acme-ci-build-spot-short"
+  description = "Launches of group acme-ci-build-workers (pool build) that failed for lack of spot capacity"
+  event_pattern = jsonencode({
+    source        = ["aws.autoscaling"]
+    "detail-type" = ["EC2 Instance Launch Unsuccessful"]
+    detail = {
+      AutoScalingGroupName = ["acme-ci-build-workers"]
+      StatusMessage = [
+        { wildcard = "*Spot*InsufficientInstanceCapacity*" },
+        { wildcard = "*There is no Spot capacity available*" },
+        { wildcard = "*MaxSpotInstanceCountExceeded*" },
+        { wildcard = "*SpotMaxPriceTooLow*" },
+      ]
+    }
+  })
+}
+
+resource "aws_cloudwatch_event_target" "build_workers_spot_fallback_short" {
+  rule      = aws_cloudwatch_event_rule.build_workers_spot_fallback_short.name
+  target_id = "log"
+  arn       = aws_cloudwatch_log_group.build_workers_spot_fallback.arn
+}
+
+# Each logged failure counts 1 in the pool's namespace, by group.
+resource "aws_cloudwatch_log_metric_filter" "build_workers_spot_fallback" {
+  name           = "acme-ci-build-spot-short"
+  log_group_name = aws_cloudwatch_log_group.build_workers_spot_fallback.name
+  pattern        = "{ $.source = \"aws.autoscaling\" }"
+
+  metric_transformation {
+    name       = "SpotCapacityLaunchFailures"
+    namespace  = "runnergen/acme-ci/build"
+    value      = "1"
+    unit       = "Count"
+    dimensions = { AutoScalingGroupName = "$.detail.AutoScalingGroupName" }
+  }
+}
+
+# Auto Scaling's one-minute group metrics, which the group publishes (enabled_metrics): the
+# instances it wants and does not have.
+resource "aws_cloudwatch_metric_alarm" "build_workers_spot_fallback_short" {
+  alarm_name          = "acme-ci-build-spot-short"
+  alarm_description   = "Group acme-ci-build-workers (pool build) below its desired capacity for 3 minutes"
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  evaluation_periods  = 3
+  datapoints_to_alarm = 3
+  treat_missing_data  = "notBreaching"
+
+  metric_query {
+    id          = "missing"
+    expression  = "desired - FILL(in_service, 0) - FILL(pending, 0) - FILL(standby, 0)"
+    label       = "Instances wanted but not there"
+    return_data = true
+  }
+
+  metric_query {
+    id = "desired"
+
+    metric {
+      namespace   = "AWS/AutoScaling"
+      metric_name = "GroupDesiredCapacity"
+      period      = 60
+      stat        = "Average"
+      dimensions  = { AutoScalingGroupName = "acme-ci-build-workers" }
+    }
+  }
+
+  metric_query {
+    id = "in_service"
+
+    metric {
+      namespace   = "AWS/AutoScaling"
+      metric_name = "GroupInServiceInstances"
+      period      = 60
+      stat        = "Average"
+      dimensions  = { AutoScalingGroupName = "acme-ci-build-workers" }
+    }
+  }
+
+  metric_query {
+    id = "pending"
+
+    metric {
+      namespace   = "AWS/AutoScaling"
+      metric_name = "GroupPendingInstances"
+      period      = 60
+      stat        = "Average"
+      dimensions  = { AutoScalingGroupName = "acme-ci-build-workers" }
+    }
+  }
+
+  metric_query {
+    id = "standby"
+
+    metric {
+      namespace   = "AWS/AutoScaling"
+      metric_name = "GroupStandbyInstances"
+      period      = 60
+      stat        = "Average"
+      dimensions  = { AutoScalingGroupName = "acme-ci-build-workers" }
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "build_workers_spot_fallback_failed" {
+  alarm_name          = "acme-ci-build-spot-launch-failed"
+  alarm_description   = "Spot launches of group acme-ci-build-workers (pool build) failed for lack of capacity in the last 3 minutes"
+  namespace           = "runnergen/acme-ci/build"
+  metric_name         = "SpotCapacityLaunchFailures"
+  dimensions          = { AutoScalingGroupName = "acme-ci-build-workers" }
+  statistic           = "Sum"
+  period              = 180
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+}
+
+resource "aws_cloudwatch_composite_alarm" "build_workers_spot_fallback" {
+  alarm_name        = "acme-ci-build-spot-fallback"
+  alarm_description = "Group acme-ci-build-workers (pool build) short of spot capacity for 3 minutes: on-demand fills in"
+  alarm_rule        = format("ALARM(%q) AND ALARM(%q)", aws_cloudwatch_metric_alarm.build_workers_spot_fallback_short.alarm_name, aws_cloudwatch_metric_alarm.build_workers_spot_fallback_failed.alarm_name)
+}
+
+# The composite alarm going into alarm starts the document, and is logged.
+resource "aws_cloudwatch_event_rule" "build_workers_spot_fallback" {
+  name        = "acme-ci-build-spot-fallback"
+  description = "Group acme-ci-build-workers (pool build) short of spot capacity: switch it to on-demand"
+  event_pattern = jsonencode({
+    source        = ["aws.cloudwatch"]
+    "detail-type" = ["CloudWatch Alarm State Change"]
+    resources     = [aws_cloudwatch_composite_alarm.build_workers_spot_fallback.arn]
+    detail        = { state = { value = ["ALARM"] } }
+  })
+}
+
+resource "aws_cloudwatch_event_target" "build_workers_spot_fallback" {
+  rule      = aws_cloudwatch_event_rule.build_workers_spot_fallback.name
+  target_id = "switch"
+  arn       = "arn:${local.partition}:ssm:eu-central-1:${local.account_id}:automation-definition/${aws_ssm_document.build_workers_spot_fallback.name}:$DEFAULT"
+  role_arn  = aws_iam_role.build_workers_spot_fallback.arn
+  input     = jsonencode({})
+}
+
+resource "aws_cloudwatch_event_target" "build_workers_spot_fallback_log" {
+  rule      = aws_cloudwatch_event_rule.build_workers_spot_fallback.name
+  target_id = "log"
+  arn       = aws_cloudwatch_log_group.build_workers_spot_fallback.arn
+}
+
+# Every run of the document, its start and its end (the group back on spot), is logged too.
+resource "aws_cloudwatch_event_rule" "build_workers_spot_fallback_switches" {
+  name        = "acme-ci-build-spot-switches"
+  description = "Runs of the spot fallback of group acme-ci-build-workers (pool build)"
+  event_pattern = jsonencode({
+    source        = ["aws.ssm"]
+    "detail-type" = ["EC2 Automation Execution Status-change Notification"]
+    detail        = { Definition = [aws_ssm_document.build_workers_spot_fallback.name] }
+  })
+}
+
+resource "aws_cloudwatch_event_target" "build_workers_spot_fallback_switches" {
+  rule      = aws_cloudwatch_event_rule.build_workers_spot_fallback_switches.name
+  target_id = "log"
+  arn       = aws_cloudwatch_log_group.build_workers_spot_fallback.arn
+}
+
+# The switch and the way back, each an AWS API call on this group alone. A run that finds the
+# group on on-demand already (another run holds it there) ends at once.
+resource "aws_ssm_document" "build_workers_spot_fallback" {
+  name            = "acme-ci-build-spot-fallback"
+  document_type   = "Automation"
+  document_format = "JSON"
+  content = jsonencode({
+    schemaVersion = "0.3"
+    description   = "Switches group acme-ci-build-workers (pool build) to on-demand while spot capacity is short, and back to spot after 30 minutes"
+    assumeRole    = aws_iam_role.build_workers_spot_fallback.arn
+    mainSteps = [
+      {
+        name   = "readGroup"
+        action = "aws:executeAwsApi"
+        inputs = {
+          Service               = "autoscaling"
+          Api                   = "DescribeAutoScalingGroups"
+          AutoScalingGroupNames = ["acme-ci-build-workers"]
+        }
+        outputs = [{
+          Name     = "OnDemandPercent"
+          Selector = "$.AutoScalingGroups[0].MixedInstancesPolicy.InstancesDistribution.OnDemandPercentageAboveBaseCapacity"
+          Type     = "Integer"
+        }]
+      },
+      {
+        name   = "onSpot"
+        action = "aws:branch"
+        inputs = {
+          Choices = [{ NextStep = "toOnDemand", Variable = "{{ readGroup.OnDemandPercent }}", NumericEquals = 0 }]
+          Default = "alreadyOnDemand"
+        }
+      },
+      {
+        name   = "alreadyOnDemand"
+        action = "aws:sleep"
+        inputs = { Duration = "PT1S" }
+        isEnd  = true
+      },
+      {
+        name   = "toOnDemand"
+        action = "aws:executeAwsApi"
+        inputs = {
+          Service              = "autoscaling"
+          Api                  = "UpdateAutoScalingGroup"
+          AutoScalingGroupName = "acme-ci-build-workers"
+          MixedInstancesPolicy = { InstancesDistribution = { OnDemandPercentageAboveBaseCapacity = 100 } }
+        }
+      },
+      {
+        name   = "countOnDemand"
+        action = "aws:executeAwsApi"
+        inputs = {
+          Service   = "cloudwatch"
+          Api       = "PutMetricData"
+          Namespace = "runnergen/acme-ci/build"
+          MetricData = [{
+            MetricName = "SpotFallbackSwitches"
+            Dimensions = [{ Name = "AutoScalingGroupName", Value = "acme-ci-build-workers" }, { Name = "To", Value = "on-demand" }]
+            Value      = 1
+            Unit       = "Count"
+          }]
+        }
+      },
+      {
+        name   = "holdOnDemand"
+        action = "aws:sleep"
+        inputs = { Duration = "PT30M" }
+      },
+      {
+        name   = "toSpot"
+        action = "aws:executeAwsApi"
+        inputs = {
+          Service              = "autoscaling"
+          Api                  = "UpdateAutoScalingGroup"
+          AutoScalingGroupName = "acme-ci-build-workers"
+          MixedInstancesPolicy = { InstancesDistribution = { OnDemandPercentageAboveBaseCapacity = 0 } }
+        }
+      },
+      {
+        name   = "countSpot"
+        action = "aws:executeAwsApi"
+        inputs = {
+          Service   = "cloudwatch"
+          Api       = "PutMetricData"
+          Namespace = "runnergen/acme-ci/build"
+          MetricData = [{
+            MetricName = "SpotFallbackSwitches"
+            Dimensions = [{ Name = "AutoScalingGroupName", Value = "acme-ci-build-workers" }, { Name = "To", Value = "spot" }]
+            Value      = 1
+            Unit       = "Count"
+          }]
+        }
+      },
+      {
+        name   = "rearm"
+        action = "aws:executeAwsApi"
+        inputs = {
+          Service     = "cloudwatch"
+          Api         = "SetAlarmState"
+          AlarmName   = aws_cloudwatch_metric_alarm.build_workers_spot_fallback_short.alarm_name
+          StateValue  = "OK"
+          StateReason = "Back on spot: the group's missing instances are measured afresh"
+        }
+        isEnd = true
+      },
+    ]
+  })
 }

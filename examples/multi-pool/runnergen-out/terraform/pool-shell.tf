@@ -89,7 +89,7 @@ resource "aws_autoscaling_group" "shell" {
   max_instance_lifetime = 604800
 
   # Group metrics for the fleet's dashboard and alarms, every minute.
-  enabled_metrics = ["GroupDesiredCapacity", "GroupInServiceInstances", "GroupMaxSize", "GroupMinSize", "GroupPendingInstances", "GroupTerminatingInstances", "GroupTotalInstances"]
+  enabled_metrics = ["GroupDesiredCapacity", "GroupInServiceInstances", "GroupMaxSize", "GroupMinSize", "GroupPendingInstances", "GroupStandbyInstances", "GroupTerminatingInstances", "GroupTotalInstances"]
 
   launch_template {
     id      = aws_launch_template.shell.id
