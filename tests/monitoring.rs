@@ -801,3 +801,26 @@ fn alarm_descriptions_fit_awss_limit() {
         assert!(description.contains("Runbook: "), "{label}");
     }
 }
+
+/// A spot pool's fallback: its composite alarm (spot capacity short, on-demand filling in) also
+/// notifies the fleet's alarms' topic, and its group keeps one list of group metrics.
+#[test]
+fn the_spot_fallback_tells_the_fleets_topic() {
+    let spec = std::fs::read_to_string(root().join("examples/multi-pool/fleet.yaml")).expect("read");
+    let (_out, files) = render(&spec);
+    let composite = all_resources(&files, "aws_cloudwatch_composite_alarm");
+    assert_eq!(composite.len(), 1, "the docker pool's fallback");
+    for actions in ["alarm_actions", "ok_actions"] {
+        let Expression::Array(items) = attr(composite[0].1, actions) else { panic!("{actions} is a list") };
+        assert_eq!(items.iter().map(ToString::to_string).collect::<Vec<_>>(), ["local.alarm_topic"]);
+    }
+    let group =
+        all_resources(&files, "aws_autoscaling_group").into_iter().find(|(l, _)| *l == "docker").expect("docker").1;
+    assert_eq!(group.attributes().filter(|a| a.key() == "enabled_metrics").count(), 1);
+    let metrics = strings(group, "enabled_metrics");
+    for fallback_reads in
+        ["GroupDesiredCapacity", "GroupInServiceInstances", "GroupPendingInstances", "GroupStandbyInstances"]
+    {
+        assert!(metrics.iter().any(|m| m.trim_matches('"') == fallback_reads), "{fallback_reads}: {metrics:?}");
+    }
+}
