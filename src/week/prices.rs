@@ -46,7 +46,7 @@ pub struct Prices {
     pub cloudwatch: Option<CloudWatchPrices>,
 }
 
-/// CloudWatch's prices, from AWS's pricing page (https://aws.amazon.com/cloudwatch/pricing/).
+/// CloudWatch's prices, from AWS's pricing page (<https://aws.amazon.com/cloudwatch/pricing/>).
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CloudWatchPrices {
