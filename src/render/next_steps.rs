@@ -47,9 +47,8 @@ pub struct Scheduled {
     /// The group a window sizes: an instance pool's own, or an autoscaler pool's worker group.
     pub group: String,
     pub time_zone: String,
-    /// Whether the windows set warm workers that the running manager keeps (else the group's
-    /// capacity, with its base capacity and each window's).
-    pub autoscaler: bool,
+    /// The topology's template of what to do, which reads the fields here as `s`.
+    pub template: &'static str,
     pub base: Option<Capacity>,
     pub windows: Vec<WindowNow>,
 }

@@ -285,7 +285,7 @@ impl Kind for AutoscalerPool {
             pool: pool.name.clone(),
             group: worker_group(pool),
             time_zone: s.time_zone.clone(),
-            autoscaler: true,
+            template: "terraform/autoscaler/next-steps.md.j2",
             base: None,
             windows: Vec::new(),
         })

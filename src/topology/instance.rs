@@ -203,7 +203,7 @@ impl Kind for InstancePool {
             pool: pool.name.clone(),
             group: self.runner_group(pool),
             time_zone: s.time_zone.clone(),
-            autoscaler: false,
+            template: "terraform/instance/next-steps.md.j2",
             base: Some(self.capacity),
             windows: s.windows.iter().map(|w| WindowNow { text: w.describe(), capacity: w.setting }).collect(),
         })
