@@ -98,6 +98,11 @@ impl Emulator {
         common::run(&mut cmd)
     }
 
+    /// The pool's runner token, as the operator (or runnergen's Terraform) puts it into SSM.
+    fn token(&self, parameter: &str) {
+        self.aws(&["ssm", "put-parameter", "--name", parameter, "--type", "SecureString", "--value", TOKEN]);
+    }
+
     /// A launch template and an Auto Scaling group of `desired` instances, both named `name`.
     fn group(&self, name: &str, instance_type: &str, desired: u32) {
         let image = self.aws(&["ec2", "describe-images", "--owners", "amazon", "--query", "Images[0].ImageId"]);
@@ -181,16 +186,7 @@ fn the_helpers_drive_real_aws_apis_as_the_terraform_expects() {
     let (dimension_name, dimension_value) = (string(dimension, "name"), string(dimension, "value"));
 
     // The account: the token as a SecureString, the group with its drain hook and one instance.
-    emulator.aws(&[
-        "ssm",
-        "put-parameter",
-        "--name",
-        &pool.token_parameter,
-        "--type",
-        "SecureString",
-        "--value",
-        TOKEN,
-    ]);
+    emulator.token(&pool.token_parameter);
     emulator.group(&group_name, "m7g.large", 1);
     emulator.aws(&[
         "autoscaling",
@@ -365,16 +361,7 @@ fn a_manager_reads_its_live_settings_from_a_real_parameter() {
         emulator.aws(&["ssm", "put-parameter", "--name", &name, "--type", "String", "--overwrite", "--value", &value]);
     };
     put(&file);
-    emulator.aws(&[
-        "ssm",
-        "put-parameter",
-        "--name",
-        &pool.token_parameter,
-        "--type",
-        "SecureString",
-        "--value",
-        TOKEN,
-    ]);
+    emulator.token(&pool.token_parameter);
 
     let (ok, out) = world.run("runnergen-register", &[]);
     assert!(ok, "{out}");
@@ -441,16 +428,7 @@ fn the_dashboard_and_the_filters_find_what_the_helpers_send() {
     let (emulator, world, _tf) = start(&spec);
     let pool = &world.fleet.pools[world.pool];
     let group_name = pool.runner_group();
-    emulator.aws(&[
-        "ssm",
-        "put-parameter",
-        "--name",
-        &pool.token_parameter,
-        "--type",
-        "SecureString",
-        "--value",
-        TOKEN,
-    ]);
+    emulator.token(&pool.token_parameter);
     emulator.group(&group_name, "m7g.large", 1);
     let instance = emulator.aws(&[
         "autoscaling",
