@@ -464,6 +464,34 @@ fn published(out: &Path, files: &BTreeMap<String, Body>) -> BTreeSet<Metric> {
         let t = block(filter, "metric_transformation").body();
         set.insert((string(t, "namespace"), string(t, "name"), Vec::new()));
     }
+    // The Automation documents' own PutMetricData steps (a spot fallback's switches).
+    for (_, document) in all_resources(files, "aws_ssm_document") {
+        let content = common::hcl_json(attr(document, "content"));
+        for step in content["mainSteps"].as_array().into_iter().flatten() {
+            let inputs = &step["inputs"];
+            if inputs["Api"] != "PutMetricData" {
+                continue;
+            }
+            for datum in inputs["MetricData"].as_array().into_iter().flatten() {
+                let dimensions = datum["Dimensions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|d| {
+                        (
+                            d["Name"].as_str().unwrap_or_default().to_owned(),
+                            d["Value"].as_str().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect();
+                set.insert((
+                    inputs["Namespace"].as_str().expect("a namespace").to_owned(),
+                    datum["MetricName"].as_str().expect("a name").to_owned(),
+                    dimensions,
+                ));
+            }
+        }
+    }
     set
 }
 

@@ -432,6 +432,20 @@ fn metric_widget(fleet: &Fleet, title: String, at: (u32, u32, u32), metrics: Vec
 }
 
 /// The lifecycle helpers heartbeating in a minute: as many as instances in service when all is well.
+/// A spot fallback's switches of the group to on-demand and back, beside its capacity: the
+/// Automation document counts each one (`SpotFallbackSwitches`, by group and direction).
+fn fallback_lines(f: &crate::render::terraform::Fallback) -> [Value; 2] {
+    let switch = |to: &str, label: &str| {
+        line(
+            &f.namespace,
+            f.switch_metric,
+            &[(GROUP_DIMENSION, &f.group_name), ("To", to)],
+            json!({"label": label, "stat": "Sum"}),
+        )
+    };
+    [switch("on-demand", "spot fallback: to on-demand"), switch("spot", "spot fallback: back to spot")]
+}
+
 fn heartbeat_line(fleet: &Fleet, pool: &Pool) -> Value {
     line(
         &fleet.metric_namespace(pool),
@@ -485,6 +499,7 @@ pub fn dashboard_body(fleet: &Fleet) -> Value {
             ]
             .into_iter()
             .chain((group == pool.runner_group()).then(|| heartbeat_line(fleet, pool)))
+            .chain(kind.spot_fallback(fleet, pool).into_iter().flat_map(|f| fallback_lines(&f)))
             .collect(),
             json!({}),
         ));
