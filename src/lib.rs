@@ -63,7 +63,9 @@ pub fn check(source: &load::Source, spec_file: &str) -> Result<Loaded, Error> {
     let shaped = shape::shape(&source.root);
     let mut findings = shaped.findings;
     if let Some(spec) = shaped.spec {
-        let fleet = resolve::resolve(spec, spec_file);
+        let (attachments, problems) = load::attachments::read(&spec, &source.dir);
+        findings.extend(problems);
+        let fleet = resolve::resolve(spec, attachments, spec_file);
         findings.extend(rules::check(&fleet, &shaped.poisoned));
         if findings.is_empty() {
             let warnings = diagnostic::locate(&source.root, rules::warnings(&fleet));

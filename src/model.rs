@@ -39,6 +39,115 @@ pub struct Fleet {
     pub logs: Option<Logs>,
     /// The fleet's dashboard and alarms, when the spec asks for them.
     pub monitoring: Option<Monitoring>,
+    /// What every IAM role and instance profile runnergen creates gets.
+    pub iam: Iam,
+    /// The HTTP proxy of everything that leaves the VPC, when there is one.
+    pub proxy: Option<Proxy>,
+    /// The fleet's egress rules as written; `None` keeps the defaults (HTTPS and HTTP anywhere).
+    /// GitLab's own port is allowed either way.
+    pub egress: Option<Vec<EgressRule>>,
+    /// Whether runnergen's Terraform creates the VPC endpoints of [`Fleet::vpc_endpoints`].
+    pub vpc_endpoints: bool,
+    /// The CA certificates GitLab's certificate chains to (`gitlab.ca_file`), when it names them.
+    pub gitlab_ca: Option<Attachment>,
+    /// Where docker hosts and workers pull images from.
+    pub registries: Registries,
+}
+
+/// A file the spec names, read at load time (the only stage that reads from disk): renderers
+/// copy its text into the output.
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    /// The path as the spec writes it, relative to the spec.
+    pub written: String,
+    /// Its text, checked to be what the key expects.
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Iam {
+    /// The permissions boundary of every role runnergen creates.
+    pub permissions_boundary: Option<String>,
+    /// The path of every role and instance profile: `/` unless the spec sets one, which
+    /// renderers then write (AWS's default `/` is left unwritten).
+    pub path: Option<String>,
+    /// An existing OIDC provider for GitLab, which the pools' job roles trust instead of one
+    /// runnergen's Terraform creates.
+    pub oidc_provider_arn: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    /// `http://[user@]host:port`, no password (a rule refuses one).
+    pub url: String,
+    /// The hosts the spec lists to reach directly; [`Fleet::no_proxy`] adds what always must be.
+    pub no_proxy: Vec<String>,
+}
+
+/// One egress rule: TCP to a CIDR block or a managed prefix list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EgressRule {
+    /// Exactly one of `cidr` and `prefix_list` once the rules pass.
+    pub cidr: Option<String>,
+    pub prefix_list: Option<String>,
+    /// TCP ports, both ends included; `from_port <= to_port` once the rules pass.
+    pub from_port: u16,
+    pub to_port: u16,
+    /// As written, or the destination and ports.
+    pub description: String,
+}
+
+impl EgressRule {
+    /// The destination as written: the CIDR block or the prefix list.
+    pub fn destination(&self) -> &str {
+        self.cidr.as_deref().or(self.prefix_list.as_deref()).unwrap_or_default()
+    }
+
+    /// The ports in words: `TCP port 22`, `TCP ports 8000-8100`.
+    pub fn ports_text(&self) -> String {
+        if self.from_port == self.to_port {
+            format!("TCP port {}", self.from_port)
+        } else {
+            format!("TCP ports {}-{}", self.from_port, self.to_port)
+        }
+    }
+
+    /// Whether the rule opens its ports to the whole IPv4 internet.
+    pub fn anywhere(&self) -> bool {
+        self.cidr.as_deref() == Some("0.0.0.0/0")
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Registries {
+    /// A Docker Hub mirror every docker host and worker asks first.
+    pub mirror: Option<String>,
+    /// ECR repositories the runners pull from with the instance role; empty: none.
+    pub ecr: Vec<String>,
+}
+
+/// A pool's jobs' own AWS role, assumed with GitLab's OIDC ID tokens.
+#[derive(Debug, Clone)]
+pub struct JobRole {
+    pub policy_arns: Vec<String>,
+    /// `project_path` claims allowed; a trailing `/*` matches every project under a group.
+    pub projects: Vec<String>,
+    /// `ref` claims allowed; empty: any.
+    pub refs: Vec<String>,
+    /// Whether only protected refs may assume it (`ref_protected` claim `true`).
+    pub ref_protected: bool,
+}
+
+/// An AWS service the fleet's instances (or jobs) call, which `aws.vpc_endpoints: create` gives
+/// an endpoint in the VPC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct VpcEndpoint {
+    /// The service's short name in `com.amazonaws.REGION.NAME`.
+    pub service: &'static str,
+    /// A gateway endpoint (S3) on the subnets' route tables; otherwise an interface endpoint.
+    pub gateway: bool,
+    /// Who calls it, and for what.
+    pub why: &'static str,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +200,10 @@ pub struct Image {
     pub build_instance_type: String,
     pub volume_gb: u32,
     pub volume_type: VolumeType,
+    /// A private subnet the AMIs are built in, over Session Manager.
+    pub build_subnet_id: Option<String>,
+    /// The user's own bake step, run after runnergen's.
+    pub provision_script: Option<Attachment>,
 }
 
 /// The AWS partition a region belongs to: its own accounts publish the base images.
@@ -141,6 +254,10 @@ pub struct Pool {
     pub runner: Option<Runner>,
     /// How the pool runs its jobs, with what that adds.
     pub topology: Topology,
+    /// Egress rules of this pool's instances besides the fleet's.
+    pub egress: Vec<EgressRule>,
+    /// The jobs' own AWS role, when the spec gives them one.
+    pub job_role: Option<JobRole>,
 }
 
 /// A pool's runner in GitLab, every default applied: created by runnergen's Terraform
@@ -285,7 +402,77 @@ pub const JOB_USER: &str = "runner-job";
 /// reporting the job to GitLab), and the runner's exit.
 pub const STOP_MARGIN_SECONDS: u32 = 600;
 
+/// The instance metadata service's address, which never goes through a proxy.
+pub const IMDS_ADDRESS: &str = "169.254.169.254";
+
 impl Fleet {
+    /// The AWS services the fleet calls from its VPC, each with why: the endpoints that
+    /// `aws.vpc_endpoints: create` makes, sorted by service.
+    pub fn vpc_endpoints(&self) -> Vec<VpcEndpoint> {
+        let endpoint = |service, gateway, why| VpcEndpoint { service, gateway, why };
+        let mut out = vec![
+            endpoint("s3", true, "the runners' cache, ECR's image layers and Amazon Linux's package repositories"),
+            endpoint("ssm", false, "the runner token (GetParameter), live settings and Session Manager"),
+            endpoint("ssmmessages", false, "Session Manager's shell and Packer's private bakes"),
+            endpoint("ec2messages", false, "the SSM agent's commands"),
+            endpoint("autoscaling", false, "lifecycle actions, instance protection and group sizes"),
+            endpoint("monitoring", false, "the busy-slot and heartbeat metrics (PutMetricData)"),
+        ];
+        if self.logs.is_some() || self.runner_metrics() {
+            out.push(endpoint("logs", false, "the CloudWatch agent's journal and runner metrics"));
+        }
+        if self.pools.iter().any(|p| p.topology.kind().worker_needs(p.executor).is_some()) {
+            out.push(endpoint("ec2", false, "the fleeting plugin's instance calls on the autoscaler managers"));
+        }
+        if self.pools.iter().any(|p| p.job_role.is_some()) {
+            out.push(endpoint("sts", false, "jobs' AssumeRoleWithWebIdentity with GitLab ID tokens"));
+        }
+        if !self.registries.ecr.is_empty() {
+            out.push(endpoint("ecr.api", false, "the ECR credential helper's GetAuthorizationToken"));
+            out.push(endpoint("ecr.dkr", false, "image pulls from ECR"));
+        }
+        out.sort();
+        out
+    }
+
+    /// The host names of the VPC's endpoints, as private DNS makes them answer inside the VPC.
+    pub fn vpc_endpoint_hosts(&self) -> Vec<String> {
+        let suffix = match self.partition() {
+            Partition::AwsCn => "amazonaws.com.cn",
+            Partition::Aws | Partition::AwsUsGov => "amazonaws.com",
+        };
+        let region = &self.region;
+        let mut hosts = Vec::new();
+        for e in self.vpc_endpoints() {
+            match e.service {
+                // Path-style and virtual-hosted-style addresses of every bucket of the region.
+                "s3" => hosts.extend([format!("s3.{region}.{suffix}"), format!(".s3.{region}.{suffix}")]),
+                // Registries are account hosts: ACCOUNT.dkr.ecr.REGION.amazonaws.com.
+                "ecr.dkr" => hosts.push(format!(".dkr.ecr.{region}.{suffix}")),
+                "ecr.api" => hosts.push(format!("api.ecr.{region}.{suffix}")),
+                service => hosts.push(format!("{service}.{region}.{suffix}")),
+            }
+        }
+        hosts
+    }
+
+    /// What never goes through the proxy: the loopback, the instance metadata service, the VPC's
+    /// endpoints when runnergen makes them, then the spec's own list, in that order, without
+    /// repeats. Empty without a proxy.
+    pub fn no_proxy(&self) -> Vec<String> {
+        let Some(proxy) = &self.proxy else { return Vec::new() };
+        let mut out: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), IMDS_ADDRESS.into()];
+        if self.vpc_endpoints {
+            out.extend(self.vpc_endpoint_hosts());
+        }
+        for host in &proxy.no_proxy {
+            if !out.contains(host) {
+                out.push(host.clone());
+            }
+        }
+        out
+    }
+
     /// The CloudWatch namespace a pool's instances publish to and its scaling policy reads: one
     /// per pool, so a pool's role can publish for that pool only.
     pub fn metric_namespace(&self, pool: &Pool) -> String {

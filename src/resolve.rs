@@ -2,6 +2,7 @@
 //! computing what AWS will receive (canonical time zones, normalised tags). Pure: no I/O and no
 //! errors; the rules of stage 4 then check the model.
 
+use crate::load::attachments::Attachments;
 use crate::model::{self, Fleet, VolumeType};
 use crate::spec::{self, Executor, PullPolicy};
 use crate::topology::Defaults;
@@ -32,7 +33,7 @@ pub const DEFAULT_IDLE_SECONDS: u32 = 600;
 /// AWS CLI 2.36.7: tagged in aws/aws-cli on 2026-07-23.
 pub const DEFAULT_AWS_CLI_VERSION: &str = "2.36.7";
 
-pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
+pub fn resolve(spec: spec::Spec, attachments: Attachments, spec_file: &str) -> Fleet {
     let defaults = Defaults { arch: spec.image.arch, volume_gb: spec.image.volume_gb.unwrap_or(DEFAULT_VOLUME_GB) };
     let image = model::Image {
         build_instance_type: spec
@@ -47,6 +48,8 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
         fleeting_plugin_sha256: spec.image.fleeting_plugin_sha256,
         volume_gb: defaults.volume_gb,
         volume_type: spec.image.volume_type.unwrap_or(DEFAULT_VOLUME_TYPE),
+        build_subnet_id: spec.image.build_subnet_id,
+        provision_script: attachments.provision_script,
     };
     let pools = spec
         .pools
@@ -108,6 +111,13 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
                 token_parameter: pool.token_parameter,
                 job_timeout_minutes,
                 topology,
+                egress: pool.egress.iter().flatten().map(egress_rule).collect(),
+                job_role: pool.job_role.map(|j| model::JobRole {
+                    policy_arns: j.policy_arns,
+                    projects: j.projects,
+                    refs: j.refs.unwrap_or_default(),
+                    ref_protected: j.ref_protected.unwrap_or(false),
+                }),
             }
         })
         .collect();
@@ -151,9 +161,38 @@ pub fn resolve(spec: spec::Spec, spec_file: &str) -> Fleet {
             }),
             runner_metrics: m.runner_metrics.unwrap_or(false),
         }),
+        iam: spec.aws.iam.map_or_else(model::Iam::default, |i| model::Iam {
+            permissions_boundary: i.permissions_boundary,
+            path: i.path.filter(|p| p != "/"),
+            oidc_provider_arn: i.oidc_provider_arn,
+        }),
+        proxy: spec.aws.proxy.map(|p| model::Proxy { url: p.url, no_proxy: p.no_proxy.unwrap_or_default() }),
+        egress: spec.aws.egress.map(|rules| rules.iter().map(egress_rule).collect()),
+        vpc_endpoints: spec.aws.vpc_endpoints.is_some(),
+        gitlab_ca: attachments.gitlab_ca,
+        registries: spec.registries.map_or_else(model::Registries::default, |r| model::Registries {
+            mirror: r.mirror.map(|m| m.trim_end_matches('/').to_owned()),
+            ecr: r.ecr.unwrap_or_default(),
+        }),
         image,
         pools,
         name: spec.name,
+    }
+}
+
+/// An egress rule with its ports as numbers (a rule checks them; a malformed range resolves to
+/// 0-0, which that rule refuses) and a description: the one written, or the destination and
+/// ports.
+fn egress_rule(rule: &spec::EgressRule) -> model::EgressRule {
+    let (from, to) = rule.ports.split_once('-').unwrap_or((&rule.ports, &rule.ports));
+    let port = |p: &str| p.parse::<u16>().unwrap_or(0);
+    let destination = rule.cidr.as_deref().or(rule.prefix_list.as_deref()).unwrap_or_default();
+    model::EgressRule {
+        cidr: rule.cidr.clone(),
+        prefix_list: rule.prefix_list.clone(),
+        from_port: port(from),
+        to_port: port(to),
+        description: rule.description.clone().unwrap_or_else(|| format!("TCP {} to {destination}", rule.ports)),
     }
 }
 

@@ -166,6 +166,11 @@ const INSTANCE_TYPE: &str = r"^[a-z][a-z0-9-]*\.[a-z0-9]+$";
 const SNS_TOPIC_ARN: &str = r"^arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$";
 /// An email address, as far as a schema can tell.
 const EMAIL: &str = r"^[^@\s]+@[^@\s]+\.[^@\s]+$";
+/// An ECR repository's ARN, whose name may end in `*`.
+const ECR_REPOSITORY_ARN: &str =
+    r"^arn:aws(-cn|-us-gov)?:ecr:[a-z0-9-]+:[0-9]{12}:repository/(\*|[a-z0-9][a-z0-9._/-]*\*?)$";
+/// An IAM managed policy's ARN (AWS managed or customer managed).
+const POLICY_ARN: &str = r"^arn:aws(-cn|-us-gov)?:iam::([0-9]{12}|aws):policy/[A-Za-z0-9+=,.@_/-]+$";
 /// A fleet's or a pool's name.
 const NAME: &str = "^[a-z]([a-z0-9-]*[a-z0-9])?$";
 
@@ -206,6 +211,32 @@ pub struct Spec {
     /// See the fleet in CloudWatch: the groups' own metrics, a dashboard with a row per pool, and alarms that page for
     /// real problems only (never for pools that a schedule scales to zero).
     pub monitoring: Option<Monitoring>,
+    /// Where docker hosts and workers pull images from: a Docker Hub mirror, and Amazon ECR repositories pulled with
+    /// the instance role through the ECR credential helper.
+    pub registries: Option<Registries>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(inline)]
+pub struct Registries {
+    /// A Docker Hub mirror (a pull-through registry such as a Harbor proxy cache) that every docker host and worker
+    /// asks first: Docker's registry-mirrors setting.
+    #[schemars(regex(pattern = "^https?://[^/@\\s]+/?$"), length(max = 255), extend("examples" = ["https://mirror.corp.example"]))]
+    pub mirror: Option<String>,
+    /// ARNs of the ECR repositories the runners may pull job and service images from, with the instance role through the
+    /// Amazon ECR credential helper; a repository name may end in * (such as repository/*, every repository of the
+    /// account and region).
+    #[schemars(
+        length(min = 1, max = 50),
+        extend("uniqueItems" = true, "items" = {
+            "description": "An ECR repository's ARN; the name may end in *.",
+            "examples": ["arn:aws:ecr:eu-central-1:123456789012:repository/*"],
+            "type": "string",
+            "pattern": ECR_REPOSITORY_ARN,
+        })
+    )]
+    pub ecr: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -314,6 +345,97 @@ pub struct Aws {
         extend("examples" = ["arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"])
     )]
     pub ebs_kms_key_arn: Option<String>,
+    /// What every IAM role and instance profile runnergen creates gets: a permissions boundary and a path.
+    pub iam: Option<AwsIam>,
+    /// An HTTP proxy for everything that leaves the VPC: the bake (packages, downloads), the runner and the helpers
+    /// (GitLab, AWS APIs), the Docker daemon (image pulls) and jobs.
+    pub proxy: Option<Proxy>,
+    /// Where the fleet's instances may connect to, replacing the default of HTTPS (443) and HTTP (80) anywhere.
+    /// GitLab's own port is always allowed.
+    #[schemars(length(min = 1, max = 50))]
+    pub egress: Option<Vec<EgressRule>>,
+    /// create: runnergen's Terraform makes the S3 gateway endpoint and the interface endpoints the fleet calls, with
+    /// private DNS, in the fleet's VPC and subnets.
+    pub vpc_endpoints: Option<VpcEndpoints>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(inline)]
+pub struct AwsIam {
+    /// ARN of the managed policy set as the permissions boundary of every role runnergen creates.
+    #[schemars(regex(pattern = POLICY_ARN), extend("examples" = ["arn:aws:iam::123456789012:policy/Boundary"]))]
+    pub permissions_boundary: Option<String>,
+    /// IAM path of every role and instance profile runnergen creates: / alone, or /name/ with letters, digits and
+    /// + = , . @ _ - between slashes.
+    #[schemars(
+        regex(pattern = r"^/([A-Za-z0-9+=,.@_-]+/)*$"),
+        length(min = 1, max = 512),
+        extend("examples" = ["/ci/"], "default" = "/")
+    )]
+    pub path: Option<String>,
+    /// ARN of the account's existing IAM OIDC provider for gitlab.url, which the pools' job_role trust. Without it,
+    /// runnergen's Terraform creates the provider when a pool has a job_role (an account has one provider per URL).
+    #[schemars(
+        regex(pattern = r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:oidc-provider/[A-Za-z0-9._/:-]+$"),
+        extend("examples" = ["arn:aws:iam::123456789012:oidc-provider/gitlab.example.com"])
+    )]
+    pub oidc_provider_arn: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(inline)]
+pub struct Proxy {
+    /// The proxy's URL, http://host:port. A user name may be given; a password may not (it would be baked into the
+    /// image and the job environment).
+    #[schemars(regex(pattern = r"^https?://"), length(max = 255), extend("examples" = ["http://proxy.corp.example:3128"]))]
+    pub url: String,
+    /// Hosts, domains (.corp.example) and CIDR blocks reached without the proxy, besides the instance metadata service,
+    /// the VPC's endpoints and AWS's own that runnergen always adds.
+    #[schemars(
+        length(max = 100),
+        extend("uniqueItems" = true, "default" = [], "items" = {
+            "description": "A host, a domain starting with a dot, or a CIDR block.",
+            "examples": [".corp.example"],
+            "type": "string",
+            "pattern": r"^[A-Za-z0-9.:/*_-]+$",
+            "minLength": 1,
+            "maxLength": 255,
+        })
+    )]
+    pub no_proxy: Option<Vec<String>>,
+}
+
+/// One allowed destination of the instances' outbound TCP connections.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "egress_rule")]
+pub struct EgressRule {
+    /// An IPv4 CIDR block, such as 10.0.0.0/8. Set one of cidr and prefix_list.
+    #[schemars(
+        regex(pattern = r"^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$"),
+        extend("examples" = ["10.0.0.0/8"])
+    )]
+    pub cidr: Option<String>,
+    /// A managed prefix list's id, such as pl-0123456789abcdef0. Set one of cidr and prefix_list.
+    #[schemars(regex(pattern = "^pl-([0-9a-f]{8}|[0-9a-f]{17})$"), extend("examples" = ["pl-0123456789abcdef0"]))]
+    pub prefix_list: Option<String>,
+    /// TCP ports: one ("443") or a range ("8000-8100").
+    #[schemars(regex(pattern = "^[0-9]{1,5}(-[0-9]{1,5})?$"), extend("examples" = ["443"]))]
+    pub ports: String,
+    /// What the rule is for, shown on the security group rule. Default: the destination and ports.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9 ._:/()#,@\[\]+=&;{}!$*-]*$"), length(min = 1, max = 255), extend("examples" = ["deploy targets"]))]
+    pub description: Option<String>,
+}
+
+/// What runnergen's Terraform does about VPC endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(inline)]
+pub enum VpcEndpoints {
+    /// Creates them.
+    Create,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -328,6 +450,10 @@ pub struct Gitlab {
     /// state).
     #[schemars(extend("default" = DEFAULT_RUNNER_MODE))]
     pub runners: Option<RunnerMode>,
+    /// A PEM file of the CA certificates that GitLab's certificate chains to, relative to the spec: baked into the
+    /// images' trust store and given to the runner (tls-ca-file) for registering, running and its helper images.
+    #[schemars(length(min = 1, max = 255), extend("examples" = ["certs/corp-ca.pem"]))]
+    pub ca_file: Option<String>,
 }
 
 /// Who creates each pool's runner in GitLab.
@@ -430,6 +556,15 @@ pub struct Image {
     /// EBS volume type of the root volume, for the AMI and every pool. Always encrypted.
     #[schemars(extend("default" = DEFAULT_VOLUME_TYPE))]
     pub volume_type: Option<VolumeType>,
+    /// A private subnet the AMIs are built in: the build instance gets no public IP and no SSH ingress, and Packer
+    /// reaches it over Session Manager. The subnet needs a way to the package sites (a NAT gateway or aws.proxy) and to
+    /// SSM (a NAT gateway or VPC endpoints).
+    #[schemars(regex(pattern = "^subnet-([0-9a-f]{8}|[0-9a-f]{17})$"), extend("examples" = ["subnet-0123456789abcdef0"]))]
+    pub build_subnet_id: Option<String>,
+    /// A bash script of your own, relative to the spec, run as root with set -euo pipefail after runnergen's
+    /// provisioning and before the image is sealed, on the runner AMI and on the worker AMI. A change re-bakes.
+    #[schemars(length(min = 1, max = 255), extend("examples" = ["scripts/extra.sh"]))]
+    pub provision_script: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -563,6 +698,57 @@ pub struct Pool {
     /// Otherwise only tags, run_untagged and protected: what to set on the runner you create (the next steps list
     /// them).
     pub runner: Option<Runner>,
+    /// Egress rules of this pool's instances (and workers) besides the fleet's.
+    #[schemars(length(min = 1, max = 50))]
+    pub egress: Option<Vec<EgressRule>>,
+    /// AWS access for this pool's jobs, through GitLab's OIDC ID tokens: a role that only the listed projects' jobs
+    /// can assume (never the instance role, which jobs cannot reach).
+    pub job_role: Option<JobRole>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(inline)]
+pub struct JobRole {
+    /// ARNs of the managed policies attached to the role.
+    #[schemars(
+        length(min = 1, max = 20),
+        extend("uniqueItems" = true, "items" = {
+            "description": "A managed policy's ARN.",
+            "examples": ["arn:aws:iam::123456789012:policy/Deployer"],
+            "type": "string",
+            "pattern": POLICY_ARN,
+        })
+    )]
+    pub policy_arns: Vec<String>,
+    /// Full paths of the projects whose jobs may assume the role: the ID token's project_path claim, such as
+    /// platform/deploy. A trailing /* allows every project under a group.
+    #[schemars(
+        length(min = 1, max = 50),
+        extend("uniqueItems" = true, "items" = {
+            "description": "A project's full path, such as platform/deploy, or group/* for every project under it.",
+            "examples": ["platform/deploy"],
+            "type": "string",
+            "pattern": r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*(/\*)?$",
+            "maxLength": 255,
+        })
+    )]
+    pub projects: Vec<String>,
+    /// Branches or tags whose jobs may assume the role: the ID token's ref claim, such as main. Default: any.
+    #[schemars(
+        length(min = 1, max = 50),
+        extend("uniqueItems" = true, "items" = {
+            "description": "A branch or tag name; * matches any characters.",
+            "examples": ["main"],
+            "type": "string",
+            "pattern": r"^[A-Za-z0-9_./*-]+$",
+            "maxLength": 255,
+        })
+    )]
+    pub refs: Option<Vec<String>>,
+    /// true: only jobs of protected branches and tags may assume the role (the ID token's ref_protected claim).
+    #[schemars(extend("default" = false))]
+    pub ref_protected: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -19,6 +19,9 @@ pub struct Source {
     pub name: String,
     pub text: Arc<SpecText>,
     pub root: Node,
+    /// The folder the paths the file names are relative to: the file's own, or the current one
+    /// for text that came from elsewhere.
+    pub dir: std::path::PathBuf,
 }
 
 impl Source {
@@ -45,7 +48,9 @@ pub struct Expected {
 /// Reads and parses a YAML file whose top is a mapping.
 pub fn read_mapping(path: &Path, expected: &Expected) -> Result<Source, Error> {
     let read = read_text(path, expected)?;
-    parse_mapping(read.name, read.text, expected)
+    let mut source = parse_mapping(read.name, read.text, expected)?;
+    source.dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    Ok(source)
 }
 
 /// A file's text and the name diagnostics show for it.
@@ -105,7 +110,7 @@ pub fn parse_mapping(name: String, text: String, expected: &Expected) -> Result<
                 .help(expected.not_mapping_help),
         ));
     }
-    Ok(Source { name, text: source, root })
+    Ok(Source { name, text: source, root, dir: std::path::PathBuf::new() })
 }
 
 fn io_reason(e: &std::io::Error) -> String {

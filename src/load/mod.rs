@@ -2,6 +2,7 @@
 //! from disk. Refuses what is not a plausible spec (a directory, a huge file, binary data, an
 //! empty file, a document that is not a mapping) with one clear line.
 
+pub mod attachments;
 pub mod file;
 
 use std::path::Path;

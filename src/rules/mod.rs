@@ -7,6 +7,7 @@
 mod advice;
 mod aws_names;
 mod fleet;
+mod network;
 mod pool;
 mod runner;
 mod schedule;
@@ -81,6 +82,8 @@ pub fn check(fleet: &Fleet, poisoned: &[SpecPath]) -> Vec<Finding> {
     fleet::log_retention(&mut rules, fleet);
     fleet::alarm_destination(&mut rules, fleet);
     fleet::queue_alarm_needs_runner_metrics(&mut rules, fleet);
+    network::proxy(&mut rules, fleet);
+    network::egress(&mut rules, fleet);
     pool::unique_names(&mut rules, fleet);
     for (i, pool) in fleet.pools.iter().enumerate() {
         pool::check_pool(&mut rules, fleet, i, pool);
@@ -93,6 +96,7 @@ pub fn warnings(fleet: &Fleet) -> Vec<Finding> {
     let mut out = Vec::new();
     fleet::unused_cache(fleet, &mut out);
     fleet::alarms_without_logs(fleet, &mut out);
+    network::egress_anywhere(fleet, &mut out);
     for (i, pool) in fleet.pools.iter().enumerate() {
         pool::warnings(fleet, i, pool, &mut out);
     }

@@ -1,0 +1,147 @@
+//! The rules of a fleet in a landing zone: its proxy, its egress rules.
+
+use super::{Rules, pool_path, root};
+use crate::diagnostic::{Finding, Mark, SpecPath};
+use crate::model::{EgressRule, Fleet};
+
+/// `aws.proxy.url` is an http(s) proxy address without a password.
+pub(super) fn proxy(rules: &mut Rules, fleet: &Fleet) {
+    let at = root().key("aws").key("proxy").key("url");
+    rules.rule(&[&at], |out| {
+        let Some(proxy) = &fleet.proxy else { return };
+        if let Err((message, help)) = check_proxy_url(&proxy.url) {
+            out.push(Finding::new(at.clone(), message, "here").help(help));
+        }
+    });
+}
+
+fn check_proxy_url(text: &str) -> Result<(), (String, String)> {
+    let expected = "expected http://HOST:PORT, such as http://proxy.corp.example:3128";
+    let url = url::Url::parse(text).map_err(|e| (format!("not a URL: {e}"), expected.to_owned()))?;
+    if url.password().is_some() {
+        return Err((
+            "the proxy URL holds a password".to_owned(),
+            "it would be baked into the image, the units' environment and every job's environment, readable by \
+             every job: let the proxy admit the fleet's subnets (or its NAT addresses) instead, and keep at most \
+             a user name in the URL"
+                .to_owned(),
+        ));
+    }
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(("not an http(s) proxy address".to_owned(), expected.to_owned()));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(("a proxy address has no path, query or fragment".to_owned(), expected.to_owned()));
+    }
+    if url.port().is_none() {
+        return Err(("the proxy URL has no port".to_owned(), expected.to_owned()));
+    }
+    Ok(())
+}
+
+/// Every egress rule, the fleet's and each pool's, has one destination, a port range and a
+/// CIDR block AWS takes as written.
+pub(super) fn egress(rules: &mut Rules, fleet: &Fleet) {
+    let fleet_rules = root().key("aws").key("egress");
+    rules.rule(&[&fleet_rules], |out| {
+        for (i, rule) in fleet.egress.iter().flatten().enumerate() {
+            check_rule(rule, &fleet_rules.index(i), out);
+        }
+    });
+    for (p, pool) in fleet.pools.iter().enumerate() {
+        let at = pool_path(p).key("egress");
+        rules.rule(&[&at], |out| {
+            for (i, rule) in pool.egress.iter().enumerate() {
+                check_rule(rule, &at.index(i), out);
+            }
+        });
+    }
+}
+
+fn check_rule(rule: &EgressRule, at: &SpecPath, out: &mut Vec<Finding>) {
+    match (&rule.cidr, &rule.prefix_list) {
+        (Some(_), Some(_)) | (None, None) => out.push(
+            Finding::new(at.clone(), "an egress rule needs exactly one destination", "this rule")
+                .mark(Mark::KeyOrFirst)
+                .help("set either cidr (such as 10.0.0.0/8) or prefix_list (such as pl-0123456789abcdef0)"),
+        ),
+        (Some(cidr), None) => {
+            if let Err(why) = check_cidr(cidr) {
+                out.push(
+                    Finding::new(at.key("cidr"), format!("`{cidr}` is not a CIDR block AWS takes: {why}"), "here")
+                        .help("expected an IPv4 network address and prefix length, such as 10.20.0.0/16"),
+                );
+            }
+        }
+        (None, Some(_)) => {}
+    }
+    if rule.from_port == 0 || rule.from_port > rule.to_port {
+        out.push(
+            Finding::new(at.key("ports"), "not a TCP port or range of ports", "here")
+                .help("expected a port from 1 to 65535 such as \"443\", or a range such as \"8000-8100\""),
+        );
+    }
+}
+
+/// An IPv4 CIDR block in the form AWS keeps: its address is the network's (no host bits).
+fn check_cidr(text: &str) -> Result<(), String> {
+    let (address, length) = text.split_once('/').ok_or("no prefix length")?;
+    let address: std::net::Ipv4Addr = address.parse().map_err(|_| "not an IPv4 address")?;
+    let length: u32 = length.parse().ok().filter(|l| *l <= 32).ok_or("the prefix length is not 0 to 32")?;
+    let mask = u32::MAX.checked_shl(32 - length).unwrap_or(0);
+    let bits = u32::from(address);
+    if bits & !mask != 0 {
+        return Err(format!("host bits are set; the network is {}/{length}", std::net::Ipv4Addr::from(bits & mask)));
+    }
+    Ok(())
+}
+
+/// An egress rule to `0.0.0.0/0` other than the defaults opens a port to the whole internet.
+pub(super) fn egress_anywhere(fleet: &Fleet, out: &mut Vec<Finding>) {
+    let written = fleet.egress.iter().flatten().enumerate().map(|(i, r)| (root().key("aws").key("egress").index(i), r));
+    let pools = fleet.pools.iter().enumerate().flat_map(|(p, pool)| {
+        pool.egress.iter().enumerate().map(move |(i, r)| (pool_path(p).key("egress").index(i), r))
+    });
+    for (at, rule) in written.chain(pools) {
+        if rule.anywhere() && !(rule.from_port == rule.to_port && [443, 80].contains(&rule.from_port)) {
+            out.push(
+                Finding::new(
+                    at.key("cidr"),
+                    format!("{} is open to the whole internet", rule.ports_text()),
+                    "0.0.0.0/0",
+                )
+                .help(
+                    "a job that is compromised can reach anything on these ports; name the networks it needs (a \
+                     CIDR block or a managed prefix list), or keep the default of HTTPS and HTTP",
+                ),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_urls() {
+        assert!(check_proxy_url("http://proxy.corp.example:3128").is_ok());
+        assert!(check_proxy_url("http://svc-ci@proxy.corp.example:3128").is_ok());
+        let (message, help) = check_proxy_url("http://svc:s3cret@proxy.corp.example:3128").unwrap_err();
+        assert_eq!(message, "the proxy URL holds a password");
+        assert!(help.contains("admit the fleet's subnets"));
+        assert!(check_proxy_url("http://proxy.corp.example").unwrap_err().0.contains("no port"));
+        assert!(check_proxy_url("http://proxy.corp.example:3128/pac").is_err());
+        assert!(check_proxy_url("socks5://proxy:1080").is_err());
+    }
+
+    #[test]
+    fn cidr_blocks() {
+        assert!(check_cidr("10.0.0.0/8").is_ok());
+        assert!(check_cidr("0.0.0.0/0").is_ok());
+        assert!(check_cidr("10.1.2.3/32").is_ok());
+        assert_eq!(check_cidr("10.1.0.0/8").unwrap_err(), "host bits are set; the network is 10.0.0.0/8");
+        assert!(check_cidr("10.0.0.0/33").is_err());
+        assert!(check_cidr("300.0.0.0/8").is_err());
+    }
+}
