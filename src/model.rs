@@ -202,6 +202,8 @@ pub struct Image {
     pub volume_type: VolumeType,
     /// A private subnet the AMIs are built in, over Session Manager.
     pub build_subnet_id: Option<String>,
+    /// An instance profile of the user's for those builds, instead of Packer's temporary one.
+    pub build_instance_profile: Option<String>,
     /// The user's own bake step, run after runnergen's.
     pub provision_script: Option<Attachment>,
 }

@@ -49,6 +49,7 @@ pub fn resolve(spec: spec::Spec, attachments: Attachments, spec_file: &str) -> F
         volume_gb: defaults.volume_gb,
         volume_type: spec.image.volume_type.unwrap_or(DEFAULT_VOLUME_TYPE),
         build_subnet_id: spec.image.build_subnet_id,
+        build_instance_profile: spec.image.build_instance_profile,
         provision_script: attachments.provision_script,
     };
     let pools = spec

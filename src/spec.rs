@@ -561,6 +561,11 @@ pub struct Image {
     /// SSM (a NAT gateway or VPC endpoints).
     #[schemars(regex(pattern = "^subnet-([0-9a-f]{8}|[0-9a-f]{17})$"), extend("examples" = ["subnet-0123456789abcdef0"]))]
     pub build_subnet_id: Option<String>,
+    /// With build_subnet_id: an existing instance profile for the build instance, with the SSM agent's session
+    /// permissions, instead of the temporary one Packer creates (which has no permissions boundary or path: for
+    /// accounts that refuse roles without them).
+    #[schemars(regex(pattern = r"^[A-Za-z0-9+=,.@_-]{1,128}$"), extend("examples" = ["packer-session-manager"]))]
+    pub build_instance_profile: Option<String>,
     /// A bash script of your own, relative to the spec, run as root with set -euo pipefail after runnergen's
     /// provisioning and before the image is sealed, on the runner AMI and on the worker AMI. A change re-bakes.
     #[schemars(length(min = 1, max = 255), extend("examples" = ["scripts/extra.sh"]))]

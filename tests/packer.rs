@@ -37,6 +37,10 @@ fn scripts_and_units(spec: &Path) -> (Vec<&'static str>, Vec<&'static str>) {
         scripts.extend(WORKER_SCRIPTS);
         units.extend(WORKER_UNITS);
     }
+    // The user's own bake step, copied as written: checked like runnergen's (the example's is).
+    if fleet.image.provision_script.is_some() {
+        scripts.push("packer/provision-script.sh");
+    }
     (scripts, units)
 }
 /// Installed as they are: the jobs' firewall rules, and AWS's key for the AWS CLI.
@@ -50,7 +54,7 @@ fn plan(spec: &Path) -> runnergen::render::Files {
 /// Specs that take the branches the examples do not: Ubuntu 22.04 with shell pools only (no
 /// Docker), gp2, a runner before the helper-images package, tags with spaces and non-ASCII
 /// letters, GovCloud with a customer-managed key; Amazon Linux on arm64 in China with a
-/// privileged docker pool and another AWS CLI; Amazon Linux with only an autoscaler pool of
+/// privileged docker pool, another AWS CLI and a private bake with an instance profile of its own; Amazon Linux with only an autoscaler pool of
 /// shell jobs (the instance executor: gitlab-runner on the workers, more SSH sessions).
 const VARIANTS: &[(&str, &str)] = &[
     (
@@ -67,7 +71,8 @@ const VARIANTS: &[(&str, &str)] = &[
         "al2023-arm",
         "version: 1\nname: al2023-arm\naws:\n  region: cn-north-1\n  vpc_id: vpc-0123456789abcdef0\n  \
          subnet_ids: [subnet-0123456789abcdef0]\ngitlab:\n  url: https://gitlab.example.org\nimage:\n  \
-         os: amazon-linux-2023\n  arch: arm64\n  runner_version: 17.7.0\n  aws_cli_version: 2.30.1\npools:\n  - name: dind\n    \
+         os: amazon-linux-2023\n  arch: arm64\n  runner_version: 17.7.0\n  aws_cli_version: 2.30.1\n  \
+         build_subnet_id: subnet-0fedcba9876543210\n  build_instance_profile: packer-ssm\npools:\n  - name: dind\n    \
          executor: docker\n    instance_types: [c7g.large]\n    capacity: {min: 1, max: 5}\n    concurrent: 3\n    \
          token_parameter: /al2023/dind/token\n    docker: {image: \"docker:27\", privileged: true, volumes: [/cache, \"/certs/client\"]}\n",
     ),
@@ -248,14 +253,15 @@ fn packer_1_6_6_validates_the_template_without_newer_syntax() {
         let text = std::fs::read_to_string(&template).expect("read");
         let older = without_newer_syntax(&text);
         assert!(!older.contains("required_plugins {") && !older.contains("imds_support ="), "{name}");
-        // The packer block (8 lines), and in each source imds_support, the temporary security group
-        // setting and metadata_options (7).
+        // The packer block (8 lines), and in each source imds_support, metadata_options (6) and
+        // the temporary security group's setting (1), which a private bake has not.
         let sources = text.matches("\nsource \"amazon-ebs\"").count();
         let fleet = runnergen::load_spec(&spec).map(|l| l.fleet).expect("loads");
         assert_eq!(sources, if fleet.has_workers() { 2 } else { 1 }, "{name}");
+        let per_source = if fleet.image.build_subnet_id.is_some() { 6 } else { 7 };
         assert_eq!(
             text.lines().count() - older.lines().count(),
-            8 + 7 * sources,
+            8 + per_source * sources,
             "{name}: removed more or less than expected"
         );
         std::fs::write(&template, older).expect("write");
@@ -342,9 +348,12 @@ fn the_ami_is_found_by_fleet_and_arch_tags_and_is_locked_down() {
         if let Some(key) = &fleet.ebs_kms_key_arn {
             assert!(text.contains(&format!("kms_key_id            = \"{key}\"")), "{name}");
         }
-        // The bake opens SSH only to where packer runs, and leaves no key behind.
-        assert!(text.contains("temporary_security_group_source_public_ip = true"), "{name}");
-        assert!(text.contains("ssh_clear_authorized_keys                 = true"), "{name}");
+        // The bake opens SSH only to where packer runs (or, in a private subnet, nothing at
+        // all: `private_bakes_open_nothing`), and leaves no key behind.
+        if fleet.image.build_subnet_id.is_none() {
+            assert!(text.contains("temporary_security_group_source_public_ip = true"), "{name}");
+            assert!(text.contains("ssh_clear_authorized_keys                 = true"), "{name}");
+        }
         assert!(text.contains("encrypted             = true"), "{name}");
         assert!(text.contains("formatdate(\"YYYYMMDDhhmmss\", timestamp())"), "{name}");
         let provision = plan(&spec)["packer/gitlab-runner-provision.sh"].contents.clone();
@@ -579,4 +588,136 @@ fn every_unit_that_runs_fleeting_list_knows_where_the_plugin_is() {
         }
     }
     assert_eq!(checked, 2, "the runner (its start hook) and the live settings' service");
+}
+
+/// With `image.build_subnet_id` every source builds in that subnet without a public IP and
+/// connects over Session Manager, through an instance profile Packer makes with the SSM agent's
+/// session permissions only; nothing then asks for Packer's public address or an SSH rule. Without
+/// it, none of that is written.
+#[test]
+fn private_bakes_open_nothing() {
+    let (_dir, specs) = specs();
+    let mut private = 0;
+    for (name, spec) in specs {
+        let fleet = runnergen::load_spec(&spec).map(|l| l.fleet).expect("loads");
+        let text = plan(&spec)["packer/gitlab-runner.pkr.hcl"].contents.clone();
+        let body: hcl::Body = hcl::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for source in body.blocks().filter(|b| b.identifier() == "source") {
+            let attr = |key: &str| source.body().attributes().find(|a| a.key() == key).map(|a| a.expr().to_string());
+            let document =
+                source.body().blocks().find(|b| b.identifier() == "temporary_iam_instance_profile_policy_document");
+            let Some(subnet) = &fleet.image.build_subnet_id else {
+                for key in ["subnet_id", "associate_public_ip_address", "ssh_interface"] {
+                    assert_eq!(attr(key), None, "{name}: {key}");
+                }
+                assert!(document.is_none(), "{name}");
+                continue;
+            };
+            private += 1;
+            assert_eq!(attr("subnet_id"), Some(format!("\"{subnet}\"")), "{name}");
+            assert_eq!(attr("associate_public_ip_address").as_deref(), Some("false"), "{name}");
+            assert_eq!(attr("ssh_interface").as_deref(), Some("\"session_manager\""), "{name}");
+            assert_eq!(attr("ssh_clear_authorized_keys").as_deref(), Some("true"), "{name}");
+            // No address of Packer's own to look up and open SSH to.
+            for key in [
+                "temporary_security_group_source_public_ip",
+                "temporary_security_group_source_cidrs",
+                "security_group_id",
+                "security_group_ids",
+            ] {
+                assert_eq!(attr(key), None, "{name}: {key}");
+            }
+            // The user's instance profile, or Packer's temporary one: never both.
+            if let Some(profile) = &fleet.image.build_instance_profile {
+                assert_eq!(attr("iam_instance_profile"), Some(format!("\"{profile}\"")), "{name}");
+                assert!(document.is_none(), "{name}");
+                continue;
+            }
+            assert_eq!(attr("iam_instance_profile"), None, "{name}");
+            let document = document.unwrap_or_else(|| panic!("{name}: no temporary instance profile"));
+            let statements: Vec<_> = document.body().blocks().filter(|b| b.identifier() == "Statement").collect();
+            assert_eq!(statements.len(), 1, "{name}");
+            let statement = |key: &str| {
+                statements[0]
+                    .body()
+                    .attributes()
+                    .find(|a| a.key() == key)
+                    .map(|a| a.expr().to_string())
+                    .unwrap_or_default()
+            };
+            assert_eq!(statement("Effect"), "\"Allow\"");
+            let actions: Vec<String> =
+                match statements[0].body().attributes().find(|a| a.key() == "Action").map(|a| a.expr().clone()) {
+                    Some(hcl::Expression::Array(items)) => {
+                        items.iter().map(|i| i.to_string().trim_matches('"').to_owned()).collect()
+                    }
+                    other => panic!("{name}: Action is {other:?}"),
+                };
+            // The session channel of the SSM agent, and nothing else: no parameter, no S3, no KMS.
+            assert_eq!(
+                actions,
+                [
+                    "ssm:UpdateInstanceInformation",
+                    "ssmmessages:CreateControlChannel",
+                    "ssmmessages:CreateDataChannel",
+                    "ssmmessages:OpenControlChannel",
+                    "ssmmessages:OpenDataChannel",
+                ],
+                "{name}"
+            );
+        }
+    }
+    assert!(private >= 3, "the landing-zone example bakes two AMIs privately, the al2023-arm variant one");
+}
+
+/// `image.provision_script` is copied as written into `packer/`, uploaded by each build before its
+/// provision script, and part of the image definition: another script is another image.
+#[test]
+fn the_users_bake_step_is_copied_uploaded_and_part_of_the_image() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let example = common::root().join("examples/landing-zone");
+    copy_tree(&example, dir.path());
+    let spec = dir.path().join("fleet.yaml");
+    let script_path = dir.path().join("scripts/extra.sh");
+    let image = |files: &runnergen::render::Files| {
+        let text = &files["packer/gitlab-runner.pkr.hcl"].contents;
+        let line = text.lines().find(|l| l.contains("\"runnergen:image\"")).expect("the image tag").to_owned();
+        line.split('"').nth(3).expect("a value").to_owned()
+    };
+    let first = plan(&spec);
+    let written = std::fs::read_to_string(&script_path).expect("the example's script");
+    let copied = &first["packer/provision-script.sh"];
+    assert_eq!(copied.contents, written, "copied byte for byte");
+    assert!(copied.executable);
+    let template = &first["packer/gitlab-runner.pkr.hcl"].contents;
+    let body: hcl::Body = hcl::from_str(template).expect("HCL");
+    let builds: Vec<_> = body.blocks().filter(|b| b.identifier() == "build").collect();
+    assert_eq!(builds.len(), 2, "the runner's and the worker's");
+    for build in builds {
+        // The upload, then the provision script that runs it: in that order.
+        let provisioners: Vec<(String, String)> = build
+            .body()
+            .blocks()
+            .filter(|b| b.identifier() == "provisioner")
+            .map(|b| {
+                let kind = b.labels()[0].as_str().to_owned();
+                let source = b
+                    .body()
+                    .attributes()
+                    .find(|a| a.key() == "source" || a.key() == "script")
+                    .map(|a| a.expr().to_string())
+                    .unwrap_or_default();
+                (kind, source)
+            })
+            .collect();
+        let upload = provisioners.iter().position(|(k, s)| k == "file" && s.contains("/provision-script.sh"));
+        let shell = provisioners.iter().position(|(k, _)| k == "shell");
+        assert!(upload.is_some() && upload < shell, "{provisioners:?}");
+    }
+
+    std::fs::write(&script_path, format!("{written}echo one more line\n")).expect("write");
+    let second = plan(&spec);
+    assert_ne!(image(&first), image(&second), "a changed bake step is a new image");
+    std::fs::write(&script_path, &written).expect("write");
+    assert_eq!(image(&first), image(&plan(&spec)), "and the same one the same image");
 }

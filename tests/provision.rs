@@ -376,3 +376,58 @@ fn the_bake_takes_the_cloudwatch_agent_only_signed_by_aws() {
     assert!(!out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("is not AWS's CloudWatch agent key's"), "{}", stderr(&out));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The user's own bake step (image.provision_script).
+
+/// Each image's `main` runs the user's step after every step of runnergen's and just before the
+/// image is sealed (`clean_identity`); the step runs in bash with -e, -u and -o pipefail whatever
+/// it sets itself, and its failure fails the bake. Every other step of `main` is a recorder here.
+#[test]
+fn the_users_bake_step_runs_last_before_the_seal_strictly() {
+    for path in ["packer/gitlab-runner-provision.sh", "packer/worker-provision.sh"] {
+        let script = rendered("landing-zone", path);
+        let uploaded = "/tmp/runnergen-provision-script.sh";
+        assert!(script.contains(uploaded), "{path}");
+        let script = script.replace(uploaded, "$WORK/user-step.sh");
+        let main = script.split("\nmain() {\n").nth(1).expect("a main").split("\n}\n").next().expect("its end");
+        let steps: Vec<&str> = main
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("log ") && !l.starts_with('#'))
+            .collect();
+        assert_eq!(steps.last(), Some(&"clean_identity"), "{path}: {steps:?}");
+        let recorders: String = steps
+            .iter()
+            .filter(|s| **s != "run_provision_script")
+            .map(|s| format!("{s}() {{ echo {s} >>\"$WORK/order\"; }}\n"))
+            .collect();
+        let run = |user_step: &str| {
+            let call = format!("{recorders}cat >\"$WORK/user-step.sh\" <<'STEP'\n{user_step}\nSTEP\nmain");
+            run_with(&script, &[], &call)
+        };
+        let (out, dir) = run("echo user-step >>\"$WORK/order\"");
+        common::assert_success(&out, path);
+        let order = std::fs::read_to_string(dir.path().join("order")).expect("order");
+        let order: Vec<&str> = order.lines().collect();
+        let user = order.iter().position(|s| *s == "user-step").expect("the user's step ran");
+        assert_eq!(user, order.len() - 2, "{path}: {order:?}");
+        assert_eq!(order[order.len() - 1], "clean_identity", "{path}");
+        assert_eq!(order.len(), steps.len(), "{path}: every step of main ran once: {order:?}");
+        assert!(!dir.path().join("user-step.sh").exists(), "{path}: the step is removed before the seal");
+
+        // -e, -u and pipefail hold in the step, and its failure stops the bake before the seal.
+        for failing in [
+            "false; echo after >>\"$WORK/order\"",
+            "echo \"$UNSET\" >>\"$WORK/order\"",
+            "false | true; echo after >>\"$WORK/order\"",
+        ] {
+            let (out, dir) = run(failing);
+            assert!(!out.status.success(), "{path}: `{failing}` did not fail the bake");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains("provision: image.provision_script failed with status"), "{path}: {stderr}");
+            let order = std::fs::read_to_string(dir.path().join("order")).unwrap_or_default();
+            assert!(!order.contains("after") && !order.contains("clean_identity"), "{path}: `{failing}`: {order}");
+        }
+    }
+}

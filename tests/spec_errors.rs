@@ -141,7 +141,7 @@ name: every-key
 aws: {region: eu-west-1, vpc_id: vpc-01234567, subnet_ids: [subnet-01234567], tags: {a: b}, ebs_kms_key_arn: "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", iam: {permissions_boundary: "arn:aws:iam::123456789012:policy/B", path: /ci/, oidc_provider_arn: "arn:aws:iam::123456789012:oidc-provider/gitlab.example.com"}, proxy: {url: "http://proxy:3128", no_proxy: [.corp]}, egress: [{cidr: 10.0.0.0/8, prefix_list: pl-01234567, ports: "22", description: d}], vpc_endpoints: create}
 gitlab: {url: "https://gitlab.example.com", runners: terraform, ca_file: ca.pem}
 registries: {mirror: "https://mirror.example.com", ecr: ["arn:aws:ecr:eu-west-1:123456789012:repository/*"]}
-image: {os: ubuntu-22.04, arch: x86_64, runner_version: 17.11.0, aws_cli_version: 2.36.7, fleeting_plugin_version: 1.0.0, fleeting_plugin_sha256: 0f343b0931126a20f133d67c2b018a3b1fbcd7d5a1ba1cbd3a2f1a7c3e5d9b41, build_instance_type: t3.large, volume_gb: 30, volume_type: gp2, build_subnet_id: subnet-01234567, provision_script: x.sh}
+image: {os: ubuntu-22.04, arch: x86_64, runner_version: 17.11.0, aws_cli_version: 2.36.7, fleeting_plugin_version: 1.0.0, fleeting_plugin_sha256: 0f343b0931126a20f133d67c2b018a3b1fbcd7d5a1ba1cbd3a2f1a7c3e5d9b41, build_instance_type: t3.large, volume_gb: 30, volume_type: gp2, build_subnet_id: subnet-01234567, build_instance_profile: packer-ssm, provision_script: x.sh}
 pools:
   - name: p
     executor: docker

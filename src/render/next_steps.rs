@@ -19,6 +19,8 @@ struct Context<'a> {
     pools: Vec<PoolSteps<'a>>,
     /// Whether the bake makes a worker AMI too.
     worker_ami: bool,
+    /// The subnet the AMIs bake in over Session Manager, with `image.build_subnet_id`.
+    build_subnet_id: Option<String>,
     /// The pools with a schedule, whose capacity a first apply inside a window does not take.
     scheduled: Vec<Scheduled>,
     /// The address the alarms' topic mails, when runnergen's Terraform creates the topic.
@@ -80,6 +82,7 @@ pub fn render(fleet: &Fleet, env: &Environment) -> Result<(String, File), miniji
         terraform_runners: fleet.runners == RunnerMode::Terraform,
         pools,
         worker_ami: fleet.has_workers(),
+        build_subnet_id: fleet.image.build_subnet_id.clone(),
         scheduled,
         alarm_email: fleet.monitoring.as_ref().and_then(|m| m.alarms.as_ref()).and_then(|a| a.email.as_deref()),
     };

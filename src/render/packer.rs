@@ -232,7 +232,43 @@ struct Context {
     cloudwatch_agent: Option<CloudwatchAgent>,
     /// With autoscaler pools, the worker AMI.
     worker: Option<WorkerImage>,
+    /// With `image.build_subnet_id`: both AMIs bake in that subnet over Session Manager.
+    private_bake: Option<PrivateBake>,
+    /// With `image.provision_script`: the user's own bake step.
+    provision_script: Option<ProvisionScript>,
 }
+
+/// A bake in a private subnet, over Session Manager.
+#[derive(Debug, Serialize)]
+struct PrivateBake {
+    subnet_id: String,
+    /// The user's instance profile, instead of Packer's temporary one.
+    instance_profile: Option<String>,
+    /// What the build instance's SSM agent needs for a session: the actions of AWS's managed
+    /// policy AWSCloud9SSMInstanceProfile ("Create a custom IAM instance profile for Session
+    /// Manager", AWS Systems Manager user guide).
+    actions: &'static [&'static str],
+}
+
+const SESSION_MANAGER_ACTIONS: &[&str] = &[
+    "ssm:UpdateInstanceInformation",
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+];
+
+/// The user's own bake step: its file in `packer/`, where Packer uploads it, and the path the
+/// spec writes.
+#[derive(Debug, Serialize)]
+struct ProvisionScript {
+    file: &'static str,
+    uploaded: &'static str,
+    written: String,
+}
+
+/// The user's bake step in `packer/`, copied as written.
+pub(crate) const PROVISION_SCRIPT_FILE: &str = "provision-script.sh";
 
 /// The Amazon CloudWatch agent's package for the image's OS and architecture, at one build.
 #[derive(Debug, Serialize)]
@@ -462,6 +498,16 @@ fn context(fleet: &Fleet, image_hash: &str) -> Context {
             }
         }),
         worker,
+        private_bake: image.build_subnet_id.clone().map(|subnet_id| PrivateBake {
+            subnet_id,
+            instance_profile: image.build_instance_profile.clone(),
+            actions: SESSION_MANAGER_ACTIONS,
+        }),
+        provision_script: image.provision_script.as_ref().map(|script| ProvisionScript {
+            file: PROVISION_SCRIPT_FILE,
+            uploaded: "/tmp/runnergen-provision-script.sh",
+            written: script.written.clone(),
+        }),
     }
 }
 
@@ -508,6 +554,13 @@ pub fn render(fleet: &Fleet, env: &Environment) -> Result<(Vec<(String, File)>, 
     let ctx = super::to_value(&context(fleet, HASH_PLACEHOLDER));
     let outputs = OUTPUTS.iter().chain(if fleet.has_workers() { WORKER_OUTPUTS } else { &[] });
     let mut files = outputs.map(|o| o.render(env, ctx.clone(), "")).collect::<Result<Vec<_>, _>>()?;
+    // Copied as written: it is the user's own file, and the image hash covers it like every other.
+    if let Some(script) = &fleet.image.provision_script {
+        files.push((
+            format!("packer/{PROVISION_SCRIPT_FILE}"),
+            File { contents: script.text.clone(), executable: true },
+        ));
+    }
     let hash = image_hash(&files, &super::header(fleet));
     for (_, file) in &mut files {
         if file.contents.contains(HASH_PLACEHOLDER) {

@@ -84,6 +84,7 @@ pub fn check(fleet: &Fleet, poisoned: &[SpecPath]) -> Vec<Finding> {
     fleet::queue_alarm_needs_runner_metrics(&mut rules, fleet);
     network::proxy(&mut rules, fleet);
     network::egress(&mut rules, fleet);
+    network::build_instance_profile(&mut rules, fleet);
     pool::unique_names(&mut rules, fleet);
     for (i, pool) in fleet.pools.iter().enumerate() {
         pool::check_pool(&mut rules, fleet, i, pool);

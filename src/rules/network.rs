@@ -39,6 +39,24 @@ fn check_proxy_url(text: &str) -> Result<(), (String, String)> {
     Ok(())
 }
 
+/// `image.build_instance_profile` replaces the profile of a private bake: without one, nothing
+/// would use it.
+pub(super) fn build_instance_profile(rules: &mut Rules, fleet: &Fleet) {
+    let at = root().key("image").key("build_instance_profile");
+    rules.rule(&[&at], |out| {
+        if fleet.image.build_instance_profile.is_some() && fleet.image.build_subnet_id.is_none() {
+            out.push(
+                Finding::new(at.clone(), "a build instance profile without a private bake", "unused")
+                    .mark(Mark::Key)
+                    .help(
+                        "it is the profile Session Manager uses in a private bake: set image.build_subnet_id too, or \
+                         remove it (a bake with a public IP connects over SSH and needs no profile)",
+                    ),
+            );
+        }
+    });
+}
+
 /// Every egress rule, the fleet's and each pool's, has one destination, a port range and a
 /// CIDR block AWS takes as written.
 pub(super) fn egress(rules: &mut Rules, fleet: &Fleet) {

@@ -255,6 +255,17 @@ install_runnergen() {
   systemctl enable runnergen-runner.service runnergen-lifecycle.service runnergen-metrics.timer runnergen-firewall.service runnergen-manager-gate.service runnergen-manager-settings.timer
 }
 
+# The spec's own bake step (image.provision_script, scripts/extra.sh): after every step
+# of runnergen's and before the image is sealed, as root, in bash with -e, -u and -o pipefail
+# whatever the script itself sets. Its failure fails the bake.
+run_provision_script() {
+  local script=/tmp/runnergen-provision-script.sh
+  log "running image.provision_script"
+  bash -euo pipefail "$script" || die "image.provision_script failed with status $?"
+  rm -f "$script"
+  log "image.provision_script done"
+}
+
 # No runner identity and no build access may stay in the image.
 # Each instance is its own runner manager: gitlab-runner derives its system ID from
 # /var/lib/dbus/machine-id before /etc/machine-id (denisbrodbeck/machineid, read by
@@ -282,6 +293,7 @@ main() {
   install_fleeting_plugin
   install_cloudwatch_agent
   install_runnergen
+  run_provision_script
   clean_identity
   log "gitlab-runner $runner_version baked; nothing started, nothing registered"
 }

@@ -49,10 +49,32 @@ source "amazon-ebs" "runner" {
     delete_on_termination = true
   }
 
-  # SSH from where `packer build` runs only (its public address), never from anywhere; Packer's
-  # temporary key is removed from the image.
-  temporary_security_group_source_public_ip = true
-  ssh_clear_authorized_keys                 = true
+  # Built in a private subnet: no public IP, and no ingress. Packer reaches the instance over
+  # Session Manager (an SSH session inside it), so the temporary security group it creates gets
+  # no SSH rule (SkipSSHRuleCreation, builder/common/step_security_group.go). The machine running
+  # `packer build` needs AWS's Session Manager plugin (`session-manager-plugin`) on its PATH.
+  # Packer creates the instance profile the build instance's SSM agent needs, and deletes it
+  # after the build (builder/common/step_iam_instance_profile.go): only the agent's session
+  # channel (as AWS's managed AWSCloud9SSMInstanceProfile).
+  subnet_id                   = "subnet-0123456789abcdef0"
+  associate_public_ip_address = false
+  ssh_interface               = "session_manager"
+  ssh_clear_authorized_keys   = true
+
+  temporary_iam_instance_profile_policy_document {
+    Version = "2012-10-17"
+    Statement {
+      Effect   = "Allow"
+      Resource = ["*"]
+      Action = [
+        "ssm:UpdateInstanceInformation",
+        "ssmmessages:CreateControlChannel",
+        "ssmmessages:CreateDataChannel",
+        "ssmmessages:OpenControlChannel",
+        "ssmmessages:OpenDataChannel",
+      ]
+    }
+  }
 
   # IMDSv2 only: on the build instance, and as the default of every instance launched from the AMI.
   imds_support = "v2.0"
@@ -67,7 +89,7 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "17e03e4ec2b44702"
+    "runnergen:image" = "f27371d0a6a583f0"
     "runnergen:role"  = "runner"
     "team"            = "platform"
   }
@@ -75,7 +97,7 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "17e03e4ec2b44702"
+    "runnergen:image" = "f27371d0a6a583f0"
     "runnergen:role"  = "runner"
     "team"            = "platform"
   }
@@ -83,7 +105,7 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "17e03e4ec2b44702"
+    "runnergen:image" = "f27371d0a6a583f0"
     "runnergen:role"  = "runner"
     "team"            = "platform"
   }
@@ -119,10 +141,32 @@ source "amazon-ebs" "worker" {
     delete_on_termination = true
   }
 
-  # SSH from where `packer build` runs only (its public address), never from anywhere; Packer's
-  # temporary key is removed from the image.
-  temporary_security_group_source_public_ip = true
-  ssh_clear_authorized_keys                 = true
+  # Built in a private subnet: no public IP, and no ingress. Packer reaches the instance over
+  # Session Manager (an SSH session inside it), so the temporary security group it creates gets
+  # no SSH rule (SkipSSHRuleCreation, builder/common/step_security_group.go). The machine running
+  # `packer build` needs AWS's Session Manager plugin (`session-manager-plugin`) on its PATH.
+  # Packer creates the instance profile the build instance's SSM agent needs, and deletes it
+  # after the build (builder/common/step_iam_instance_profile.go): only the agent's session
+  # channel (as AWS's managed AWSCloud9SSMInstanceProfile).
+  subnet_id                   = "subnet-0123456789abcdef0"
+  associate_public_ip_address = false
+  ssh_interface               = "session_manager"
+  ssh_clear_authorized_keys   = true
+
+  temporary_iam_instance_profile_policy_document {
+    Version = "2012-10-17"
+    Statement {
+      Effect   = "Allow"
+      Resource = ["*"]
+      Action = [
+        "ssm:UpdateInstanceInformation",
+        "ssmmessages:CreateControlChannel",
+        "ssmmessages:CreateDataChannel",
+        "ssmmessages:OpenControlChannel",
+        "ssmmessages:OpenDataChannel",
+      ]
+    }
+  }
 
   # IMDSv2 only: on the build instance, and as the default of every instance launched from the AMI.
   imds_support = "v2.0"
@@ -137,7 +181,7 @@ source "amazon-ebs" "worker" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "17e03e4ec2b44702"
+    "runnergen:image" = "f27371d0a6a583f0"
     "runnergen:role"  = "worker"
     "team"            = "platform"
   }
@@ -145,7 +189,7 @@ source "amazon-ebs" "worker" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "17e03e4ec2b44702"
+    "runnergen:image" = "f27371d0a6a583f0"
     "runnergen:role"  = "worker"
     "team"            = "platform"
   }
@@ -153,7 +197,7 @@ source "amazon-ebs" "worker" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "17e03e4ec2b44702"
+    "runnergen:image" = "f27371d0a6a583f0"
     "runnergen:role"  = "worker"
     "team"            = "platform"
   }
@@ -168,6 +212,12 @@ build {
     destination = "/tmp"
   }
 
+  # The spec's own bake step (image.provision_script), which the provision script runs last.
+  provisioner "file" {
+    source      = "${path.root}/provision-script.sh"
+    destination = "/tmp/runnergen-provision-script.sh"
+  }
+
   provisioner "shell" {
     script          = "${path.root}/gitlab-runner-provision.sh"
     execute_command = "chmod +x {{ .Path }}; {{ .Vars }} sudo -E {{ .Path }}"
@@ -176,6 +226,11 @@ build {
 
 build {
   sources = ["source.amazon-ebs.worker"]
+
+  provisioner "file" {
+    source      = "${path.root}/provision-script.sh"
+    destination = "/tmp/runnergen-provision-script.sh"
+  }
 
   provisioner "shell" {
     script          = "${path.root}/worker-provision.sh"

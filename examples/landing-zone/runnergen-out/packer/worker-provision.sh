@@ -169,6 +169,17 @@ check_instance_connect() {
   log "EC2 Instance Connect: sshd asks $wired for keys"
 }
 
+# The spec's own bake step (image.provision_script, scripts/extra.sh): after every step
+# of runnergen's and before the image is sealed, as root, in bash with -e, -u and -o pipefail
+# whatever the script itself sets. Its failure fails the bake.
+run_provision_script() {
+  local script=/tmp/runnergen-provision-script.sh
+  log "running image.provision_script"
+  bash -euo pipefail "$script" || die "image.provision_script failed with status $?"
+  rm -f "$script"
+  log "image.provision_script done"
+}
+
 # No identity may stay in the image; the machine ID is made anew on each instance (see the runner
 # image's provision script).
 clean_identity() {
@@ -186,6 +197,7 @@ main() {
   bake_helper_image
   check_instance_connect
   disable_automatic_updates
+  run_provision_script
   clean_identity
   log "worker image baked: Docker, EC2 Instance Connect; nothing registered"
 }
