@@ -83,6 +83,7 @@ pub fn check(fleet: &Fleet, poisoned: &[SpecPath]) -> Vec<Finding> {
     fleet::alarm_destination(&mut rules, fleet);
     fleet::queue_alarm_needs_runner_metrics(&mut rules, fleet);
     network::proxy(&mut rules, fleet);
+    network::proxy_reachable(&mut rules, fleet);
     network::egress(&mut rules, fleet);
     network::build_instance_profile(&mut rules, fleet);
     pool::unique_names(&mut rules, fleet);

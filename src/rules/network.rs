@@ -39,6 +39,39 @@ fn check_proxy_url(text: &str) -> Result<(), (String, String)> {
     Ok(())
 }
 
+/// The instances can reach the proxy: some fleet-wide egress rule (or a default one, or GitLab's
+/// port, which is always open) allows its port. Which address it allows cannot be known here;
+/// a port that no rule opens can never work.
+pub(super) fn proxy_reachable(rules: &mut Rules, fleet: &Fleet) {
+    let url = root().key("aws").key("proxy").key("url");
+    let egress = root().key("aws").key("egress");
+    let gitlab = root().key("gitlab").key("url");
+    rules.rule(&[&url, &egress, &gitlab], |out| {
+        let Some(port) = fleet.proxy.as_ref().and_then(|p| url::Url::parse(&p.url).ok()).and_then(|u| u.port()) else {
+            return;
+        };
+        let gitlab_port = url::Url::parse(&fleet.gitlab_url).ok().and_then(|u| u.port_or_known_default());
+        let open = match &fleet.egress {
+            Some(rules) => rules.iter().any(|r| (r.from_port..=r.to_port).contains(&port)),
+            None => [443, 80].contains(&port),
+        };
+        if !open && gitlab_port != Some(port) {
+            let help = if fleet.egress.is_some() {
+                format!("add an egress rule to `aws.egress` for the proxy's address on port {port}, such as `{{cidr: 10.0.0.0/8, ports: \"{port}\", description: proxy}}`")
+            } else {
+                format!(
+                    "the default egress opens ports 443 and 80 only: write `aws.egress` with a rule for the proxy's \
+                     address on port {port}, and the other destinations the fleet needs"
+                )
+            };
+            out.push(
+                Finding::new(url.clone(), format!("no egress rule lets the instances reach the proxy's port {port}"), "unreachable")
+                    .help(help),
+            );
+        }
+    });
+}
+
 /// `image.build_instance_profile` replaces the profile of a private bake: without one, nothing
 /// would use it.
 pub(super) fn build_instance_profile(rules: &mut Rules, fleet: &Fleet) {
