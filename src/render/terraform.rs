@@ -270,6 +270,15 @@ pub struct VpcEndpoints {
     pub gateway: Vec<EndpointContext>,
     /// The security groups the endpoints admit HTTPS from: each rule's label and the group's.
     pub sources: Vec<EndpointSource>,
+    /// The fleet's subnets, each with the label of its data sources.
+    pub subnets: Vec<Labelled>,
+}
+
+/// A value and the Terraform label of what is made or read for it.
+#[derive(Debug, Serialize)]
+pub struct Labelled {
+    pub label: String,
+    pub value: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -305,10 +314,28 @@ pub struct JobRoleContext {
     pub role_name: String,
     /// `sub` claims allowed, as StringLike patterns.
     pub subjects: Vec<String>,
-    pub policy_arns: Vec<String>,
+    /// The managed policies attached, each labelled by its name.
+    pub attachments: Vec<Labelled>,
     pub projects: Vec<String>,
     pub refs: Vec<String>,
     pub ref_protected: bool,
+}
+
+/// A job role's policy attachments, labelled `{pool}_jobs_{policy name}` (`_2`... on a repeat).
+fn attachments(pool: &str, arns: &[String]) -> Vec<Labelled> {
+    let mut seen: BTreeMap<String, u32> = BTreeMap::new();
+    arns.iter()
+        .map(|arn| {
+            let name = arn.rsplit('/').next().unwrap_or(arn);
+            let mut label = format!("{pool}_jobs_{}", label_text(name));
+            let n = seen.entry(label.clone()).or_insert(0);
+            *n += 1;
+            if *n > 1 {
+                label = format!("{label}_{n}");
+            }
+            Labelled { label, value: arn.clone() }
+        })
+        .collect()
 }
 
 /// The `sub` claims of GitLab's ID tokens a job role admits:
@@ -673,6 +700,7 @@ fn vpc_endpoints(fleet: &Fleet) -> VpcEndpoints {
         interface: interface.into_iter().map(endpoint).collect(),
         gateway: gateway.into_iter().map(endpoint).collect(),
         sources,
+        subnets: fleet.subnet_ids.iter().map(|id| Labelled { label: label_text(id), value: id.clone() }).collect(),
     }
 }
 
@@ -780,7 +808,7 @@ fn pool_context(fleet: &Fleet, pool: &Pool, env: &Environment) -> Result<PoolCon
         job_role: pool.job_role.as_ref().map(|j| JobRoleContext {
             role_name: pool.job_role_name(),
             subjects: job_role_subjects(j),
-            policy_arns: j.policy_arns.clone(),
+            attachments: attachments(&pool.name, &j.policy_arns),
             projects: j.projects.clone(),
             refs: j.refs.clone(),
             ref_protected: j.ref_protected,

@@ -63,9 +63,7 @@ resource "aws_iam_role" "deploy_jobs" {
   permissions_boundary = "arn:aws:iam::123456789012:policy/Boundary"
 }
 
-resource "aws_iam_role_policy_attachment" "deploy_jobs" {
-  for_each = toset(["arn:aws:iam::123456789012:policy/Deployer"])
-
+resource "aws_iam_role_policy_attachment" "deploy_jobs_deployer" {
   role       = aws_iam_role.deploy_jobs.name
-  policy_arn = each.key
+  policy_arn = "arn:aws:iam::123456789012:policy/Deployer"
 }

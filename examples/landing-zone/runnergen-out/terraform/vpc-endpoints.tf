@@ -11,24 +11,28 @@
 # The fleet's subnets, for their availability zones, and their route tables. Each subnet needs a
 # route table of its own association: one that falls back to the VPC's main table has none, and
 # the plan stops here.
-data "aws_subnet" "fleet" {
-  for_each = toset(["subnet-0a1b2c3d4e5f60718", "subnet-0f1e2d3c4b5a69788"])
-
-  id = each.key
+data "aws_subnet" "subnet_0a1b2c3d4e5f60718" {
+  id = "subnet-0a1b2c3d4e5f60718"
 }
 
-data "aws_route_table" "fleet" {
-  for_each = toset(["subnet-0a1b2c3d4e5f60718", "subnet-0f1e2d3c4b5a69788"])
+data "aws_route_table" "subnet_0a1b2c3d4e5f60718" {
+  subnet_id = "subnet-0a1b2c3d4e5f60718"
+}
 
-  subnet_id = each.key
+data "aws_subnet" "subnet_0f1e2d3c4b5a69788" {
+  id = "subnet-0f1e2d3c4b5a69788"
+}
+
+data "aws_route_table" "subnet_0f1e2d3c4b5a69788" {
+  subnet_id = "subnet-0f1e2d3c4b5a69788"
 }
 
 locals {
   # An interface endpoint takes at most one subnet per availability zone: the first of each zone's
   # subnets, by id. Instances in the zone's other subnets reach it all the same.
-  endpoint_subnet_ids = [for zone, ids in { for id, s in data.aws_subnet.fleet : s.availability_zone => id... } : sort(ids)[0]]
+  endpoint_subnet_ids = [for zone, ids in { for s in [data.aws_subnet.subnet_0a1b2c3d4e5f60718, data.aws_subnet.subnet_0f1e2d3c4b5a69788] : s.availability_zone => s.id... } : sort(ids)[0]]
   # Subnets may share a route table; a gateway endpoint names each once.
-  endpoint_route_table_ids = sort(distinct([for t in data.aws_route_table.fleet : t.id]))
+  endpoint_route_table_ids = sort(distinct([data.aws_route_table.subnet_0a1b2c3d4e5f60718.id, data.aws_route_table.subnet_0f1e2d3c4b5a69788.id]))
 }
 
 # com.amazonaws.eu-central-1.s3: the runners' cache, ECR's image layers and Amazon Linux's package repositories.
