@@ -417,8 +417,8 @@ impl Fleet {
             endpoint("autoscaling", false, "lifecycle actions, instance protection and group sizes"),
         ];
         // No ec2messages: the roles grant none of its actions, and the SSM agent (3.3.40.0 and
-        // later) uses ssmmessages where it can ("Create VPC endpoints", AWS Systems Manager user
-        // guide).
+        // later) uses ssmmessages where it can ("Improve the security of EC2 instances by using
+        // VPC endpoints for Systems Manager", AWS Systems Manager user guide).
         if self.monitoring.is_some() || self.pools.iter().any(|p| p.topology.kind().publishes_busy_slots()) {
             out.push(endpoint("monitoring", false, "the busy-slot and heartbeat metrics (PutMetricData)"));
         }
