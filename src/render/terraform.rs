@@ -910,6 +910,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn written_rules_are_labelled_by_destination_and_ports_once_each() {
+        let rule = |cidr: Option<&str>, prefix_list: Option<&str>, from, to, description: &str| model::EgressRule {
+            cidr: cidr.map(str::to_owned),
+            prefix_list: prefix_list.map(str::to_owned),
+            from_port: from,
+            to_port: to,
+            description: description.to_owned(),
+        };
+        let rules = unique_labels(vec![
+            EgressRule::written("to_", &rule(Some("10.0.0.0/8"), None, 22, 22, "a")),
+            EgressRule::written("to_", &rule(None, Some("pl-0123456789abcdef0"), 8000, 8100, "b")),
+            EgressRule::written("to_", &rule(Some("10.0.0.0/8"), None, 22, 22, "a again")),
+        ]);
+        let labels: Vec<&str> = rules.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(labels, ["to_10_0_0_0_8_tcp_22", "to_pl_0123456789abcdef0_tcp_8000_8100", "to_10_0_0_0_8_tcp_22_2"]);
+        assert_eq!((rules[1].to, rules[1].literal.as_deref()), ("prefix_list_id", Some("pl-0123456789abcdef0")));
+        assert_eq!((rules[0].to, rules[0].literal.as_deref()), ("cidr_ipv4", Some("10.0.0.0/8")));
+    }
+
+    #[test]
+    fn policy_attachments_are_labelled_by_policy_name_once_each() {
+        let arns = [
+            "arn:aws:iam::123456789012:policy/team/Deployer".to_owned(),
+            "arn:aws:iam::210987654321:policy/Deployer".to_owned(),
+            "arn:aws:iam::aws:policy/ReadOnlyAccess".to_owned(),
+        ];
+        let labels: Vec<String> = attachments("deploy", &arns).into_iter().map(|a| a.label).collect();
+        assert_eq!(labels, ["deploy_jobs_deployer", "deploy_jobs_deployer_2", "deploy_jobs_readonlyaccess"]);
+    }
+
+    #[test]
     fn explicit_ports() {
         assert_eq!(explicit_port("https://gitlab.example.com"), None);
         assert_eq!(explicit_port("https://gitlab.example.com:8443/group"), Some(8443));
