@@ -416,10 +416,14 @@ impl Fleet {
             endpoint("s3", true, "the runners' cache, ECR's image layers and Amazon Linux's package repositories"),
             endpoint("ssm", false, "the runner token (GetParameter), live settings and Session Manager"),
             endpoint("ssmmessages", false, "Session Manager's shell and Packer's private bakes"),
-            endpoint("ec2messages", false, "the SSM agent's commands"),
             endpoint("autoscaling", false, "lifecycle actions, instance protection and group sizes"),
-            endpoint("monitoring", false, "the busy-slot and heartbeat metrics (PutMetricData)"),
         ];
+        // No ec2messages: the roles grant none of its actions, and the SSM agent (3.3.40.0 and
+        // later) uses ssmmessages where it can ("Improve the security of EC2 instances by using
+        // VPC endpoints for Systems Manager", AWS Systems Manager user guide).
+        if self.monitoring.is_some() || self.pools.iter().any(|p| p.topology.kind().publishes_busy_slots()) {
+            out.push(endpoint("monitoring", false, "the busy-slot and heartbeat metrics (PutMetricData)"));
+        }
         if self.logs.is_some() || self.runner_metrics() {
             out.push(endpoint("logs", false, "the CloudWatch agent's journal and runner metrics"));
         }
@@ -429,7 +433,7 @@ impl Fleet {
         if self.pools.iter().any(|p| p.job_role.is_some()) {
             out.push(endpoint("sts", false, "jobs' AssumeRoleWithWebIdentity with GitLab ID tokens"));
         }
-        if !self.registries.ecr.is_empty() {
+        if !self.registries.ecr.is_empty() && self.pools.iter().any(Pool::pulls_docker_images) {
             out.push(endpoint("ecr.api", false, "the ECR credential helper's GetAuthorizationToken"));
             out.push(endpoint("ecr.dkr", false, "image pulls from ECR"));
         }
@@ -584,6 +588,19 @@ impl Pool {
     /// Name of the IAM role of the pool's runner instances (AWS allows 64 characters).
     pub fn role_name(&self) -> String {
         self.topology.kind().role_name(self)
+    }
+
+    /// Whether the pool's runner pulls job and service images with its instance's role: its
+    /// jobs run in Docker, on the runner's own instance or on the workers it drives.
+    pub fn pulls_docker_images(&self) -> bool {
+        let kind = self.topology.kind();
+        kind.runs_docker_on_runner(self.executor) || kind.worker_needs(self.executor).is_some_and(|w| w.docker)
+    }
+
+    /// Name of the IAM role the pool's jobs assume with GitLab's ID tokens (AWS allows 64
+    /// characters).
+    pub fn job_role_name(&self) -> String {
+        format!("{}-jobs", self.id)
     }
 }
 

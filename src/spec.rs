@@ -703,7 +703,7 @@ pub struct Pool {
     /// Otherwise only tags, run_untagged and protected: what to set on the runner you create (the next steps list
     /// them).
     pub runner: Option<Runner>,
-    /// Egress rules of this pool's instances (and workers) besides the fleet's.
+    /// Egress rules of this pool's runners (an autoscaler pool's workers, where its jobs run) besides the fleet's.
     #[schemars(length(min = 1, max = 50))]
     pub egress: Option<Vec<EgressRule>>,
     /// AWS access for this pool's jobs, through GitLab's OIDC ID tokens: a role that only the listed projects' jobs

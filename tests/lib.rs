@@ -19,6 +19,7 @@ mod terraform_cache_logs;
 mod terraform_groups;
 mod terraform_iam;
 mod terraform_module;
+mod terraform_network;
 mod terraform_runners;
 mod terraform_schedules;
 mod tf;

@@ -137,7 +137,7 @@ fn the_manager_group_is_one_instance_replaced_terminate_first() {
 }
 
 /// Workers accept SSH from their own manager's security group and nothing else; managers accept
-/// nothing; no ingress anywhere else.
+/// nothing; no ingress anywhere else but the VPC endpoints' (`terraform_network.rs`).
 #[test]
 fn workers_accept_ssh_from_their_manager_only() {
     for (name, fleet, i, files) in autoscaler_pools() {
@@ -147,7 +147,7 @@ fn workers_accept_ssh_from_their_manager_only() {
             .filter(|b| {
                 b.labels().first().is_some_and(|l| {
                     l.as_str() == "aws_vpc_security_group_ingress_rule" || l.as_str() == "aws_security_group_rule"
-                })
+                }) && attr(b.body(), "security_group_id").to_string() != "aws_security_group.vpc_endpoints.id"
             })
             .collect();
         let autoscalers = fleet.pools.iter().filter(|p| matches!(p.topology, Topology::Autoscaler(_))).count();
@@ -199,9 +199,11 @@ fn the_manager_role_is_held_to_its_own_workers() {
         for s in &statements {
             let actions = strings(s.body(), "actions");
             let resources = strings(s.body(), "resources");
+            // ...and ECR's GetAuthorizationToken, which has no resource-level permission.
             if resources == ["*"] {
                 assert!(
-                    actions.iter().all(|a| READ_ONLY.contains(&a.as_str()) || a.starts_with("ssmmessages:")),
+                    actions.iter().all(|a| READ_ONLY.contains(&a.as_str()) || a.starts_with("ssmmessages:"))
+                        || actions == ["ecr:GetAuthorizationToken"],
                     "{name}/{p}: {actions:?} on *"
                 );
             }

@@ -23,8 +23,9 @@ fn roles_read_only_their_own_token_and_have_no_wildcard_action() {
                     assert!(!action.contains('*'), "{name}/{}: wildcard action {action}", pool.name);
                 }
                 // `*` only for actions without resource-level permissions: PutMetricData (held to
-                // the namespace by a condition), the Session Manager agent's channels and the
-                // read-only Describe calls of an autoscaler's manager.
+                // the namespace by a condition), the Session Manager agent's channels, the
+                // read-only Describe calls of an autoscaler's manager and ECR's
+                // GetAuthorizationToken (the pulls themselves are held to the listed repositories).
                 if resources.iter().any(|r| r == "*") {
                     if actions == ["cloudwatch:PutMetricData"] {
                         assert!(
@@ -33,7 +34,8 @@ fn roles_read_only_their_own_token_and_have_no_wildcard_action() {
                         );
                     } else {
                         assert!(
-                            actions.iter().all(|a| a.starts_with("ssmmessages:") || a.contains(":Describe")),
+                            actions.iter().all(|a| a.starts_with("ssmmessages:") || a.contains(":Describe"))
+                                || actions == ["ecr:GetAuthorizationToken"],
                             "{name}: {actions:?} on *"
                         );
                     }

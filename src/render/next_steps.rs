@@ -25,6 +25,19 @@ struct Context<'a> {
     scheduled: Vec<Scheduled>,
     /// The address the alarms' topic mails, when runnergen's Terraform creates the topic.
     alarm_email: Option<&'a str>,
+    /// With a pool's `job_role`: the issuer, and whether runnergen's Terraform creates GitLab's
+    /// OIDC provider (one per URL and account).
+    job_roles: Option<JobRoleSteps<'a>>,
+    /// Whether runnergen's Terraform creates the VPC endpoints.
+    vpc_endpoints: bool,
+}
+
+#[derive(Serialize)]
+struct JobRoleSteps<'a> {
+    issuer: &'a str,
+    creates_provider: bool,
+    /// The labels of the pools with a job role, whose role ARNs are outputs.
+    pools: Vec<&'a str>,
 }
 
 /// One pool's runner, as the operator creates it in GitLab.
@@ -85,6 +98,12 @@ pub fn render(fleet: &Fleet, env: &Environment) -> Result<(String, File), miniji
         build_subnet_id: fleet.image.build_subnet_id.clone(),
         scheduled,
         alarm_email: fleet.monitoring.as_ref().and_then(|m| m.alarms.as_ref()).and_then(|a| a.email.as_deref()),
+        job_roles: fleet.pools.iter().any(|p| p.job_role.is_some()).then(|| JobRoleSteps {
+            issuer: &fleet.gitlab_url,
+            creates_provider: fleet.iam.oidc_provider_arn.is_none(),
+            pools: fleet.pools.iter().filter(|p| p.job_role.is_some()).map(|p| p.name.as_str()).collect(),
+        }),
+        vpc_endpoints: fleet.vpc_endpoints,
     };
     OUTPUT.render(env, to_value(&context), "")
 }

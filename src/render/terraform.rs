@@ -48,6 +48,12 @@ const MONITORING: Output = Output::file("terraform/monitoring.tf.j2", "terraform
 /// The gitlabhq/gitlab provider's major version: the argument schema the tests check is 18.6.1's.
 const GITLAB_PROVIDER_VERSION: &str = "~> 18.6";
 
+/// Rendered with `aws.vpc_endpoints: create`.
+const VPC_ENDPOINTS: Output = Output::file("terraform/vpc-endpoints.tf.j2", "terraform/vpc-endpoints.tf");
+
+/// Rendered when some pool has a `job_role`.
+const JOB_ROLES: Output = Output::file("terraform/job-roles.tf.j2", "terraform/job-roles.tf");
+
 /// Rendered when some pool has a schedule.
 const SCHEDULES: Output = Output::file("terraform/schedules.tf.j2", "terraform/schedules.tf");
 
@@ -72,10 +78,19 @@ pub struct Context {
     pub security_group: SecurityGroup,
     /// Its egress rules, one resource each; there is no ingress. Autoscaler workers get the same.
     pub egress: Vec<EgressRule>,
-    /// An autoscaler manager's egress to the internet: HTTPS (and GitLab's port), no HTTP.
+    /// An autoscaler manager's egress: by default HTTPS (and GitLab's port), no HTTP; with
+    /// `aws.egress`, the same rules as every instance.
     pub manager_egress: Vec<EgressRule>,
     /// Terraform labels of the egress rules, which every group depends on.
     pub egress_labels: Vec<String>,
+    /// What every role and instance profile gets: a permissions boundary and a path.
+    pub iam: IamContext,
+    /// The VPC endpoints, with `aws.vpc_endpoints: create`.
+    pub vpc_endpoints: Option<VpcEndpoints>,
+    /// Addresses of the VPC endpoints, which every group depends on (empty without them).
+    pub endpoint_addresses: Vec<String>,
+    /// GitLab's OIDC provider and the pools' job roles, when some pool has a `job_role`.
+    pub jobs: Option<Jobs>,
     /// Customer-managed KMS key of the instances' volumes, when the spec names one.
     pub ebs_kms_key_arn: Option<String>,
     /// Heartbeat timeout of every drain hook: fixed, since a change would replace the group.
@@ -159,14 +174,180 @@ pub struct SecurityGroup {
     pub description: String,
 }
 
+/// One `aws_vpc_security_group_egress_rule`: TCP ports to one destination.
 #[derive(Debug, Clone, Serialize)]
 pub struct EgressRule {
     /// Terraform resource label.
     pub label: String,
     pub description: String,
-    pub port: u16,
-    /// `::/0` when true, `0.0.0.0/0` otherwise.
-    pub ipv6: bool,
+    pub from_port: u16,
+    pub to_port: u16,
+    /// The destination's argument: `cidr_ipv4`, `cidr_ipv6`, `prefix_list_id` or
+    /// `referenced_security_group_id`.
+    pub to: &'static str,
+    /// The destination as written (a CIDR block, a prefix list id), which the template quotes...
+    pub literal: Option<String>,
+    /// ...or a reference to another resource of the module.
+    pub reference: Option<String>,
+}
+
+impl EgressRule {
+    fn anywhere(label: String, description: String, port: u16, ipv6: bool) -> Self {
+        EgressRule {
+            label,
+            description,
+            from_port: port,
+            to_port: port,
+            to: if ipv6 { "cidr_ipv6" } else { "cidr_ipv4" },
+            literal: Some(if ipv6 { "::/0" } else { "0.0.0.0/0" }.to_owned()),
+            reference: None,
+        }
+    }
+
+    /// A rule the spec wrote, labelled by its destination and ports.
+    fn written(prefix: &str, rule: &model::EgressRule) -> Self {
+        let ports = if rule.from_port == rule.to_port {
+            rule.from_port.to_string()
+        } else {
+            format!("{}_{}", rule.from_port, rule.to_port)
+        };
+        EgressRule {
+            label: format!("{prefix}{}_tcp_{ports}", label_text(rule.destination())),
+            description: rule.description.clone(),
+            from_port: rule.from_port,
+            to_port: rule.to_port,
+            to: if rule.cidr.is_some() { "cidr_ipv4" } else { "prefix_list_id" },
+            literal: Some(rule.destination().to_owned()),
+            reference: None,
+        }
+    }
+
+    fn reference(label: &str, description: &str, port: u16, to: &'static str, reference: String) -> Self {
+        EgressRule {
+            label: label.to_owned(),
+            description: description.to_owned(),
+            from_port: port,
+            to_port: port,
+            to,
+            literal: None,
+            reference: Some(reference),
+        }
+    }
+}
+
+/// Text as a part of a Terraform label: lowercase letters, digits and underscores.
+fn label_text(text: &str) -> String {
+    text.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
+}
+
+/// Rules with labels made unique within one list: a repeated label gets `_2`, `_3`...
+fn unique_labels(mut rules: Vec<EgressRule>) -> Vec<EgressRule> {
+    let mut seen: BTreeMap<String, u32> = BTreeMap::new();
+    for rule in &mut rules {
+        let n = seen.entry(rule.label.clone()).or_insert(0);
+        *n += 1;
+        if *n > 1 {
+            rule.label = format!("{}_{n}", rule.label);
+        }
+    }
+    rules
+}
+
+/// The permissions boundary and path of every role and instance profile, each only when set.
+#[derive(Debug, Serialize)]
+pub struct IamContext {
+    pub permissions_boundary: Option<String>,
+    pub path: Option<String>,
+}
+
+/// The S3 gateway endpoint on the subnets' route tables, and an interface endpoint per AWS
+/// service the fleet calls, behind a security group that admits HTTPS from the fleet only.
+#[derive(Debug, Serialize)]
+pub struct VpcEndpoints {
+    pub security_group: SecurityGroup,
+    /// One interface endpoint each (`label`, the service's short name, why).
+    pub interface: Vec<EndpointContext>,
+    pub gateway: Vec<EndpointContext>,
+    /// The security groups the endpoints admit HTTPS from: each rule's label and the group's.
+    pub sources: Vec<EndpointSource>,
+    /// The fleet's subnets, each with the label of its data sources.
+    pub subnets: Vec<Labelled>,
+}
+
+/// A value and the Terraform label of what is made or read for it.
+#[derive(Debug, Serialize)]
+pub struct Labelled {
+    pub label: String,
+    pub value: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EndpointContext {
+    pub label: String,
+    /// `com.amazonaws.REGION.SERVICE`.
+    pub service_name: String,
+    pub name: String,
+    pub why: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EndpointSource {
+    pub label: String,
+    pub security_group: String,
+    pub description: String,
+}
+
+/// GitLab's OIDC provider (created, or the account's existing one) and the pools' job roles.
+#[derive(Debug, Serialize)]
+pub struct Jobs {
+    /// The issuer, `gitlab.url`, which is also the provider's one audience.
+    pub issuer: String,
+    /// The issuer without `https://`: the prefix of the trust policy's condition keys.
+    pub key_prefix: String,
+    /// The account's existing provider; `None`: job-roles.tf creates it.
+    pub existing_provider_arn: Option<String>,
+}
+
+/// A pool's job role: whom it trusts and what it gets.
+#[derive(Debug, Serialize)]
+pub struct JobRoleContext {
+    pub role_name: String,
+    /// `sub` claims allowed, as StringLike patterns.
+    pub subjects: Vec<String>,
+    /// The managed policies attached, each labelled by its name.
+    pub attachments: Vec<Labelled>,
+    pub projects: Vec<String>,
+    pub refs: Vec<String>,
+    pub ref_protected: bool,
+}
+
+/// A job role's policy attachments, labelled `{pool}_jobs_{policy name}` (`_2`... on a repeat).
+fn attachments(pool: &str, arns: &[String]) -> Vec<Labelled> {
+    let mut seen: BTreeMap<String, u32> = BTreeMap::new();
+    arns.iter()
+        .map(|arn| {
+            let name = arn.rsplit('/').next().unwrap_or(arn);
+            let mut label = format!("{pool}_jobs_{}", label_text(name));
+            let n = seen.entry(label.clone()).or_insert(0);
+            *n += 1;
+            if *n > 1 {
+                label = format!("{label}_{n}");
+            }
+            Labelled { label, value: arn.clone() }
+        })
+        .collect()
+}
+
+/// The `sub` claims of GitLab's ID tokens a job role admits:
+/// `project_path:{group}/{project}:ref_type:{type}:ref:{branch_name}` (GitLab docs, "OpenID
+/// Connect (OIDC) Authentication Using ID Tokens", token payload), one pattern per project and ref.
+/// A project path and a ref hold no `:`, `*` or `?`, so each pattern matches only what it names.
+pub fn job_role_subjects(job: &model::JobRole) -> Vec<String> {
+    let refs: Vec<&str> = if job.refs.is_empty() { vec!["*"] } else { job.refs.iter().map(String::as_str).collect() };
+    job.projects
+        .iter()
+        .flat_map(|project| refs.iter().map(move |r| format!("project_path:{project}:ref_type:*:ref:{r}")))
+        .collect()
 }
 
 /// One pool's resources: what every topology has, and the topology's own context, which its
@@ -212,6 +393,16 @@ pub struct PoolContext {
     pub boot: Boot,
     /// The spot group's fallback to on-demand capacity, when the pool has one.
     pub fallback: Option<Fallback>,
+    /// The ECR repositories its runner pulls job and service images from with its role: the
+    /// spec's `registries.ecr`, for a pool whose jobs run in Docker.
+    pub ecr_repositories: Vec<String>,
+    /// The pool's own egress rules (`pools[].egress`), labelled apart from the fleet's.
+    pub egress: Vec<EgressRule>,
+    /// The security group of those rules, for a pool whose instances are in the fleet's
+    /// security group of runners (which every such pool shares).
+    pub egress_security_group: Option<SecurityGroup>,
+    /// The jobs' own role, assumed with GitLab's ID tokens, when the pool has one.
+    pub job_role: Option<JobRoleContext>,
     /// What the topology adds.
     #[serde(flatten)]
     pub own: TerraformContext,
@@ -342,7 +533,7 @@ impl Context {
     pub fn new(fleet: &Fleet, image_hash: &str, env: &Environment) -> Result<Self, Error> {
         let mut default_tags = fleet.tags.clone();
         default_tags.insert(model::TAG_FLEET.to_owned(), fleet.name.clone());
-        let egress = egress_rules(&fleet.gitlab_url);
+        let egress = egress_rules(fleet);
         let missing = |what: &str| {
             format!(
                 "No {what} of fleet {} has {} = {image_hash}, the image this render defines. Bake it first: \
@@ -370,14 +561,40 @@ impl Context {
             instance_pools: fleet.pools.iter().any(|p| p.topology.kind().in_runners_security_group()),
             security_group: SecurityGroup {
                 name: format!("{}-runners", fleet.name),
-                description: format!(
-                    "GitLab runners of fleet {}: no ingress; egress to HTTPS, HTTP (and GitLab) only",
-                    fleet.name
-                ),
+                description: if fleet.egress.is_some() {
+                    format!(
+                        "GitLab runners of fleet {}: no ingress; egress to the spec egress rules and GitLab only",
+                        fleet.name
+                    )
+                } else {
+                    format!(
+                        "GitLab runners of fleet {}: no ingress; egress to HTTPS, HTTP (and GitLab) only",
+                        fleet.name
+                    )
+                },
             },
             egress_labels: egress.iter().map(|r| r.label.clone()).collect(),
-            manager_egress: egress.iter().filter(|r| r.port != 80).cloned().collect(),
+            manager_egress: if fleet.egress.is_some() {
+                egress.clone()
+            } else {
+                egress.iter().filter(|r| r.from_port != 80).cloned().collect()
+            },
             egress,
+            iam: IamContext {
+                permissions_boundary: fleet.iam.permissions_boundary.clone(),
+                path: fleet.iam.path.clone(),
+            },
+            vpc_endpoints: fleet.vpc_endpoints.then(|| vpc_endpoints(fleet)),
+            endpoint_addresses: if fleet.vpc_endpoints {
+                fleet.vpc_endpoints().iter().map(|e| format!("aws_vpc_endpoint.{}", label_text(e.service))).collect()
+            } else {
+                Vec::new()
+            },
+            jobs: fleet.pools.iter().any(|p| p.job_role.is_some()).then(|| Jobs {
+                issuer: fleet.gitlab_url.clone(),
+                key_prefix: fleet.gitlab_url.trim_start_matches("https://").to_owned(),
+                existing_provider_arn: fleet.iam.oidc_provider_arn.clone(),
+            }),
             ebs_kms_key_arn: fleet.ebs_kms_key_arn.clone(),
             hook_heartbeat_timeout_seconds: model::HOOK_HEARTBEAT_TIMEOUT_SECONDS,
             max_instance_lifetime_seconds: model::MAX_INSTANCE_LIFETIME_SECONDS,
@@ -413,11 +630,85 @@ pub fn pool_tags(fleet: &Fleet, pool: &Pool, name: String) -> BTreeMap<String, S
     map
 }
 
+/// Every instance's egress. By default HTTPS and HTTP to anywhere ([`default_egress`]). With
+/// `aws.egress`, the rules written instead, and GitLab's port to anywhere: a security group takes
+/// no host name, and GitLab's addresses are not runnergen's to know. With the VPC endpoints, also
+/// HTTPS to the interface endpoints' security group and to S3's prefix list (the gateway
+/// endpoint's route), which no written rule need then cover.
+fn egress_rules(fleet: &Fleet) -> Vec<EgressRule> {
+    let mut rules = match &fleet.egress {
+        None => default_egress(&fleet.gitlab_url),
+        Some(written) => {
+            let mut rules: Vec<EgressRule> = written.iter().map(|r| EgressRule::written("to_", r)).collect();
+            let port = explicit_port(&fleet.gitlab_url).unwrap_or(443);
+            let description = format!("GitLab on port {port}, anywhere: security groups take no host names");
+            rules.push(EgressRule::anywhere(format!("gitlab_{port}_ipv4"), description.clone(), port, false));
+            rules.push(EgressRule::anywhere(format!("gitlab_{port}_ipv6"), description, port, true));
+            rules
+        }
+    };
+    if fleet.vpc_endpoints {
+        rules.push(EgressRule::reference(
+            "vpc_endpoints",
+            "HTTPS to the interface endpoints of the VPC",
+            443,
+            "referenced_security_group_id",
+            "aws_security_group.vpc_endpoints.id".to_owned(),
+        ));
+        rules.push(EgressRule::reference(
+            "s3_gateway",
+            "HTTPS to S3 through the gateway endpoint",
+            443,
+            "prefix_list_id",
+            "aws_vpc_endpoint.s3.prefix_list_id".to_owned(),
+        ));
+    }
+    unique_labels(rules)
+}
+
+/// The endpoints of [`Fleet::vpc_endpoints`], and the fleet's security groups they admit.
+fn vpc_endpoints(fleet: &Fleet) -> VpcEndpoints {
+    let (gateway, interface): (Vec<_>, Vec<_>) = fleet.vpc_endpoints().into_iter().partition(|e| e.gateway);
+    let endpoint = |e: model::VpcEndpoint| EndpointContext {
+        label: label_text(e.service),
+        service_name: format!("com.amazonaws.{}.{}", fleet.region, e.service),
+        name: format!("{}-{}", fleet.name, e.service.replace('.', "-")),
+        why: e.why,
+    };
+    let mut sources = Vec::new();
+    if fleet.pools.iter().any(|p| p.topology.kind().in_runners_security_group()) {
+        sources.push(EndpointSource {
+            label: "vpc_endpoints_from_runners".to_owned(),
+            security_group: "runners".to_owned(),
+            description: "HTTPS from the runners of the instance pools".to_owned(),
+        });
+    }
+    for pool in &fleet.pools {
+        for (group, what) in pool.topology.kind().own_security_groups(pool) {
+            sources.push(EndpointSource {
+                label: format!("vpc_endpoints_from_{group}"),
+                description: format!("HTTPS from {what}"),
+                security_group: group,
+            });
+        }
+    }
+    VpcEndpoints {
+        security_group: SecurityGroup {
+            name: format!("{}-vpc-endpoints", fleet.name),
+            description: format!("VPC interface endpoints of fleet {}: HTTPS from its instances only", fleet.name),
+        },
+        interface: interface.into_iter().map(endpoint).collect(),
+        gateway: gateway.into_iter().map(endpoint).collect(),
+        sources,
+        subnets: fleet.subnet_ids.iter().map(|id| Labelled { label: label_text(id), value: id.clone() }).collect(),
+    }
+}
+
 /// HTTPS to anywhere: GitLab, the AWS APIs (SSM, CloudWatch, Auto Scaling, Session Manager) and
 /// container registries; HTTP for the OS package mirrors that jobs' images use by default
 /// (Debian's and Ubuntu's apt sources are plain HTTP, their packages signed). GitLab on another
 /// port gets a rule of its own.
-fn egress_rules(gitlab_url: &str) -> Vec<EgressRule> {
+fn default_egress(gitlab_url: &str) -> Vec<EgressRule> {
     let mut ports = vec![
         (443u16, "HTTPS: GitLab, AWS APIs, container registries".to_owned()),
         (80, "HTTP: OS package mirrors of job images (signed packages)".to_owned()),
@@ -434,8 +725,8 @@ fn egress_rules(gitlab_url: &str) -> Vec<EgressRule> {
             80 => "http".to_owned(),
             _ => format!("gitlab_{port}"),
         };
-        rules.push(EgressRule { label: format!("{name}_ipv4"), description: description.clone(), port, ipv6: false });
-        rules.push(EgressRule { label: format!("{name}_ipv6"), description, port, ipv6: true });
+        rules.push(EgressRule::anywhere(format!("{name}_ipv4"), description.clone(), port, false));
+        rules.push(EgressRule::anywhere(format!("{name}_ipv6"), description, port, true));
     }
     rules
 }
@@ -505,6 +796,23 @@ fn pool_context(fleet: &Fleet, pool: &Pool, env: &Environment) -> Result<PoolCon
             units: kind.start_units(),
         },
         fallback: kind.spot_fallback(fleet, pool),
+        ecr_repositories: if pool.pulls_docker_images() { fleet.registries.ecr.clone() } else { Vec::new() },
+        egress: unique_labels(pool.egress.iter().map(|r| EgressRule::written("pool_to_", r)).collect()),
+        egress_security_group: (kind.in_runners_security_group() && !pool.egress.is_empty()).then(|| SecurityGroup {
+            name: format!("{}-egress", pool.id),
+            description: format!(
+                "Runners of pool {} in fleet {}: the pool egress rules, besides the fleet security group",
+                pool.name, fleet.name
+            ),
+        }),
+        job_role: pool.job_role.as_ref().map(|j| JobRoleContext {
+            role_name: pool.job_role_name(),
+            subjects: job_role_subjects(j),
+            attachments: attachments(&pool.name, &j.policy_arns),
+            projects: j.projects.clone(),
+            refs: j.refs.clone(),
+            ref_protected: j.ref_protected,
+        }),
         own: kind.terraform(fleet, pool),
     })
 }
@@ -540,6 +848,12 @@ pub fn render(fleet: &Fleet, image_hash: &str, env: &Environment) -> Result<Vec<
     }
     if ctx.monitoring.is_some() {
         files.push(MONITORING.render(env, value.clone(), "")?);
+    }
+    if ctx.vpc_endpoints.is_some() {
+        files.push(VPC_ENDPOINTS.render(env, value.clone(), "")?);
+    }
+    if ctx.jobs.is_some() {
+        files.push(JOB_ROLES.render(env, value.clone(), "")?);
     }
     if let Some(dashboard) = ctx.monitoring.as_ref().and_then(|m| m.dashboard.as_ref()) {
         files.push((dashboard.file.to_owned(), File { contents: dashboard.body.clone(), executable: false }));
@@ -594,6 +908,37 @@ fn parent_dir(path: &'static str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn written_rules_are_labelled_by_destination_and_ports_once_each() {
+        let rule = |cidr: Option<&str>, prefix_list: Option<&str>, from, to, description: &str| model::EgressRule {
+            cidr: cidr.map(str::to_owned),
+            prefix_list: prefix_list.map(str::to_owned),
+            from_port: from,
+            to_port: to,
+            description: description.to_owned(),
+        };
+        let rules = unique_labels(vec![
+            EgressRule::written("to_", &rule(Some("10.0.0.0/8"), None, 22, 22, "a")),
+            EgressRule::written("to_", &rule(None, Some("pl-0123456789abcdef0"), 8000, 8100, "b")),
+            EgressRule::written("to_", &rule(Some("10.0.0.0/8"), None, 22, 22, "a again")),
+        ]);
+        let labels: Vec<&str> = rules.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(labels, ["to_10_0_0_0_8_tcp_22", "to_pl_0123456789abcdef0_tcp_8000_8100", "to_10_0_0_0_8_tcp_22_2"]);
+        assert_eq!((rules[1].to, rules[1].literal.as_deref()), ("prefix_list_id", Some("pl-0123456789abcdef0")));
+        assert_eq!((rules[0].to, rules[0].literal.as_deref()), ("cidr_ipv4", Some("10.0.0.0/8")));
+    }
+
+    #[test]
+    fn policy_attachments_are_labelled_by_policy_name_once_each() {
+        let arns = [
+            "arn:aws:iam::123456789012:policy/team/Deployer".to_owned(),
+            "arn:aws:iam::210987654321:policy/Deployer".to_owned(),
+            "arn:aws:iam::aws:policy/ReadOnlyAccess".to_owned(),
+        ];
+        let labels: Vec<String> = attachments("deploy", &arns).into_iter().map(|a| a.label).collect();
+        assert_eq!(labels, ["deploy_jobs_deployer", "deploy_jobs_deployer_2", "deploy_jobs_readonlyaccess"]);
+    }
 
     #[test]
     fn explicit_ports() {

@@ -99,6 +99,7 @@ pub fn warnings(fleet: &Fleet) -> Vec<Finding> {
     fleet::unused_cache(fleet, &mut out);
     fleet::alarms_without_logs(fleet, &mut out);
     network::egress_anywhere(fleet, &mut out);
+    network::job_role_ref_protected(fleet, &mut out);
     for (i, pool) in fleet.pools.iter().enumerate() {
         pool::warnings(fleet, i, pool, &mut out);
     }

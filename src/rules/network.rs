@@ -170,6 +170,30 @@ pub(super) fn egress_anywhere(fleet: &Fleet, out: &mut Vec<Finding>) {
     }
 }
 
+/// `ref_protected` is a claim of GitLab's ID tokens that AWS IAM does not evaluate: it can only be
+/// documented, never enforced by the trust policy.
+pub(super) fn job_role_ref_protected(fleet: &Fleet, out: &mut Vec<Finding>) {
+    for (p, pool) in fleet.pools.iter().enumerate() {
+        let Some(job) = pool.job_role.as_ref().filter(|j| j.ref_protected) else { continue };
+        let refs = if job.refs.is_empty() {
+            "The role admits every ref of the listed projects: list the protected branches and tags in `refs`"
+        } else {
+            "The role admits the refs in `refs`, protected or not: protect each of them in GitLab"
+        };
+        out.push(
+            Finding::new(
+                pool_path(p).key("job_role").key("ref_protected"),
+                "AWS cannot check that a job's ref is protected",
+                "not in the trust policy",
+            )
+            .help(format!(
+                "AWS IAM evaluates only a few claims of a GitLab ID token (`aud` and `sub`, \"Available keys for \
+                 AWS OIDC federation\"); `ref_protected` is not one of them. {refs}"
+            )),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

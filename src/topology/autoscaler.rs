@@ -388,6 +388,12 @@ impl Kind for AutoscalerPool {
     fn templates(&self) -> &'static Templates {
         &TEMPLATES
     }
+    fn own_security_groups(&self, pool: &Pool) -> Vec<(String, String)> {
+        vec![
+            (format!("{}_manager", pool.name), format!("the manager of pool {}", pool.name)),
+            (format!("{}_workers", pool.name), format!("the workers of pool {}", pool.name)),
+        ]
+    }
     fn terraform(&self, fleet: &Fleet, pool: &Pool) -> AnyContext {
         let (mixed, launch_template_instance_type) = instance_choice(self.workers.spot, &self.workers.instance_types);
         let worker_tags = pool_tags(fleet, pool, format!("{}-worker", pool.id));
@@ -398,10 +404,17 @@ impl Kind for AutoscalerPool {
                 volume_gb: fleet.image.volume_gb,
                 security_group: SecurityGroup {
                     name: self.runner_group(pool),
-                    description: format!(
-                        "Manager of autoscaler pool {} in fleet {}: no ingress; egress to HTTPS (and GitLab) and SSH to its workers",
-                        pool.name, fleet.name
-                    ),
+                    description: if fleet.egress.is_some() {
+                        format!(
+                            "Manager of autoscaler pool {} in fleet {}: no ingress; egress to the spec egress rules, GitLab and SSH to its workers",
+                            pool.name, fleet.name
+                        )
+                    } else {
+                        format!(
+                            "Manager of autoscaler pool {} in fleet {}: no ingress; egress to HTTPS (and GitLab) and SSH to its workers",
+                            pool.name, fleet.name
+                        )
+                    },
                 },
                 settings_parameter: self.live_settings_parameter(pool).unwrap_or_default(),
                 settings_file: format!("manager-settings/{}.toml", pool.name),
@@ -410,10 +423,22 @@ impl Kind for AutoscalerPool {
                 group_name: worker_group(pool),
                 security_group: SecurityGroup {
                     name: worker_group(pool),
-                    description: format!(
-                        "Workers of autoscaler pool {} in fleet {}: SSH from its manager only; egress to HTTPS, HTTP (and GitLab)",
-                        pool.name, fleet.name
-                    ),
+                    description: if fleet.egress.is_some() {
+                        format!(
+                            "Workers of autoscaler pool {} in fleet {}: SSH from its manager only; egress to the spec egress rules and GitLab",
+                            pool.name, fleet.name
+                        )
+                    } else if !pool.egress.is_empty() {
+                        format!(
+                            "Workers of autoscaler pool {} in fleet {}: SSH from its manager only; egress to HTTPS, HTTP, the pool egress rules (and GitLab)",
+                            pool.name, fleet.name
+                        )
+                    } else {
+                        format!(
+                            "Workers of autoscaler pool {} in fleet {}: SSH from its manager only; egress to HTTPS, HTTP (and GitLab)",
+                            pool.name, fleet.name
+                        )
+                    },
                 },
                 max_instances: self.workers.max_instances,
                 launch_template_instance_type,

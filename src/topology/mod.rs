@@ -232,6 +232,11 @@ pub trait Kind {
     fn live_settings(&self, _fleet: &Fleet, _pool: &Pool) -> Option<Toml> {
         None
     }
+    /// The pool's own security groups, each its Terraform label and what it holds in words
+    /// (the fleet's security group of runners is not among them).
+    fn own_security_groups(&self, _pool: &Pool) -> Vec<(String, String)> {
+        Vec::new()
+    }
     /// Whether the runner instances are in the fleet's security group of runners.
     fn in_runners_security_group(&self) -> bool {
         false

@@ -31,11 +31,14 @@ resource "aws_iam_role" "build_manager" {
   description          = "Manager of autoscaler pool build in fleet corp-ci"
   assume_role_policy   = data.aws_iam_policy_document.ec2_assume_role.json
   max_session_duration = 3600
+  path                 = "/ci/"
+  permissions_boundary = "arn:aws:iam::123456789012:policy/Boundary"
 }
 
 resource "aws_iam_instance_profile" "build_manager" {
   name = "corp-ci-build-manager"
   role = aws_iam_role.build_manager.name
+  path = "/ci/"
 }
 
 data "aws_iam_policy_document" "build_manager" {
@@ -135,6 +138,23 @@ data "aws_iam_policy_document" "build_manager" {
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["arn:${local.partition}:logs:eu-central-1:${local.account_id}:log-group:/runnergen/corp-ci/build", "arn:${local.partition}:logs:eu-central-1:${local.account_id}:log-group:/runnergen/corp-ci/build:log-stream:*"]
   }
+
+  # Job and service images from the spec's ECR repositories. The runner runs the ECR credential
+  # helper with this role and hands the Docker daemon a token for that one pull (gitlab-runner
+  # helpers/docker/auth/auth.go: ResolveConfigs, readConfigsFromCredentialsHelper, EncodeConfig).
+  # The workers' daemons get theirs from the manager: the workers have no role.
+  # Jobs never see the token. GetAuthorizationToken has no resource-level permission.
+  statement {
+    sid       = "EcrAuthorizationToken"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "PullFromListedRepositories"
+    actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    resources = ["arn:aws:ecr:eu-central-1:123456789012:repository/*"]
+  }
 }
 
 resource "aws_iam_role_policy" "build_manager" {
@@ -150,11 +170,14 @@ resource "aws_iam_role" "deploy" {
   description          = "Runner instances of pool deploy in fleet corp-ci"
   assume_role_policy   = data.aws_iam_policy_document.ec2_assume_role.json
   max_session_duration = 3600
+  path                 = "/ci/"
+  permissions_boundary = "arn:aws:iam::123456789012:policy/Boundary"
 }
 
 resource "aws_iam_instance_profile" "deploy" {
   name = "corp-ci-deploy"
   role = aws_iam_role.deploy.name
+  path = "/ci/"
 }
 
 data "aws_iam_policy_document" "deploy" {
@@ -212,6 +235,22 @@ data "aws_iam_policy_document" "deploy" {
     sid       = "ShipJournalToOwnLogGroup"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["arn:${local.partition}:logs:eu-central-1:${local.account_id}:log-group:/runnergen/corp-ci/deploy", "arn:${local.partition}:logs:eu-central-1:${local.account_id}:log-group:/runnergen/corp-ci/deploy:log-stream:*"]
+  }
+
+  # Job and service images from the spec's ECR repositories. The runner runs the ECR credential
+  # helper with this role and hands the Docker daemon a token for that one pull (gitlab-runner
+  # helpers/docker/auth/auth.go: ResolveConfigs, readConfigsFromCredentialsHelper, EncodeConfig).
+  # Jobs never see the token. GetAuthorizationToken has no resource-level permission.
+  statement {
+    sid       = "EcrAuthorizationToken"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "PullFromListedRepositories"
+    actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    resources = ["arn:aws:ecr:eu-central-1:123456789012:repository/*"]
   }
 
   # An instance protects itself from scale-in while it runs a job and lifts the protection when

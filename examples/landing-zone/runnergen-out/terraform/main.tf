@@ -116,7 +116,7 @@ data "aws_ami" "worker" {
 # metadata service and Amazon Time Sync are not filtered by security groups and need no rule.
 resource "aws_security_group" "runners" {
   name        = "corp-ci-runners"
-  description = "GitLab runners of fleet corp-ci: no ingress; egress to HTTPS, HTTP (and GitLab) only"
+  description = "GitLab runners of fleet corp-ci: no ingress; egress to the spec egress rules and GitLab only"
   vpc_id      = "vpc-0a1b2c3d4e5f60718"
 
   tags = {
@@ -124,38 +124,56 @@ resource "aws_security_group" "runners" {
   }
 }
 
-resource "aws_vpc_security_group_egress_rule" "https_ipv4" {
+resource "aws_vpc_security_group_egress_rule" "to_pl_0123456789abcdef0_tcp_443" {
   security_group_id = aws_security_group.runners.id
-  description       = "HTTPS: GitLab, AWS APIs, container registries"
+  description       = "corporate proxy and registries"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  prefix_list_id    = "pl-0123456789abcdef0"
+}
+
+resource "aws_vpc_security_group_egress_rule" "to_10_0_0_0_8_tcp_3128" {
+  security_group_id = aws_security_group.runners.id
+  description       = "corporate proxy"
+  ip_protocol       = "tcp"
+  from_port         = 3128
+  to_port           = 3128
+  cidr_ipv4         = "10.0.0.0/8"
+}
+
+resource "aws_vpc_security_group_egress_rule" "gitlab_443_ipv4" {
+  security_group_id = aws_security_group.runners.id
+  description       = "GitLab on port 443, anywhere: security groups take no host names"
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443
   cidr_ipv4         = "0.0.0.0/0"
 }
 
-resource "aws_vpc_security_group_egress_rule" "https_ipv6" {
+resource "aws_vpc_security_group_egress_rule" "gitlab_443_ipv6" {
   security_group_id = aws_security_group.runners.id
-  description       = "HTTPS: GitLab, AWS APIs, container registries"
+  description       = "GitLab on port 443, anywhere: security groups take no host names"
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443
   cidr_ipv6         = "::/0"
 }
 
-resource "aws_vpc_security_group_egress_rule" "http_ipv4" {
-  security_group_id = aws_security_group.runners.id
-  description       = "HTTP: OS package mirrors of job images (signed packages)"
-  ip_protocol       = "tcp"
-  from_port         = 80
-  to_port           = 80
-  cidr_ipv4         = "0.0.0.0/0"
+resource "aws_vpc_security_group_egress_rule" "vpc_endpoints" {
+  security_group_id            = aws_security_group.runners.id
+  description                  = "HTTPS to the interface endpoints of the VPC"
+  ip_protocol                  = "tcp"
+  from_port                    = 443
+  to_port                      = 443
+  referenced_security_group_id = aws_security_group.vpc_endpoints.id
 }
 
-resource "aws_vpc_security_group_egress_rule" "http_ipv6" {
+resource "aws_vpc_security_group_egress_rule" "s3_gateway" {
   security_group_id = aws_security_group.runners.id
-  description       = "HTTP: OS package mirrors of job images (signed packages)"
+  description       = "HTTPS to S3 through the gateway endpoint"
   ip_protocol       = "tcp"
-  from_port         = 80
-  to_port           = 80
-  cidr_ipv6         = "::/0"
+  from_port         = 443
+  to_port           = 443
+  prefix_list_id    = aws_vpc_endpoint.s3.prefix_list_id
 }

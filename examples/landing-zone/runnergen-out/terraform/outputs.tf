@@ -34,3 +34,23 @@ output "deploy_role_arn" {
   description = "IAM role of the instances of pool deploy."
   value       = aws_iam_role.deploy.arn
 }
+
+output "deploy_job_role_arn" {
+  description = "The role jobs of pool deploy assume with a GitLab ID token (AWS_ROLE_ARN)."
+  value       = aws_iam_role.deploy_jobs.arn
+}
+
+output "gitlab_oidc_provider_arn" {
+  description = "GitLab's OIDC provider in the account, which the job roles trust."
+  value       = aws_iam_openid_connect_provider.gitlab.arn
+}
+
+output "deploy_egress_security_group_id" {
+  description = "Security group of the own egress rules of pool deploy."
+  value       = aws_security_group.deploy_egress.id
+}
+
+output "vpc_endpoints_security_group_id" {
+  description = "Security group of the interface endpoints: HTTPS from the fleet only."
+  value       = aws_security_group.vpc_endpoints.id
+}

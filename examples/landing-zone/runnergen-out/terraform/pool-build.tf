@@ -35,7 +35,7 @@ locals {
 # The manager accepts nothing: it calls out to GitLab and the AWS APIs, and into its workers.
 resource "aws_security_group" "build_manager" {
   name        = "corp-ci-build-manager"
-  description = "Manager of autoscaler pool build in fleet corp-ci: no ingress; egress to HTTPS (and GitLab) and SSH to its workers"
+  description = "Manager of autoscaler pool build in fleet corp-ci: no ingress; egress to the spec egress rules, GitLab and SSH to its workers"
   vpc_id      = "vpc-0a1b2c3d4e5f60718"
 
   tags = {
@@ -43,22 +43,58 @@ resource "aws_security_group" "build_manager" {
   }
 }
 
-resource "aws_vpc_security_group_egress_rule" "build_manager_https_ipv4" {
+resource "aws_vpc_security_group_egress_rule" "build_manager_to_pl_0123456789abcdef0_tcp_443" {
   security_group_id = aws_security_group.build_manager.id
-  description       = "HTTPS: GitLab, AWS APIs, container registries"
+  description       = "corporate proxy and registries"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  prefix_list_id    = "pl-0123456789abcdef0"
+}
+
+resource "aws_vpc_security_group_egress_rule" "build_manager_to_10_0_0_0_8_tcp_3128" {
+  security_group_id = aws_security_group.build_manager.id
+  description       = "corporate proxy"
+  ip_protocol       = "tcp"
+  from_port         = 3128
+  to_port           = 3128
+  cidr_ipv4         = "10.0.0.0/8"
+}
+
+resource "aws_vpc_security_group_egress_rule" "build_manager_gitlab_443_ipv4" {
+  security_group_id = aws_security_group.build_manager.id
+  description       = "GitLab on port 443, anywhere: security groups take no host names"
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443
   cidr_ipv4         = "0.0.0.0/0"
 }
 
-resource "aws_vpc_security_group_egress_rule" "build_manager_https_ipv6" {
+resource "aws_vpc_security_group_egress_rule" "build_manager_gitlab_443_ipv6" {
   security_group_id = aws_security_group.build_manager.id
-  description       = "HTTPS: GitLab, AWS APIs, container registries"
+  description       = "GitLab on port 443, anywhere: security groups take no host names"
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443
   cidr_ipv6         = "::/0"
+}
+
+resource "aws_vpc_security_group_egress_rule" "build_manager_vpc_endpoints" {
+  security_group_id            = aws_security_group.build_manager.id
+  description                  = "HTTPS to the interface endpoints of the VPC"
+  ip_protocol                  = "tcp"
+  from_port                    = 443
+  to_port                      = 443
+  referenced_security_group_id = aws_security_group.vpc_endpoints.id
+}
+
+resource "aws_vpc_security_group_egress_rule" "build_manager_s3_gateway" {
+  security_group_id = aws_security_group.build_manager.id
+  description       = "HTTPS to S3 through the gateway endpoint"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  prefix_list_id    = aws_vpc_endpoint.s3.prefix_list_id
 }
 
 resource "aws_vpc_security_group_egress_rule" "build_manager_ssh" {
@@ -73,7 +109,7 @@ resource "aws_vpc_security_group_egress_rule" "build_manager_ssh" {
 # The workers accept SSH from their manager and nothing else, and call out like runners do.
 resource "aws_security_group" "build_workers" {
   name        = "corp-ci-build-workers"
-  description = "Workers of autoscaler pool build in fleet corp-ci: SSH from its manager only; egress to HTTPS, HTTP (and GitLab)"
+  description = "Workers of autoscaler pool build in fleet corp-ci: SSH from its manager only; egress to the spec egress rules and GitLab"
   vpc_id      = "vpc-0a1b2c3d4e5f60718"
 
   tags = {
@@ -91,40 +127,58 @@ resource "aws_vpc_security_group_ingress_rule" "build_workers_ssh" {
   referenced_security_group_id = aws_security_group.build_manager.id
 }
 
-resource "aws_vpc_security_group_egress_rule" "build_workers_https_ipv4" {
+resource "aws_vpc_security_group_egress_rule" "build_workers_to_pl_0123456789abcdef0_tcp_443" {
   security_group_id = aws_security_group.build_workers.id
-  description       = "HTTPS: GitLab, AWS APIs, container registries"
+  description       = "corporate proxy and registries"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  prefix_list_id    = "pl-0123456789abcdef0"
+}
+
+resource "aws_vpc_security_group_egress_rule" "build_workers_to_10_0_0_0_8_tcp_3128" {
+  security_group_id = aws_security_group.build_workers.id
+  description       = "corporate proxy"
+  ip_protocol       = "tcp"
+  from_port         = 3128
+  to_port           = 3128
+  cidr_ipv4         = "10.0.0.0/8"
+}
+
+resource "aws_vpc_security_group_egress_rule" "build_workers_gitlab_443_ipv4" {
+  security_group_id = aws_security_group.build_workers.id
+  description       = "GitLab on port 443, anywhere: security groups take no host names"
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443
   cidr_ipv4         = "0.0.0.0/0"
 }
 
-resource "aws_vpc_security_group_egress_rule" "build_workers_https_ipv6" {
+resource "aws_vpc_security_group_egress_rule" "build_workers_gitlab_443_ipv6" {
   security_group_id = aws_security_group.build_workers.id
-  description       = "HTTPS: GitLab, AWS APIs, container registries"
+  description       = "GitLab on port 443, anywhere: security groups take no host names"
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443
   cidr_ipv6         = "::/0"
 }
 
-resource "aws_vpc_security_group_egress_rule" "build_workers_http_ipv4" {
-  security_group_id = aws_security_group.build_workers.id
-  description       = "HTTP: OS package mirrors of job images (signed packages)"
-  ip_protocol       = "tcp"
-  from_port         = 80
-  to_port           = 80
-  cidr_ipv4         = "0.0.0.0/0"
+resource "aws_vpc_security_group_egress_rule" "build_workers_vpc_endpoints" {
+  security_group_id            = aws_security_group.build_workers.id
+  description                  = "HTTPS to the interface endpoints of the VPC"
+  ip_protocol                  = "tcp"
+  from_port                    = 443
+  to_port                      = 443
+  referenced_security_group_id = aws_security_group.vpc_endpoints.id
 }
 
-resource "aws_vpc_security_group_egress_rule" "build_workers_http_ipv6" {
+resource "aws_vpc_security_group_egress_rule" "build_workers_s3_gateway" {
   security_group_id = aws_security_group.build_workers.id
-  description       = "HTTP: OS package mirrors of job images (signed packages)"
+  description       = "HTTPS to S3 through the gateway endpoint"
   ip_protocol       = "tcp"
-  from_port         = 80
-  to_port           = 80
-  cidr_ipv6         = "::/0"
+  from_port         = 443
+  to_port           = 443
+  prefix_list_id    = aws_vpc_endpoint.s3.prefix_list_id
 }
 
 # Workers: no key pair (the manager pushes a key for each connection through EC2 Instance
@@ -365,12 +419,28 @@ resource "aws_autoscaling_group" "build_manager" {
     aws_autoscaling_group.build_workers,
     aws_vpc_security_group_egress_rule.build_manager_ssh,
     aws_vpc_security_group_ingress_rule.build_workers_ssh,
-    aws_vpc_security_group_egress_rule.build_manager_https_ipv4,
-    aws_vpc_security_group_egress_rule.build_manager_https_ipv6,
-    aws_vpc_security_group_egress_rule.build_workers_https_ipv4,
-    aws_vpc_security_group_egress_rule.build_workers_https_ipv6,
-    aws_vpc_security_group_egress_rule.build_workers_http_ipv4,
-    aws_vpc_security_group_egress_rule.build_workers_http_ipv6,
+    aws_vpc_security_group_egress_rule.build_manager_to_pl_0123456789abcdef0_tcp_443,
+    aws_vpc_security_group_egress_rule.build_manager_to_10_0_0_0_8_tcp_3128,
+    aws_vpc_security_group_egress_rule.build_manager_gitlab_443_ipv4,
+    aws_vpc_security_group_egress_rule.build_manager_gitlab_443_ipv6,
+    aws_vpc_security_group_egress_rule.build_manager_vpc_endpoints,
+    aws_vpc_security_group_egress_rule.build_manager_s3_gateway,
+    aws_vpc_security_group_egress_rule.build_workers_to_pl_0123456789abcdef0_tcp_443,
+    aws_vpc_security_group_egress_rule.build_workers_to_10_0_0_0_8_tcp_3128,
+    aws_vpc_security_group_egress_rule.build_workers_gitlab_443_ipv4,
+    aws_vpc_security_group_egress_rule.build_workers_gitlab_443_ipv6,
+    aws_vpc_security_group_egress_rule.build_workers_vpc_endpoints,
+    aws_vpc_security_group_egress_rule.build_workers_s3_gateway,
+    aws_vpc_endpoint.autoscaling,
+    aws_vpc_endpoint.ec2,
+    aws_vpc_endpoint.ecr_api,
+    aws_vpc_endpoint.ecr_dkr,
+    aws_vpc_endpoint.logs,
+    aws_vpc_endpoint.monitoring,
+    aws_vpc_endpoint.s3,
+    aws_vpc_endpoint.ssm,
+    aws_vpc_endpoint.ssmmessages,
+    aws_vpc_endpoint.sts,
     aws_ssm_parameter.build_manager_settings,
     aws_cloudwatch_log_group.build,
   ]

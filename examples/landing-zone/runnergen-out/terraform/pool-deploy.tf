@@ -13,6 +13,27 @@ locals {
   }
 }
 
+# The pool's own egress rules, in a security group of its own: its instances are in both this one
+# and the fleet's security group of runners, which every instance pool shares.
+resource "aws_security_group" "deploy_egress" {
+  name        = "corp-ci-deploy-egress"
+  description = "Runners of pool deploy in fleet corp-ci: the pool egress rules, besides the fleet security group"
+  vpc_id      = "vpc-0a1b2c3d4e5f60718"
+
+  tags = {
+    Name = "corp-ci-deploy-egress"
+  }
+}
+
+resource "aws_vpc_security_group_egress_rule" "deploy_egress_pool_to_10_20_0_0_16_tcp_22" {
+  security_group_id = aws_security_group.deploy_egress.id
+  description       = "deploy targets"
+  ip_protocol       = "tcp"
+  from_port         = 22
+  to_port           = 22
+  cidr_ipv4         = "10.20.0.0/16"
+}
+
 resource "aws_launch_template" "deploy" {
   name                   = "corp-ci-deploy"
   description            = "GitLab runners of pool deploy in fleet corp-ci"
@@ -48,7 +69,7 @@ resource "aws_launch_template" "deploy" {
     device_index                = 0
     associate_public_ip_address = false
     delete_on_termination       = true
-    security_groups             = [aws_security_group.runners.id]
+    security_groups             = [aws_security_group.runners.id, aws_security_group.deploy_egress.id]
   }
 
   tag_specifications {
@@ -128,10 +149,23 @@ resource "aws_autoscaling_group" "deploy" {
   # group goes first, so its draining instances keep their role, their way out to GitLab and their log group.
   depends_on = [
     aws_iam_role_policy.deploy,
-    aws_vpc_security_group_egress_rule.https_ipv4,
-    aws_vpc_security_group_egress_rule.https_ipv6,
-    aws_vpc_security_group_egress_rule.http_ipv4,
-    aws_vpc_security_group_egress_rule.http_ipv6,
+    aws_vpc_security_group_egress_rule.to_pl_0123456789abcdef0_tcp_443,
+    aws_vpc_security_group_egress_rule.to_10_0_0_0_8_tcp_3128,
+    aws_vpc_security_group_egress_rule.gitlab_443_ipv4,
+    aws_vpc_security_group_egress_rule.gitlab_443_ipv6,
+    aws_vpc_security_group_egress_rule.vpc_endpoints,
+    aws_vpc_security_group_egress_rule.s3_gateway,
+    aws_vpc_security_group_egress_rule.deploy_egress_pool_to_10_20_0_0_16_tcp_22,
+    aws_vpc_endpoint.autoscaling,
+    aws_vpc_endpoint.ec2,
+    aws_vpc_endpoint.ecr_api,
+    aws_vpc_endpoint.ecr_dkr,
+    aws_vpc_endpoint.logs,
+    aws_vpc_endpoint.monitoring,
+    aws_vpc_endpoint.s3,
+    aws_vpc_endpoint.ssm,
+    aws_vpc_endpoint.ssmmessages,
+    aws_vpc_endpoint.sts,
     aws_cloudwatch_log_group.deploy,
   ]
 
