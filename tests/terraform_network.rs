@@ -336,6 +336,8 @@ fn the_endpoints_admit_https_from_the_fleet_only() {
     let body = &files["vpc-endpoints.tf"];
     let group = resource(body, "aws_security_group", "vpc_endpoints").body();
     assert!(group.blocks().all(|b| b.identifier() != "ingress" && b.identifier() != "egress"));
+    // From the fleet's groups, and from the subnet the AMIs bake in (the example bakes
+    // privately), whose build instances sit in a group of Packer's: HTTPS only, each.
     let sources: BTreeSet<String> = of_type(&files, "aws_vpc_security_group_ingress_rule")
         .into_iter()
         .filter(|b| attr(b.body(), "security_group_id").to_string() == "aws_security_group.vpc_endpoints.id")
@@ -343,16 +345,30 @@ fn the_endpoints_admit_https_from_the_fleet_only() {
             let r = b.body();
             assert_eq!(string(r, "ip_protocol"), "tcp");
             assert_eq!((crate::tf::number(r, "from_port"), crate::tf::number(r, "to_port")), (443, 443));
-            assert!(r.attributes().all(|a| !a.key().starts_with("cidr") && a.key() != "prefix_list_id"));
-            attr(r, "referenced_security_group_id").to_string()
+            assert!(r.attributes().all(|a| a.key() != "cidr_ipv6" && a.key() != "prefix_list_id"));
+            match r.attributes().find(|a| a.key() == "cidr_ipv4") {
+                Some(cidr) => {
+                    assert_eq!(label(b), "vpc_endpoints_from_build_subnet");
+                    cidr.expr().to_string()
+                }
+                None => attr(r, "referenced_security_group_id").to_string(),
+            }
         })
         .collect();
-    let fleet_groups: BTreeSet<String> = of_type(&files, "aws_security_group")
+    let build = data(body, "aws_subnet", "build").body();
+    assert_eq!(string(build, "id"), "subnet-0123456789abcdef0", "image.build_subnet_id");
+    let mut fleet_groups = fleet_groups_of(&files);
+    fleet_groups.insert("data.aws_subnet.build.cidr_block".to_owned());
+    assert_eq!(sources, fleet_groups);
+}
+
+/// The fleet's own security groups, as references.
+fn fleet_groups_of(files: &BTreeMap<String, Body>) -> BTreeSet<String> {
+    of_type(files, "aws_security_group")
         .iter()
         .map(|b| format!("aws_security_group.{}.id", label(b)))
         .filter(|g| !g.contains("vpc_endpoints") && !g.contains("deploy_egress"))
-        .collect();
-    assert_eq!(sources, fleet_groups);
+        .collect()
 }
 
 #[test]

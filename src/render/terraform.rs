@@ -272,6 +272,9 @@ pub struct VpcEndpoints {
     pub sources: Vec<EndpointSource>,
     /// The fleet's subnets, each with the label of its data sources.
     pub subnets: Vec<Labelled>,
+    /// With `image.build_subnet_id`: the subnet the AMIs bake in, whose build instances reach SSM
+    /// through these endpoints once they exist (private DNS answers for the whole VPC).
+    pub build_subnet: Option<String>,
 }
 
 /// A value and the Terraform label of what is made or read for it.
@@ -701,6 +704,7 @@ fn vpc_endpoints(fleet: &Fleet) -> VpcEndpoints {
         gateway: gateway.into_iter().map(endpoint).collect(),
         sources,
         subnets: fleet.subnet_ids.iter().map(|id| Labelled { label: label_text(id), value: id.clone() }).collect(),
+        build_subnet: fleet.image.build_subnet_id.clone(),
     }
 }
 

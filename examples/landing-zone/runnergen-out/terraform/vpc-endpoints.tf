@@ -88,6 +88,23 @@ resource "aws_vpc_security_group_ingress_rule" "vpc_endpoints_from_build_workers
   referenced_security_group_id = aws_security_group.build_workers.id
 }
 
+# The AMIs bake in subnet-0123456789abcdef0 (image.build_subnet_id) over Session Manager. Private
+# DNS answers for the whole VPC, so once these endpoints exist the build instance's SSM agent
+# reaches SSM through them, from a temporary security group of Packer's that no rule here can
+# name: its subnet's address block is admitted instead, HTTPS only.
+data "aws_subnet" "build" {
+  id = "subnet-0123456789abcdef0"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "vpc_endpoints_from_build_subnet" {
+  security_group_id = aws_security_group.vpc_endpoints.id
+  description       = "HTTPS from the subnet the AMIs bake in"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = data.aws_subnet.build.cidr_block
+}
+
 # com.amazonaws.eu-central-1.autoscaling: lifecycle actions, instance protection and group sizes.
 resource "aws_vpc_endpoint" "autoscaling" {
   vpc_id              = "vpc-0a1b2c3d4e5f60718"
