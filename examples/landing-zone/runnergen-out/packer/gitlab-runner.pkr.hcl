@@ -67,7 +67,7 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "17e03e4ec2b44702"
+    "runnergen:image" = "643390998dbe9a9a"
     "runnergen:role"  = "runner"
     "team"            = "platform"
   }
@@ -75,7 +75,7 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "17e03e4ec2b44702"
+    "runnergen:image" = "643390998dbe9a9a"
     "runnergen:role"  = "runner"
     "team"            = "platform"
   }
@@ -83,7 +83,7 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "17e03e4ec2b44702"
+    "runnergen:image" = "643390998dbe9a9a"
     "runnergen:role"  = "runner"
     "team"            = "platform"
   }
@@ -137,7 +137,7 @@ source "amazon-ebs" "worker" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "17e03e4ec2b44702"
+    "runnergen:image" = "643390998dbe9a9a"
     "runnergen:role"  = "worker"
     "team"            = "platform"
   }
@@ -145,7 +145,7 @@ source "amazon-ebs" "worker" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "17e03e4ec2b44702"
+    "runnergen:image" = "643390998dbe9a9a"
     "runnergen:role"  = "worker"
     "team"            = "platform"
   }
@@ -153,7 +153,7 @@ source "amazon-ebs" "worker" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "17e03e4ec2b44702"
+    "runnergen:image" = "643390998dbe9a9a"
     "runnergen:role"  = "worker"
     "team"            = "platform"
   }
@@ -176,6 +176,13 @@ build {
 
 build {
   sources = ["source.amazon-ebs.worker"]
+
+  # Uploads files/ to /tmp/files for the proxy's drop-in and GitLab's CA; the provision script
+  # installs them and removes the folder.
+  provisioner "file" {
+    source      = "${path.root}/files"
+    destination = "/tmp"
+  }
 
   provisioner "shell" {
     script          = "${path.root}/worker-provision.sh"
