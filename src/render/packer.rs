@@ -232,6 +232,9 @@ struct Context {
     cloudwatch_agent: Option<CloudwatchAgent>,
     /// With autoscaler pools, the worker AMI.
     worker: Option<WorkerImage>,
+    /// What the worker build uploads from `files/` (into `/tmp`): the proxy's drop-in and the CA,
+    /// never the runner's units.
+    worker_uploads: Vec<&'static str>,
     /// With `aws.proxy`: the proxy of the bake, the units, the Docker daemon, the agents and jobs.
     proxy: Option<ProxySettings>,
     /// With `gitlab.ca_file`: the CA file under `files/` and where the runner reads it.
@@ -313,7 +316,15 @@ struct CloudwatchAgent {
     package_path: String,
     /// `deb` or `rpm`.
     format: &'static str,
+    /// With `aws.proxy`: its common configuration under `files/`, and where the agent reads it.
+    common_config_file: &'static str,
+    common_config: &'static str,
 }
+
+/// With `aws.proxy` and the CloudWatch agent: the agent's common configuration, which holds its
+/// proxy. No `.toml` under `files/`: it is not gitlab-runner's.
+const CLOUDWATCH_COMMON_CONFIG: Output =
+    Output::file("packer/files/cloudwatch-common-config.j2", "packer/files/cloudwatch-agent-common-config");
 
 /// The CloudWatch agent build baked with `logs`: 1.300070.0 brought its `journald` input
 /// (aws/amazon-cloudwatch-agent RELEASE_NOTES); 1.300071.0b1720 is the newest build seen installed
@@ -489,6 +500,14 @@ fn context(fleet: &Fleet, image_hash: &str) -> Context {
             docker_config_path: RUNNER_DOCKER_CONFIG,
         }
     });
+    let worker_uploads = if worker.is_some() {
+        [fleet.proxy.as_ref().map(|_| PROXY_DROPIN), fleet.gitlab_ca.as_ref().map(|_| GITLAB_CA.name)]
+            .into_iter()
+            .flatten()
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut data_files = vec![FIREWALL_RULES];
     if fleet.gitlab_ca.is_some() {
         data_files.push(GITLAB_CA);
@@ -582,9 +601,12 @@ fn context(fleet: &Fleet, image_hash: &str) -> Context {
                 version: CLOUDWATCH_AGENT_VERSION,
                 package_path: format!("{os}/{arch}/{CLOUDWATCH_AGENT_VERSION}/amazon-cloudwatch-agent.{format}"),
                 format,
+                common_config_file: "cloudwatch-agent-common-config",
+                common_config: "/opt/aws/amazon-cloudwatch-agent/etc/common-config.toml",
             }
         }),
         worker,
+        worker_uploads,
         proxy,
         gitlab_ca: fleet.gitlab_ca.as_ref().map(|_| GITLAB_CA),
         registries_mirror: fleet.registries.mirror.clone(),
@@ -640,7 +662,8 @@ pub fn render(fleet: &Fleet, env: &Environment) -> Result<(Vec<(String, File)>, 
     let outputs = OUTPUTS
         .iter()
         .chain(if fleet.has_workers() { WORKER_OUTPUTS } else { &[] })
-        .chain(fleet.proxy.as_ref().map(|_| &PROXY_OUTPUT));
+        .chain(fleet.proxy.as_ref().map(|_| &PROXY_OUTPUT))
+        .chain(fleet.proxy.as_ref().and(fleet.logs.as_ref()).map(|_| &CLOUDWATCH_COMMON_CONFIG));
     let mut files = outputs.map(|o| o.render(env, ctx.clone(), "")).collect::<Result<Vec<_>, _>>()?;
     // The CA file as the spec's file holds it, byte for byte (in the hash like every other file).
     if let Some(ca) = &fleet.gitlab_ca {
@@ -697,6 +720,24 @@ mod tests {
         }
         let baked = files(OUTPUTS);
         assert!(baked.contains(&UNITS.firewall) && baked.contains(&UNITS.metrics_service));
+    }
+
+    #[test]
+    fn an_ecr_repository_names_its_registry_host_in_its_partition() {
+        let host = |arn: &str| ecr_registry(arn).expect("a registry");
+        assert_eq!(
+            host("arn:aws:ecr:eu-central-1:123456789012:repository/*"),
+            "123456789012.dkr.ecr.eu-central-1.amazonaws.com"
+        );
+        assert_eq!(
+            host("arn:aws-us-gov:ecr:us-gov-west-1:210987654321:repository/a/b"),
+            "210987654321.dkr.ecr.us-gov-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            host("arn:aws-cn:ecr:cn-north-1:123456789012:repository/ci*"),
+            "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn"
+        );
+        assert_eq!(ecr_registry("arn:aws:ecr"), None);
     }
 
     #[test]

@@ -265,14 +265,8 @@ install_cloudwatch_agent() {
   apt-mark hold amazon-cloudwatch-agent
   installed=$(dpkg-query -W -f='${Version}' amazon-cloudwatch-agent)
   [[ $installed == "$cloudwatch_agent_version-"* ]] || die "the CloudWatch agent $installed is installed, not $cloudwatch_agent_version"
-  # The agent takes its proxy from its common configuration, which `amazon-cloudwatch-agent-ctl
-  # -a fetch-config` reads (CloudWatch user guide, "Modify the common configuration and named
-  # profile for CloudWatch agent").
-  printf '%s\n' '[proxy]' \
-    '  http_proxy = "http://proxy.corp.example:3128"' \
-    '  https_proxy = "http://proxy.corp.example:3128"' \
-    '  no_proxy = "localhost,127.0.0.1,169.254.169.254,autoscaling.eu-central-1.amazonaws.com,ec2.eu-central-1.amazonaws.com,ec2messages.eu-central-1.amazonaws.com,api.ecr.eu-central-1.amazonaws.com,.dkr.ecr.eu-central-1.amazonaws.com,logs.eu-central-1.amazonaws.com,monitoring.eu-central-1.amazonaws.com,s3.eu-central-1.amazonaws.com,.s3.eu-central-1.amazonaws.com,ssm.eu-central-1.amazonaws.com,ssmmessages.eu-central-1.amazonaws.com,sts.eu-central-1.amazonaws.com,.corp.example,gitlab.corp.example"' \
-    >/opt/aws/amazon-cloudwatch-agent/etc/common-config.toml
+  # Its proxy (files/cloudwatch-agent-common-config).
+  install -m 0644 "$upload_dir/cloudwatch-agent-common-config" /opt/aws/amazon-cloudwatch-agent/etc/common-config.toml
   systemctl disable --now amazon-cloudwatch-agent.service >/dev/null 2>&1 || true
   rm -rf /opt/aws/amazon-cloudwatch-agent/logs/state
 }

@@ -67,7 +67,7 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "643390998dbe9a9a"
+    "runnergen:image" = "77573f08cefc5cbc"
     "runnergen:role"  = "runner"
     "team"            = "platform"
   }
@@ -75,7 +75,7 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "643390998dbe9a9a"
+    "runnergen:image" = "77573f08cefc5cbc"
     "runnergen:role"  = "runner"
     "team"            = "platform"
   }
@@ -83,7 +83,7 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "643390998dbe9a9a"
+    "runnergen:image" = "77573f08cefc5cbc"
     "runnergen:role"  = "runner"
     "team"            = "platform"
   }
@@ -137,7 +137,7 @@ source "amazon-ebs" "worker" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "643390998dbe9a9a"
+    "runnergen:image" = "77573f08cefc5cbc"
     "runnergen:role"  = "worker"
     "team"            = "platform"
   }
@@ -145,7 +145,7 @@ source "amazon-ebs" "worker" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "643390998dbe9a9a"
+    "runnergen:image" = "77573f08cefc5cbc"
     "runnergen:role"  = "worker"
     "team"            = "platform"
   }
@@ -153,7 +153,7 @@ source "amazon-ebs" "worker" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "643390998dbe9a9a"
+    "runnergen:image" = "77573f08cefc5cbc"
     "runnergen:role"  = "worker"
     "team"            = "platform"
   }
@@ -177,11 +177,15 @@ build {
 build {
   sources = ["source.amazon-ebs.worker"]
 
-  # Uploads files/ to /tmp/files for the proxy's drop-in and GitLab's CA; the provision script
-  # installs them and removes the folder.
+  # The worker's own files from files/, into /tmp; its provision script installs and removes them.
   provisioner "file" {
-    source      = "${path.root}/files"
-    destination = "/tmp"
+    source      = "${path.root}/files/runnergen-proxy.conf"
+    destination = "/tmp/runnergen-proxy.conf"
+  }
+
+  provisioner "file" {
+    source      = "${path.root}/files/gitlab-ca.crt"
+    destination = "/tmp/gitlab-ca.crt"
   }
 
   provisioner "shell" {

@@ -183,8 +183,8 @@ silence_stock_service() {
 }
 
 connection_user=ubuntu
-# Where Packer's file provisioner puts files/ (the proxy's drop-in, the CA).
-upload_dir=/tmp/files
+# Where Packer's file provisioners put the files this image takes from files/.
+upload_dir=/tmp
 
 install_packages() {
   install_base_packages ec2-instance-connect
@@ -227,7 +227,8 @@ check_instance_connect() {
 # image's provision script).
 clean_identity() {
   rm -f /etc/gitlab-runner/config.toml /etc/gitlab-runner/.runner_system_id
-  rm -rf "$upload_dir"
+  rm -f "$upload_dir/runnergen-proxy.conf"
+  rm -f "$upload_dir/gitlab-ca.crt"
   truncate -s 0 /etc/machine-id
   mkdir -p /var/lib/dbus
   ln -sfn /etc/machine-id /var/lib/dbus/machine-id
