@@ -27,9 +27,9 @@ export DEBIAN_FRONTEND=noninteractive
 export GITLAB_RUNNER_DISABLE_SKEL=true
 # The fleet's proxy, for every download of the bake: apt (http_proxy and https_proxy, apt.conf(5)
 # "Acquire::http::Proxy"), dnf (through libcurl, which reads them: rpm-software-management/libdnf
-# issue 1595), curl (the keys, the AWS CLI's zip), the fleeting plugin's download (Go), the AWS CLI
-# and docker pull (through the daemon's drop-in). files/runnergen-proxy.conf says who reads which
-# spelling.
+# issue 1595), curl (keys and packages), the Go programs (gitlab-runner's fleeting install) and the
+# AWS CLI; docker pull goes through the daemon's drop-in. files/runnergen-proxy.conf says who reads
+# which spelling.
 export http_proxy=http://proxy.corp.example:3128
 export https_proxy=http://proxy.corp.example:3128
 export no_proxy=localhost,127.0.0.1,169.254.169.254,autoscaling.eu-central-1.amazonaws.com,ec2.eu-central-1.amazonaws.com,ec2messages.eu-central-1.amazonaws.com,api.ecr.eu-central-1.amazonaws.com,.dkr.ecr.eu-central-1.amazonaws.com,logs.eu-central-1.amazonaws.com,monitoring.eu-central-1.amazonaws.com,s3.eu-central-1.amazonaws.com,.s3.eu-central-1.amazonaws.com,ssm.eu-central-1.amazonaws.com,ssmmessages.eu-central-1.amazonaws.com,sts.eu-central-1.amazonaws.com,.corp.example,gitlab.corp.example
