@@ -354,11 +354,11 @@ main() {
   configure_docker
   disable_automatic_updates
   silence_stock_service
+  install_proxy_dropins runnergen-runner.service runnergen-lifecycle.service runnergen-metrics.service runnergen-manager-gate.service runnergen-manager-settings.service snap.amazon-ssm-agent.amazon-ssm-agent.service
+  configure_ecr_credentials
   install_fleeting_plugin
   install_cloudwatch_agent
   install_runnergen
-  install_proxy_dropins runnergen-runner.service runnergen-lifecycle.service runnergen-metrics.service runnergen-manager-gate.service runnergen-manager-settings.service snap.amazon-ssm-agent.amazon-ssm-agent.service
-  configure_ecr_credentials
   clean_identity
   log "gitlab-runner $runner_version baked; nothing started, nothing registered"
 }

@@ -239,11 +239,11 @@ main() {
   install_gitlab_ca
   install_packages
   configure_docker
+  install_proxy_dropins snap.amazon-ssm-agent.amazon-ssm-agent.service
   configure_connection_user
   bake_helper_image
   check_instance_connect
   disable_automatic_updates
-  install_proxy_dropins snap.amazon-ssm-agent.amazon-ssm-agent.service
   clean_identity
   log "worker image baked: Docker, EC2 Instance Connect; nothing registered"
 }
