@@ -255,11 +255,13 @@ fn the_runner_registers_with_the_ca_and_the_proxy_for_its_jobs() {
     let installed = ca_line.split(' ').next_back().expect("its destination");
     assert!(ca_line.starts_with("-m 0644 "), "{ca_line}");
 
-    for user in ["svc-ci"].into_iter().chain(ODD_USERS) {
+    // The autoscaler pool's manager (its jobs run on workers) and the instance pool's runner.
+    let (build, deploy) = (0, 1);
+    let cases = [("svc-ci", build)].into_iter().chain(["svc-ci"].into_iter().chain(ODD_USERS).map(|u| (u, deploy)));
+    for (user, pool) in cases {
         let (_dir, spec) = landing_zone_copy(|text| with_user(text, user).0);
         let url = with_user("", user).1;
-        let deploy = 1;
-        let world = World::with(&spec, deploy, Aws::StandIn);
+        let world = World::with(&spec, pool, Aws::StandIn);
         let (ok, out) = world.run("runnergen-register", &[]);
         assert!(ok, "{out}");
         let config: toml::Table = world.config().parse().unwrap_or_else(|e| panic!("{e}\n{}", world.config()));
