@@ -67,7 +67,7 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "bfda0de2a08610d8"
+    "runnergen:image" = "fbf3bf5371f8dd2d"
     "runnergen:role"  = "runner"
     "team"            = "platform"
   }
@@ -75,7 +75,7 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "bfda0de2a08610d8"
+    "runnergen:image" = "fbf3bf5371f8dd2d"
     "runnergen:role"  = "runner"
     "team"            = "platform"
   }
@@ -83,7 +83,7 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "bfda0de2a08610d8"
+    "runnergen:image" = "fbf3bf5371f8dd2d"
     "runnergen:role"  = "runner"
     "team"            = "platform"
   }
@@ -137,7 +137,7 @@ source "amazon-ebs" "worker" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "bfda0de2a08610d8"
+    "runnergen:image" = "fbf3bf5371f8dd2d"
     "runnergen:role"  = "worker"
     "team"            = "platform"
   }
@@ -145,7 +145,7 @@ source "amazon-ebs" "worker" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "bfda0de2a08610d8"
+    "runnergen:image" = "fbf3bf5371f8dd2d"
     "runnergen:role"  = "worker"
     "team"            = "platform"
   }
@@ -153,7 +153,7 @@ source "amazon-ebs" "worker" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "bfda0de2a08610d8"
+    "runnergen:image" = "fbf3bf5371f8dd2d"
     "runnergen:role"  = "worker"
     "team"            = "platform"
   }
