@@ -549,6 +549,12 @@ fn text_fields(fleet: &mut runnergen::Fleet) -> Vec<&mut String> {
     fields.extend(fleet.subnet_ids.iter_mut());
     fields.extend(fleet.ebs_kms_key_arn.iter_mut());
     fields.extend(fleet.cache.iter_mut().map(|c| &mut c.bucket));
+    if let Some(proxy) = &mut fleet.proxy {
+        fields.push(&mut proxy.url);
+        fields.extend(proxy.no_proxy.iter_mut());
+    }
+    fields.extend(fleet.registries.mirror.iter_mut());
+    fields.extend(fleet.registries.ecr.iter_mut());
     for pool in &mut fleet.pools {
         fields.push(&mut pool.token_parameter);
         if let Some(docker) = &mut pool.docker {
@@ -620,6 +626,20 @@ fn hostile_model_values_stay_literals() {
             std::fs::write(&target, &file.contents).map_err(|e| TestCaseError::fail(e.to_string()))?;
             if path.ends_with(".service") || path.ends_with(".timer") {
                 unit_sections(path, &file.contents).map_err(TestCaseError::fail)?;
+            }
+            // The proxy's drop-in: only its [Service], one Environment= line for each variable;
+            // the CloudWatch agent's proxy: TOML.
+            if path.ends_with("/runnergen-proxy.conf") {
+                let lines: Vec<&str> = file.contents.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect();
+                if lines.len() != 7
+                    || lines[0] != "[Service]"
+                    || !lines[1..].iter().all(|l| l.starts_with("Environment=\""))
+                {
+                    return Err(TestCaseError::fail(format!("{path}: {lines:?}")));
+                }
+            }
+            if path.ends_with("/cloudwatch-agent-common-config") {
+                file.contents.parse::<toml::Table>().map_err(|e| TestCaseError::fail(format!("{path}: {e}")))?;
             }
             if path == "NEXT-STEPS.md" {
                 std::fs::write(out.join("next-steps.sh"), steps_script(&file.contents))

@@ -8,6 +8,8 @@ mod docs;
 mod examples;
 mod import;
 mod init;
+mod landing_zone;
+mod landing_zone_image;
 mod monitoring;
 mod next_steps;
 mod plan;

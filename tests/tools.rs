@@ -13,6 +13,8 @@ mod completions;
 mod dockerfile;
 mod firewall;
 mod fuzz;
+mod landing_zone;
+mod landing_zone_bake;
 mod lifecycle;
 mod packer;
 mod plan_svg;

@@ -236,6 +236,80 @@ struct Context {
     private_bake: Option<PrivateBake>,
     /// With `image.provision_script`: the user's own bake step.
     provision_script: Option<ProvisionScript>,
+    /// What the worker build uploads from `files/` (into `/tmp`): the proxy's drop-in and the CA,
+    /// never the runner's units.
+    worker_uploads: Vec<&'static str>,
+    /// With `aws.proxy`: the proxy of the bake, the units, the Docker daemon, the agents and jobs.
+    proxy: Option<ProxySettings>,
+    /// With `gitlab.ca_file`: the CA file under `files/` and where the runner reads it.
+    gitlab_ca: Option<DataFile>,
+    /// `registries.mirror`: the Docker Hub mirror of every Docker daemon.
+    registries_mirror: Option<String>,
+    /// The lines of `/etc/docker/daemon.json`, JSON built by serde: live-restore, and with
+    /// `registries.mirror` the mirror.
+    daemon_json: Vec<String>,
+    /// With `registries.ecr`: the runner's Docker configuration, which names the ECR credential
+    /// helper for each registry host of the listed repositories.
+    ecr: Option<EcrCredentials>,
+}
+
+/// The fleet's proxy as its consumers read it.
+#[derive(Debug, Serialize)]
+struct ProxySettings {
+    /// The variables, lower case first: `http_proxy`, `https_proxy`, `no_proxy`, then the same
+    /// in upper case. curl reads `http_proxy` in lower case only; Go and the AWS CLI read both.
+    variables: Vec<(&'static str, String)>,
+    /// `aws.proxy.url`.
+    url: String,
+    /// [`Fleet::no_proxy`], comma-separated.
+    no_proxy: String,
+    /// The systemd drop-in under `files/` that sets the variables, and its name in each unit's
+    /// `.d` folder.
+    dropin: &'static str,
+    /// The runner AMI's units that get the drop-in besides the Docker daemon: runnergen's units
+    /// that call GitLab or AWS, and the SSM agent.
+    runner_units: Vec<&'static str>,
+    /// The worker AMI's, besides the Docker daemon: the SSM agent.
+    worker_units: Vec<&'static str>,
+}
+
+/// The proxy's drop-in, under `files/` and in each unit's `.d` folder.
+const PROXY_DROPIN: &str = "runnergen-proxy.conf";
+
+/// `registries.ecr`: the credential helper's package and the Docker configuration that uses it.
+#[derive(Debug, Serialize)]
+struct EcrCredentials {
+    /// The distribution's package of the Amazon ECR credential helper.
+    package: &'static str,
+    /// The registry hosts, `ACCOUNT.dkr.ecr.REGION.amazonaws.com`, sorted.
+    registries: Vec<String>,
+    /// The lines of the Docker configuration, JSON built by serde.
+    docker_config: Vec<String>,
+    /// Where the runner reads it: the home of the user it runs as, root.
+    docker_config_path: &'static str,
+}
+
+/// The Docker configuration gitlab-runner reads registry credentials from: `~/.docker/config.json`
+/// of the user it runs as (`readDockerConfigsFromHomeDir`, helpers/docker/auth/auth.go), root.
+const RUNNER_DOCKER_CONFIG: &str = "/root/.docker/config.json";
+
+/// The CA file under `files/`, and where the runner reads it as `tls-ca-file`.
+const GITLAB_CA: DataFile = DataFile { name: "gitlab-ca.crt", installed: "/etc/runnergen/gitlab-ca.crt" };
+
+/// The registry host of an ECR repository ARN, `arn:PARTITION:ecr:REGION:ACCOUNT:repository/NAME`
+/// (the rules accept no other shape): `ACCOUNT.dkr.ecr.REGION.amazonaws.com`, `.com.cn` in China
+/// (Amazon ECR user guide, "Private registry concepts").
+fn ecr_registry(arn: &str) -> Option<String> {
+    let mut parts = arn.split(':');
+    let (_, partition, _, region, account) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let suffix = if partition == "aws-cn" { "amazonaws.com.cn" } else { "amazonaws.com" };
+    Some(format!("{account}.dkr.ecr.{region}.{suffix}"))
+}
+
+/// A JSON value as its pretty-printed lines, for `printf '%s\n'` to write one by one.
+fn json_lines(value: &serde_json::Value) -> Vec<String> {
+    serde_json::to_string_pretty(value).unwrap_or_default().lines().map(str::to_owned).collect()
 }
 
 /// A bake in a private subnet, over Session Manager.
@@ -278,7 +352,15 @@ struct CloudwatchAgent {
     package_path: String,
     /// `deb` or `rpm`.
     format: &'static str,
+    /// With `aws.proxy`: its common configuration under `files/`, and where the agent reads it.
+    common_config_file: &'static str,
+    common_config: &'static str,
 }
+
+/// With `aws.proxy` and the CloudWatch agent: the agent's common configuration, which holds its
+/// proxy. No `.toml` under `files/`: it is not gitlab-runner's.
+const CLOUDWATCH_COMMON_CONFIG: Output =
+    Output::file("packer/files/cloudwatch-common-config.j2", "packer/files/cloudwatch-agent-common-config");
 
 /// The CloudWatch agent build baked with `logs`: 1.300070.0 brought its `journald` input
 /// (aws/amazon-cloudwatch-agent RELEASE_NOTES); 1.300071.0b1720 is the newest build seen installed
@@ -406,6 +488,66 @@ fn context(fleet: &Fleet, image_hash: &str) -> Context {
         enabled_units.extend([UNITS.gate, UNITS.manager_settings_timer]);
     }
     let register_attempts: u32 = 6;
+    let proxy = fleet.proxy.as_ref().map(|p| {
+        let no_proxy = fleet.no_proxy().join(",");
+        let url = || p.url.clone();
+        let variables = vec![
+            ("http_proxy", url()),
+            ("https_proxy", url()),
+            ("no_proxy", no_proxy.clone()),
+            ("HTTP_PROXY", url()),
+            ("HTTPS_PROXY", url()),
+            ("NO_PROXY", no_proxy.clone()),
+        ];
+        // Ubuntu's SSM agent is a snap, whose unit snapd names (SSM user guide, "Install SSM
+        // Agent on Ubuntu Server"); Amazon Linux's is a package's.
+        let ssm_agent = match image.os {
+            Os::Ubuntu2204 | Os::Ubuntu2404 => "snap.amazon-ssm-agent.amazon-ssm-agent.service",
+            Os::AmazonLinux2023 => "amazon-ssm-agent.service",
+        };
+        let mut runner_units = vec![UNITS.runner, UNITS.lifecycle, UNITS.metrics_service];
+        if worker.is_some() {
+            runner_units.extend([UNITS.gate, UNITS.manager_settings_service]);
+        }
+        runner_units.push(ssm_agent);
+        ProxySettings {
+            variables,
+            url: p.url.clone(),
+            no_proxy,
+            dropin: PROXY_DROPIN,
+            runner_units,
+            worker_units: vec![ssm_agent],
+        }
+    });
+    let mut daemon = serde_json::json!({ "live-restore": true });
+    if let Some(mirror) = &fleet.registries.mirror {
+        daemon["registry-mirrors"] = serde_json::json!([mirror]);
+    }
+    let ecr = (!fleet.registries.ecr.is_empty()).then(|| {
+        let mut registries: Vec<String> = fleet.registries.ecr.iter().filter_map(|arn| ecr_registry(arn)).collect();
+        registries.sort();
+        registries.dedup();
+        let helpers: serde_json::Map<String, serde_json::Value> =
+            registries.iter().map(|r| (r.clone(), serde_json::Value::from("ecr-login"))).collect();
+        EcrCredentials {
+            package: "amazon-ecr-credential-helper",
+            docker_config: json_lines(&serde_json::json!({ "credHelpers": helpers })),
+            registries,
+            docker_config_path: RUNNER_DOCKER_CONFIG,
+        }
+    });
+    let worker_uploads = if worker.is_some() {
+        [fleet.proxy.as_ref().map(|_| PROXY_DROPIN), fleet.gitlab_ca.as_ref().map(|_| GITLAB_CA.name)]
+            .into_iter()
+            .flatten()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut data_files = vec![FIREWALL_RULES];
+    if fleet.gitlab_ca.is_some() {
+        data_files.push(GITLAB_CA);
+    }
     Context {
         fleet: fleet.name.clone(),
         region: fleet.region.clone(),
@@ -470,7 +612,7 @@ fn context(fleet: &Fleet, image_hash: &str) -> Context {
         job_user: "gitlab-runner",
         firewall_rules: FIREWALL_RULES,
         helper_files,
-        data_files: vec![FIREWALL_RULES],
+        data_files,
         unit_files,
         enabled_units,
         fleeting_plugin: image.fleeting_plugin_version.filter(|_| worker.is_some()).map(|v| format!("aws:{v}")),
@@ -495,6 +637,8 @@ fn context(fleet: &Fleet, image_hash: &str) -> Context {
                 version: CLOUDWATCH_AGENT_VERSION,
                 package_path: format!("{os}/{arch}/{CLOUDWATCH_AGENT_VERSION}/amazon-cloudwatch-agent.{format}"),
                 format,
+                common_config_file: "cloudwatch-agent-common-config",
+                common_config: "/opt/aws/amazon-cloudwatch-agent/etc/common-config.toml",
             }
         }),
         worker,
@@ -508,6 +652,12 @@ fn context(fleet: &Fleet, image_hash: &str) -> Context {
             uploaded: "/tmp/runnergen-provision-script.sh",
             written: script.written.clone(),
         }),
+        worker_uploads,
+        proxy,
+        gitlab_ca: fleet.gitlab_ca.as_ref().map(|_| GITLAB_CA),
+        registries_mirror: fleet.registries.mirror.clone(),
+        daemon_json: json_lines(&daemon),
+        ecr,
     }
 }
 
@@ -544,6 +694,9 @@ const OUTPUTS: &[Output] = &[
     Output::file("packer/files/aws-cli.asc", "packer/files/aws-cli.asc"),
 ];
 
+/// With `aws.proxy`: the systemd drop-in that gives a unit the proxy.
+const PROXY_OUTPUT: Output = Output::file("packer/files/proxy.conf.j2", "packer/files/runnergen-proxy.conf");
+
 /// Stands for the image hash while the files are rendered: 16 characters, like the hash, so that
 /// the template's alignment does not move when the hash takes its place.
 const HASH_PLACEHOLDER: &str = "@@image-hash@@@@";
@@ -552,7 +705,11 @@ const HASH_PLACEHOLDER: &str = "@@image-hash@@@@";
 /// The template's own text holds the hash, so the hash covers it with a placeholder there.
 pub fn render(fleet: &Fleet, env: &Environment) -> Result<(Vec<(String, File)>, String), minijinja::Error> {
     let ctx = super::to_value(&context(fleet, HASH_PLACEHOLDER));
-    let outputs = OUTPUTS.iter().chain(if fleet.has_workers() { WORKER_OUTPUTS } else { &[] });
+    let outputs = OUTPUTS
+        .iter()
+        .chain(if fleet.has_workers() { WORKER_OUTPUTS } else { &[] })
+        .chain(fleet.proxy.as_ref().map(|_| &PROXY_OUTPUT))
+        .chain(fleet.proxy.as_ref().and(fleet.logs.as_ref()).map(|_| &CLOUDWATCH_COMMON_CONFIG));
     let mut files = outputs.map(|o| o.render(env, ctx.clone(), "")).collect::<Result<Vec<_>, _>>()?;
     // Copied as written: it is the user's own file, and the image hash covers it like every other.
     if let Some(script) = &fleet.image.provision_script {
@@ -560,6 +717,10 @@ pub fn render(fleet: &Fleet, env: &Environment) -> Result<(Vec<(String, File)>, 
             format!("packer/{PROVISION_SCRIPT_FILE}"),
             File { contents: script.text.clone(), executable: true },
         ));
+    }
+    // The CA file as the spec's file holds it, byte for byte (in the hash like every other file).
+    if let Some(ca) = &fleet.gitlab_ca {
+        files.push((format!("packer/files/{}", GITLAB_CA.name), File { contents: ca.text.clone(), executable: false }));
     }
     let hash = image_hash(&files, &super::header(fleet));
     for (_, file) in &mut files {
@@ -612,6 +773,24 @@ mod tests {
         }
         let baked = files(OUTPUTS);
         assert!(baked.contains(&UNITS.firewall) && baked.contains(&UNITS.metrics_service));
+    }
+
+    #[test]
+    fn an_ecr_repository_names_its_registry_host_in_its_partition() {
+        let host = |arn: &str| ecr_registry(arn).expect("a registry");
+        assert_eq!(
+            host("arn:aws:ecr:eu-central-1:123456789012:repository/*"),
+            "123456789012.dkr.ecr.eu-central-1.amazonaws.com"
+        );
+        assert_eq!(
+            host("arn:aws-us-gov:ecr:us-gov-west-1:210987654321:repository/a/b"),
+            "210987654321.dkr.ecr.us-gov-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            host("arn:aws-cn:ecr:cn-north-1:123456789012:repository/ci*"),
+            "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn"
+        );
+        assert_eq!(ecr_registry("arn:aws:ecr"), None);
     }
 
     #[test]

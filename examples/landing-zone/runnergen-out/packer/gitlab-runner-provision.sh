@@ -13,7 +13,14 @@
 #   - the fleeting plugin aws:1.0.0 of the autoscaler pools' managers, from GitLab's registry,
 #     found by `gitlab-runner fleeting list`: pinned by version, NOT verified (the registry's tag is
 #     all that is checked; set image.fleeting_plugin_sha256 to check the binary);
+#   - the Amazon ECR credential helper, the distribution's package amazon-ecr-credential-helper,
+#     named in root's Docker configuration for the registries of registries.ecr: the runner pulls
+#     job and service images from them with the instance role;
 #   - nftables and runnergen's units and helpers, enabled for the next boot.
+# GitLab's CA (gitlab.ca_file) goes into the OS trust store first, and beside the units for the
+# runner's tls-ca-file.
+# Every download goes through the fleet's proxy (aws.proxy), and the units that leave the VPC get
+# it as a drop-in.
 # Fleets get updates by baking a new image, never on running instances: apt's periodic
 # upgrades are switched off, and nothing here refreshes itself.
 # It starts nothing and registers nothing: the image keeps no config.toml, no .runner_system_id
@@ -34,6 +41,17 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 export GITLAB_RUNNER_DISABLE_SKEL=true
+# The fleet's proxy, for every download of the bake: apt (http_proxy and https_proxy, apt.conf(5)
+# "Acquire::http::Proxy"), dnf (through libcurl, which reads them: rpm-software-management/libdnf
+# issue 1595), curl (keys and packages), the Go programs (gitlab-runner's fleeting install) and the
+# AWS CLI; docker pull goes through the daemon's drop-in. files/runnergen-proxy.conf says who reads
+# which spelling.
+export http_proxy=http://proxy.corp.example:3128
+export https_proxy=http://proxy.corp.example:3128
+export no_proxy=localhost,127.0.0.1,169.254.169.254,autoscaling.eu-central-1.amazonaws.com,ec2.eu-central-1.amazonaws.com,api.ecr.eu-central-1.amazonaws.com,.dkr.ecr.eu-central-1.amazonaws.com,logs.eu-central-1.amazonaws.com,monitoring.eu-central-1.amazonaws.com,s3.eu-central-1.amazonaws.com,.s3.eu-central-1.amazonaws.com,ssm.eu-central-1.amazonaws.com,ssmmessages.eu-central-1.amazonaws.com,sts.eu-central-1.amazonaws.com,.corp.example,gitlab.corp.example
+export HTTP_PROXY=http://proxy.corp.example:3128
+export HTTPS_PROXY=http://proxy.corp.example:3128
+export NO_PROXY=localhost,127.0.0.1,169.254.169.254,autoscaling.eu-central-1.amazonaws.com,ec2.eu-central-1.amazonaws.com,api.ecr.eu-central-1.amazonaws.com,.dkr.ecr.eu-central-1.amazonaws.com,logs.eu-central-1.amazonaws.com,monitoring.eu-central-1.amazonaws.com,s3.eu-central-1.amazonaws.com,.s3.eu-central-1.amazonaws.com,ssm.eu-central-1.amazonaws.com,ssmmessages.eu-central-1.amazonaws.com,sts.eu-central-1.amazonaws.com,.corp.example,gitlab.corp.example
 
 runner_version=19.3.0
 repo_key_url=https://packages.gitlab.com/gpgkey/gpg.key
@@ -75,6 +93,37 @@ wait_for_first_boot() {
   if command -v cloud-init >/dev/null; then
     cloud-init status --wait >/dev/null || log "cloud-init reported errors on the build instance; continuing"
   fi
+}
+
+# GitLab's CA (gitlab.ca_file) goes into the OS trust store before the first download: curl, apt,
+# dnf, git and Go (gitlab-runner, dockerd, the SSM agent) then trust GitLab, a registry or a
+# TLS-inspecting proxy whose certificates the file holds. The trust store's folder for local CAs:
+# update-ca-certificates(8) takes one certificate per .crt file there, so the file is split.
+trust_anchors=/usr/local/share/ca-certificates
+
+install_gitlab_ca() {
+  local ca=$upload_dir/gitlab-ca.crt count
+  count=$(grep -c -e '-----BEGIN CERTIFICATE-----' "$ca") || die "$ca holds no certificate"
+  install -d -m 0755 "$trust_anchors"
+  rm -f "$trust_anchors"/runnergen-gitlab-ca-*.crt
+  awk -v dir="$trust_anchors" '
+    /-----BEGIN CERTIFICATE-----/ { n++; file = sprintf("%s/runnergen-gitlab-ca-%d.crt", dir, n) }
+    file { print > file }
+    /-----END CERTIFICATE-----/ { close(file); file = "" }' "$ca"
+  update-ca-certificates
+  log "GitLab's CA: $count certificates in the OS trust store"
+}
+
+# Gives each unit $@ the proxy: files/runnergen-proxy.conf as a drop-in. Nothing is restarted here
+# (the SSM agent carries Packer's own session on a private bake); the next boot reads them.
+units_dir=/etc/systemd/system
+
+install_proxy_dropins() {
+  local unit
+  for unit in "$@"; do
+    install -D -m 0644 "$upload_dir/runnergen-proxy.conf" "$units_dir/$unit.d/runnergen-proxy.conf"
+  done
+  systemctl daemon-reload
 }
 
 # Waits up to 10 minutes for the dpkg lock instead of failing when apt's timers hold it.
@@ -128,10 +177,16 @@ check_gitlab_runner() {
 }
 
 # live-restore keeps job containers running if the daemon ever restarts.
+# registry-mirrors: the daemon asks the mirror first for every Docker Hub image
+# (docs.docker.com/docker-hub/image-library/mirror).
 configure_docker() {
   install -d -m 0755 /etc/docker
-  printf '%s\n' '{' '  "live-restore": true' '}' >/etc/docker/daemon.json
+  printf '%s\n' '{' '  "live-restore": true,' '  "registry-mirrors": [' '    "https://mirror.corp.example"' '  ]' '}' >/etc/docker/daemon.json
+  # The daemon pulls through the proxy (docs.docker.com/engine/daemon/proxy, "systemd unit file").
+  install_proxy_dropins docker.service
   systemctl enable docker.service
+  # The package may have started the daemon already: the bake's own pulls need these settings.
+  systemctl try-restart docker.service
 }
 
 # The package installs and starts its own gitlab-runner.service; runnergen's units (or none)
@@ -150,7 +205,7 @@ aws_cli_url=https://awscli.amazonaws.com/awscli-exe-linux-aarch64-$aws_cli_versi
 aws_cli_key_fingerprint=FB5DB77FD5C118B80511ADA8A6310ACC4672475C
 
 install_packages() {
-  install_base_packages unzip nftables procps
+  install_base_packages unzip nftables procps amazon-ecr-credential-helper
   install_gitlab_runner
   install_docker
   clean_packages
@@ -210,6 +265,8 @@ install_cloudwatch_agent() {
   apt-mark hold amazon-cloudwatch-agent
   installed=$(dpkg-query -W -f='${Version}' amazon-cloudwatch-agent)
   [[ $installed == "$cloudwatch_agent_version-"* ]] || die "the CloudWatch agent $installed is installed, not $cloudwatch_agent_version"
+  # Its proxy (files/cloudwatch-agent-common-config).
+  install -m 0644 "$upload_dir/cloudwatch-agent-common-config" /opt/aws/amazon-cloudwatch-agent/etc/common-config.toml
   systemctl disable --now amazon-cloudwatch-agent.service >/dev/null 2>&1 || true
   rm -rf /opt/aws/amazon-cloudwatch-agent/logs/state
 }
@@ -234,6 +291,22 @@ install_fleeting_plugin() {
   log "fleeting plugin $plugin installed in $dir, pinned by version, not verified: SHA-256 $sha256 (image.fleeting_plugin_sha256 would check it)"
 }
 
+# The runner resolves a job's or service's image credentials from ~/.docker/config.json of the
+# user it runs as, root, and runs each credHelpers entry's docker-credential-NAME
+# (readDockerConfigsFromHomeDir and readConfigsFromCredentialsHelper in gitlab-runner
+# helpers/docker/auth/auth.go). It hands the result to the Docker daemon with that one pull, so no
+# job sees it, and jobs cannot read /root. ecr-login takes the instance role and the registry's
+# region from its host name (awslabs/amazon-ecr-credential-helper, README "Configuration").
+ecr_docker_config=/root/.docker/config.json
+
+configure_ecr_credentials() {
+  command -v docker-credential-ecr-login >/dev/null || die "amazon-ecr-credential-helper installed no docker-credential-ecr-login"
+  install -d -m 0700 "${ecr_docker_config%/*}"
+  printf '%s\n' '{' '  "credHelpers": {' '    "123456789012.dkr.ecr.eu-central-1.amazonaws.com": "ecr-login"' '  }' '}' >"$ecr_docker_config"
+  chmod 0600 "$ecr_docker_config"
+  log "ECR credentials through the instance role for" 123456789012.dkr.ecr.eu-central-1.amazonaws.com
+}
+
 install_runnergen() {
   install -d -m 0755 "$helpers_dir" /etc/runnergen
   install -m 0755 "$upload_dir/runnergen-register" "$helpers_dir/runnergen-register"
@@ -242,6 +315,7 @@ install_runnergen() {
   install -m 0755 "$upload_dir/runnergen-manager-gate" "$helpers_dir/runnergen-manager-gate"
   install -m 0755 "$upload_dir/runnergen-manager-settings" "$helpers_dir/runnergen-manager-settings"
   install -m 0644 "$upload_dir/jobs-firewall.nft" /etc/runnergen/jobs-firewall.nft
+  install -m 0644 "$upload_dir/gitlab-ca.crt" /etc/runnergen/gitlab-ca.crt
   install -m 0644 "$upload_dir/runnergen-runner.service" "/etc/systemd/system/runnergen-runner.service"
   install -m 0644 "$upload_dir/runnergen-lifecycle.service" "/etc/systemd/system/runnergen-lifecycle.service"
   install -m 0644 "$upload_dir/runnergen-metrics.service" "/etc/systemd/system/runnergen-metrics.service"
@@ -284,12 +358,15 @@ clean_identity() {
 
 main() {
   wait_for_first_boot
+  install_gitlab_ca
   install_packages
   check_gitlab_runner
   install_aws_cli
   configure_docker
   disable_automatic_updates
   silence_stock_service
+  install_proxy_dropins runnergen-runner.service runnergen-lifecycle.service runnergen-metrics.service runnergen-manager-gate.service runnergen-manager-settings.service snap.amazon-ssm-agent.amazon-ssm-agent.service
+  configure_ecr_credentials
   install_fleeting_plugin
   install_cloudwatch_agent
   install_runnergen

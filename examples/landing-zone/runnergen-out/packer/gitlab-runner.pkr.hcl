@@ -89,7 +89,7 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "f27371d0a6a583f0"
+    "runnergen:image" = "6467bbd51da8eca3"
     "runnergen:role"  = "runner"
     "team"            = "platform"
   }
@@ -97,7 +97,7 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "f27371d0a6a583f0"
+    "runnergen:image" = "6467bbd51da8eca3"
     "runnergen:role"  = "runner"
     "team"            = "platform"
   }
@@ -105,7 +105,7 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "f27371d0a6a583f0"
+    "runnergen:image" = "6467bbd51da8eca3"
     "runnergen:role"  = "runner"
     "team"            = "platform"
   }
@@ -181,7 +181,7 @@ source "amazon-ebs" "worker" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "f27371d0a6a583f0"
+    "runnergen:image" = "6467bbd51da8eca3"
     "runnergen:role"  = "worker"
     "team"            = "platform"
   }
@@ -189,7 +189,7 @@ source "amazon-ebs" "worker" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "f27371d0a6a583f0"
+    "runnergen:image" = "6467bbd51da8eca3"
     "runnergen:role"  = "worker"
     "team"            = "platform"
   }
@@ -197,7 +197,7 @@ source "amazon-ebs" "worker" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "f27371d0a6a583f0"
+    "runnergen:image" = "6467bbd51da8eca3"
     "runnergen:role"  = "worker"
     "team"            = "platform"
   }
@@ -227,6 +227,18 @@ build {
 build {
   sources = ["source.amazon-ebs.worker"]
 
+  # The worker's own files from files/, into /tmp; its provision script installs and removes them.
+  provisioner "file" {
+    source      = "${path.root}/files/runnergen-proxy.conf"
+    destination = "/tmp/runnergen-proxy.conf"
+  }
+
+  provisioner "file" {
+    source      = "${path.root}/files/gitlab-ca.crt"
+    destination = "/tmp/gitlab-ca.crt"
+  }
+
+  # The spec's own bake step (image.provision_script), which the provision script runs last.
   provisioner "file" {
     source      = "${path.root}/provision-script.sh"
     destination = "/tmp/runnergen-provision-script.sh"

@@ -13,6 +13,10 @@
 #     pulled at bake time: the docker executor uses it from the worker's Docker when it is there,
 #     instead of streaming it from the manager over SSH for every job (getHelperImage in
 #     gitlab-runner executors/docker/docker.go). Pinned by its release tag;
+# GitLab's CA (gitlab.ca_file) goes into the OS trust store first.
+# Every download goes through the fleet's proxy (aws.proxy); the Docker daemon and the SSM agent
+# get it as a drop-in.
+# The Docker daemon asks the Docker Hub mirror (registries.mirror) first.
 # Nothing of runnergen runs here: no runner units, no registration, no instance role. The image
 # keeps an empty /etc/machine-id and apt's periodic upgrades are switched off.
 #
@@ -21,6 +25,17 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 export GITLAB_RUNNER_DISABLE_SKEL=true
+# The fleet's proxy, for every download of the bake: apt (http_proxy and https_proxy, apt.conf(5)
+# "Acquire::http::Proxy"), dnf (through libcurl, which reads them: rpm-software-management/libdnf
+# issue 1595), curl (keys and packages), the Go programs (gitlab-runner's fleeting install) and the
+# AWS CLI; docker pull goes through the daemon's drop-in. files/runnergen-proxy.conf says who reads
+# which spelling.
+export http_proxy=http://proxy.corp.example:3128
+export https_proxy=http://proxy.corp.example:3128
+export no_proxy=localhost,127.0.0.1,169.254.169.254,autoscaling.eu-central-1.amazonaws.com,ec2.eu-central-1.amazonaws.com,api.ecr.eu-central-1.amazonaws.com,.dkr.ecr.eu-central-1.amazonaws.com,logs.eu-central-1.amazonaws.com,monitoring.eu-central-1.amazonaws.com,s3.eu-central-1.amazonaws.com,.s3.eu-central-1.amazonaws.com,ssm.eu-central-1.amazonaws.com,ssmmessages.eu-central-1.amazonaws.com,sts.eu-central-1.amazonaws.com,.corp.example,gitlab.corp.example
+export HTTP_PROXY=http://proxy.corp.example:3128
+export HTTPS_PROXY=http://proxy.corp.example:3128
+export NO_PROXY=localhost,127.0.0.1,169.254.169.254,autoscaling.eu-central-1.amazonaws.com,ec2.eu-central-1.amazonaws.com,api.ecr.eu-central-1.amazonaws.com,.dkr.ecr.eu-central-1.amazonaws.com,logs.eu-central-1.amazonaws.com,monitoring.eu-central-1.amazonaws.com,s3.eu-central-1.amazonaws.com,.s3.eu-central-1.amazonaws.com,ssm.eu-central-1.amazonaws.com,ssmmessages.eu-central-1.amazonaws.com,sts.eu-central-1.amazonaws.com,.corp.example,gitlab.corp.example
 
 runner_version=19.3.0
 repo_key_url=https://packages.gitlab.com/gpgkey/gpg.key
@@ -62,6 +77,37 @@ wait_for_first_boot() {
   if command -v cloud-init >/dev/null; then
     cloud-init status --wait >/dev/null || log "cloud-init reported errors on the build instance; continuing"
   fi
+}
+
+# GitLab's CA (gitlab.ca_file) goes into the OS trust store before the first download: curl, apt,
+# dnf, git and Go (gitlab-runner, dockerd, the SSM agent) then trust GitLab, a registry or a
+# TLS-inspecting proxy whose certificates the file holds. The trust store's folder for local CAs:
+# update-ca-certificates(8) takes one certificate per .crt file there, so the file is split.
+trust_anchors=/usr/local/share/ca-certificates
+
+install_gitlab_ca() {
+  local ca=$upload_dir/gitlab-ca.crt count
+  count=$(grep -c -e '-----BEGIN CERTIFICATE-----' "$ca") || die "$ca holds no certificate"
+  install -d -m 0755 "$trust_anchors"
+  rm -f "$trust_anchors"/runnergen-gitlab-ca-*.crt
+  awk -v dir="$trust_anchors" '
+    /-----BEGIN CERTIFICATE-----/ { n++; file = sprintf("%s/runnergen-gitlab-ca-%d.crt", dir, n) }
+    file { print > file }
+    /-----END CERTIFICATE-----/ { close(file); file = "" }' "$ca"
+  update-ca-certificates
+  log "GitLab's CA: $count certificates in the OS trust store"
+}
+
+# Gives each unit $@ the proxy: files/runnergen-proxy.conf as a drop-in. Nothing is restarted here
+# (the SSM agent carries Packer's own session on a private bake); the next boot reads them.
+units_dir=/etc/systemd/system
+
+install_proxy_dropins() {
+  local unit
+  for unit in "$@"; do
+    install -D -m 0644 "$upload_dir/runnergen-proxy.conf" "$units_dir/$unit.d/runnergen-proxy.conf"
+  done
+  systemctl daemon-reload
 }
 
 # Waits up to 10 minutes for the dpkg lock instead of failing when apt's timers hold it.
@@ -115,10 +161,16 @@ check_gitlab_runner() {
 }
 
 # live-restore keeps job containers running if the daemon ever restarts.
+# registry-mirrors: the daemon asks the mirror first for every Docker Hub image
+# (docs.docker.com/docker-hub/image-library/mirror).
 configure_docker() {
   install -d -m 0755 /etc/docker
-  printf '%s\n' '{' '  "live-restore": true' '}' >/etc/docker/daemon.json
+  printf '%s\n' '{' '  "live-restore": true,' '  "registry-mirrors": [' '    "https://mirror.corp.example"' '  ]' '}' >/etc/docker/daemon.json
+  # The daemon pulls through the proxy (docs.docker.com/engine/daemon/proxy, "systemd unit file").
+  install_proxy_dropins docker.service
   systemctl enable docker.service
+  # The package may have started the daemon already: the bake's own pulls need these settings.
+  systemctl try-restart docker.service
 }
 
 # The package installs and starts its own gitlab-runner.service; runnergen's units (or none)
@@ -131,6 +183,8 @@ silence_stock_service() {
 }
 
 connection_user=ubuntu
+# Where Packer's file provisioners put the files this image takes from files/.
+upload_dir=/tmp
 
 install_packages() {
   install_base_packages ec2-instance-connect
@@ -184,6 +238,8 @@ run_provision_script() {
 # image's provision script).
 clean_identity() {
   rm -f /etc/gitlab-runner/config.toml /etc/gitlab-runner/.runner_system_id
+  rm -f "$upload_dir/runnergen-proxy.conf"
+  rm -f "$upload_dir/gitlab-ca.crt"
   truncate -s 0 /etc/machine-id
   mkdir -p /var/lib/dbus
   ln -sfn /etc/machine-id /var/lib/dbus/machine-id
@@ -191,8 +247,10 @@ clean_identity() {
 
 main() {
   wait_for_first_boot
+  install_gitlab_ca
   install_packages
   configure_docker
+  install_proxy_dropins snap.amazon-ssm-agent.amazon-ssm-agent.service
   configure_connection_user
   bake_helper_image
   check_instance_connect
