@@ -553,12 +553,25 @@ impl Machine {
         for dir in &steps.dirs {
             std::fs::create_dir_all(root.join(dir.trim_start_matches('/'))).expect("mkdir");
         }
+        // A landing zone's proxy drop-in goes into the `.d` folder of each unit its calls name.
+        let dropin_units: Vec<&str> = provision
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("install_proxy_dropins "))
+            .flat_map(str::split_whitespace)
+            .collect();
         for (mode, source, target) in &steps.installs {
-            let target = root.join(target.trim_start_matches('/'));
-            std::fs::create_dir_all(target.parent().expect("a parent")).expect("mkdir");
-            std::fs::copy(out.join("packer/files").join(source), &target)
-                .unwrap_or_else(|e| panic!("installing files/{source}: {e}"));
-            set_mode(&target, *mode);
+            let targets: Vec<String> = if target.contains("$unit") {
+                dropin_units.iter().map(|unit| target.replace("$unit", unit)).collect()
+            } else {
+                vec![target.clone()]
+            };
+            for target in targets {
+                let target = root.join(target.trim_start_matches('/'));
+                std::fs::create_dir_all(target.parent().expect("a parent")).expect("mkdir");
+                std::fs::copy(out.join("packer/files").join(source), &target)
+                    .unwrap_or_else(|e| panic!("installing files/{source}: {e}"));
+                set_mode(&target, *mode);
+            }
         }
 
         // The stand-ins: gitlab-runner, the CloudWatch agent's control script, docker.service.
@@ -1024,14 +1037,16 @@ fn provision_steps(script: &str) -> ProvisionSteps {
         }
         word
     };
+    // The script's constants first: a shared function may name one its script sets later.
+    let constant = |line: &str| {
+        line.split_once('=')
+            .filter(|(k, v)| !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_') && !v.contains(' '))
+            .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
+    };
+    vars.extend(script.lines().filter_map(|l| constant(l.trim())));
     for line in script.lines() {
         let line = line.trim();
-        if let Some((k, v)) = line.split_once('=')
-            && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
-            && !k.is_empty()
-            && !v.contains(' ')
-        {
-            vars.insert(k.to_owned(), v.trim_matches('"').to_owned());
+        if constant(line).is_some() {
             continue;
         }
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -1168,6 +1183,57 @@ fn first_boot_registers_exactly_once() {
     v.check(
         m.journal(&["-u", "runnergen-runner.service"]).contains("already registered"),
         "the restart's register hook said it was already registered",
+    );
+    for unit in ["runnergen-firewall.service", "runnergen-lifecycle.service", "runnergen-metrics.timer"] {
+        let state = m.unit_state(unit);
+        v.check(state == "active", format!("{unit} is active, not {state}"));
+    }
+    v.done(&m);
+}
+
+/// The `landing-zone` example's `deploy` pool: its units get the proxy from their drop-in, under a
+/// real systemd, and the helpers still reach AWS (moto on 127.0.0.1) while that proxy does not
+/// exist: only `no_proxy` lets them through. The runner registers with GitLab's CA as its
+/// `tls-ca-file` and the proxy in its jobs' environment.
+#[test]
+fn a_landing_zone_instance_registers_past_its_proxy_with_gitlabs_ca() {
+    let _lock = machine_lock();
+    let mut m = Machine::new(Options { pool: ("landing-zone", "deploy"), ..Options::default() });
+    m.boot();
+    m.wait_for_runner();
+    wait_for_watcher(&m, Duration::from_secs(30));
+
+    let mut v = Verdict::new();
+    let proxy = "http://proxy.corp.example:3128";
+    for unit in ["runnergen-runner.service", "runnergen-lifecycle.service", "runnergen-metrics.service"] {
+        let out = m.exec(&["systemctl", "show", "--property=Environment", "--value", unit]);
+        let environment = String::from_utf8_lossy(&out.stdout).into_owned();
+        let vars: BTreeMap<&str, &str> =
+            environment.split_whitespace().filter_map(|pair| pair.split_once('=')).collect();
+        for name in ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"] {
+            v.check(vars.get(name) == Some(&proxy), format!("{unit}: {name} in systemd's environment: {environment}"));
+        }
+        for name in ["no_proxy", "NO_PROXY"] {
+            let hosts: Vec<&str> = vars.get(name).map(|l| l.split(',').collect()).unwrap_or_default();
+            v.check(
+                hosts.contains(&"169.254.169.254") && hosts.contains(&"127.0.0.1"),
+                format!("{unit}: {name} holds the metadata service and the loopback: {hosts:?}"),
+            );
+        }
+    }
+    let registers = m.calls("register");
+    v.check(registers.len() == 1, format!("one `register` call, not {}", registers.len()));
+    if let Some(register) = registers.first() {
+        for arg in ["--tls-ca-file /etc/runnergen/gitlab-ca.crt", &format!("--env https_proxy={proxy}")] {
+            v.check(register.what.contains(arg), format!("register has {arg}: {}", register.what));
+        }
+    }
+    let spec_ca = std::fs::read_to_string(common::root().join("examples/landing-zone/certs/corp-ca.pem")).expect("CA");
+    let baked = std::fs::read_to_string(m.root().join("etc/runnergen/gitlab-ca.crt")).unwrap_or_default();
+    v.check(baked == spec_ca, "the runner's tls-ca-file is the spec's CA, byte for byte");
+    v.check(
+        count(&m.events(), "register: saw a glrt- token in CI_SERVER_TOKEN") == 1,
+        "register read the token from SSM (moto) past the proxy, through no_proxy",
     );
     for unit in ["runnergen-firewall.service", "runnergen-lifecycle.service", "runnergen-metrics.timer"] {
         let state = m.unit_state(unit);

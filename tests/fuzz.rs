@@ -28,7 +28,8 @@ use crate::common;
 
 /// What rendered HCL may refer to and call: anything else came from a spec value. (The sizes and
 /// the mixed policy are the attributes in the groups' `ignore_changes`; `tag` is the iterator of a
-/// group's `dynamic "tag"` over its pool's tag map.)
+/// group's `dynamic "tag"` over its pool's tag map; `subnet`, `zone` and `zone_subnet_ids` those of
+/// the VPC endpoints' `for` over the subnets' zones.)
 const HCL_ROOTS: &[&str] = &[
     "data",
     "desired_capacity",
@@ -39,11 +40,26 @@ const HCL_ROOTS: &[&str] = &[
     "path",
     "self",
     "source",
+    "subnet",
     "tag",
+    "zone",
+    "zone_subnet_ids",
 ];
 const HCL_ROOT_PREFIXES: &[&str] = &["aws_", "gitlab_"];
-const HCL_FUNCTIONS: &[&str] =
-    &["file", "filebase64", "format", "formatdate", "join", "jsonencode", "length", "merge", "parseint", "timestamp"];
+const HCL_FUNCTIONS: &[&str] = &[
+    "distinct",
+    "file",
+    "filebase64",
+    "format",
+    "formatdate",
+    "join",
+    "jsonencode",
+    "length",
+    "merge",
+    "parseint",
+    "sort",
+    "timestamp",
+];
 
 fn seeds() -> Vec<Value> {
     common::examples()

@@ -439,7 +439,8 @@ fn an_autoscaler_fleet_bakes_a_worker_image_told_apart_by_its_role() {
             sources[1].body().attributes().find(|a| a.key() == "ami_name").expect("ami_name").expr().to_string();
         assert!(ami_name.contains(&fleet.worker_ami_name_prefix()), "{name}: {ami_name}");
         // The worker build runs its own script only: none of the runner's units reach it. A
-        // landing zone's uploads the proxy's drop-in and GitLab's CA first, one file each.
+        // landing zone's uploads the proxy's drop-in, GitLab's CA and the user's bake step first,
+        // one file each.
         let worker_build = builds[1].body();
         let provisioners: Vec<&hcl::Block> =
             worker_build.blocks().filter(|b| b.identifier() == "provisioner").collect();
@@ -456,6 +457,9 @@ fn an_autoscaler_fleet_bakes_a_worker_image_told_apart_by_its_role() {
         }
         if fleet.gitlab_ca.is_some() {
             allowed.push("gitlab-ca.crt");
+        }
+        if fleet.image.provision_script.is_some() {
+            allowed.push("provision-script.sh");
         }
         assert_eq!(uploaded, allowed, "{name}");
         assert_eq!(shell.labels()[0].as_str(), "shell");

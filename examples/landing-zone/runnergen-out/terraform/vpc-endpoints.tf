@@ -30,7 +30,7 @@ data "aws_route_table" "subnet_0f1e2d3c4b5a69788" {
 locals {
   # An interface endpoint takes at most one subnet per availability zone: the first of each zone's
   # subnets, by id. Instances in the zone's other subnets reach it all the same.
-  endpoint_subnet_ids = [for zone, ids in { for s in [data.aws_subnet.subnet_0a1b2c3d4e5f60718, data.aws_subnet.subnet_0f1e2d3c4b5a69788] : s.availability_zone => s.id... } : sort(ids)[0]]
+  endpoint_subnet_ids = [for zone, zone_subnet_ids in { for subnet in [data.aws_subnet.subnet_0a1b2c3d4e5f60718, data.aws_subnet.subnet_0f1e2d3c4b5a69788] : subnet.availability_zone => subnet.id... } : sort(zone_subnet_ids)[0]]
   # Subnets may share a route table; a gateway endpoint names each once.
   endpoint_route_table_ids = sort(distinct([data.aws_route_table.subnet_0a1b2c3d4e5f60718.id, data.aws_route_table.subnet_0f1e2d3c4b5a69788.id]))
 }
