@@ -231,6 +231,15 @@ impl Partition {
         }
     }
 
+    /// The domain of the partition's service endpoints (`ssm.REGION.amazonaws.com`, and
+    /// `.amazonaws.com.cn` in China).
+    pub fn dns_suffix(self) -> &'static str {
+        match self {
+            Partition::AwsCn => "amazonaws.com.cn",
+            Partition::Aws | Partition::AwsUsGov => "amazonaws.com",
+        }
+    }
+
     /// The partition's name in ARNs.
     pub fn name(self) -> &'static str {
         match self {
@@ -443,10 +452,7 @@ impl Fleet {
 
     /// The host names of the VPC's endpoints, as private DNS makes them answer inside the VPC.
     pub fn vpc_endpoint_hosts(&self) -> Vec<String> {
-        let suffix = match self.partition() {
-            Partition::AwsCn => "amazonaws.com.cn",
-            Partition::Aws | Partition::AwsUsGov => "amazonaws.com",
-        };
+        let suffix = self.partition().dns_suffix();
         let region = &self.region;
         let mut hosts = Vec::new();
         for e in self.vpc_endpoints() {

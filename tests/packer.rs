@@ -721,16 +721,9 @@ fn private_bakes_open_nothing() {
 /// provision script, and part of the image definition: another script is another image.
 #[test]
 fn the_users_bake_step_is_copied_uploaded_and_part_of_the_image() {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let example = common::root().join("examples/landing-zone");
-    copy_tree(&example, dir.path());
-    let spec = dir.path().join("fleet.yaml");
+    use crate::landing_zone::{image_hash as image, landing_zone_copy};
+    let (dir, spec) = landing_zone_copy(str::to_owned);
     let script_path = dir.path().join("scripts/extra.sh");
-    let image = |files: &runnergen::render::Files| {
-        let text = &files["packer/gitlab-runner.pkr.hcl"].contents;
-        let line = text.lines().find(|l| l.contains("\"runnergen:image\"")).expect("the image tag").to_owned();
-        line.split('"').nth(3).expect("a value").to_owned()
-    };
     let first = plan(&spec);
     let written = std::fs::read_to_string(&script_path).expect("the example's script");
     let copied = &first["packer/provision-script.sh"];

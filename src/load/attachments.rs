@@ -2,7 +2,6 @@
 //! relative to the spec and checked to be what their keys expect. Problems name the key's spec
 //! path, like the rules' findings, so they are drawn at its value.
 
-use std::io::Read;
 use std::path::Path;
 
 use crate::diagnostic::{Finding, SpecPath};
@@ -15,9 +14,6 @@ pub struct Attachments {
     pub gitlab_ca: Option<Attachment>,
     pub provision_script: Option<Attachment>,
 }
-
-/// The largest attachment read: a CA bundle or a bake script is far smaller.
-const MAX_BYTES: u64 = 1024 * 1024;
 
 /// Why a file is refused: the message and the help.
 type Refusal = (String, String);
@@ -47,30 +43,23 @@ pub fn read(spec: &Spec, dir: &Path) -> (Attachments, Vec<Finding>) {
     (attachments, findings)
 }
 
-fn read_text(path: &Path) -> Result<String, Refusal> {
-    let shown = crate::diagnostic::printable(&path.display().to_string());
-    let relative = "paths are relative to the folder of the spec".to_owned();
-    let meta =
-        std::fs::metadata(path).map_err(|e| (format!("cannot read {shown}: {}", io_reason(&e)), relative.clone()))?;
-    if !meta.is_file() {
-        return Err((format!("{shown} is not a file"), relative));
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|e| (format!("cannot read {shown}: {}", io_reason(&e)), relative.clone()))?;
-    if bytes.len() as u64 > MAX_BYTES {
-        return Err((format!("{shown} is larger than 1 MiB"), "expected a small text file".to_owned()));
-    }
-    String::from_utf8(bytes).map_err(|_| (format!("{shown} is not UTF-8 text"), "expected a text file".to_owned()))
-}
+/// What a named file is expected to be, in the words of the errors that refuse it (a text file
+/// read as a spec is, with the same limits).
+const ATTACHMENT: super::file::Expected = super::file::Expected {
+    file: "a file beside the spec",
+    kind: "a CA file or a bake script",
+    empty: "",
+    not_mapping: "",
+    not_mapping_help: "",
+};
 
-fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".to_owned(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
-        _ => e.to_string(),
-    }
+/// The file's text, or why it cannot be read: the reading of [`super::file::read_text`].
+fn read_text(path: &Path) -> Result<String, Refusal> {
+    let relative = || "paths are relative to the folder of the spec".to_owned();
+    super::file::read_text(path, &ATTACHMENT).map(|read| read.text).map_err(|e| match e {
+        crate::Error::Read { path, reason, .. } => (format!("cannot read {path}: {reason}"), relative()),
+        other => (other.to_string(), relative()),
+    })
 }
 
 /// A CA file holds one or more PEM certificates and nothing else that is PEM (never a key).

@@ -301,9 +301,8 @@ const GITLAB_CA: DataFile = DataFile { name: "gitlab-ca.crt", installed: "/etc/r
 /// (Amazon ECR user guide, "Private registry concepts").
 fn ecr_registry(arn: &str) -> Option<String> {
     let mut parts = arn.split(':');
-    let (_, partition, _, region, account) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let suffix = if partition == "aws-cn" { "amazonaws.com.cn" } else { "amazonaws.com" };
+    let (_, _, _, region, account) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let suffix = Partition::of_region(region)?.dns_suffix();
     Some(format!("{account}.dkr.ecr.{region}.{suffix}"))
 }
 

@@ -240,16 +240,21 @@ fn label_text(text: &str) -> String {
     text.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
 }
 
-/// Rules with labels made unique within one list: a repeated label gets `_2`, `_3`...
-fn unique_labels(mut rules: Vec<EgressRule>) -> Vec<EgressRule> {
+/// Labels made unique within one list: a repeated label gets `_2`, `_3`...
+fn number_repeats<'a>(labels: impl Iterator<Item = &'a mut String>) {
     let mut seen: BTreeMap<String, u32> = BTreeMap::new();
-    for rule in &mut rules {
-        let n = seen.entry(rule.label.clone()).or_insert(0);
+    for label in labels {
+        let n = seen.entry(label.clone()).or_insert(0);
         *n += 1;
         if *n > 1 {
-            rule.label = format!("{}_{n}", rule.label);
+            *label = format!("{label}_{n}");
         }
     }
+}
+
+/// Rules with labels made unique within one list ([`number_repeats`]).
+fn unique_labels(mut rules: Vec<EgressRule>) -> Vec<EgressRule> {
+    number_repeats(rules.iter_mut().map(|r| &mut r.label));
     rules
 }
 
@@ -326,19 +331,15 @@ pub struct JobRoleContext {
 
 /// A job role's policy attachments, labelled `{pool}_jobs_{policy name}` (`_2`... on a repeat).
 fn attachments(pool: &str, arns: &[String]) -> Vec<Labelled> {
-    let mut seen: BTreeMap<String, u32> = BTreeMap::new();
-    arns.iter()
+    let mut out: Vec<Labelled> = arns
+        .iter()
         .map(|arn| {
             let name = arn.rsplit('/').next().unwrap_or(arn);
-            let mut label = format!("{pool}_jobs_{}", label_text(name));
-            let n = seen.entry(label.clone()).or_insert(0);
-            *n += 1;
-            if *n > 1 {
-                label = format!("{label}_{n}");
-            }
-            Labelled { label, value: arn.clone() }
+            Labelled { label: format!("{pool}_jobs_{}", label_text(name)), value: arn.clone() }
         })
-        .collect()
+        .collect();
+    number_repeats(out.iter_mut().map(|a| &mut a.label));
+    out
 }
 
 /// The `sub` claims of GitLab's ID tokens a job role admits:
@@ -564,17 +565,11 @@ impl Context {
             instance_pools: fleet.pools.iter().any(|p| p.topology.kind().in_runners_security_group()),
             security_group: SecurityGroup {
                 name: format!("{}-runners", fleet.name),
-                description: if fleet.egress.is_some() {
-                    format!(
-                        "GitLab runners of fleet {}: no ingress; egress to the spec egress rules and GitLab only",
-                        fleet.name
-                    )
-                } else {
-                    format!(
-                        "GitLab runners of fleet {}: no ingress; egress to HTTPS, HTTP (and GitLab) only",
-                        fleet.name
-                    )
-                },
+                description: format!(
+                    "GitLab runners of fleet {}: no ingress; egress to {} only",
+                    fleet.name,
+                    egress_words(fleet, true, false)
+                ),
             },
             egress_labels: egress.iter().map(|r| r.label.clone()).collect(),
             manager_egress: if fleet.egress.is_some() {
@@ -631,6 +626,21 @@ pub fn pool_tags(fleet: &Fleet, pool: &Pool, name: String) -> BTreeMap<String, S
     map.insert(model::TAG_FLEET.to_owned(), fleet.name.clone());
     map.insert(model::TAG_POOL.to_owned(), pool.name.clone());
     map
+}
+
+/// What a security group's egress rules open, in words, for its description: the default
+/// HTTPS (and, with `http`, HTTP) or the spec's `aws.egress` rules, then with `pool_rules` the
+/// pool's own, and GitLab's port, which is always open.
+pub fn egress_words(fleet: &Fleet, http: bool, pool_rules: bool) -> String {
+    let mut parts = match (&fleet.egress, http) {
+        (Some(_), _) => vec!["the spec egress rules"],
+        (None, true) => vec!["HTTPS", "HTTP"],
+        (None, false) => vec!["HTTPS"],
+    };
+    if pool_rules {
+        parts.push("the pool egress rules");
+    }
+    format!("{} (and GitLab)", parts.join(", "))
 }
 
 /// Every instance's egress. By default HTTPS and HTTP to anywhere ([`default_egress`]). With

@@ -11,7 +11,7 @@ use crate::model::{Capacity, Duration, Executor, Fleet, GATE_MARGIN_SECONDS, JOB
 use crate::render::Output;
 use crate::render::next_steps::Scheduled;
 use crate::render::runner_template::Toml;
-use crate::render::terraform::{Fallback, Mixed, SecurityGroup, Tag, instance_choice, pool_tags, tags};
+use crate::render::terraform::{Fallback, Mixed, SecurityGroup, Tag, egress_words, instance_choice, pool_tags, tags};
 use crate::render::to_value;
 use crate::resolve::{DEFAULT_CAPACITY_PER_INSTANCE, DEFAULT_IDLE_SECONDS, DEFAULT_MAX_USE_COUNT, schedule};
 use crate::rules::{Rules, check_fallback, check_instance_type, check_schedule, check_volume};
@@ -404,17 +404,12 @@ impl Kind for AutoscalerPool {
                 volume_gb: fleet.image.volume_gb,
                 security_group: SecurityGroup {
                     name: self.runner_group(pool),
-                    description: if fleet.egress.is_some() {
-                        format!(
-                            "Manager of autoscaler pool {} in fleet {}: no ingress; egress to the spec egress rules, GitLab and SSH to its workers",
-                            pool.name, fleet.name
-                        )
-                    } else {
-                        format!(
-                            "Manager of autoscaler pool {} in fleet {}: no ingress; egress to HTTPS (and GitLab) and SSH to its workers",
-                            pool.name, fleet.name
-                        )
-                    },
+                    description: format!(
+                        "Manager of autoscaler pool {} in fleet {}: no ingress; egress to {} and SSH to its workers",
+                        pool.name,
+                        fleet.name,
+                        egress_words(fleet, false, false)
+                    ),
                 },
                 settings_parameter: self.live_settings_parameter(pool).unwrap_or_default(),
                 settings_file: format!("manager-settings/{}.toml", pool.name),
@@ -423,22 +418,12 @@ impl Kind for AutoscalerPool {
                 group_name: worker_group(pool),
                 security_group: SecurityGroup {
                     name: worker_group(pool),
-                    description: if fleet.egress.is_some() {
-                        format!(
-                            "Workers of autoscaler pool {} in fleet {}: SSH from its manager only; egress to the spec egress rules and GitLab",
-                            pool.name, fleet.name
-                        )
-                    } else if !pool.egress.is_empty() {
-                        format!(
-                            "Workers of autoscaler pool {} in fleet {}: SSH from its manager only; egress to HTTPS, HTTP, the pool egress rules (and GitLab)",
-                            pool.name, fleet.name
-                        )
-                    } else {
-                        format!(
-                            "Workers of autoscaler pool {} in fleet {}: SSH from its manager only; egress to HTTPS, HTTP (and GitLab)",
-                            pool.name, fleet.name
-                        )
-                    },
+                    description: format!(
+                        "Workers of autoscaler pool {} in fleet {}: SSH from its manager only; egress to {}",
+                        pool.name,
+                        fleet.name,
+                        egress_words(fleet, true, !pool.egress.is_empty())
+                    ),
                 },
                 max_instances: self.workers.max_instances,
                 launch_template_instance_type,

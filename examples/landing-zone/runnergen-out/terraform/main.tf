@@ -116,7 +116,7 @@ data "aws_ami" "worker" {
 # metadata service and Amazon Time Sync are not filtered by security groups and need no rule.
 resource "aws_security_group" "runners" {
   name        = "corp-ci-runners"
-  description = "GitLab runners of fleet corp-ci: no ingress; egress to the spec egress rules and GitLab only"
+  description = "GitLab runners of fleet corp-ci: no ingress; egress to the spec egress rules (and GitLab) only"
   vpc_id      = "vpc-0a1b2c3d4e5f60718"
 
   tags = {

@@ -35,7 +35,7 @@ locals {
 # The manager accepts nothing: it calls out to GitLab and the AWS APIs, and into its workers.
 resource "aws_security_group" "build_manager" {
   name        = "corp-ci-build-manager"
-  description = "Manager of autoscaler pool build in fleet corp-ci: no ingress; egress to the spec egress rules, GitLab and SSH to its workers"
+  description = "Manager of autoscaler pool build in fleet corp-ci: no ingress; egress to the spec egress rules (and GitLab) and SSH to its workers"
   vpc_id      = "vpc-0a1b2c3d4e5f60718"
 
   tags = {
@@ -109,7 +109,7 @@ resource "aws_vpc_security_group_egress_rule" "build_manager_ssh" {
 # The workers accept SSH from their manager and nothing else, and call out like runners do.
 resource "aws_security_group" "build_workers" {
   name        = "corp-ci-build-workers"
-  description = "Workers of autoscaler pool build in fleet corp-ci: SSH from its manager only; egress to the spec egress rules and GitLab"
+  description = "Workers of autoscaler pool build in fleet corp-ci: SSH from its manager only; egress to the spec egress rules (and GitLab)"
   vpc_id      = "vpc-0a1b2c3d4e5f60718"
 
   tags = {
