@@ -240,6 +240,22 @@ fn label_text(text: &str) -> String {
     text.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
 }
 
+/// The fleet's subnets, each labelled by its id: `subnet-0a1b...` becomes `subnet_0a1b...`. A
+/// label must start with a letter, and the data sources of a subnet listed twice need two.
+fn subnet_labels(ids: &[String]) -> Vec<Labelled> {
+    let mut subnets: Vec<Labelled> = ids
+        .iter()
+        .map(|id| {
+            let label = label_text(id);
+            let label =
+                if label.starts_with(|c: char| c.is_ascii_alphabetic()) { label } else { format!("subnet_{label}") };
+            Labelled { label, value: id.clone() }
+        })
+        .collect();
+    number_repeats(subnets.iter_mut().map(|s| &mut s.label));
+    subnets
+}
+
 /// Labels made unique within one list: a repeated label gets `_2`, `_3`...
 fn number_repeats<'a>(labels: impl Iterator<Item = &'a mut String>) {
     let mut seen: BTreeMap<String, u32> = BTreeMap::new();
@@ -713,7 +729,7 @@ fn vpc_endpoints(fleet: &Fleet) -> VpcEndpoints {
         interface: interface.into_iter().map(endpoint).collect(),
         gateway: gateway.into_iter().map(endpoint).collect(),
         sources,
-        subnets: fleet.subnet_ids.iter().map(|id| Labelled { label: label_text(id), value: id.clone() }).collect(),
+        subnets: subnet_labels(&fleet.subnet_ids),
         build_subnet: fleet.image.build_subnet_id.clone(),
     }
 }
@@ -922,6 +938,13 @@ fn parent_dir(path: &'static str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_subnet_label_starts_with_a_letter_and_is_given_once() {
+        let ids = ["subnet-0a1b", "23:59", "", "subnet-0a1b", "subnet_0a1b"].map(String::from);
+        let labels: Vec<String> = subnet_labels(&ids).into_iter().map(|s| s.label).collect();
+        assert_eq!(labels, ["subnet_0a1b", "subnet_23_59", "subnet_", "subnet_0a1b_2", "subnet_0a1b_3"]);
+    }
 
     #[test]
     fn written_rules_are_labelled_by_destination_and_ports_once_each() {
