@@ -413,6 +413,10 @@ pub const JOB_USER: &str = "runner-job";
 /// reporting the job to GitLab), and the runner's exit.
 pub const STOP_MARGIN_SECONDS: u32 = 600;
 
+/// The ports the fleet's default egress opens to anywhere: HTTPS and HTTP. `aws.egress` replaces
+/// them.
+pub const DEFAULT_EGRESS_PORTS: [u16; 2] = [443, 80];
+
 /// The instance metadata service's address, which never goes through a proxy.
 pub const IMDS_ADDRESS: &str = "169.254.169.254";
 

@@ -5,11 +5,11 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt as _;
-use std::process::Output;
 
 use crate::common;
 use crate::landing_zone::{EXAMPLE, IMDS, PROXY_URL, dropin_environment, landing_zone_copy, render};
 use crate::lifecycle::{Aws, World, position};
+use crate::provision::run_with;
 
 /// The Docker Hub mirror and the ECR registry host that `examples/landing-zone/fleet.yaml` names.
 const MIRROR: &str = "https://mirror.corp.example";
@@ -24,32 +24,6 @@ fn with_user(text: &str, user: &str) -> (String, String) {
     (text.replace(&format!("url: {PROXY_URL}"), &format!("url: {yaml}")), url)
 }
 
-/// Runs `call` in bash after the definitions of a rendered provision script (its `main "$@"` line
-/// cut), with executables `standins` (name, bash body) first on PATH and `$WORK` a folder of its
-/// own, which it returns.
-fn bake(script: &str, standins: &[(&str, &str)], call: &str) -> (Output, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let bin = dir.path().join("bin");
-    std::fs::create_dir_all(&bin).expect("mkdir");
-    for (name, body) in standins {
-        let path = bin.join(name);
-        std::fs::write(&path, format!("#!/usr/bin/env bash\n{body}\n")).expect("write a stand-in");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    }
-    let definitions = script.strip_suffix("main \"$@\"\n").expect("ends by calling main");
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-    let out = common::run(
-        common::tool("bash")
-            .arg("-c")
-            .arg(format!("{definitions}\n{call}\n"))
-            .env("PATH", path)
-            .env("WORK", dir.path())
-            .env("TMPDIR", dir.path())
-            .current_dir(dir.path()),
-    );
-    (out, dir)
-}
-
 /// The functions `main` calls, in order, each stubbed to record its name (`log` and `die` kept).
 fn main_calls(script: &str) -> Vec<String> {
     let body = script.split("\nmain() {\n").nth(1).and_then(|b| b.split("\n}\n").next()).expect("a main function");
@@ -57,7 +31,7 @@ fn main_calls(script: &str) -> Vec<String> {
         body.lines().filter_map(|l| l.split_whitespace().next()).filter(|w| *w != "log" && *w != "local").collect();
     let stubs: String =
         names.iter().map(|n| format!("{n}() {{ printf '%s\\n' \"{n} $*\" >>\"$WORK/calls\"; }}\n")).collect();
-    let (out, dir) = bake(script, &[], &format!("{stubs}main"));
+    let (out, dir) = run_with(script, &[], &format!("{stubs}main"));
     common::assert_success(&out, "main with its steps stubbed");
     std::fs::read_to_string(dir.path().join("calls")).expect("calls").lines().map(str::to_owned).collect()
 }
@@ -91,7 +65,7 @@ fn written_by_line(script: &str, function: &str, target: &str) -> String {
     }
     assert!(command.contains(target), "no printf into {target} in {function}:\n{body}");
     let command = command.replace(&format!(">{target}"), ">\"$WORK/out\"");
-    let (out, dir) = bake(script, &[], &command);
+    let (out, dir) = run_with(script, &[], &command);
     common::assert_success(&out, &format!("{function}'s printf into {target}"));
     std::fs::read_to_string(dir.path().join("out")).expect("written")
 }
@@ -100,8 +74,10 @@ fn written_by_line(script: &str, function: &str, target: &str) -> String {
 fn exported(script: &str) -> BTreeMap<String, String> {
     let names = ["http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"];
     let print: String = names.iter().map(|n| format!("printf '%s=%s\\0' {n} \"${n}\"\n")).collect();
-    let (out, _dir) = bake(script, &[], &format!("{print}env | grep -c -i '^https\\?_proxy=' >&2"));
+    let (out, dir) = run_with(script, &[], &format!("{print}env | grep -c -i '^https\\?_proxy=' >&2"));
     common::assert_success(&out, "the bake's definitions");
+    // No value ran as a command (one user name holds `$(touch pwned)`): not in the working folder.
+    assert!(!dir.path().join("pwned").exists(), "a proxy value ran as a command");
     let stdout = String::from_utf8(out.stdout).expect("UTF-8");
     let pairs = stdout.split('\0').filter(|s| !s.is_empty()).map(|s| s.split_once('=').expect("NAME=VALUE"));
     let exported: BTreeMap<String, String> = pairs.map(|(n, v)| (n.to_owned(), v.to_owned())).collect();
@@ -126,7 +102,6 @@ fn both_bakes_export_the_proxy_exactly_as_written() {
             assert_eq!(env, dropin, "{script}");
             assert!(env["no_proxy"].split(',').any(|h| h == IMDS), "{script}: {}", env["no_proxy"]);
         }
-        assert!(!spec.parent().expect("a folder").join("pwned").exists());
     }
 }
 
@@ -173,7 +148,7 @@ fn the_drop_in_reaches_every_unit_and_the_ca_comes_before_any_download() {
         let systemctl = ("systemctl", r#"printf '%s\n' "$*" >>"$WORK/systemctl""#);
         let call = "units_dir=$WORK/units upload_dir=$WORK/upload; mkdir -p \"$upload_dir\"; \
                     printf 'DROPIN\\n' >\"$upload_dir/runnergen-proxy.conf\"; install_proxy_dropins docker.service a.service";
-        let (out, dir) = bake(script, &[systemctl], call);
+        let (out, dir) = run_with(script, &[systemctl], call);
         common::assert_success(&out, "install_proxy_dropins");
         for unit in ["docker.service", "a.service"] {
             let path = dir.path().join(format!("units/{unit}.d/runnergen-proxy.conf"));
@@ -207,8 +182,8 @@ fn the_ca_goes_into_the_trust_store_of_either_os() {
             let setup = "trust_anchors=$WORK/anchors upload_dir=$WORK/upload; mkdir -p \"$upload_dir\"; \
                          cp \"$WORK/ca\" \"$upload_dir/gitlab-ca.crt\"; install_gitlab_ca";
             let run = |ca: &str| {
-                let call = format!("printf '%s' {} >\"$WORK/ca\"; {setup}", shell_word(ca));
-                bake(script, &[recorder(tool)], &call)
+                let call = format!("printf '%s' {} >\"$WORK/ca\"; {setup}", runnergen::quote::shell_word(ca));
+                run_with(script, &[recorder(tool)], &call)
             };
             let (out, dir) = run(&files["packer/files/gitlab-ca.crt"].contents);
             common::assert_success(&out, &format!("{os}: install_gitlab_ca"));
@@ -234,11 +209,6 @@ fn the_ca_goes_into_the_trust_store_of_either_os() {
     }
 }
 
-/// A bash word for `text`, as the templates' `sh` filter writes it.
-fn shell_word(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "'\\''"))
-}
-
 /// register gives the runner GitLab's CA where the bake installs it, and the proxy as its
 /// jobs' environment, exactly, whatever the user name holds.
 #[test]
@@ -248,7 +218,7 @@ fn the_runner_registers_with_the_ca_and_the_proxy_for_its_jobs() {
     let script = &files["packer/gitlab-runner-provision.sh"].contents;
     let install = ("install", r#"printf '%s\n' "$*" >>"$WORK/installs""#);
     let systemctl = ("systemctl", "true");
-    let (out, dir) = bake(script, &[install, systemctl], "upload_dir=/tmp/files; install_runnergen");
+    let (out, dir) = run_with(script, &[install, systemctl], "upload_dir=/tmp/files; install_runnergen");
     common::assert_success(&out, "install_runnergen");
     let installs = std::fs::read_to_string(dir.path().join("installs")).expect("installs");
     let ca_line = installs.lines().find(|l| l.contains("/tmp/files/gitlab-ca.crt")).expect("the CA is installed");
@@ -321,7 +291,7 @@ fn the_runner_pulls_from_ecr_through_the_credential_helper() {
     let script = &files["packer/gitlab-runner-provision.sh"].contents;
     let helper = ("docker-credential-ecr-login", "exit 0");
     let call = "ecr_docker_config=$WORK/root/.docker/config.json; configure_ecr_credentials";
-    let (out, dir) = bake(script, &[helper], call);
+    let (out, dir) = run_with(script, &[helper], call);
     common::assert_success(&out, "configure_ecr_credentials");
     let path = dir.path().join("root/.docker/config.json");
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
@@ -332,7 +302,7 @@ fn the_runner_pulls_from_ecr_through_the_credential_helper() {
     assert!(script.contains("ecr_docker_config=/root/.docker/config.json\n"));
     assert!(script.contains("install_base_packages unzip nftables procps amazon-ecr-credential-helper\n"));
 
-    let (out, _dir) = bake(script, &[], call.replace("configure", "PATH=/usr/bin:/bin configure").as_str());
+    let (out, _dir) = run_with(script, &[], call.replace("configure", "PATH=/usr/bin:/bin configure").as_str());
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("installed no docker-credential-ecr-login"));
 }
@@ -366,7 +336,7 @@ fn the_cloudwatch_agent_takes_the_proxy_from_its_common_configuration() {
     ];
     let call = "fetch_cloudwatch_agent() { :; }; upload_dir=/tmp/files; \
                 VERSION=$cloudwatch_agent_version install_cloudwatch_agent";
-    let (out, dir) = bake(script, &standins, call);
+    let (out, dir) = run_with(script, &standins, call);
     common::assert_success(&out, "install_cloudwatch_agent");
     let calls = std::fs::read_to_string(dir.path().join("calls")).expect("calls");
     // (The script's own first lines install its throwaway gpg home.)

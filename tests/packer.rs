@@ -54,8 +54,9 @@ fn plan(spec: &Path) -> runnergen::render::Files {
 /// Specs that take the branches the examples do not: Ubuntu 22.04 with shell pools only (no
 /// Docker), gp2, a runner before the helper-images package, tags with spaces and non-ASCII
 /// letters, GovCloud with a customer-managed key; Amazon Linux on arm64 in China with a
-/// privileged docker pool, another AWS CLI and a private bake with an instance profile of its own; Amazon Linux with only an autoscaler pool of
-/// shell jobs (the instance executor: gitlab-runner on the workers, more SSH sessions).
+/// privileged docker pool, another AWS CLI and a private bake with an instance profile of its
+/// own; Amazon Linux with only an autoscaler pool of shell jobs (the instance executor:
+/// gitlab-runner on the workers, more SSH sessions).
 const VARIANTS: &[(&str, &str)] = &[
     (
         "jammy-shell",

@@ -172,9 +172,9 @@ fn the_bake_stops_on_a_key_or_signature_that_is_not_the_published_one() {
 // With autoscaler pools: the plugin in the runner image, and the worker image's checks.
 
 /// Runs `call` after the definitions of a rendered provision script (its `main "$@"` line cut),
-/// with executables `standins` (name, bash body) first on PATH. Returns the output and the
-/// folder, which the stand-ins may write to (`$WORK`).
-fn run_with(script: &str, standins: &[(&str, &str)], call: &str) -> (Output, tempfile::TempDir) {
+/// with executables `standins` (name, bash body) first on PATH, in a folder of its own (`$WORK`,
+/// also the working directory), which the stand-ins may write to. Returns the output and the folder.
+pub(crate) fn run_with(script: &str, standins: &[(&str, &str)], call: &str) -> (Output, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let bin = dir.path().join("bin");
     std::fs::create_dir_all(&bin).expect("mkdir");
@@ -191,7 +191,8 @@ fn run_with(script: &str, standins: &[(&str, &str)], call: &str) -> (Output, tem
             .arg(format!("{definitions}\n{call}\n"))
             .env("PATH", path)
             .env("WORK", dir.path())
-            .env("TMPDIR", dir.path()),
+            .env("TMPDIR", dir.path())
+            .current_dir(dir.path()),
     );
     (out, dir)
 }

@@ -298,6 +298,16 @@ pub struct VpcEndpoints {
     pub build_subnet: Option<String>,
 }
 
+impl VpcEndpoints {
+    /// Every endpoint's address, `aws_vpc_endpoint.LABEL`, sorted.
+    fn addresses(&self) -> Vec<String> {
+        let mut out: Vec<String> =
+            self.gateway.iter().chain(&self.interface).map(|e| format!("aws_vpc_endpoint.{}", e.label)).collect();
+        out.sort();
+        out
+    }
+}
+
 /// A value and the Terraform label of what is made or read for it.
 #[derive(Debug, Serialize)]
 pub struct Labelled {
@@ -361,7 +371,9 @@ fn attachments(pool: &str, arns: &[String]) -> Vec<Labelled> {
 /// The `sub` claims of GitLab's ID tokens a job role admits:
 /// `project_path:{group}/{project}:ref_type:{type}:ref:{branch_name}` (GitLab docs, "OpenID
 /// Connect (OIDC) Authentication Using ID Tokens", token payload), one pattern per project and ref.
-/// A project path and a ref hold no `:`, `*` or `?`, so each pattern matches only what it names.
+/// StringLike's `*` is the spec's own wildcard (a project's trailing `/*`, any characters in a
+/// ref) and the schema lets no `?` through. Neither a project path nor a Git ref holds a `:`
+/// (git-check-ref-format(1)), so a `*` cannot match across the `:ref_type:` and `:ref:` fields.
 pub fn job_role_subjects(job: &model::JobRole) -> Vec<String> {
     let refs: Vec<&str> = if job.refs.is_empty() { vec!["*"] } else { job.refs.iter().map(String::as_str).collect() };
     job.projects
@@ -554,6 +566,7 @@ impl Context {
         let mut default_tags = fleet.tags.clone();
         default_tags.insert(model::TAG_FLEET.to_owned(), fleet.name.clone());
         let egress = egress_rules(fleet);
+        let endpoints = fleet.vpc_endpoints.then(|| vpc_endpoints(fleet));
         let missing = |what: &str| {
             format!(
                 "No {what} of fleet {} has {} = {image_hash}, the image this render defines. Bake it first: \
@@ -598,12 +611,8 @@ impl Context {
                 permissions_boundary: fleet.iam.permissions_boundary.clone(),
                 path: fleet.iam.path.clone(),
             },
-            vpc_endpoints: fleet.vpc_endpoints.then(|| vpc_endpoints(fleet)),
-            endpoint_addresses: if fleet.vpc_endpoints {
-                fleet.vpc_endpoints().iter().map(|e| format!("aws_vpc_endpoint.{}", label_text(e.service))).collect()
-            } else {
-                Vec::new()
-            },
+            endpoint_addresses: endpoints.as_ref().map_or_else(Vec::new, VpcEndpoints::addresses),
+            vpc_endpoints: endpoints,
             jobs: fleet.pools.iter().any(|p| p.job_role.is_some()).then(|| Jobs {
                 issuer: fleet.gitlab_url.clone(),
                 key_prefix: fleet.gitlab_url.trim_start_matches("https://").to_owned(),
@@ -739,9 +748,10 @@ fn vpc_endpoints(fleet: &Fleet) -> VpcEndpoints {
 /// (Debian's and Ubuntu's apt sources are plain HTTP, their packages signed). GitLab on another
 /// port gets a rule of its own.
 fn default_egress(gitlab_url: &str) -> Vec<EgressRule> {
+    let [https, http] = model::DEFAULT_EGRESS_PORTS;
     let mut ports = vec![
-        (443u16, "HTTPS: GitLab, AWS APIs, container registries".to_owned()),
-        (80, "HTTP: OS package mirrors of job images (signed packages)".to_owned()),
+        (https, "HTTPS: GitLab, AWS APIs, container registries".to_owned()),
+        (http, "HTTP: OS package mirrors of job images (signed packages)".to_owned()),
     ];
     if let Some(port) = explicit_port(gitlab_url)
         && !ports.iter().any(|(p, _)| *p == port)

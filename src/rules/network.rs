@@ -2,7 +2,7 @@
 
 use super::{Rules, pool_path, root};
 use crate::diagnostic::{Finding, Mark, SpecPath};
-use crate::model::{EgressRule, Fleet};
+use crate::model::{DEFAULT_EGRESS_PORTS, EgressRule, Fleet};
 
 /// `aws.proxy.url` is an http(s) proxy address without a password.
 pub(super) fn proxy(rules: &mut Rules, fleet: &Fleet) {
@@ -53,7 +53,7 @@ pub(super) fn proxy_reachable(rules: &mut Rules, fleet: &Fleet) {
         let gitlab_port = url::Url::parse(&fleet.gitlab_url).ok().and_then(|u| u.port_or_known_default());
         let open = match &fleet.egress {
             Some(rules) => rules.iter().any(|r| (r.from_port..=r.to_port).contains(&port)),
-            None => [443, 80].contains(&port),
+            None => DEFAULT_EGRESS_PORTS.contains(&port),
         };
         if !open && gitlab_port != Some(port) {
             let help = if fleet.egress.is_some() {
@@ -154,7 +154,7 @@ pub(super) fn egress_anywhere(fleet: &Fleet, out: &mut Vec<Finding>) {
         pool.egress.iter().enumerate().map(move |(i, r)| (pool_path(p).key("egress").index(i), r))
     });
     for (at, rule) in written.chain(pools) {
-        if rule.anywhere() && !(rule.from_port == rule.to_port && [443, 80].contains(&rule.from_port)) {
+        if rule.anywhere() && !(rule.from_port == rule.to_port && DEFAULT_EGRESS_PORTS.contains(&rule.from_port)) {
             out.push(
                 Finding::new(
                     at.key("cidr"),

@@ -198,6 +198,17 @@ silence_stock_service() {
   systemctl mask gitlab-runner.service
 }
 
+# The spec's own bake step (image.provision_script, scripts/extra.sh): after every step
+# of runnergen's and before the image is sealed, as root, in bash with -e, -u and -o pipefail
+# whatever the script itself sets. Its failure fails the bake.
+run_provision_script() {
+  local script=/tmp/runnergen-provision-script.sh
+  log "running image.provision_script"
+  bash -euo pipefail "$script" || die "image.provision_script failed with status $?"
+  rm -f "$script"
+  log "image.provision_script done"
+}
+
 aws_cli_version=2.36.7
 upload_dir=/tmp/files
 helpers_dir=/usr/local/lib/runnergen
@@ -327,17 +338,6 @@ install_runnergen() {
   systemctl daemon-reload
   # Enabled for the next boot only; user data starts them once it has written the settings.
   systemctl enable runnergen-runner.service runnergen-lifecycle.service runnergen-metrics.timer runnergen-firewall.service runnergen-manager-gate.service runnergen-manager-settings.timer
-}
-
-# The spec's own bake step (image.provision_script, scripts/extra.sh): after every step
-# of runnergen's and before the image is sealed, as root, in bash with -e, -u and -o pipefail
-# whatever the script itself sets. Its failure fails the bake.
-run_provision_script() {
-  local script=/tmp/runnergen-provision-script.sh
-  log "running image.provision_script"
-  bash -euo pipefail "$script" || die "image.provision_script failed with status $?"
-  rm -f "$script"
-  log "image.provision_script done"
 }
 
 # No runner identity and no build access may stay in the image.

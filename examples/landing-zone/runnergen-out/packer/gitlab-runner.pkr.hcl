@@ -89,7 +89,7 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "6467bbd51da8eca3"
+    "runnergen:image" = "6b6785b8af99100b"
     "runnergen:role"  = "runner"
     "team"            = "platform"
   }
@@ -97,7 +97,7 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "6467bbd51da8eca3"
+    "runnergen:image" = "6b6785b8af99100b"
     "runnergen:role"  = "runner"
     "team"            = "platform"
   }
@@ -105,7 +105,7 @@ source "amazon-ebs" "runner" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "6467bbd51da8eca3"
+    "runnergen:image" = "6b6785b8af99100b"
     "runnergen:role"  = "runner"
     "team"            = "platform"
   }
@@ -181,7 +181,7 @@ source "amazon-ebs" "worker" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "6467bbd51da8eca3"
+    "runnergen:image" = "6b6785b8af99100b"
     "runnergen:role"  = "worker"
     "team"            = "platform"
   }
@@ -189,7 +189,7 @@ source "amazon-ebs" "worker" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "6467bbd51da8eca3"
+    "runnergen:image" = "6b6785b8af99100b"
     "runnergen:role"  = "worker"
     "team"            = "platform"
   }
@@ -197,7 +197,7 @@ source "amazon-ebs" "worker" {
     "cost-center"     = "4711"
     "runnergen:arch"  = "arm64"
     "runnergen:fleet" = "corp-ci"
-    "runnergen:image" = "6467bbd51da8eca3"
+    "runnergen:image" = "6b6785b8af99100b"
     "runnergen:role"  = "worker"
     "team"            = "platform"
   }

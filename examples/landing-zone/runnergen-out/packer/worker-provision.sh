@@ -182,6 +182,17 @@ silence_stock_service() {
   systemctl mask gitlab-runner.service
 }
 
+# The spec's own bake step (image.provision_script, scripts/extra.sh): after every step
+# of runnergen's and before the image is sealed, as root, in bash with -e, -u and -o pipefail
+# whatever the script itself sets. Its failure fails the bake.
+run_provision_script() {
+  local script=/tmp/runnergen-provision-script.sh
+  log "running image.provision_script"
+  bash -euo pipefail "$script" || die "image.provision_script failed with status $?"
+  rm -f "$script"
+  log "image.provision_script done"
+}
+
 connection_user=ubuntu
 # Where Packer's file provisioners put the files this image takes from files/.
 upload_dir=/tmp
@@ -221,17 +232,6 @@ check_instance_connect() {
   [[ -n $wired && -x $wired ]] || die "EC2 Instance Connect is not sshd's AuthorizedKeysCommand"
   id ec2-instance-connect >/dev/null 2>&1 || die "EC2 Instance Connect's user ec2-instance-connect is missing"
   log "EC2 Instance Connect: sshd asks $wired for keys"
-}
-
-# The spec's own bake step (image.provision_script, scripts/extra.sh): after every step
-# of runnergen's and before the image is sealed, as root, in bash with -e, -u and -o pipefail
-# whatever the script itself sets. Its failure fails the bake.
-run_provision_script() {
-  local script=/tmp/runnergen-provision-script.sh
-  log "running image.provision_script"
-  bash -euo pipefail "$script" || die "image.provision_script failed with status $?"
-  rm -f "$script"
-  log "image.provision_script done"
 }
 
 # No identity may stay in the image; the machine ID is made anew on each instance (see the runner

@@ -22,7 +22,7 @@ data "aws_ami_ids" "runner" {
 
   filter {
     name   = "tag:runnergen:image"
-    values = ["6467bbd51da8eca3"]
+    values = ["6b6785b8af99100b"]
   }
 
   filter {
@@ -48,7 +48,7 @@ data "aws_ami_ids" "runner" {
   lifecycle {
     postcondition {
       condition     = length(self.ids) > 0
-      error_message = "No runner AMI of fleet corp-ci has runnergen:image = 6467bbd51da8eca3, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
+      error_message = "No runner AMI of fleet corp-ci has runnergen:image = 6b6785b8af99100b, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
     }
   }
 }
@@ -71,7 +71,7 @@ data "aws_ami_ids" "worker" {
 
   filter {
     name   = "tag:runnergen:image"
-    values = ["6467bbd51da8eca3"]
+    values = ["6b6785b8af99100b"]
   }
 
   filter {
@@ -97,7 +97,7 @@ data "aws_ami_ids" "worker" {
   lifecycle {
     postcondition {
       condition     = length(self.ids) > 0
-      error_message = "No worker AMI of fleet corp-ci has runnergen:image = 6467bbd51da8eca3, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
+      error_message = "No worker AMI of fleet corp-ci has runnergen:image = 6b6785b8af99100b, the image this render defines. Bake it first: cd ../packer && packer init . && packer build ."
     }
   }
 }
